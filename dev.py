@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Developer entry point: creates ./.venv on first use, then runs a sweep or the tests.
+
+    python3 dev.py run [RUN OPTIONS]   # tuning-service run (default: the digits sweep)
+    python3 dev.py test [PYTEST ARGS]  # the whole test suite
+    python3 dev.py shell               # print how to activate the environment
+
+Needs only Python >= 3.11 with pip and venv. Re-installs when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".installed-pyproject"
+
+
+def ensure_venv() -> None:
+    """Create the virtualenv and install the project (with test extras) when needed."""
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file may run under an older python3
+        sys.exit(f"error: Python >= 3.11 is needed, this is {sys.version.split()[0]}")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not (BIN / "python").exists():
+        print("creating .venv ...", file=sys.stderr, flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print(
+        "installing tuning-service and its dependencies into .venv (first run takes a few minutes) ...",
+        file=sys.stderr,
+        flush=True,
+    )
+    subprocess.run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
+    subprocess.run(
+        [str(BIN / "python"), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[test]"], check=True
+    )
+    STAMP.write_text(wanted)
+
+
+def main(argv: list[str]) -> int:
+    command, rest = (argv[0], argv[1:]) if argv else ("help", [])
+    if command not in ("run", "test", "shell"):
+        print(__doc__.strip())
+        return 0 if command in ("help", "-h", "--help") else 2
+    ensure_venv()
+    if command == "shell":
+        print(f"source {os.path.relpath(BIN / 'activate')}")
+        return 0
+    if command == "run":
+        return subprocess.call([str(BIN / "tuning-service"), "run", *rest])
+    # pytest exits 5 when it collected no test: that is a failure here too.
+    return subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,44 @@
+"""Handwritten 8x8 digits bundled with scikit-learn, classified by an MLP (no download)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tuning_service.job import Dataset, Job
+from tuning_service.models import build_mlp
+from tuning_service.space import Choice, Float, Int
+
+
+def load_data(*, limit: int | None = None, data_dir: str | Path | None = None, seed: int = 0) -> Dataset:
+    """1797 images: 20% test, then 20% of the rest validation, stratified; pixels to [0, 1]."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32").reshape(-1, 8, 8)
+    x_rest, x_test, y_rest, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=seed)
+    x_train, x_val, y_train, y_val = train_test_split(
+        x_rest, y_rest, test_size=0.2, stratify=y_rest, random_state=seed
+    )
+    if limit is not None:
+        x_train, y_train = x_train[:limit], y_train[:limit]
+    return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, task="multiclass", num_classes=10)
+
+
+JOB = Job(
+    name="digits",
+    description="scikit-learn's 8x8 handwritten digits (1797 images, 10 classes), MLP",
+    space={
+        "learning_rate": Float(1e-4, 3e-2, log=True),
+        "units": Int(16, 256, log=True),
+        "layers": Int(1, 3),
+        "activation": Choice(("relu", "elu", "tanh")),
+        "batch_size": Choice((16, 32, 64)),
+    },
+    load_data=load_data,
+    build_model=build_mlp,
+    metric="val_accuracy",
+    mode="max",
+    max_epochs=15,
+    defaults={"optimizer": "adam"},
+)

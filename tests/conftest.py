@@ -1,0 +1,38 @@
+"""Test session setup: environment before any Ray/Keras import, and one shared local Ray."""
+
+from __future__ import annotations
+
+import os
+
+# Set before Keras, TensorFlow or Ray is imported anywhere in the session.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One embedded Ray for every integration test (starting Ray costs seconds)."""
+    from tuning_service.raysession import prepare_environment
+
+    prepare_environment(None)
+    import ray
+
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def storage(tmp_path):
+    """A results root that does not exist yet."""
+    return tmp_path / "results"

@@ -1,0 +1,126 @@
+"""The command line: bad input exits 2 with one line and creates nothing; a tiny sweep runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tuning_service.cli import main
+
+BAD_INPUTS = [
+    (["run", "nosuchjob"], "unknown job 'nosuchjob'; choose one of: digits"),
+    (
+        ["run", "--searcher", "tpe"],
+        "unknown searcher 'tpe'; choose one of: grid, hyperopt, optuna, random (did you mean 'optuna'?)",
+    ),
+    (["run", "--scheduler", "pbt"], "unknown scheduler 'pbt'; choose one of: asha, fifo, hyperband, median"),
+    (["run", "--num-samples", "0"], "--num-samples must be an integer >= 1, got 0"),
+    (["run", "--max-epochs", "0"], "--max-epochs must be an integer >= 1, got 0"),
+    (
+        ["run", "--cpus-per-trial", "-1"],
+        "--cpus-per-trial must be a number > 0 (fractions allowed), got -1.0",
+    ),
+    (
+        ["run", "--gpus-per-trial", "-0.5"],
+        "--gpus-per-trial must be a number >= 0 (fractions allowed), got -0.5",
+    ),
+    (
+        ["run", "--searcher", "grid"],
+        "searcher 'grid' cannot enumerate the continuous range 'learning_rate'; give grid values or use a choice",
+    ),
+    (["run", "--num-samples", "many"], "Invalid value for '--num-samples': 'many' is not a valid integer."),
+    (["run", "--scheduler-option", "grace=2"], "scheduler 'asha': unknown option 'grace'"),
+    (["run", "--address", "not an address"], "--address must be 'auto', HOST:PORT or ray://HOST:PORT"),
+    (["run", "--time-budget", "-5"], "--time-budget must be a number of seconds > 0, got -5.0"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_INPUTS)
+def test_bad_input_exits_2_with_one_line_and_creates_nothing(tmp_path, capsys, argv, message):
+    storage = tmp_path / "results"
+    code = main([*argv, "--storage", str(storage)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not storage.exists()
+
+
+def test_a_storage_root_that_cannot_be_created_is_refused(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code = main(["run", "--storage", str(blocker / "results")])
+    assert code == 2
+    assert "cannot be created" in capsys.readouterr().err
+    assert blocker.is_file()
+
+
+def test_bad_input_is_reported_fast_without_starting_ray(tmp_path):
+    started = time.monotonic()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tuning_service",
+            "run",
+            "--searcher",
+            "nope",
+            "--storage",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: unknown searcher 'nope'")
+    assert time.monotonic() - started < 5
+    assert not (tmp_path / "r").exists()
+
+
+def test_help_and_jobs_list_import_no_ray():
+    code = "import sys; from tuning_service.cli import main; main(['jobs']); print(sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'tensorflow', 'keras')))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("[]")
+    assert "digits" in proc.stdout
+
+
+def test_jobs_shows_a_jobs_space(capsys):
+    assert main(["jobs", "digits", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["metric"] == "val_accuracy" and "learning_rate" in data["space"]
+
+
+@pytest.mark.integration
+def test_run_prints_a_leaderboard_and_writes_best_config(ray_local, tmp_path, capsys):
+    storage = tmp_path / "results"
+    code = main(
+        [
+            "run",
+            "digits",
+            "--searcher",
+            "random",
+            "--scheduler",
+            "fifo",
+            "--num-samples",
+            "2",
+            "--max-epochs",
+            "2",
+            "--data-limit",
+            "200",
+            "--storage",
+            str(storage),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "digits - sweep" in out and "val_accuracy" in out
+    (best,) = storage.glob("digits/*/best_config.json")
+    record = json.loads(best.read_text())
+    assert record["job"] == "digits" and record["versions"]["ray"]
+    assert set(record["config"]) >= {"learning_rate", "units", "layers"}

@@ -1,0 +1,68 @@
+"""Schedulers: the registry passes options through and refuses unknown ones (no Ray started).
+
+Ray's own ASHA/Hyperband logic is Ray's to test; here we check our factories and
+feed a scheduler made-up results to see it decide in epochs.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tuning_service.errors import InputError
+from tuning_service.schedulers import SCHEDULERS, create_scheduler, validate_scheduler
+
+
+def test_options_pass_through_unchanged():
+    asha = create_scheduler("asha", max_t=27, grace_period=3, reduction_factor=3)
+    assert asha._max_t == 27 and asha._time_attr == "training_iteration"
+    assert [r[0] for r in asha._brackets[0]._rungs] == [27, 9, 3]
+    hyperband = create_scheduler("hyperband", max_t=9, reduction_factor=3)
+    assert hyperband._max_t_attr == 9
+    median = create_scheduler("median", max_t=5, grace_period=2, min_samples_required=4)
+    assert median._grace_period == 2 and median._min_samples_required == 4
+
+
+def test_grace_period_never_exceeds_the_budget():
+    asha = create_scheduler("asha", max_t=2, grace_period=5)
+    assert asha._brackets[0]._rungs[-1][0] <= 2
+
+
+def test_every_registered_scheduler_builds():
+    assert set(SCHEDULERS.names()) == {"fifo", "asha", "hyperband", "median"}
+    for name in SCHEDULERS.names():
+        assert create_scheduler(name, max_t=3) is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        (
+            "ashaa",
+            {},
+            r"unknown scheduler 'ashaa'; choose one of: asha, fifo, hyperband, median \(did you mean 'asha'\?\)",
+        ),
+        (
+            "asha",
+            {"grace": 2},
+            r"scheduler 'asha': unknown option 'grace' \(accepted: brackets, grace_period, reduction_factor\) \(did you mean 'grace_period'\?\)",
+        ),
+        ("fifo", {"max_t": 3}, r"scheduler 'fifo': unknown option 'max_t' \(accepted: none\)"),
+    ],
+)
+def test_unknown_names_and_options_are_refused(name, options, message):
+    with pytest.raises(InputError, match=message):
+        validate_scheduler(name, options)
+
+
+def test_asha_stops_the_worse_trial_at_its_first_rung_in_epochs():
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import TrialScheduler
+
+    asha = create_scheduler("asha", max_t=4, grace_period=1, reduction_factor=2)
+    asha.set_search_properties("val_accuracy", "max")
+    good, bad = Trial("t", config={}, stub=True), Trial("t", config={}, stub=True)
+    for trial in (good, bad):
+        asha.on_trial_add(None, trial)
+    first = asha.on_trial_result(None, good, {"training_iteration": 1, "val_accuracy": 0.9})
+    second = asha.on_trial_result(None, bad, {"training_iteration": 1, "val_accuracy": 0.1})
+    assert (first, second) == (TrialScheduler.CONTINUE, TrialScheduler.STOP)

@@ -1,0 +1,123 @@
+"""Search spaces: validation, plain-data forms, conditions and grids (no Ray started)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tuning_service import yamlio
+from tuning_service.errors import InputError
+from tuning_service.space import Choice, Fixed, Float, Int, Space
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"a": Choice(())}, r"parameter 'a': a choice needs at least one value, got \[\]"),
+        ({"a": Int(5, 1)}, r"parameter 'a': low must be <= high, got low=5, high=1"),
+        ({"lr": Float(0.0, 1.0, log=True)}, r"parameter 'lr': a log range needs low > 0, got low=0.0"),
+        ({"u": Int(1, 10, step=2)}, r"low and high must be multiples of step"),
+        ({"u": Int(2, 10, step=2, log=True)}, r"cannot have both step and log"),
+        ({"u": Int(1, 5, grid=(0, 1))}, r"grid values \[0\] lie outside the range"),
+        ({"u": Int(1.5, 5)}, r"low must be an integer, got 1.5"),
+        ({"a": Choice((1, 1))}, r"choice values repeat"),
+        (
+            {"m": Float(0, 1, when={"opt": ("sgd",)})},
+            r"'when' names 'opt', which must be a parameter defined before it",
+        ),
+        (
+            {"opt": Choice(("sgd",)), "m": Float(0, 1, when={"opt": ("adam",)})},
+            r"'when' values \['adam'\] are not values of 'opt'",
+        ),
+    ],
+)
+def test_bad_spaces_are_refused_with_the_reason(params, message):
+    with pytest.raises(InputError, match=message):
+        Space(params)
+
+
+def test_plain_data_forms_mean_the_same_as_python_objects():
+    space = Space.from_dict(
+        yamlio.loads(
+            """
+            lr: {type: float, low: 1e-4, high: 1e-1, log: true}
+            units: {type: int, low: 32, high: 512, step: 32}
+            activation: [relu, tanh]
+            epochs: 10
+            optimizer: {type: choice, values: [adam, sgd]}
+            momentum: {type: float, low: 0.0, high: 0.9, when: {optimizer: sgd}}
+            """
+        )
+    )
+    assert space["lr"] == Float(1e-4, 1e-1, log=True)
+    assert space["units"] == Int(32, 512, step=32)
+    assert space["activation"] == Choice(("relu", "tanh"))
+    assert space["epochs"] == Fixed(10)
+    assert space["momentum"].when == {"optimizer": ("sgd",)}
+    assert Space.from_dict(space.to_dict()).to_dict() == space.to_dict()
+
+
+def test_yaml_reads_numbers_booleans_and_times_like_yaml_1_2():
+    data = yamlio.loads("a: 1e-3\nb: no\nc: 12:30\nd: [1e-2, 1e-4]\ne: true\nf: 3")
+    assert data == {"a": 0.001, "b": "no", "c": "12:30", "d": [0.01, 0.0001], "e": True, "f": 3}
+
+
+def test_numbers_written_as_strings_are_accepted():
+    space = Space.from_dict({"lr": {"type": "float", "low": "1e-4", "high": "0.1", "log": True}})
+    assert space["lr"] == Float(1e-4, 0.1, log=True)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"x": {"type": "uniform", "low": 0, "high": 1}},
+            r"unknown type 'uniform' \(accepted: choice, fixed, int, float\)",
+        ),
+        ({"x": {"type": "int", "low": 0, "high": 4, "q": 2}}, r"unknown key 'q' for type int"),
+        ({"x": {"type": "float", "low": "abc", "high": 1}}, r"low must be a number, got 'abc'"),
+        ({"x": {"type": "int", "high": 3}}, r"int range needs low"),
+        ([1, 2], r"expected a mapping of parameter names"),
+    ],
+)
+def test_bad_plain_data_is_refused(data, message):
+    with pytest.raises(InputError, match=message):
+        Space.from_dict(data)
+
+
+def test_conditional_parameters_drop_out_of_the_effective_config():
+    space = Space(
+        {
+            "optimizer": Choice(("adam", "sgd")),
+            "momentum": Float(0.0, 0.9, when={"optimizer": ("sgd",)}),
+            "nesterov": Choice((True, False), when={"optimizer": ("sgd",)}),
+        }
+    )
+    assert space.effective({"optimizer": "adam", "momentum": 0.5, "nesterov": True}) == {"optimizer": "adam"}
+    assert space.effective({"optimizer": "sgd", "momentum": 0.5, "nesterov": True, "extra": 1}) == {
+        "optimizer": "sgd",
+        "momentum": 0.5,
+        "nesterov": True,
+        "extra": 1,
+    }
+
+
+def test_grid_expands_conditional_values_once():
+    space = Space(
+        {
+            "optimizer": Choice(("adam", "sgd")),
+            "momentum": Float(0.0, 0.9, grid=(0.0, 0.9), when={"optimizer": ("sgd",)}),
+            "layers": Int(1, 2),
+        }
+    )
+    points = space.grid_points()
+    assert len(points) == 2 + 4  # adam x 2 layers, sgd x 2 momenta x 2 layers
+    assert {"optimizer": "adam", "layers": 1} in points
+    assert len({tuple(sorted(p.items())) for p in points}) == len(points)
+
+
+def test_grid_refuses_a_continuous_range_without_values():
+    with pytest.raises(
+        InputError,
+        match=r"searcher 'grid' cannot enumerate the continuous range 'lr'; give grid values or use a choice",
+    ):
+        Space({"lr": Float(1e-4, 1e-1, log=True)}).grid_points()

@@ -1,0 +1,27 @@
+"""tuning-service: distributed hyperparameter search for Keras models on Ray Tune."""
+
+from __future__ import annotations
+
+from tuning_service.job import Dataset, InputSpec, Job
+from tuning_service.space import Choice, Fixed, Float, Int, Space
+from tuning_service.spec import SweepSpec
+
+__all__ = [
+    "Choice",
+    "Dataset",
+    "Fixed",
+    "Float",
+    "InputSpec",
+    "Int",
+    "Job",
+    "Space",
+    "SweepSpec",
+    "run_sweep",
+]
+
+
+def run_sweep(spec: SweepSpec, **kwargs):  # noqa: ANN201 - re-exported lazily to keep imports light
+    """Run a sweep (see `tuning_service.runner.run_sweep`)."""
+    from tuning_service.runner import run_sweep as _run
+
+    return _run(spec, **kwargs)

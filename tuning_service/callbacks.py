@@ -1,0 +1,60 @@
+"""Ray Tune callbacks that run in the driver: they turn trial events into progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ray import tune
+
+from tuning_service.progress import Sink, Snapshot
+from tuning_service.trainable import DIVERGED, EARLY_STOPPED
+
+
+class ProgressCallback(tune.Callback):
+    """Counts trial outcomes as Tune reports them and hands each change to ``sink``.
+
+    Tune calls these hooks in the driver process, between scheduling steps.
+    """
+
+    def __init__(self, snapshot: Snapshot, sink: Sink | None, effective: Callable[[dict], dict]) -> None:
+        self.snapshot, self.sink, self.effective = snapshot, sink, effective
+        self._last: dict[str, dict[str, Any]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles callbacks with its experiment state; a live view cannot be pickled.
+        return {**self.__dict__, "sink": None}
+
+    def _emit(self) -> None:
+        if self.sink is not None:
+            self.sink(self.snapshot)
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.snapshot.running = sum(1 for t in trials if t.status == "RUNNING") or 1
+        self._emit()
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        s = self.snapshot
+        s.epochs += 1
+        self._last[trial.trial_id] = result
+        if not result.get(DIVERGED) and result.get(s.metric) is not None:
+            s.offer(float(result[s.metric]), self.effective(trial.config))
+        s.running = sum(1 for t in trials if t.status == "RUNNING")
+        self._emit()
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        last = self._last.get(trial.trial_id, {})
+        s = self.snapshot
+        if last.get(DIVERGED):
+            s.diverged += 1
+        elif last.get("training_iteration", 0) >= s.max_epochs and not last.get(EARLY_STOPPED):
+            s.completed += 1
+        else:
+            s.stopped += 1
+        s.running = max(0, sum(1 for t in trials if t.status == "RUNNING") - 1)
+        self._emit()
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.snapshot.errored += 1
+        self.snapshot.running = max(0, sum(1 for t in trials if t.status == "RUNNING") - 1)
+        self._emit()

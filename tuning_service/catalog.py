@@ -1,0 +1,76 @@
+"""Find a job by built-in name, `package.module:attr`, or a `.py` file path."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+from tuning_service.errors import InputError
+from tuning_service.job import Job
+from tuning_service.registry import Registry, did_you_mean
+
+
+def builtin_jobs() -> Registry:
+    """The registry of jobs shipped in the ``jobs`` package."""
+    from jobs import JOBS
+
+    return JOBS
+
+
+def load_job(ref: str) -> Job:
+    """Resolve ``ref`` to a Job.
+
+    Accepted: a built-in name (``digits``), ``package.module:ATTR``, or a path to
+    a ``.py`` file exposing ``JOB`` (``path/to/job.py`` or ``path/to/job.py:ATTR``).
+    """
+    jobs = builtin_jobs()
+    if ref in jobs:
+        return _checked(jobs[ref], ref)
+    path_part, _, attr = ref.partition(":") if not Path(ref).exists() else (ref, "", "")
+    if path_part.endswith(".py"):
+        return _checked(_from_file(Path(path_part), attr or "JOB"), ref)
+    if attr:
+        return _checked(_from_module(path_part, attr), ref)
+    raise InputError(
+        f"unknown job {ref!r}; choose one of: {', '.join(jobs.names())}, "
+        f"or give package.module:JOB or a path to a .py file{did_you_mean(ref, jobs.names())}"
+    )
+
+
+def _from_module(module_name: str, attr: str) -> object:
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InputError(f"job {module_name}:{attr}: cannot import module {module_name!r} ({exc})") from None
+    if not hasattr(module, attr):
+        raise InputError(f"job {module_name}:{attr}: module {module_name!r} has no attribute {attr!r}")
+    return getattr(module, attr)
+
+
+def _from_file(path: Path, attr: str) -> object:
+    if not path.is_file():
+        raise InputError(f"job file {str(path)!r} does not exist")
+    module_name = f"tuning_service_userjob_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise InputError(f"job file {str(path)!r} cannot be imported as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    # The module is not importable on Ray workers: ship its code with the pickled job.
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(module)
+    if not hasattr(module, attr):
+        raise InputError(f"job file {str(path)!r} defines no {attr!r}")
+    return getattr(module, attr)
+
+
+def _checked(obj: object, ref: str) -> Job:
+    if callable(obj) and not isinstance(obj, Job):
+        obj = obj()
+    if not isinstance(obj, Job):
+        raise InputError(f"job {ref!r} is a {type(obj).__name__}, not a tuning_service Job")
+    return obj

@@ -1,0 +1,66 @@
+"""The `tuning-service` command: a group of subcommands, one module each."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from tuning_service.errors import TuningServiceError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-v", "--verbose", count=True, help="More log detail on stderr (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr; no live progress view.")
+@click.option("--log-file", type=click.Path(dir_okay=False), help="Also write logs to this file.")
+@click.version_option(package_name="tuning-service")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool, log_file: str | None) -> None:
+    """Distributed hyperparameter search for Keras models on Ray Tune."""
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file))
+    logging.basicConfig(
+        level=level, handlers=handlers, format="%(levelname)s %(name)s: %(message)s", force=True
+    )
+    ctx.obj = {"quiet": quiet}
+
+
+def _register() -> None:
+    from tuning_service.cli import jobs, run
+
+    cli.add_command(run.run)
+    cli.add_command(jobs.jobs)
+
+
+_register()
+
+
+# click >= 8.2 raises this for a bare `tuning-service`; older releases print help themselves.
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one line on stderr and exit code 2 for bad input, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="tuning-service", standalone_mode=False)
+    except _NO_ARGS_IS_HELP as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        return 0
+    except click.UsageError as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except TuningServiceError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    return 0

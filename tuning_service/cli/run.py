@@ -1,0 +1,157 @@
+"""`tuning-service run`: one sweep of a job, with a live view and a leaderboard at the end."""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import nullcontext
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.live import Live
+
+from tuning_service.cli.options import parse_key_values
+from tuning_service.results import best_config_record
+from tuning_service.spec import DEFAULT_JOB, DEFAULT_STORAGE, SweepSpec
+
+
+@click.command()
+@click.argument("job", default=DEFAULT_JOB)
+@click.option(
+    "--searcher", default=SweepSpec.searcher, show_default=True, help="grid, random, optuna or hyperopt."
+)
+@click.option(
+    "--scheduler", default=SweepSpec.scheduler, show_default=True, help="fifo, asha, hyperband or median."
+)
+@click.option(
+    "--num-samples",
+    type=int,
+    default=SweepSpec.num_samples,
+    show_default=True,
+    help="Trials to run (grid runs each grid point once instead).",
+)
+@click.option("--max-epochs", type=int, help="Epoch budget per trial [default: the job's].")
+@click.option("--cpus-per-trial", type=float, default=1.0, show_default=True)
+@click.option(
+    "--gpus-per-trial",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Fractions share a GPU, e.g. 0.25 for four trials per GPU.",
+)
+@click.option(
+    "--max-concurrent", type=int, help="Cap on trials running at once [default: as resources allow]."
+)
+@click.option("--time-budget", type=float, help="Stop the sweep after this many seconds.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--storage",
+    default=DEFAULT_STORAGE,
+    show_default=True,
+    help="Results root; each sweep writes to STORAGE/JOB/SWEEP_ID.",
+)
+@click.option(
+    "--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT [default: embedded local Ray]."
+)
+@click.option("--searcher-option", multiple=True, metavar="KEY=VALUE", help="Searcher option (repeatable).")
+@click.option("--scheduler-option", multiple=True, metavar="KEY=VALUE", help="Scheduler option (repeatable).")
+@click.option(
+    "--checkpoint-frequency",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Checkpoint every N epochs (paused and restarted trials resume from it).",
+)
+@click.option("--data-limit", type=int, help="Use at most this many training rows (quick checks).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Local dataset cache directory.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Leaderboard table, or the best-config record as JSON on stdout.",
+)
+@click.pass_context
+def run(
+    ctx: click.Context,
+    job: str,
+    searcher: str,
+    scheduler: str,
+    num_samples: int,
+    max_epochs: int | None,
+    cpus_per_trial: float,
+    gpus_per_trial: float,
+    max_concurrent: int | None,
+    time_budget: float | None,
+    seed: int,
+    storage: str,
+    address: str | None,
+    searcher_option: tuple[str, ...],
+    scheduler_option: tuple[str, ...],
+    checkpoint_frequency: int,
+    data_limit: int | None,
+    data_dir: str | None,
+    fmt: str,
+) -> None:
+    """Run a hyperparameter sweep of JOB (default: digits) and write its best configuration."""
+    from tuning_service.runner import prepare
+
+    spec = SweepSpec(
+        job=job,
+        searcher=searcher,
+        scheduler=scheduler,
+        num_samples=num_samples,
+        max_epochs=max_epochs,
+        cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial,
+        max_concurrent=max_concurrent,
+        time_budget_s=time_budget,
+        seed=seed,
+        storage=storage,
+        address=address,
+        searcher_options=parse_key_values("--searcher-option", searcher_option),
+        scheduler_options=parse_key_values("--scheduler-option", scheduler_option),
+        checkpoint_frequency=checkpoint_frequency,
+        data_limit=data_limit,
+        data_dir=data_dir,
+    )
+    prepared = prepare(spec)  # all input errors surface here, before Ray starts
+    result = _run_with_progress(prepared, quiet=bool((ctx.obj or {}).get("quiet")))
+    if fmt == "json":
+        click.echo(json.dumps(best_config_record(result), indent=2, default=str))
+    else:
+        from tuning_service.cli.render import print_summary
+
+        print_summary(_stdout_console(), result)
+
+
+def _stdout_console() -> Console:
+    """Rich console for results; wide when piped, so a leaderboard in a log stays readable."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+def _run_with_progress(prepared: Any, *, quiet: bool) -> Any:
+    """Run the sweep with a live view on a terminal, or a line per finished trial otherwise."""
+    from tuning_service.cli.render import snapshot_line, snapshot_view
+    from tuning_service.runner import run_sweep
+
+    console = Console(stderr=True)
+    live = (
+        Live(console=console, refresh_per_second=2, transient=False)
+        if console.is_terminal and not quiet
+        else None
+    )
+    last = {"finished": -1, "at": 0.0}
+
+    def sink(snapshot: Any) -> None:
+        if live is not None:
+            live.update(snapshot_view(snapshot))
+        elif not quiet and (snapshot.finished != last["finished"] or time.monotonic() - last["at"] > 30):
+            last["finished"], last["at"] = snapshot.finished, time.monotonic()
+            console.print(snapshot_line(snapshot), highlight=False)
+
+    with live if live is not None else nullcontext():
+        return run_sweep(prepared.spec, job=prepared.job, progress=sink)

@@ -1,0 +1,21 @@
+"""Errors the service raises on purpose, each mapped to a CLI exit code."""
+
+from __future__ import annotations
+
+
+class TuningServiceError(Exception):
+    """Base class: anything the CLI reports as one line instead of a traceback."""
+
+    exit_code = 1
+
+
+class InputError(TuningServiceError, ValueError):
+    """The user asked for something invalid; nothing was started or written (exit 2)."""
+
+    exit_code = 2
+
+
+class SweepError(TuningServiceError):
+    """The sweep started but could not produce a result (exit 1)."""
+
+    exit_code = 1

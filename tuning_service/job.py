@@ -1,0 +1,97 @@
+"""The job interface: what a user tunes (data, model family, search space, metric)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from tuning_service.errors import InputError
+from tuning_service.space import Space
+
+if TYPE_CHECKING:
+    import keras
+
+Mode = Literal["max", "min"]
+Task = Literal["binary", "multiclass", "regression"]
+MODES: tuple[str, ...] = ("max", "min")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a model builder needs to know about the data, without the data."""
+
+    shape: tuple[int, ...]
+    task: Task
+    num_classes: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Train / validation / test arrays; preprocessing was fitted on train only."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    task: Task
+    num_classes: int | None = None
+
+    @property
+    def input_spec(self) -> InputSpec:
+        return InputSpec(tuple(self.x_train.shape[1:]), self.task, self.num_classes)
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.x_train), "validation": len(self.x_val), "test": len(self.x_test)}
+
+
+LoadData = Callable[..., Dataset]
+BuildModel = Callable[[Mapping[str, Any], InputSpec], "keras.Model"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A tunable problem. No Ray and no training loop here: the trainable owns those.
+
+    ``load_data(limit=None, data_dir=None)`` returns a `Dataset`; ``limit`` caps the
+    number of training rows (tests), ``data_dir`` points at a local cache.
+    ``build_model(config, input_spec)`` returns a compiled Keras model whose
+    compiled metrics include the job's ``metric`` (without its ``val_`` prefix).
+    """
+
+    name: str
+    description: str
+    space: Space
+    load_data: LoadData
+    build_model: BuildModel
+    metric: str = "val_accuracy"
+    mode: Mode = "max"
+    max_epochs: int = 20
+    batch_size: int = 32
+    # Metric value reported for a diverged trial: finite, so every searcher can rank it.
+    worst: float | None = None
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.space, Space):
+            object.__setattr__(self, "space", Space.from_dict(self.space, where=f"job {self.name!r}"))
+        if self.mode not in MODES:
+            raise InputError(f"job {self.name!r}: mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if not isinstance(self.max_epochs, int) or self.max_epochs < 1:
+            raise InputError(
+                f"job {self.name!r}: max_epochs must be an integer >= 1, got {self.max_epochs!r}"
+            )
+
+    @property
+    def worst_value(self) -> float:
+        if self.worst is not None:
+            return float(self.worst)
+        return -1e9 if self.mode == "max" else 1e9
+
+    def model_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The configuration a model is built from: defaults, then active sampled values."""
+        return {**self.defaults, **self.space.effective(config)}

@@ -1,0 +1,101 @@
+"""Name tables that map a user-facing name to a lazily imported builder."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from tuning_service.errors import InputError
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """Return ' (did you mean 'x'?)' for the closest choice, or ''."""
+    prefixed = [c for c in choices if c.startswith(name) or name.startswith(c)]
+    close = prefixed[:1] or difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class Registry(Mapping[str, Callable[..., Any]]):
+    """A table of named builders imported only when chosen.
+
+    Entries are ``"module.path:attribute"`` strings, so an optional library
+    (Optuna, HyperOpt) is imported only by the sweep that uses it.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._targets: dict[str, str | Callable[..., Any]] = {}
+        self._hints: dict[str, str] = {}
+
+    def add_lazy(self, name: str, target: str, *, aliases: tuple[str, ...] = ()) -> None:
+        """Register ``name`` as the callable at ``"module:attr"``.
+
+        ``aliases`` are names users often try (``tpe`` for optuna); they are not
+        accepted, only suggested, so files keep one spelling per plug-in.
+        """
+        self._targets[name] = target
+        self._hints.update({alias: name for alias in aliases})
+
+    def add(self, name: str, builder: Callable[..., Any]) -> None:
+        """Register an already imported callable under ``name``."""
+        self._targets[name] = builder
+
+    def names(self) -> list[str]:
+        return sorted(self._targets)
+
+    def check(self, name: str) -> str:
+        """Return ``name`` if registered, else raise an error listing the valid names."""
+        if name not in self._targets:
+            hint = (
+                f" (did you mean '{self._hints[name]}'?)"
+                if name in self._hints
+                else did_you_mean(name, self.names())
+            )
+            raise InputError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}{hint}")
+        return name
+
+    def __getitem__(self, name: str) -> Callable[..., Any]:
+        target = self._targets[self.check(name)]
+        if isinstance(target, str):
+            module, _, attr = target.partition(":")
+            target = getattr(importlib.import_module(module), attr)
+        return target
+
+    def get(self, name: str) -> Callable[..., Any]:  # type: ignore[override]
+        return self[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._targets
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._targets)
+
+
+def check_options(
+    kind: str,
+    name: str,
+    builder: Callable[..., Any],
+    options: Mapping[str, Any],
+    reserved: tuple[str, ...] = (),
+) -> None:
+    """Refuse options that ``builder`` does not take as keyword-only arguments.
+
+    A builder's keyword-only parameters are its option schema; unknown ones are
+    refused rather than silently dropped.
+    """
+    params = inspect.signature(builder).parameters
+    accepted = sorted(
+        p for p, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY and p not in reserved
+    )
+    for key in options:
+        if key not in accepted:
+            raise InputError(
+                f"{kind} {name!r}: unknown option {key!r} "
+                f"(accepted: {', '.join(accepted) or 'none'}){did_you_mean(key, accepted)}"
+            )

@@ -1,0 +1,132 @@
+"""A finished sweep's outcome: trial summaries, the best configuration, and the files written."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from tuning_service import yamlio
+
+COMPLETED, STOPPED, DIVERGED, ERRORED = "completed", "stopped early", "diverged", "errored"
+BEST_CONFIG_JSON, BEST_CONFIG_YAML, TRIALS_JSON = "best_config.json", "best_config.yaml", "trials.json"
+_VERSIONED = ("tuning-service", "ray", "tensorflow", "keras", "optuna", "hyperopt", "scikit-learn", "pandas")
+
+
+@dataclass(frozen=True)
+class TrialSummary:
+    """One trial as a user reads it: its configuration, outcome and best epoch."""
+
+    trial_id: str
+    config: dict[str, Any]
+    status: str
+    value: float | None  # best value of the job's metric over the trial's epochs
+    best_epoch: int | None
+    epochs: int
+    train_time_s: float
+    error: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What `run_sweep` returns: all trials, ranked best first, and where files went."""
+
+    sweep_id: str
+    job: str
+    metric: str
+    mode: str
+    searcher: str
+    scheduler: str
+    seed: int
+    sweep_dir: Path
+    trials: list[TrialSummary]
+    wall_time_s: float
+    max_epochs: int
+
+    @property
+    def best(self) -> TrialSummary | None:
+        ranked = self.leaderboard()
+        return ranked[0] if ranked and ranked[0].value is not None else None
+
+    def leaderboard(self, top: int | None = None) -> list[TrialSummary]:
+        """Trials with a finite metric, best first; diverged and errored trials last."""
+        sign = -1.0 if self.mode == "max" else 1.0
+        ok = [t for t in self.trials if t.value is not None and t.status not in (DIVERGED, ERRORED)]
+        rest = [t for t in self.trials if t not in ok]
+        ranked = sorted(ok, key=lambda t: sign * t.value) + rest  # type: ignore[operator]
+        return ranked[:top] if top else ranked
+
+    def counts(self) -> dict[str, int]:
+        out = {COMPLETED: 0, STOPPED: 0, DIVERGED: 0, ERRORED: 0}
+        for trial in self.trials:
+            out[trial.status] += 1
+        return out
+
+    @property
+    def epochs(self) -> int:
+        return sum(t.epochs for t in self.trials)
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages that decide a result, for provenance."""
+    found = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def best_config_record(result: SweepResult) -> dict[str, Any] | None:
+    """The record downstream training reads: best config, its metric and provenance."""
+    best = result.best
+    if best is None:
+        return None
+    return {
+        "job": result.job,
+        "sweep_id": result.sweep_id,
+        "metric": result.metric,
+        "mode": result.mode,
+        "value": best.value,
+        "epoch": best.best_epoch,
+        "config": best.config,
+        "trial_id": best.trial_id,
+        "searcher": result.searcher,
+        "scheduler": result.scheduler,
+        "seed": result.seed,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": versions(),
+    }
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` so readers see the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_outputs(result: SweepResult) -> dict[str, Any] | None:
+    """Write trials.json and (when a trial finished) best_config.json / .yaml to the sweep dir."""
+    trials = [asdict(t) for t in result.leaderboard()]
+    write_atomic(result.sweep_dir / TRIALS_JSON, json.dumps(trials, indent=2, default=str))
+    record = best_config_record(result)
+    if record is not None:
+        write_atomic(result.sweep_dir / BEST_CONFIG_JSON, json.dumps(record, indent=2, default=str) + "\n")
+        write_atomic(result.sweep_dir / BEST_CONFIG_YAML, yamlio.dumps(record))
+    return record

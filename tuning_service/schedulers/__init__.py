@@ -1,0 +1,33 @@
+"""Scheduler registry: a name -> a Ray Tune trial scheduler whose budget unit is the epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tuning_service.registry import Registry, check_options
+
+__all__ = ["SCHEDULERS", "create_scheduler", "validate_scheduler"]
+
+SCHEDULERS = Registry("scheduler")
+SCHEDULERS.add_lazy("fifo", "tuning_service.schedulers.fifo:build", aliases=("none",))
+SCHEDULERS.add_lazy("asha", "tuning_service.schedulers.asha:build")
+SCHEDULERS.add_lazy("hyperband", "tuning_service.schedulers.hyperband:build")
+SCHEDULERS.add_lazy("median", "tuning_service.schedulers.median:build", aliases=("median_stopping",))
+
+# Every scheduler counts time in epochs: one Tune step of our trainable is one epoch.
+TIME_ATTR = "training_iteration"
+_RESERVED = ("max_t",)
+
+
+def validate_scheduler(name: str, options: Mapping[str, Any]) -> None:
+    """Check the name and options without importing Ray."""
+    SCHEDULERS.check(name)
+    check_options("scheduler", name, SCHEDULERS[name], options, reserved=_RESERVED)
+
+
+def create_scheduler(name: str, *, max_t: int, **options: Any) -> Any:
+    """Build the scheduler registered under ``name``; ``max_t`` is the epoch budget per trial."""
+    build = SCHEDULERS[name]
+    check_options("scheduler", name, build, options, reserved=_RESERVED)
+    return build(max_t=max_t, **options)

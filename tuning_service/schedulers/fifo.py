@@ -1,0 +1,12 @@
+"""FIFO: every trial runs to its epoch budget; no early stopping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def build(*, max_t: int) -> Any:
+    """Ray's FIFOScheduler."""
+    from ray.tune.schedulers import FIFOScheduler
+
+    return FIFOScheduler()

@@ -1,0 +1,16 @@
+"""Hyperband: synchronous brackets that pause trials and resume the best from checkpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tuning_service.schedulers import TIME_ATTR
+
+
+def build(*, max_t: int, reduction_factor: float = 3, stop_last_trials: bool = True) -> Any:
+    """Ray's HyperBandScheduler; paused trials resume from their saved epoch."""
+    from ray.tune.schedulers import HyperBandScheduler
+
+    return HyperBandScheduler(
+        time_attr=TIME_ATTR, max_t=max_t, reduction_factor=reduction_factor, stop_last_trials=stop_last_trials
+    )

@@ -1,0 +1,48 @@
+"""Searcher registry: a name in a file or on the command line -> a Ray Tune search plan."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tuning_service.registry import Registry, check_options
+from tuning_service.space import Space
+
+__all__ = ["SEARCHERS", "SearchPlan", "create_searcher", "validate_searcher"]
+
+SEARCHERS = Registry("searcher")
+SEARCHERS.add_lazy("grid", "tuning_service.searchers.grid:build")
+SEARCHERS.add_lazy("random", "tuning_service.searchers.random:build")
+SEARCHERS.add_lazy("optuna", "tuning_service.searchers.optuna:build", aliases=("tpe", "bayesian", "bayes"))
+SEARCHERS.add_lazy("hyperopt", "tuning_service.searchers.hyperopt:build", aliases=("hyperopt-tpe",))
+
+_RESERVED = ("seed",)
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """What Ray Tune needs from a searcher: the algorithm, the space, and the trial count.
+
+    ``num_samples`` is set by searchers that decide it themselves (grid runs every
+    point once); ``None`` means the sweep's own ``num_samples``.
+    """
+
+    search_alg: Any
+    param_space: dict[str, Any]
+    num_samples: int | None = None
+
+
+def validate_searcher(name: str, space: Space, options: Mapping[str, Any]) -> None:
+    """Check the name, the options and (for grid) the space, without importing Ray."""
+    SEARCHERS.check(name)
+    check_options("searcher", name, SEARCHERS[name], options, reserved=_RESERVED)
+    if name == "grid":
+        space.grid_points()  # raises for a continuous range without grid values
+
+
+def create_searcher(name: str, space: Space, *, seed: int, **options: Any) -> SearchPlan:
+    """Build the searcher registered under ``name`` (unknown names and options refused)."""
+    build = SEARCHERS[name]
+    check_options("searcher", name, build, options, reserved=_RESERVED)
+    return build(space, seed=seed, **options)

@@ -1,0 +1,17 @@
+"""Bayesian search with Optuna's TPE sampler, driven through Ray Tune's OptunaSearch."""
+
+from __future__ import annotations
+
+from tuning_service.searchers import SearchPlan
+from tuning_service.space import Space
+
+
+def build(space: Space, *, seed: int, n_startup_trials: int = 5, multivariate: bool = True) -> SearchPlan:
+    """TPE: random for the first ``n_startup_trials``, then model-guided."""
+    import optuna
+    from optuna.samplers import TPESampler
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = TPESampler(seed=seed, n_startup_trials=n_startup_trials, multivariate=multivariate)
+    return SearchPlan(OptunaSearch(sampler=sampler), space.to_ray())

@@ -1,0 +1,106 @@
+"""SweepSpec: one sweep's request, validated in full before Ray starts."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from tuning_service.errors import InputError
+
+DEFAULT_JOB = "digits"
+DEFAULT_STORAGE = "tuning-results"
+ADDRESS_FORMS = "'auto', HOST:PORT or ray://HOST:PORT"
+_ADDRESS = re.compile(r"^(auto|local|ray://[^\s:/]+(:\d+)?|[^\s:/]+:\d+)$")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """Everything a sweep needs; immutable once `validate` has passed.
+
+    ``max_epochs=None`` takes the job's default. ``address=None`` starts an
+    embedded local Ray; ``auto``, ``HOST:PORT`` or ``ray://...`` join a cluster.
+    """
+
+    job: str = DEFAULT_JOB
+    searcher: str = "optuna"
+    scheduler: str = "asha"
+    num_samples: int = 16
+    max_epochs: int | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent: int | None = None
+    time_budget_s: float | None = None
+    seed: int = 0
+    storage: str = DEFAULT_STORAGE
+    address: str | None = None
+    searcher_options: dict[str, Any] = field(default_factory=dict)
+    scheduler_options: dict[str, Any] = field(default_factory=dict)
+    checkpoint_frequency: int = 1
+    data_limit: int | None = None
+    data_dir: str | None = None
+
+    def replace(self, **changes: Any) -> SweepSpec:
+        return replace(self, **changes)
+
+    def validate(self) -> SweepSpec:
+        """Check every field; raise InputError naming the first problem. Imports no Ray."""
+        _positive_int("num-samples", self.num_samples)
+        if self.max_epochs is not None:
+            _positive_int("max-epochs", self.max_epochs)
+        _positive_int("checkpoint-frequency", self.checkpoint_frequency)
+        if self.max_concurrent is not None:
+            _positive_int("max-concurrent", self.max_concurrent)
+        if self.data_limit is not None:
+            _positive_int("data-limit", self.data_limit)
+        _resource("cpus-per-trial", self.cpus_per_trial, minimum_exclusive=True)
+        _resource("gpus-per-trial", self.gpus_per_trial, minimum_exclusive=False)
+        if self.gpus_per_trial > 1 and not float(self.gpus_per_trial).is_integer():
+            raise InputError(
+                f"--gpus-per-trial: a trial needs a fraction of one GPU or a whole number of GPUs, "
+                f"got {self.gpus_per_trial}"
+            )
+        if self.time_budget_s is not None and not (
+            _is_number(self.time_budget_s) and self.time_budget_s > 0 and math.isfinite(self.time_budget_s)
+        ):
+            raise InputError(f"--time-budget must be a number of seconds > 0, got {self.time_budget_s!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise InputError(f"--seed must be an integer >= 0, got {self.seed!r}")
+        if self.address is not None and not _ADDRESS.match(self.address):
+            raise InputError(f"--address must be {ADDRESS_FORMS}, got {self.address!r}")
+        check_creatable(self.storage)
+        return self
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _positive_int(flag: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InputError(f"--{flag} must be an integer >= 1, got {value!r}")
+
+
+def _resource(flag: str, value: Any, *, minimum_exclusive: bool) -> None:
+    bad = not _is_number(value) or not math.isfinite(value) or value < 0 or (minimum_exclusive and value == 0)
+    if bad:
+        bound = "> 0" if minimum_exclusive else ">= 0"
+        raise InputError(f"--{flag} must be a number {bound} (fractions allowed), got {value!r}")
+
+
+def check_creatable(path: str | os.PathLike[str]) -> Path:
+    """Check that ``path`` is a directory or could be created, without creating anything."""
+    target = Path(path).expanduser().absolute()
+    probe = target
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(
+            f"--storage {str(path)!r} cannot be created: {str(probe)!r} is a file, not a directory"
+        )
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"--storage {str(path)!r} cannot be created: {str(probe)!r} is not writable")
+    return target
