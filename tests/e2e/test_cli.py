@@ -124,3 +124,26 @@ def test_run_prints_a_leaderboard_and_writes_best_config(ray_local, tmp_path, ca
     record = json.loads(best.read_text())
     assert record["job"] == "digits" and record["versions"]["ray"]
     assert set(record["config"]) >= {"learning_rate", "units", "layers"}
+
+
+BAD_SPACES = [
+    ('{"lr": Float(0.0, 1.0, log=True)}', "parameter 'lr': a log range needs low > 0, got low=0.0"),
+    ('{"units": Int(64, 32)}', "parameter 'units': low must be <= high, got low=64, high=32"),
+    ('{"activation": Choice(())}', "parameter 'activation': a choice needs at least one value, got []"),
+]
+
+
+@pytest.mark.parametrize(("space", "message"), BAD_SPACES)
+def test_a_job_file_with_a_bad_space_exits_2_and_creates_nothing(tmp_path, capsys, space, message):
+    job_file = tmp_path / "my_job.py"
+    job_file.write_text(
+        "from tuning_service import Choice, Float, Int, Job\n"
+        "from tuning_service.models import build_mlp\n"
+        "from jobs.digits import load_data\n"
+        f"JOB = Job(name='mine', description='bad space', space={space}, load_data=load_data, build_model=build_mlp)\n"
+    )
+    storage = tmp_path / "results"
+    code = main(["run", str(job_file), "--storage", str(storage)])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"error: {message}\n"
+    assert not storage.exists()
