@@ -171,9 +171,16 @@ def _summarize(result: Any, job: Job, max_epochs: int) -> TrialSummary:
             for c in frame.columns
             if c
             in (
-                "training_iteration", job.metric, "loss", "val_loss", DIVERGED_KEY, TRAIN_TIME,
+                "training_iteration",
+                job.metric,
+                "loss",
+                "val_loss",
+                DIVERGED_KEY,
+                TRAIN_TIME,
                 # Wall-clock end and length of each epoch: convergence and slot-usage plots.
-                "timestamp", "time_this_iter_s",
+                "timestamp",
+                "ended_at",
+                "time_this_iter_s",
             )
             or c.startswith("val_")
         ]

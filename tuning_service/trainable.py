@@ -19,6 +19,7 @@ EPOCH = "epoch"
 TRAIN_TIME = "train_time_s"
 DIVERGED = "diverged"
 EARLY_STOPPED = "early_stopped"
+ENDED_AT = "ended_at"
 
 _CHECKPOINT_MODEL = "model.keras"
 _CHECKPOINT_STATE = "state.json"
@@ -134,7 +135,10 @@ class KerasTrainable(tune.Trainable):
         # Non-finite numbers break searchers (Optuna refuses NaN, HyperOpt records it as a
         # success, ASHA never stops it), so a diverged trial reports a finite worst value.
         result: dict[str, Any] = {k: (v if _finite(v) else None) for k, v in logs.items()}
-        result.update({EPOCH: self.epoch, TRAIN_TIME: self.train_time, DIVERGED: diverged})
+        # Ray's own `timestamp` has one-second resolution; slot-usage plots need better.
+        result.update(
+            {EPOCH: self.epoch, TRAIN_TIME: self.train_time, DIVERGED: diverged, ENDED_AT: time.time()}
+        )
         if diverged:
             result[metric] = self.job.worst_value
             result["done"] = True
