@@ -1,11 +1,11 @@
-"""Handwritten 8x8 digits bundled with scikit-learn, classified by an MLP (no download)."""
+"""Handwritten 8x8 digits bundled with scikit-learn, classified by an MLP or a small CNN (no download)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from tuning_service.job import Dataset, Job
-from tuning_service.models import build_mlp
+from tuning_service.models import build_cnn, build_mlp
 from tuning_service.space import Choice, Float, Int
 
 
@@ -41,4 +41,25 @@ JOB = Job(
     mode="max",
     max_epochs=15,
     defaults={"optimizer": "adam"},
+)
+
+
+# The CNN option: two small conv blocks (8x8 -> 4x4 -> 2x2), then one Dense layer.
+CNN_JOB = Job(
+    name="digits_cnn",
+    description="scikit-learn's 8x8 handwritten digits, small CNN (2 conv blocks + Dense)",
+    space={
+        "learning_rate": Float(1e-4, 3e-2, log=True),
+        "filters": Choice((8, 16, 32)),
+        "conv_layers": Int(1, 2),
+        "units": Int(16, 128, log=True),
+        "activation": Choice(("relu", "elu")),
+        "batch_size": Choice((16, 32, 64)),
+    },
+    load_data=load_data,
+    build_model=build_cnn,
+    metric="val_accuracy",
+    mode="max",
+    max_epochs=15,
+    defaults={"optimizer": "adam", "layers": 1},
 )

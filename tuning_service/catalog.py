@@ -1,4 +1,4 @@
-"""Find a job by built-in name, `package.module:attr`, or a `.py` file path."""
+"""Find a job by built-in name, `package.module:attr`, a `.py` file path, or a YAML/TOML job file."""
 
 from __future__ import annotations
 
@@ -22,12 +22,17 @@ def builtin_jobs() -> Registry:
 def load_job(ref: str) -> Job:
     """Resolve ``ref`` to a Job.
 
-    Accepted: a built-in name (``digits``), ``package.module:ATTR``, or a path to
-    a ``.py`` file exposing ``JOB`` (``path/to/job.py`` or ``path/to/job.py:ATTR``).
+    Accepted: a built-in name (``digits``), ``package.module:ATTR``, a path to
+    a ``.py`` file exposing ``JOB`` (``path/to/job.py`` or ``path/to/job.py:ATTR``),
+    or a job file over a CSV (``path/to/job.yaml``, ``.yml``, ``.toml``, ``.json``).
     """
     jobs = builtin_jobs()
     if ref in jobs:
         return _checked(jobs[ref], ref)
+    from tuning_service.jobfile import SUFFIXES, load_job_file
+
+    if ref.lower().endswith(SUFFIXES):
+        return load_job_file(Path(ref))
     path_part, _, attr = ref.partition(":") if not Path(ref).exists() else (ref, "", "")
     if path_part.endswith(".py"):
         return _checked(_from_file(Path(path_part), attr or "JOB"), ref)
@@ -35,7 +40,7 @@ def load_job(ref: str) -> Job:
         return _checked(_from_module(path_part, attr), ref)
     raise InputError(
         f"unknown job {ref!r}; choose one of: {', '.join(jobs.names())}, "
-        f"or give package.module:JOB or a path to a .py file{did_you_mean(ref, jobs.names())}"
+        f"or give package.module:JOB, a .py file or a .yaml job file{did_you_mean(ref, jobs.names())}"
     )
 
 

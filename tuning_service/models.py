@@ -4,15 +4,19 @@ Config keys (all optional; a job's defaults and search space fill them):
 
 - ``layers`` (int), ``units`` (int) or ``units_1``, ``units_2``, ... per layer
 - ``activation``: sigmoid, tanh, relu, elu, selu
-- ``initializer``: glorot_uniform, he_normal, he_uniform, lecun_normal
+- ``initializer``: glorot_uniform, he_normal, he_uniform, lecun_normal, or auto (the
+  activation's own: He for ReLU/ELU, LeCun for SELU, Glorot for sigmoid/tanh)
 - ``batch_norm`` (bool), ``dropout`` (rate), ``alpha_dropout`` (rate, for SELU nets)
 - ``kernel_l1``, ``kernel_l2``, ``bias_l1``, ``bias_l2``, ``activity_l1``, ``activity_l2``
 - ``optimizer``: see `OPTIMIZERS`; ``learning_rate``; ``momentum``; ``beta_1``; ``weight_decay``
 - ``lr_schedule``: see `SCHEDULES`; ``decay_steps``, ``decay_rate``
+- ``architecture``: see `ARCHITECTURES` (mlp, cnn); a CNN also reads ``conv_layers``,
+  ``filters`` (doubled per block) and ``kernel_size``
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,7 +24,62 @@ from tuning_service.errors import InputError
 from tuning_service.job import InputSpec
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "elu", "selu")
-INITIALIZERS = ("glorot_uniform", "he_normal", "he_uniform", "lecun_normal")
+INITIALIZERS = ("glorot_uniform", "he_normal", "he_uniform", "lecun_normal", "auto")
+# The initializer each activation was designed with (He et al., Klambauer et al., Glorot).
+AUTO_INITIALIZER = {
+    "relu": "he_normal",
+    "elu": "he_normal",
+    "selu": "lecun_normal",
+    "sigmoid": "glorot_uniform",
+    "tanh": "glorot_uniform",
+}
+
+
+# Every key a model configuration may hold; ``units_<N>`` sets one layer's width.
+# ``batch_size`` and ``patience`` are read by the trainable, the rest by the builders.
+CONFIG_KEYS = (
+    "architecture",
+    "layers",
+    "units",
+    "activation",
+    "initializer",
+    "batch_norm",
+    "dropout",
+    "alpha_dropout",
+    "kernel_l1",
+    "kernel_l2",
+    "bias_l1",
+    "bias_l2",
+    "activity_l1",
+    "activity_l2",
+    "optimizer",
+    "learning_rate",
+    "momentum",
+    "beta_1",
+    "weight_decay",
+    "lr_schedule",
+    "decay_steps",
+    "decay_rate",
+    "conv_layers",
+    "filters",
+    "kernel_size",
+    "loss",
+    "batch_size",
+    "patience",
+)
+
+
+def check_config_keys(keys: list[str], *, where: str) -> None:
+    """Refuse a setting no builder reads: a typo would otherwise be silently ignored."""
+    from tuning_service.registry import did_you_mean
+
+    for key in keys:
+        if key in CONFIG_KEYS or re.fullmatch(r"units_[1-9][0-9]*", key):
+            continue
+        raise InputError(
+            f"{where}: unknown model setting {key!r} (accepted: {', '.join(CONFIG_KEYS)}, units_1, units_2, ...)"
+            f"{did_you_mean(key, list(CONFIG_KEYS))}"
+        )
 
 
 def _choose(kind: str, value: str, accepted: Mapping[str, Any] | tuple[str, ...]) -> str:
@@ -140,12 +199,18 @@ def layer_units(cfg: Mapping[str, Any]) -> list[int]:
     return [int(cfg.get(f"units_{i + 1}", cfg.get("units", 64))) for i in range(layers)]
 
 
+def activation_and_initializer(cfg: Mapping[str, Any]) -> tuple[str, str]:
+    """The configured activation and its initializer, ``auto`` resolved."""
+    activation = _choose("activation", str(cfg.get("activation", "relu")), ACTIVATIONS)
+    initializer = _choose("initializer", str(cfg.get("initializer", "glorot_uniform")), INITIALIZERS)
+    return activation, AUTO_INITIALIZER[activation] if initializer == "auto" else initializer
+
+
 def dense_stack(x: Any, cfg: Mapping[str, Any]) -> Any:
     """Hidden Dense layers with activation, init, regularizers, batch norm and dropout."""
     import keras
 
-    activation = _choose("activation", str(cfg.get("activation", "relu")), ACTIVATIONS)
-    initializer = _choose("initializer", str(cfg.get("initializer", "glorot_uniform")), INITIALIZERS)
+    activation, initializer = activation_and_initializer(cfg)
     batch_norm = bool(cfg.get("batch_norm", False))
     dropout, alpha_dropout = (
         float(cfg.get("dropout", 0.0) or 0.0),
@@ -199,3 +264,49 @@ def build_mlp(cfg: Mapping[str, Any], spec: InputSpec) -> Any:
     inputs = keras.Input(shape=spec.shape)
     x = keras.layers.Flatten()(inputs) if len(spec.shape) > 1 else inputs
     return compile_model(inputs, dense_stack(x, cfg), cfg, spec)
+
+
+def build_cnn(cfg: Mapping[str, Any], spec: InputSpec) -> Any:
+    """Small convolutional net for images: conv blocks, then the configured Dense stack.
+
+    Each block is a same-padded convolution (filters doubling per block) and a 2x2
+    max-pool while the image is still at least 2 pixels wide, so 8x8 digits and
+    32x32 CIFAR images both fit. ``layers`` defaults to 1 Dense layer after the convs.
+    """
+    import keras
+
+    if len(spec.shape) not in (2, 3):
+        raise InputError(
+            f"architecture 'cnn' needs image inputs (height, width[, channels]), got shape {spec.shape}"
+        )
+    activation, initializer = activation_and_initializer(cfg)
+    inputs = keras.Input(shape=spec.shape)
+    x = keras.layers.Reshape((*spec.shape, 1))(inputs) if len(spec.shape) == 2 else inputs
+    size = min(spec.shape[:2])
+    filters, kernel = int(cfg.get("filters", 32)), int(cfg.get("kernel_size", 3))
+    for block in range(int(cfg.get("conv_layers", 2))):
+        x = keras.layers.Conv2D(
+            filters * 2**block,
+            kernel,
+            padding="same",
+            activation=activation,
+            kernel_initializer=initializer,
+            kernel_regularizer=regularizer(cfg, "kernel"),
+        )(x)
+        if size >= 2:
+            x = keras.layers.MaxPooling2D(2)(x)
+            size //= 2
+    x = keras.layers.Flatten()(x)
+    return compile_model(inputs, dense_stack(x, {"layers": 1, **cfg}), cfg, spec)
+
+
+ARCHITECTURES: dict[str, Callable[[Mapping[str, Any], InputSpec], Any]] = {
+    "mlp": build_mlp,
+    "cnn": build_cnn,
+}
+
+
+def build_model(cfg: Mapping[str, Any], spec: InputSpec) -> Any:
+    """Build the architecture named by ``cfg['architecture']`` (default: mlp)."""
+    name = _choose("architecture", str(cfg.get("architecture", "mlp")), tuple(ARCHITECTURES))
+    return ARCHITECTURES[name](cfg, spec)
