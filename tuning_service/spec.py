@@ -42,6 +42,8 @@ class SweepSpec:
     checkpoint_frequency: int = 1
     data_limit: int | None = None
     data_dir: str | None = None
+    # Results database URL; None: $TUNING_SERVICE_DB, else <storage>/tuning.db (SQLite).
+    db: str | None = None
 
     def replace(self, **changes: Any) -> SweepSpec:
         return replace(self, **changes)
@@ -72,6 +74,13 @@ class SweepSpec:
         if self.address is not None and not _ADDRESS.match(self.address):
             raise InputError(f"--address must be {ADDRESS_FORMS}, got {self.address!r}")
         check_creatable(self.storage)
+        if self.db is not None:
+            from tuning_service.store.engine import parse_url
+
+            try:
+                parse_url(self.db)
+            except InputError as exc:
+                raise InputError(f"--db: {exc}") from None
         return self
 
 

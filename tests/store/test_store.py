@@ -1,0 +1,141 @@
+"""The store on SQLite and PostgreSQL: schema from migrations, idempotent upserts, stale sweeps."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from storefakes import add_sweep
+
+from tuning_service.errors import InputError
+from tuning_service.store import INTERRUPTED, RUNNING, open_store, schema
+from tuning_service.store.migrate import head_revision
+
+
+def test_migrations_build_exactly_the_declared_schema(store):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    with store.engine.connect() as conn:
+        context = MigrationContext.configure(conn)
+        assert context.get_current_revision() == head_revision()
+        assert compare_metadata(context, schema.metadata) == []
+
+
+def test_reopening_is_a_no_op_and_keeps_the_data(db_url):
+    with open_store(db_url) as first:
+        add_sweep(first, "s1", trials={"t1": ("completed", [0.5])})
+    with open_store(db_url) as again:
+        assert [s.sweep_id for s in again.sweeps()] == ["s1"]
+
+
+def test_epochs_are_upserts_and_the_trial_summary_follows_them(store):
+    add_sweep(store, "s1", trials={"t1": ("running", [0.5, 0.7, 0.6])}, finish=None)
+    for _ in range(2):  # a replay (retry, restore from checkpoint) changes nothing
+        store.record_epoch("s1", "t1", 2, mode="max", value=0.7, metrics={"val_accuracy": 0.7})
+    (trial,) = store.trials(["s1"])
+    assert (trial.value, trial.best_epoch, trial.epochs) == (0.7, 2, 3)
+    assert [e.epoch for e in store.epochs("s1")] == [1, 2, 3]
+    # A restored trial re-running epoch 2 with another outcome: the newest report wins.
+    store.record_epoch("s1", "t1", 2, mode="max", value=0.4, metrics={})
+    (trial,) = store.trials(["s1"])
+    assert (trial.value, trial.best_epoch) == (0.6, 3)
+    assert trial.node_ip == "127.0.0.1" and trial.status == RUNNING
+
+
+def test_min_mode_and_diverged_epochs(store):
+    add_sweep(store, "s1", metric="val_loss", mode="min", trials={"t1": ("diverged", [0.9, 0.3, None])})
+    (trial,) = store.trials(["s1"])
+    assert (trial.value, trial.best_epoch, trial.status) == (0.3, 2, "diverged")
+    assert [e.diverged for e in store.epochs("s1")] == [False, False, True]
+    assert store.epochs("s1")[2].value is None
+
+
+def test_non_finite_numbers_are_stored_as_null(store):
+    add_sweep(store, "s1", trials={"t1": ("running", [0.5])}, finish=None)
+    store.record_epoch("s1", "t1", 2, mode="max", value=float("nan"), metrics={"loss": float("inf")})
+    epoch = store.epochs("s1", "t1")[1]
+    assert epoch.value is None and epoch.metrics == {"loss": None}
+
+
+def test_top_trials_rank_across_sweeps_and_skip_unfinished_outcomes(store):
+    add_sweep(store, "s1", trials={"a": ("completed", [0.6]), "b": ("errored", [0.99])})
+    add_sweep(store, "s2", trials={"c": ("stopped early", [0.8]), "d": ("diverged", [0.95, None])})
+    add_sweep(store, "s3", metric="val_loss", mode="min", trials={"e": ("completed", [0.1])})
+    top = store.top_trials("digits", metric="val_accuracy", mode="max")
+    assert [(t.sweep_id, t.trial_id) for t, _ in top] == [("s2", "c"), ("s1", "a")]
+
+
+def test_find_sweep_by_prefix_and_clear_errors(store):
+    add_sweep(store, "20250101-aaa")
+    add_sweep(store, "20250101-abb")
+    assert store.find_sweep("20250101-aa").sweep_id == "20250101-aaa"
+    with pytest.raises(
+        InputError,
+        match=r"sweep '20250101-a' is ambiguous; it starts 2 sweep ids: 20250101-aaa, 20250101-abb",
+    ):
+        store.find_sweep("20250101-a")
+    with pytest.raises(
+        InputError, match=r"unknown sweep 'nope' in .*; recent sweeps: 20250101-abb, 20250101-aaa"
+    ):
+        store.find_sweep("nope")
+    with pytest.raises(
+        InputError, match=r"no sweep of job 'digit' in .*; recorded jobs: digits \(did you mean 'digits'\?\)"
+    ):
+        store.check_job("digit")
+
+
+def test_a_sweep_whose_driver_died_is_marked_interrupted(store):
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    add_sweep(store, "dead", trials={"t1": ("running", [0.5])}, finish=None)
+    add_sweep(store, "alive", trials={"t1": ("running", [0.5])}, finish=None)
+    add_sweep(store, "silent", trials={"t1": ("completed", [0.5])}, finish=None)
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.update(schema.sweeps).where(schema.sweeps.c.sweep_id == "dead").values(pid=int(dead.stdout))
+        )
+        old = schema.utcnow() - timedelta(hours=1)
+        conn.execute(
+            sa.update(schema.sweeps)
+            .where(schema.sweeps.c.sweep_id == "silent")
+            .values(host="elsewhere", heartbeat_at=old)
+        )
+    assert sorted(store.cleanup_stale()) == ["dead", "silent"]
+    rows = {s.sweep_id: s for s in store.sweeps()}
+    assert rows["alive"].status == RUNNING and rows["dead"].status == INTERRUPTED
+    assert "driver process is gone" in rows["dead"].message and "no heartbeat" in rows["silent"].message
+    assert [t.status for t in store.trials(["dead"])] == [INTERRUPTED]
+    assert [t.status for t in store.trials(["silent"])] == ["completed"]
+    assert store.cleanup_stale() == []
+
+
+def test_recreating_a_sweep_is_an_upsert(store):
+    add_sweep(store, "s1", trials={"t1": ("completed", [0.5])})
+    add_sweep(store, "s1", finish=None)
+    (row,) = store.sweeps()
+    assert row.status == RUNNING and row.ended_at is None
+    assert len(store.trials(["s1"])) == 1
+
+
+def test_reading_never_creates_a_database(tmp_path):
+    path = tmp_path / "nothing.db"
+    with pytest.raises(
+        InputError, match=r"no results database at '.*nothing.db'; run a sweep first, or pass --db URL"
+    ):
+        open_store(f"sqlite:///{path}", must_exist=True)
+    assert not path.exists()
+
+
+def test_the_default_database_is_in_the_results_root(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with open_store(storage="results") as store:
+        assert store.url.database == os.path.join(tmp_path, "results", "tuning.db")
+    monkeypatch.setenv("TUNING_SERVICE_DB", f"sqlite:///{tmp_path / 'env.db'}")
+    with open_store(storage="results") as store:
+        assert store.url.database.endswith("env.db")

@@ -1,0 +1,254 @@
+"""Database URLs and engines: SQLite (WAL, busy timeout, immediate transactions) or PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tuning_service.errors import InputError, TuningServiceError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Connection, Engine
+
+log = logging.getLogger(__name__)
+
+DB_ENV = "TUNING_SERVICE_DB"
+DB_FILE = "tuning.db"
+URL_FORMS = "sqlite:///PATH or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+# An unreachable server must fail a command within seconds, not hang it.
+CONNECT_TIMEOUT_S = 5
+# SQLite waits this long for another writer's lock before giving up.
+BUSY_TIMEOUT_S = 30.0
+# Transient failures (a locked SQLite file, a PostgreSQL deadlock or restart) are retried this long.
+RETRY_DEADLINE_S = 60.0
+# PostgreSQL SQLSTATEs worth retrying: serialization failure, deadlock, lock not available,
+# and the "server is going away / starting up" family.
+_PG_TRANSIENT = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
+
+T = TypeVar("T")
+
+
+class StoreError(TuningServiceError):
+    """The results database failed while a sweep or command was using it (exit 1)."""
+
+
+def resolve_url(db: str | None, storage: str | os.PathLike[str]) -> str:
+    """``--db``, else $TUNING_SERVICE_DB, else the SQLite file in the results root."""
+    if db:
+        return db
+    if os.environ.get(DB_ENV):
+        return os.environ[DB_ENV]
+    return f"sqlite:///{Path(storage).expanduser().absolute() / DB_FILE}"
+
+
+def parse_url(text: str) -> URL:
+    """Check a database URL's form (no connection) and pick the driver we ship."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    bad = f"database URL {text!r} is malformed; use {URL_FORMS}"
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(bad)
+    try:
+        url = make_url(text)
+        port = url.port  # make_url defers nothing, but a non-numeric port fails here on some versions
+    except (ArgumentError, ValueError):
+        raise InputError(bad) from None
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    shown = redact(url)
+    if backend == "sqlite":
+        if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
+            raise InputError(
+                f"database URL {shown!r} needs a file path: sqlite:///relative.db or sqlite:////abs.db"
+            )
+        if driver not in ("", "pysqlite"):
+            raise InputError(
+                f"database URL {shown!r}: unsupported SQLite driver {driver!r}; use plain sqlite:///PATH"
+            )
+        return url.set(drivername="sqlite")
+    if backend in ("postgresql", "postgres"):
+        if driver not in ("", "psycopg", "psycopg2"):
+            raise InputError(
+                f"database URL {shown!r}: unsupported PostgreSQL driver {driver!r}; use postgresql://..."
+            )
+        if not url.database:
+            raise InputError(f"database URL {shown!r} names no database; use {URL_FORMS}")
+        if port is not None and not 0 < port < 65536:
+            raise InputError(f"database URL {shown!r}: port must be 1-65535, got {port}")
+        # psycopg 3 is the driver this package depends on, whatever the URL asked for.
+        return url.set(drivername="postgresql+psycopg")
+    raise InputError(f"database URL {shown!r}: unsupported database {backend!r}; use {URL_FORMS}")
+
+
+def redact(url: URL | str) -> str:
+    """The URL without its password, for messages and records."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return (make_url(url) if isinstance(url, str) else url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is shown as given, minus nothing we could parse
+        return str(url)
+
+
+def sqlite_path(url: URL) -> Path | None:
+    return Path(url.database).expanduser().absolute() if url.get_backend_name() == "sqlite" else None
+
+
+def _json_default(value: Any) -> Any:
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item):
+        return item()
+    return str(value)
+
+
+def dumps_json(value: Any) -> str:
+    """JSON for the database: numpy scalars as numbers, NaN and infinities as null."""
+    return json.dumps(_finite(value), default=_json_default, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    item = getattr(value, "item", None)
+    if callable(item) and not isinstance(value, str | bytes):
+        return _finite(item())
+    return value
+
+
+def create_engine(url: URL) -> Engine:
+    """An engine tuned for many short writes from several processes at once."""
+    import sqlalchemy as sa
+    from sqlalchemy import event
+
+    if url.get_backend_name() == "sqlite":
+        engine = sa.create_engine(
+            url, connect_args={"timeout": BUSY_TIMEOUT_S}, json_serializer=dumps_json, pool_pre_ping=False
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # The driver's own transaction handling defers BEGIN; we issue our own below.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            # WAL: readers never block the writer and the writer never blocks readers.
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            # IMMEDIATE takes the write lock up front (waiting through busy_timeout), so a
+            # transaction never fails half-way when it upgrades from reading to writing.
+            readonly = conn.get_execution_options().get("readonly", False)
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+        return engine
+    return sa.create_engine(
+        url,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "tuning-service"},
+        json_serializer=dumps_json,
+        pool_pre_ping=True,
+    )
+
+
+def check_reachable(url: URL, *, must_exist: bool) -> None:
+    """Fail fast with one line when the database cannot be used; writes nothing.
+
+    For SQLite: the file must exist (``must_exist``) or its directory must be creatable.
+    For PostgreSQL: connect (bounded by CONNECT_TIMEOUT_S) and run one query.
+    """
+    path = sqlite_path(url)
+    if path is not None:
+        if path.exists():
+            if not path.is_file():
+                raise InputError(f"results database {str(path)!r} is not a file")
+            _check_sqlite_file(path)
+            return
+        if must_exist:
+            raise InputError(
+                f"no results database at {str(path)!r}; run a sweep first, or pass --db URL (or set {DB_ENV})"
+            )
+        probe = path.parent
+        while not probe.exists():
+            probe = probe.parent
+        if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+            raise InputError(f"results database {str(path)!r} cannot be created in {str(probe)!r}")
+        return
+    import sqlalchemy as sa
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        raise InputError(f"cannot connect to database {redact(url)!r}: {describe(exc)}") from None
+    finally:
+        engine.dispose()
+
+
+def _check_sqlite_file(path: Path) -> None:
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"results database {str(path)!r} is not a usable SQLite file: {exc}") from None
+
+
+def describe(exc: BaseException) -> str:
+    """A driver error as one line: the first lines of its message, without SQL or traceback."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(orig).strip().splitlines() if line.strip()]
+    return "; ".join(lines[:2]) or type(orig).__name__
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Locks, deadlocks and lost connections: retrying the whole transaction is safe."""
+    import sqlalchemy as sa
+
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
+    if sqlstate:
+        return sqlstate in _PG_TRANSIENT
+    text = str(orig).lower()
+    return isinstance(exc, sa.exc.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def retrying(operation: Callable[[], T], *, what: str, deadline_s: float = RETRY_DEADLINE_S) -> T:
+    """Run ``operation`` (one whole transaction) again on transient failures, with jittered backoff."""
+    import sqlalchemy as sa
+
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        try:
+            return operation()
+        except sa.exc.SQLAlchemyError as exc:
+            attempt += 1
+            elapsed = time.monotonic() - started
+            if not is_transient(exc) or elapsed > deadline_s:
+                raise StoreError(f"results database: {what} failed: {describe(exc)}") from exc
+            delay = min(1.0, 0.005 * 2**attempt) * random.uniform(0.5, 1.5)
+            log.debug("%s: transient database error (attempt %d), retrying: %s", what, attempt, describe(exc))
+            time.sleep(delay)

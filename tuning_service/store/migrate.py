@@ -1,0 +1,60 @@
+"""Bring a results database to the current schema with Alembic, one process at a time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tuning_service.store.engine import StoreError, redact
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Any fixed 64-bit number: the PostgreSQL advisory lock that serializes migrations.
+_PG_LOCK_KEY = 0x7475_6E69_6E67  # "tuning"
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    if head is None:  # pragma: no cover - the package ships its migrations
+        raise StoreError(f"no migrations found in {MIGRATIONS}")
+    return head
+
+
+def current_revision(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine) -> None:
+    """Upgrade to the newest revision inside one transaction that holds the database's write lock.
+
+    Two sweeps opening a new database at once: the second waits for the lock, then
+    finds the schema current and does nothing.
+    """
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(MIGRATIONS))
+    head = script.get_current_head()
+    with engine.begin() as conn:  # SQLite: BEGIN IMMEDIATE takes the write lock
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+        current = current_revision(conn)
+        if current == head:
+            return
+        if current is not None and current not in {s.revision for s in script.walk_revisions()}:
+            raise StoreError(
+                f"results database {redact(engine.url)!r} has schema revision {current!r}, newer than "
+                f"this tuning-service knows (head {head!r}); upgrade tuning-service"
+            )
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")

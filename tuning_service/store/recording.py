@@ -1,0 +1,120 @@
+"""SweepRecording: one sweep's life in the store, from its RUNNING row to its final status."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuning_service.results import versions
+from tuning_service.store.engine import StoreError
+from tuning_service.store.records import Store
+from tuning_service.store.schema import FAILED, FINISHED, INTERRUPTED
+
+if TYPE_CHECKING:
+    from tuning_service.job import Job
+    from tuning_service.results import SweepResult
+    from tuning_service.spec import SweepSpec
+
+log = logging.getLogger(__name__)
+
+
+def job_ref(ref: str) -> str:
+    """The job as `run` was given it, with a file path made absolute so refit finds it later."""
+    path, sep, attr = ref.partition(":")
+    if path.endswith(".py") and Path(path).is_file():
+        return str(Path(path).absolute()) + sep + attr
+    return ref
+
+
+class SweepRecording:
+    """Called by the runner: `start` once Ray is up (before any trial), `callback` for Tune,
+    `finish` with the final results, `abort` when the sweep raised.
+    """
+
+    def __init__(
+        self, store: Store, sweep_id: str, *, spec: SweepSpec, job: Job, max_epochs: int, sweep_dir: Path
+    ) -> None:
+        self.store, self.sweep_id, self.spec, self.job = store, sweep_id, spec, job
+        self.max_epochs, self.sweep_dir = max_epochs, sweep_dir
+        self.done = False
+        self._callback: Any = None
+
+    def start(self, cluster_address: str) -> None:
+        stale = self.store.cleanup_stale()
+        if stale:
+            log.warning(
+                "marked %d sweep(s) whose driver is gone as interrupted: %s", len(stale), ", ".join(stale)
+            )
+        spec = {k: v for k, v in asdict(self.spec).items() if k != "db"}  # the URL may hold a password
+        self.store.create_sweep(
+            self.sweep_id,
+            job=self.job.name,
+            job_ref=job_ref(self.spec.job),
+            metric=self.job.metric,
+            mode=self.job.mode,
+            searcher=self.spec.searcher,
+            scheduler=self.spec.scheduler,
+            seed=self.spec.seed,
+            num_samples=self.spec.num_samples,
+            max_epochs=self.max_epochs,
+            space=self.job.space.to_dict(),
+            spec=spec,
+            versions=versions(),
+            cluster_address=_with_gcs_address(cluster_address),
+            sweep_dir=str(self.sweep_dir),
+        )
+
+    def callback(self) -> Any:
+        """The Tune callback recording trials and epochs as they happen (imports Ray)."""
+        from tuning_service.store.recorder import RecorderCallback
+
+        self._callback = RecorderCallback(
+            self.store,
+            self.sweep_id,
+            metric=self.job.metric,
+            mode=self.job.mode,
+            max_epochs=self.max_epochs,
+            effective=self.job.space.effective,
+        )
+        return self._callback
+
+    def finish(self, result: SweepResult) -> None:
+        """Reconcile every trial and epoch with Tune's final results, then close the sweep."""
+        missed = getattr(self._callback, "missed", 0)
+        if missed:
+            log.warning("sweep %s: %d live writes were skipped; recording them now", self.sweep_id, missed)
+        self.store.record_result(result)
+        if result.best is None:
+            counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
+            self.store.finish_sweep(
+                self.sweep_id, FAILED, f"no trial finished with a valid {result.metric} ({counts})"
+            )
+        else:
+            self.store.finish_sweep(self.sweep_id, FINISHED)
+        self.done = True
+
+    def abort(self, exc: BaseException) -> None:
+        """Record why the sweep stopped; never hides the original error."""
+        if self.done:
+            return
+        status = INTERRUPTED if isinstance(exc, KeyboardInterrupt) else FAILED
+        text = str(exc).strip().splitlines()
+        message = f"{type(exc).__name__}: {text[-1] if text else ''}".rstrip(": ")
+        try:
+            self.store.finish_sweep(self.sweep_id, status, message[:2000])
+        except StoreError as store_exc:
+            log.warning("sweep %s: could not record its end (%s)", self.sweep_id, store_exc)
+        self.done = True
+
+
+def _with_gcs_address(where: str) -> str:
+    """``embedded local Ray`` says little a week later; add the address Ray actually used."""
+    try:
+        import ray
+
+        gcs = ray.get_runtime_context().gcs_address if ray.is_initialized() else None
+    except Exception:  # noqa: BLE001 - the address is a nicety, never a reason to fail a sweep
+        gcs = None
+    return f"{where} ({gcs})" if gcs and gcs not in where else where

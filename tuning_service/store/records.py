@@ -1,0 +1,720 @@
+"""Store: idempotent writes and the queries behind results, export, compare and refit."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import sqlalchemy as sa
+
+from tuning_service.errors import InputError
+from tuning_service.registry import did_you_mean
+from tuning_service.store import schema
+from tuning_service.store.engine import (
+    DB_ENV,
+    check_reachable,
+    create_engine,
+    parse_url,
+    redact,
+    resolve_url,
+    retrying,
+)
+from tuning_service.store.schema import FAILED, FINISHED, INTERRUPTED, RUNNING, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Connection
+
+    from tuning_service.results import SweepResult
+
+T = TypeVar("T")
+# A RUNNING sweep whose driver has not written for this long is taken as dead.
+STALE_AFTER_S = 600.0
+# Statuses of trials that finished with a usable metric (ranked on leaderboards).
+RANKED = ("completed", "stopped early")
+SWEEP_STATUSES = (RUNNING, FINISHED, FAILED, INTERRUPTED)
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One recorded sweep."""
+
+    sweep_id: str
+    job: str
+    job_ref: str
+    metric: str
+    mode: str
+    searcher: str
+    scheduler: str
+    seed: int
+    num_samples: int | None
+    max_epochs: int | None
+    space: dict[str, Any]
+    spec: dict[str, Any]
+    cluster_address: str | None
+    sweep_dir: str | None
+    host: str | None
+    pid: int | None
+    versions: dict[str, str]
+    status: str
+    message: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    heartbeat_at: datetime | None
+
+    @property
+    def wall_time_s(self) -> float | None:
+        end = self.ended_at or (self.heartbeat_at if self.status != RUNNING else None)
+        return (end - self.started_at).total_seconds() if end else None
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """One trial of a sweep: its config, outcome and where it ran."""
+
+    sweep_id: str
+    trial_id: str
+    config: dict[str, Any]
+    status: str
+    message: str | None
+    value: float | None
+    best_epoch: int | None
+    epochs: int
+    train_time_s: float | None
+    duration_s: float | None
+    node_ip: str | None
+    node_id: str | None
+    hostname: str | None
+    checkpoint: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    """One epoch's report: the sweep's metric and every number Keras logged."""
+
+    sweep_id: str
+    trial_id: str
+    epoch: int
+    value: float | None
+    diverged: bool
+    metrics: dict[str, Any]
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class RefitRow:
+    """A best config retrained on train + validation and scored on the test split."""
+
+    sweep_id: str
+    trial_id: str
+    config: dict[str, Any]
+    epochs: int
+    train_rows: int
+    test_rows: int
+    test_metric: str
+    test_value: float | None
+    test_metrics: dict[str, Any]
+    model_path: str
+    duration_s: float
+    versions: dict[str, str]
+    created_at: datetime
+
+
+@dataclass
+class Store:
+    """A results database. Every write is one short transaction and an upsert on its natural key
+    ((sweep), (sweep, trial), (sweep, trial, epoch)), retried on locks, deadlocks and lost
+    connections, so replaying any write, from a retry or a resumed sweep, changes nothing.
+    """
+
+    url: URL
+    engine: sa.engine.Engine = field(repr=False)
+
+    @property
+    def display_url(self) -> str:
+        return redact(self.url)
+
+    @property
+    def full_url(self) -> str:
+        """The URL with its password: what a callback needs to reopen the store elsewhere."""
+        return self.url.render_as_string(hide_password=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _write(self, what: str, work: Callable[[Connection], T]) -> T:
+        def attempt() -> T:
+            with self.engine.begin() as conn:
+                return work(conn)
+
+        return retrying(attempt, what=what)
+
+    def _read(self, work: Callable[[Connection], T]) -> T:
+        def attempt() -> T:
+            with self.engine.execution_options(readonly=True).begin() as conn:
+                return work(conn)
+
+        return retrying(attempt, what="reading")
+
+    def _insert(self, conn: Connection, table: sa.Table) -> Any:
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def create_sweep(
+        self,
+        sweep_id: str,
+        *,
+        job: str,
+        job_ref: str,
+        metric: str,
+        mode: str,
+        searcher: str,
+        scheduler: str,
+        seed: int,
+        space: Mapping[str, Any],
+        spec: Mapping[str, Any],
+        versions: Mapping[str, str],
+        num_samples: int | None = None,
+        max_epochs: int | None = None,
+        cluster_address: str | None = None,
+        sweep_dir: str | None = None,
+        started_at: datetime | None = None,
+    ) -> None:
+        """Record a sweep as RUNNING before its first trial starts (again: marks it RUNNING anew)."""
+        now = utcnow()
+        values = {
+            "sweep_id": sweep_id,
+            "job": job,
+            "job_ref": job_ref,
+            "metric": metric,
+            "mode": mode,
+            "searcher": searcher,
+            "scheduler": scheduler,
+            "seed": seed,
+            "num_samples": num_samples,
+            "max_epochs": max_epochs,
+            "space": dict(space),
+            "spec": dict(spec),
+            "cluster_address": cluster_address,
+            "sweep_dir": sweep_dir,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "versions": dict(versions),
+            "status": RUNNING,
+            "message": None,
+            "started_at": started_at or now,
+            "ended_at": None,
+            "heartbeat_at": now,
+        }
+
+        def work(conn: Connection) -> None:
+            stmt = self._insert(conn, schema.sweeps).values(values)
+            keep = ("sweep_id", "started_at")
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["sweep_id"],
+                    set_={k: stmt.excluded[k] for k in values if k not in keep},
+                )
+            )
+
+        self._write(f"recording sweep {sweep_id}", work)
+
+    def set_cluster_address(self, sweep_id: str, address: str) -> None:
+        self._update_sweep(sweep_id, cluster_address=address)
+
+    def heartbeat(self, sweep_id: str) -> None:
+        """Say the driver is alive; `cleanup_stale` marks sweeps without one as interrupted."""
+        self._update_sweep(sweep_id, heartbeat_at=utcnow())
+
+    def finish_sweep(self, sweep_id: str, status: str, message: str | None = None) -> None:
+        if status not in SWEEP_STATUSES:
+            raise ValueError(f"sweep status must be one of {SWEEP_STATUSES}, got {status!r}")
+        now = utcnow()
+        self._update_sweep(sweep_id, status=status, message=message, ended_at=now, heartbeat_at=now)
+
+    def _update_sweep(self, sweep_id: str, **values: Any) -> None:
+        def work(conn: Connection) -> None:
+            conn.execute(
+                sa.update(schema.sweeps).where(schema.sweeps.c.sweep_id == sweep_id).values(**values)
+            )
+
+        self._write(f"updating sweep {sweep_id}", work)
+
+    def _ensure_trial(
+        self, conn: Connection, sweep_id: str, trial_id: str, config: Any, now: datetime
+    ) -> None:
+        stmt = self._insert(conn, schema.trials).values(
+            sweep_id=sweep_id,
+            trial_id=trial_id,
+            config=dict(config or {}),
+            status=RUNNING,
+            epochs=0,
+            updated_at=now,
+        )
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=["sweep_id", "trial_id"]))
+
+    def start_trial(
+        self, sweep_id: str, trial_id: str, config: Mapping[str, Any], *, started_at: datetime | None = None
+    ) -> None:
+        """A trial was started (or restarted after a pause or a failure): it is RUNNING."""
+        now = utcnow()
+        t = schema.trials
+
+        def work(conn: Connection) -> None:
+            stmt = self._insert(conn, t).values(
+                sweep_id=sweep_id,
+                trial_id=trial_id,
+                config=dict(config),
+                status=RUNNING,
+                epochs=0,
+                started_at=started_at or now,
+                updated_at=now,
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["sweep_id", "trial_id"],
+                    set_={
+                        "config": stmt.excluded.config,
+                        "status": RUNNING,
+                        "message": None,
+                        "started_at": sa.func.coalesce(t.c.started_at, stmt.excluded.started_at),
+                        "updated_at": now,
+                    },
+                )
+            )
+
+        self._write(f"recording trial {trial_id}", work)
+
+    def record_epoch(
+        self,
+        sweep_id: str,
+        trial_id: str,
+        epoch: int,
+        *,
+        mode: str,
+        value: float | None,
+        diverged: bool = False,
+        metrics: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | None = None,
+        node: Mapping[str, str | None] | None = None,
+        train_time_s: float | None = None,
+        duration_s: float | None = None,
+    ) -> None:
+        """Upsert one epoch and refresh its trial's best value, best epoch and epoch count.
+
+        The trial's summary is recomputed from its epoch rows in the same transaction,
+        so replaying an epoch (a trial restored from a checkpoint) leaves it exact.
+        """
+        now = utcnow()
+        t, e = schema.trials, schema.epochs
+        if diverged or value is None or value != value or value in (float("inf"), float("-inf")):
+            value = None
+
+        def work(conn: Connection) -> None:
+            self._ensure_trial(conn, sweep_id, trial_id, config, now)
+            stmt = self._insert(conn, e).values(
+                sweep_id=sweep_id,
+                trial_id=trial_id,
+                epoch=int(epoch),
+                value=value,
+                diverged=bool(diverged),
+                metrics=dict(metrics or {}),
+                recorded_at=now,
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["sweep_id", "trial_id", "epoch"],
+                    set_={k: stmt.excluded[k] for k in ("value", "diverged", "metrics", "recorded_at")},
+                )
+            )
+            mine = sa.and_(e.c.sweep_id == sweep_id, e.c.trial_id == trial_id)
+            ranked = sa.and_(mine, e.c.value.is_not(None), e.c.diverged.is_(False))
+            order = (e.c.value.desc() if mode == "max" else e.c.value.asc(), e.c.epoch.asc())
+            best = sa.select(e.c.value, e.c.epoch).where(ranked).order_by(*order).limit(1)
+            values: dict[str, Any] = {
+                "value": best.with_only_columns(e.c.value).scalar_subquery(),
+                "best_epoch": best.with_only_columns(e.c.epoch).scalar_subquery(),
+                "epochs": sa.select(sa.func.max(e.c.epoch)).where(mine).scalar_subquery(),
+                "updated_at": now,
+            }
+            for key, new in (node or {}).items():
+                if new and key in ("node_ip", "node_id", "hostname"):
+                    values[key] = str(new)
+            if train_time_s is not None:
+                values["train_time_s"] = float(train_time_s)
+            if duration_s is not None:
+                values["duration_s"] = float(duration_s)
+            if config:
+                values["config"] = dict(config)
+            conn.execute(
+                sa.update(t).where(t.c.sweep_id == sweep_id, t.c.trial_id == trial_id).values(**values)
+            )
+
+        self._write(f"recording epoch {epoch} of trial {trial_id}", work)
+
+    def record_checkpoint(self, sweep_id: str, trial_id: str, path: str) -> None:
+        t = schema.trials
+
+        def work(conn: Connection) -> None:
+            conn.execute(
+                sa.update(t)
+                .where(t.c.sweep_id == sweep_id, t.c.trial_id == trial_id)
+                .values(checkpoint=path, updated_at=utcnow())
+            )
+
+        self._write(f"recording the checkpoint of trial {trial_id}", work)
+
+    def finish_trial(
+        self,
+        sweep_id: str,
+        trial_id: str,
+        status: str,
+        *,
+        message: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        duration_s: float | None = None,
+        checkpoint: str | None = None,
+    ) -> None:
+        """Record a trial's outcome (completed, stopped early, diverged, errored)."""
+        now = utcnow()
+        t = schema.trials
+
+        def work(conn: Connection) -> None:
+            self._ensure_trial(conn, sweep_id, trial_id, config, now)
+            values: dict[str, Any] = {
+                "status": status,
+                "message": message,
+                "ended_at": now,
+                "updated_at": now,
+            }
+            if duration_s is not None:
+                values["duration_s"] = float(duration_s)
+            if checkpoint:
+                values["checkpoint"] = checkpoint
+            if config:
+                values["config"] = dict(config)
+            conn.execute(
+                sa.update(t).where(t.c.sweep_id == sweep_id, t.c.trial_id == trial_id).values(**values)
+            )
+
+        self._write(f"recording the end of trial {trial_id}", work)
+
+    def record_result(self, result: SweepResult, *, diverged_key: str = "diverged") -> None:
+        """Reconcile with the sweep's final results: every trial's outcome, and any epoch the
+        live recorder missed (inserted only where absent: the live rows hold every metric).
+        """
+        now = utcnow()
+        t, e = schema.trials, schema.epochs
+        sweep_id = result.sweep_id
+
+        def work(conn: Connection) -> None:
+            for trial in result.trials:
+                self._ensure_trial(conn, sweep_id, trial.trial_id, trial.config, now)
+                conn.execute(
+                    sa.update(t)
+                    .where(t.c.sweep_id == sweep_id, t.c.trial_id == trial.trial_id)
+                    .values(
+                        config=dict(trial.config),
+                        status=trial.status,
+                        message=trial.error,
+                        value=trial.value,
+                        best_epoch=trial.best_epoch,
+                        epochs=trial.epochs,
+                        train_time_s=trial.train_time_s,
+                        ended_at=sa.func.coalesce(t.c.ended_at, now),
+                        updated_at=now,
+                    )
+                )
+                rows = []
+                for h in trial.history:
+                    epoch = h.get("training_iteration")
+                    if epoch is None:
+                        continue
+                    diverged = bool(h.get(diverged_key))
+                    raw = h.get(result.metric)
+                    metrics = {k: v for k, v in h.items() if k != "training_iteration" and _is_number(v)}
+                    rows.append(
+                        {
+                            "sweep_id": sweep_id,
+                            "trial_id": trial.trial_id,
+                            "epoch": int(epoch),
+                            "value": None if diverged or not _is_number(raw) else float(raw),
+                            "diverged": diverged,
+                            "metrics": metrics,
+                            "recorded_at": now,
+                        }
+                    )
+                if rows:
+                    stmt = self._insert(conn, e).on_conflict_do_nothing(
+                        index_elements=["sweep_id", "trial_id", "epoch"]
+                    )
+                    conn.execute(stmt, rows)
+
+        self._write(f"recording the results of sweep {sweep_id}", work)
+
+    def record_refit(
+        self,
+        sweep_id: str,
+        trial_id: str,
+        *,
+        config: Mapping[str, Any],
+        epochs: int,
+        train_rows: int,
+        test_rows: int,
+        test_metric: str,
+        test_value: float | None,
+        test_metrics: Mapping[str, Any],
+        model_path: str,
+        duration_s: float,
+        versions: Mapping[str, str],
+    ) -> None:
+        values = {
+            "sweep_id": sweep_id,
+            "trial_id": trial_id,
+            "config": dict(config),
+            "epochs": epochs,
+            "train_rows": train_rows,
+            "test_rows": test_rows,
+            "test_metric": test_metric,
+            "test_value": test_value,
+            "test_metrics": dict(test_metrics),
+            "model_path": model_path,
+            "duration_s": duration_s,
+            "versions": dict(versions),
+            "created_at": utcnow(),
+        }
+
+        def work(conn: Connection) -> None:
+            stmt = self._insert(conn, schema.refits).values(values)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["sweep_id", "trial_id"],
+                    set_={k: stmt.excluded[k] for k in values if k not in ("sweep_id", "trial_id")},
+                )
+            )
+
+        self._write(f"recording the refit of sweep {sweep_id}", work)
+
+    def cleanup_stale(self, *, stale_after_s: float = STALE_AFTER_S) -> list[str]:
+        """Mark RUNNING sweeps whose driver is gone as interrupted, with their running trials.
+
+        Gone: a driver on this host whose process no longer exists, or any driver
+        that has not written a heartbeat for ``stale_after_s``.
+        """
+        s, t = schema.sweeps, schema.trials
+        host = socket.gethostname()
+        now = utcnow()
+
+        def work(conn: Connection) -> list[str]:
+            rows = conn.execute(
+                sa.select(s.c.sweep_id, s.c.host, s.c.pid, s.c.heartbeat_at, s.c.started_at).where(
+                    s.c.status == RUNNING
+                )
+            ).all()
+            stale = []
+            for row in rows:
+                beat = row.heartbeat_at or row.started_at
+                dead = row.host == host and row.pid is not None and not _pid_alive(row.pid)
+                if dead or now - beat > timedelta(seconds=stale_after_s):
+                    stale.append((row.sweep_id, beat, dead))
+            for sweep_id, beat, dead in stale:
+                why = "its driver process is gone" if dead else "no heartbeat"
+                conn.execute(
+                    sa.update(s)
+                    .where(s.c.sweep_id == sweep_id, s.c.status == RUNNING)
+                    .values(
+                        status=INTERRUPTED,
+                        ended_at=beat,
+                        message=f"driver stopped without finishing ({why}; last heard of {beat:%Y-%m-%d %H:%M:%S} UTC)",
+                    )
+                )
+                conn.execute(
+                    sa.update(t)
+                    .where(t.c.sweep_id == sweep_id, t.c.status == RUNNING)
+                    .values(status=INTERRUPTED, updated_at=now)
+                )
+            return [sweep_id for sweep_id, _, _ in stale]
+
+        return self._write("cleaning up stale sweeps", work)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def sweeps(self, *, job: str | None = None, ids: Sequence[str] | None = None) -> list[SweepRow]:
+        """Recorded sweeps, newest first."""
+        s = schema.sweeps
+        query = sa.select(s).order_by(s.c.started_at.desc(), s.c.sweep_id.desc())
+        if job is not None:
+            query = query.where(s.c.job == job)
+        if ids is not None:
+            query = query.where(s.c.sweep_id.in_(list(ids)))
+        return self._read(lambda conn: [SweepRow(**r._mapping) for r in conn.execute(query)])
+
+    def jobs(self) -> list[str]:
+        s = schema.sweeps
+        return self._read(
+            lambda conn: list(conn.execute(sa.select(s.c.job).distinct().order_by(s.c.job)).scalars())
+        )
+
+    def find_sweep(self, ref: str) -> SweepRow:
+        """A sweep by id or unique id prefix; InputError naming the recorded ones otherwise."""
+        s = schema.sweeps
+
+        def work(conn: Connection) -> list[SweepRow]:
+            exact = conn.execute(sa.select(s).where(s.c.sweep_id == ref)).all()
+            if exact:
+                return [SweepRow(**exact[0]._mapping)]
+            like = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            rows = conn.execute(
+                sa.select(s).where(s.c.sweep_id.like(like, escape="\\")).order_by(s.c.sweep_id).limit(6)
+            ).all()
+            return [SweepRow(**r._mapping) for r in rows]
+
+        found = self._read(work)
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise InputError(
+                f"sweep {ref!r} is ambiguous; it starts {len(found)}{'+' if len(found) > 5 else ''} sweep ids: "
+                f"{', '.join(r.sweep_id for r in found[:5])}"
+            )
+        recent = [r.sweep_id for r in self.sweeps()[:5]]
+        known = f"; recent sweeps: {', '.join(recent)}" if recent else "; no sweep is recorded yet"
+        raise InputError(f"unknown sweep {ref!r} in {self.display_url}{known}")
+
+    def check_job(self, job: str) -> None:
+        """InputError unless ``job`` has at least one recorded sweep."""
+        jobs = self.jobs()
+        if job not in jobs:
+            known = f"recorded jobs: {', '.join(jobs)}" if jobs else "no sweep is recorded yet"
+            raise InputError(
+                f"no sweep of job {job!r} in {self.display_url}; {known}{did_you_mean(job, jobs)}"
+            )
+
+    def trials(self, sweep_ids: Iterable[str]) -> list[TrialRow]:
+        t = schema.trials
+        query = sa.select(t).where(t.c.sweep_id.in_(list(sweep_ids))).order_by(t.c.sweep_id, t.c.trial_id)
+        return self._read(lambda conn: [TrialRow(**r._mapping) for r in conn.execute(query)])
+
+    def epochs(self, sweep_id: str, trial_id: str | None = None) -> list[EpochRow]:
+        e = schema.epochs
+        query = sa.select(e).where(e.c.sweep_id == sweep_id).order_by(e.c.trial_id, e.c.epoch)
+        if trial_id is not None:
+            query = query.where(e.c.trial_id == trial_id)
+        return self._read(lambda conn: [EpochRow(**r._mapping) for r in conn.execute(query)])
+
+    def epoch_counts(self, sweep_ids: Iterable[str]) -> dict[str, int]:
+        e = schema.epochs
+        query = (
+            sa.select(e.c.sweep_id, sa.func.count())
+            .where(e.c.sweep_id.in_(list(sweep_ids)))
+            .group_by(e.c.sweep_id)
+        )
+        return self._read(lambda conn: {r[0]: int(r[1]) for r in conn.execute(query)})
+
+    def top_trials(
+        self, job: str, *, metric: str, mode: str, limit: int | None = None, sweep_id: str | None = None
+    ) -> list[tuple[TrialRow, SweepRow]]:
+        """The best finished trials of ``job`` across its sweeps measured by ``metric``, best first."""
+        s, t = schema.sweeps, schema.trials
+        order = t.c.value.desc() if mode == "max" else t.c.value.asc()
+        query = (
+            sa.select(t, *[c.label(f"sweep__{c.name}") for c in s.c])
+            .join(s, s.c.sweep_id == t.c.sweep_id)
+            .where(s.c.job == job, s.c.metric == metric, s.c.mode == mode)
+            .where(t.c.status.in_(RANKED), t.c.value.is_not(None))
+            .order_by(order, t.c.ended_at.asc(), t.c.sweep_id, t.c.trial_id)
+        )
+        if sweep_id is not None:
+            query = query.where(t.c.sweep_id == sweep_id)
+        if limit is not None:
+            query = query.limit(limit)
+
+        def work(conn: Connection) -> list[tuple[TrialRow, SweepRow]]:
+            out = []
+            for row in conn.execute(query):
+                m = row._mapping
+                trial = TrialRow(**{c.name: m[c.name] for c in t.c})
+                sweep = SweepRow(**{c.name: m[f"sweep__{c.name}"] for c in s.c})
+                out.append((trial, sweep))
+            return out
+
+        return self._read(work)
+
+    def refits(self, sweep_ids: Iterable[str]) -> list[RefitRow]:
+        r = schema.refits
+        query = sa.select(r).where(r.c.sweep_id.in_(list(sweep_ids))).order_by(r.c.created_at)
+        return self._read(lambda conn: [RefitRow(**row._mapping) for row in conn.execute(query)])
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and value == value
+        and abs(value) != float("inf")
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def open_store(
+    db: str | None = None, *, storage: str | os.PathLike[str] | None = None, must_exist: bool = False
+) -> Store:
+    """Open (and create or upgrade) the results database.
+
+    ``db`` is a URL; without one, $TUNING_SERVICE_DB, then ``<storage>/tuning.db``.
+    ``must_exist`` is for commands that only read: they never create a database, and
+    report a missing one as bad input.
+    """
+    from tuning_service.spec import DEFAULT_STORAGE
+    from tuning_service.store.migrate import current_revision, upgrade
+
+    url = parse_url(resolve_url(db, storage if storage is not None else DEFAULT_STORAGE))
+    check_reachable(url, must_exist=must_exist)
+    path = url.database if url.get_backend_name() == "sqlite" else None
+    if path is not None:
+        from pathlib import Path
+
+        Path(path).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    try:
+        if must_exist:
+            with engine.connect() as conn:
+                revision = current_revision(conn)
+            if revision is None:
+                raise InputError(
+                    f"database {redact(url)!r} holds no tuning-service results yet; run a sweep with "
+                    f"--db (or {DB_ENV}) pointing at it"
+                )
+        retrying(lambda: upgrade(engine), what="upgrading the schema")
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(url, engine)
