@@ -24,7 +24,6 @@ def ray_local():
     ray.init(
         num_cpus=2,
         include_dashboard=False,
-        _node_ip_address="127.0.0.1",
         log_to_driver=False,
         configure_logging=False,
     )

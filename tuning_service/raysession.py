@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,11 @@ def prepare_environment(address: str | None) -> None:
     """Environment that must be set before Ray or TensorFlow is imported in this process."""
     if address in (None, "local"):
         ensure_local_token()
+        # An embedded Ray serves this process only: every server binds to loopback.
+        # (This switch is Ray's "single-machine" mode; ray.init(_node_ip_address=
+        # "127.0.0.1") is turned into the machine's public address instead.)
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        _refresh_imported_ray()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -69,6 +75,24 @@ def check_fits(cpus_per_trial: float, gpus_per_trial: float, cpus: float, gpus: 
         )
 
 
+def _refresh_imported_ray() -> None:
+    """Make an already imported Ray see the environment set above.
+
+    Ray reads these settings when it is imported; a notebook or another library may
+    have imported it first. This does what Ray's own token setup does to refresh.
+    """
+    if "ray" not in sys.modules:
+        return
+    try:
+        from ray._private import ray_constants
+        from ray._raylet import Config
+
+        ray_constants.ENABLE_RAY_CLUSTER = os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") != "0"
+        Config.initialize("")
+    except (ImportError, AttributeError) as exc:  # a Ray without these internals
+        logging.getLogger(__name__).debug("could not refresh Ray's settings: %s", exc)
+
+
 def ensure_local_token() -> None:
     """Give an embedded Ray a token without writing one into the user's home (before importing Ray).
 
@@ -104,8 +128,6 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
         }
         if embedded:
             kwargs.setdefault("include_dashboard", False)
-            # An embedded Ray serves this process only: keep it on loopback.
-            kwargs.setdefault("_node_ip_address", "127.0.0.1")
             kwargs.setdefault("num_cpus", os.cpu_count() or 1)
         else:
             kwargs["address"] = address

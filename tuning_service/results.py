@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from tuning_service import yamlio
+from tuning_service.errors import InputError
 
 COMPLETED, STOPPED, DIVERGED, ERRORED = "completed", "stopped early", "diverged", "errored"
 BEST_CONFIG_JSON, BEST_CONFIG_YAML, TRIALS_JSON = "best_config.json", "best_config.yaml", "trials.json"
+SWEEP_JSON = "sweep.json"
 _VERSIONED = ("tuning-service", "ray", "tensorflow", "keras", "optuna", "hyperopt", "scikit-learn", "pandas")
 
 
@@ -49,6 +51,8 @@ class SweepResult:
     trials: list[TrialSummary]
     wall_time_s: float
     max_epochs: int
+    space: dict[str, Any] = field(default_factory=dict)  # Space.to_dict() of the job's space
+    started: str = ""  # ISO 8601, UTC
 
     @property
     def best(self) -> TrialSummary | None:
@@ -129,8 +133,21 @@ def write_outputs(result: SweepResult) -> dict[str, Any] | None:
     """Write trials.json and (when a trial finished) best_config.json / .yaml to the sweep dir."""
     trials = [asdict(t) for t in result.leaderboard()]
     write_atomic(result.sweep_dir / TRIALS_JSON, json.dumps(trials, indent=2, default=str))
+    meta = {k: v for k, v in asdict(result).items() if k not in ("trials", "sweep_dir")}
+    write_atomic(result.sweep_dir / SWEEP_JSON, json.dumps(meta, indent=2, default=str))
     record = best_config_record(result)
     if record is not None:
         write_atomic(result.sweep_dir / BEST_CONFIG_JSON, json.dumps(record, indent=2, default=str) + "\n")
         write_atomic(result.sweep_dir / BEST_CONFIG_YAML, yamlio.dumps(record))
     return record
+
+
+def load_result(sweep_dir: Path) -> SweepResult:
+    """Read a finished sweep back from its directory (sweep.json and trials.json)."""
+    sweep_dir = Path(sweep_dir)
+    try:
+        meta = json.loads((sweep_dir / SWEEP_JSON).read_text(encoding="utf-8"))
+        trials = json.loads((sweep_dir / TRIALS_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{str(sweep_dir)!r} holds no readable sweep results ({exc})") from None
+    return SweepResult(**meta, sweep_dir=sweep_dir, trials=[TrialSummary(**t) for t in trials])

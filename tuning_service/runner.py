@@ -8,7 +8,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ from tuning_service.results import (
 from tuning_service.schedulers import validate_scheduler
 from tuning_service.searchers import validate_searcher
 from tuning_service.spec import SweepSpec
+from tuning_service.store import Store, check_database, open_store
+from tuning_service.store.recording import SweepRecording
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
         from tuning_service.raysession import check_fits
 
         check_fits(spec.cpus_per_trial, spec.gpus_per_trial, os.cpu_count() or 1, math.inf, "this machine")
+    check_database(spec.db, spec.storage)  # an unreachable server fails here, within seconds
     return PreparedSweep(spec, job, spec.max_epochs or job.max_epochs)
 
 
@@ -68,6 +71,15 @@ def run_sweep(spec: SweepSpec, *, job: Job | None = None, progress: Any = None) 
     prepared = prepare(spec, job)
     job = prepared.job
     dataset = job.load_data(limit=spec.data_limit, data_dir=spec.data_dir, seed=spec.seed)
+    store = open_store(spec.db, storage=spec.storage)
+    try:
+        return _run_recorded(prepared, dataset, store, progress)
+    finally:
+        store.close()
+
+
+def _run_recorded(prepared: PreparedSweep, dataset: Any, store: Store, progress: Any) -> SweepResult:
+    spec, job = prepared.spec, prepared.job
     sweep_id = new_sweep_id()
     sweep_dir = Path(spec.storage).expanduser().absolute() / job.name / sweep_id
     sweep_dir.mkdir(parents=True)
@@ -77,8 +89,17 @@ def run_sweep(spec: SweepSpec, *, job: Job | None = None, progress: Any = None) 
 
     prepare_environment(spec.address)
     started = time.monotonic()
-    with ray_session(spec.address, sweep_dir):
-        results = _fit(prepared, dataset, sweep_dir, progress)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    recording = SweepRecording(
+        store, sweep_id, spec=spec, job=job, max_epochs=prepared.max_epochs, sweep_dir=sweep_dir
+    )
+    try:
+        with ray_session(spec.address, sweep_dir) as where:
+            recording.start(where)  # the sweep's RUNNING row exists before any trial starts
+            results = _fit(prepared, dataset, sweep_dir, progress, recording.callback())
+    except BaseException as exc:
+        recording.abort(exc)
+        raise
     summary = SweepResult(
         sweep_id=sweep_id,
         job=job.name,
@@ -91,7 +112,10 @@ def run_sweep(spec: SweepSpec, *, job: Job | None = None, progress: Any = None) 
         trials=[_summarize(r, job, prepared.max_epochs) for r in results],
         wall_time_s=time.monotonic() - started,
         max_epochs=prepared.max_epochs,
+        space=job.space.to_dict(),
+        started=started_at,
     )
+    recording.finish(summary)
     write_outputs(summary)
     if summary.best is None:
         raise SweepError(
@@ -101,7 +125,7 @@ def run_sweep(spec: SweepSpec, *, job: Job | None = None, progress: Any = None) 
     return summary
 
 
-def _fit(prepared: PreparedSweep, dataset: Any, sweep_dir: Path, progress: Any) -> Any:
+def _fit(prepared: PreparedSweep, dataset: Any, sweep_dir: Path, progress: Any, recorder: Any) -> Any:
     from ray import tune
 
     from tuning_service.callbacks import ProgressCallback
@@ -150,7 +174,7 @@ def _fit(prepared: PreparedSweep, dataset: Any, sweep_dir: Path, progress: Any) 
                 checkpoint_frequency=spec.checkpoint_frequency, num_to_keep=1
             ),
             failure_config=tune.FailureConfig(max_failures=0),
-            callbacks=[ProgressCallback(snapshot, progress, job.space.effective)],
+            callbacks=[ProgressCallback(snapshot, progress, job.space.effective), recorder],
             verbose=0,
         ),
     )

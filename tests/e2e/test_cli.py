@@ -13,7 +13,7 @@ import pytest
 from tuning_service.cli import main
 
 BAD_INPUTS = [
-    (["run", "nosuchjob"], "unknown job 'nosuchjob'; choose one of: digits"),
+    (["run", "nosuchjob"], "unknown job 'nosuchjob'; choose one of: "),
     (
         ["run", "--searcher", "tpe"],
         "unknown searcher 'tpe'; choose one of: grid, hyperopt, optuna, random (did you mean 'optuna'?)",

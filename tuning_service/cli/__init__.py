@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
@@ -9,8 +10,38 @@ import click
 
 from tuning_service.errors import TuningServiceError
 
+# Subcommand name -> "module:attribute". Add a command with one line here; its module
+# is imported only when the command runs (or for --help), so start-up stays fast.
+COMMANDS: dict[str, str] = {
+    "run": "tuning_service.cli.run:run",
+    "jobs": "tuning_service.cli.jobs:jobs",
+    "report": "tuning_service.cli.report:report",
+    "results": "tuning_service.cli.results:results",
+    "export": "tuning_service.cli.export:export",
+    "compare": "tuning_service.cli.compare:compare",
+    "refit": "tuning_service.cli.refit:refit",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands come from `COMMANDS`, imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands:
+            return self.commands[name]
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.option("-v", "--verbose", count=True, help="More log detail on stderr (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr; no live progress view.")
 @click.option("--log-file", type=click.Path(dir_okay=False), help="Also write logs to this file.")
@@ -26,16 +57,6 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_file: str | None) -> 
         level=level, handlers=handlers, format="%(levelname)s %(name)s: %(message)s", force=True
     )
     ctx.obj = {"quiet": quiet}
-
-
-def _register() -> None:
-    from tuning_service.cli import jobs, run
-
-    cli.add_command(run.run)
-    cli.add_command(jobs.jobs)
-
-
-_register()
 
 
 # click >= 8.2 raises this for a bare `tuning-service`; older releases print help themselves.

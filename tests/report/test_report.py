@@ -1,0 +1,190 @@
+"""HTML reports: figures from made-up trials, a real sweep's report in headless Chromium, bad input."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tuning_service.cli import main
+from tuning_service.report import render_html, write_report
+from tuning_service.results import SweepResult, TrialSummary, load_result
+from tuning_service.space import Choice, Float, Space
+
+SPACE = Space({"learning_rate": Float(1e-4, 1e-1, log=True), "activation": Choice(("relu", "tanh"))})
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
+
+
+def _trial(i: int, status: str, values: list[float | None], start: float) -> TrialSummary:
+    history = [
+        {
+            "training_iteration": e + 1,
+            "val_accuracy": v,
+            "ended_at": start + e + 1.0,
+            "time_this_iter_s": 1.0,
+            "diverged": status == "diverged" and e == len(values) - 1,
+        }
+        for e, v in enumerate(values)
+    ]
+    finite = [v for v in values if v is not None]
+    best = max(finite) if finite and status != "diverged" else None
+    return TrialSummary(
+        trial_id=f"t{i}",
+        config={"learning_rate": 10 ** -(1 + i % 3), "activation": ("relu", "tanh")[i % 2]},
+        status=status,
+        value=best,
+        best_epoch=values.index(best) + 1 if best is not None else None,
+        epochs=len(values),
+        train_time_s=float(len(values)),
+        history=history,
+    )
+
+
+def _made_up(tmp_path: Path, trials: list[TrialSummary]) -> SweepResult:
+    return SweepResult(
+        sweep_id="s1",
+        job="toy",
+        metric="val_accuracy",
+        mode="max",
+        searcher="random",
+        scheduler="asha",
+        seed=0,
+        sweep_dir=tmp_path,
+        trials=trials,
+        wall_time_s=10.0,
+        max_epochs=3,
+        space=SPACE.to_dict(),
+    )
+
+
+def test_a_report_of_made_up_trials_has_every_section(tmp_path):
+    trials = [
+        _trial(0, "completed", [0.5, 0.7, 0.9], 0.0),
+        _trial(1, "completed", [0.4, 0.6, 0.8], 0.5),
+        _trial(2, "stopped early", [0.2], 1.0),
+        _trial(3, "diverged", [0.3, None], 2.0),
+        _trial(4, "completed", [0.6, 0.65, 0.7], 3.0),
+    ]
+    out = write_report(_made_up(tmp_path, trials), SPACE, tmp_path / "r.html", tmp_path / "png")
+    page = out.read_text()
+    for fig in (
+        "best_so_far",
+        "learning_curves",
+        "parallel_coordinates",
+        "importance",
+        "rung_stops",
+        "slot_usage",
+    ):
+        assert f'id="fig-{fig}"' in page and (tmp_path / "png" / f"{fig}.png").stat().st_size > 1000
+    assert "<script" not in page and not re.search(r"""(src|href)=["']https?:""", page)  # works offline
+    assert "0.9000" in page and "1 diverged" in page and "1 stopped early" in page
+
+
+def test_a_sweep_with_no_finished_trial_is_reported_as_such(tmp_path):
+    result = _made_up(tmp_path, [_trial(0, "diverged", [None], 0.0)])
+    page = render_html(result, SPACE, {})
+    assert "No trial finished with a valid metric" in page
+
+
+@pytest.mark.integration
+def test_a_real_asha_sweep_report_renders_in_headless_chromium(ray_local, tmp_path, capsys):
+    storage = tmp_path / "results"
+    assert (
+        main(
+            [
+                "-q",
+                "run",
+                "digits",
+                "--searcher",
+                "random",
+                "--scheduler",
+                "asha",
+                "--num-samples",
+                "4",
+                "--max-epochs",
+                "3",
+                "--data-limit",
+                "300",
+                "--storage",
+                str(storage),
+            ]
+        )
+        == 0
+    )
+    (sweep_dir,) = storage.glob("digits/*")
+    capsys.readouterr()
+    assert main(["report", sweep_dir.name, "--storage", str(storage), "--png", str(tmp_path / "png")]) == 0
+    report = Path(capsys.readouterr().out.strip())
+    assert report == sweep_dir / "report.html"
+    assert len(list((tmp_path / "png").glob("*.png"))) == 6
+    assert load_result(sweep_dir).scheduler == "asha"
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium for the browser test")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        errors: list[str] = []
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.route(re.compile(r"^https?://"), lambda route: (errors.append(route.request.url), route.abort()))
+        page.goto(report.as_uri())
+        sizes = page.eval_on_selector_all(
+            ".figure svg",
+            "els => els.map(e => [e.parentElement.id, e.getBoundingClientRect().width,"
+            " e.getBoundingClientRect().height, e.querySelectorAll('path').length])",
+        )
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        browser.close()
+    assert errors == []
+    assert [s[0] for s in sizes] == [
+        "fig-best_so_far",
+        "fig-learning_curves",
+        "fig-parallel_coordinates",
+        "fig-importance",
+        "fig-rung_stops",
+        "fig-slot_usage",
+    ]
+    assert all(w > 300 and h > 200 and paths > 5 for _, w, h, paths in sizes)
+
+
+def test_report_bad_input_exits_2(tmp_path, capsys):
+    storage = tmp_path / "results"
+    assert main(["report", "nosuch", "--storage", str(storage)]) == 2
+    assert "unknown sweep 'nosuch'" in capsys.readouterr().err
+    assert main(["report", "--storage", str(storage)]) == 2
+    assert "give a SWEEP id or --job JOB" in capsys.readouterr().err
+    assert main(["report", "--job", "digits", "--storage", str(storage)]) == 2
+    assert "no finished sweep of job 'digits'" in capsys.readouterr().err
+    assert not storage.exists()
+
+
+def test_report_to_an_unwritable_path_exits_2_and_writes_nothing(tmp_path, capsys):
+    sweep_dir = tmp_path / "results" / "toy" / "s1"
+    sweep_dir.mkdir(parents=True)
+    from tuning_service.results import write_outputs
+
+    write_outputs(_made_up(sweep_dir, [_trial(0, "completed", [0.5, 0.6], 0.0)]))
+    target = tmp_path / "missing-dir" / "r.html"
+    assert main(["report", str(sweep_dir), "-o", str(target)]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    assert not target.parent.exists()
