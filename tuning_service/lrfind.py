@@ -1,0 +1,143 @@
+"""Learning-rate range test: grow the rate exponentially over one epoch and watch the loss."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tuning_service.errors import InputError
+from tuning_service.job import Dataset, Job
+from tuning_service.space import Choice, Fixed, Float, Int, Space
+
+# The loss is smoothed like a running average over roughly 1 / (1 - SMOOTHING) batches.
+SMOOTHING = 0.9
+# Past this multiple of the best smoothed loss the run has diverged: the rest is noise.
+DIVERGED_FACTOR = 4.0
+
+
+@dataclass(frozen=True)
+class LrFindResult:
+    """Per-batch learning rates and losses, and the rate the test suggests."""
+
+    rates: list[float]
+    losses: list[float]
+    smoothed: list[float]
+    suggested: float
+    min_loss_rate: float
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def representative_config(space: Space) -> dict[str, Any]:
+    """One concrete value per parameter: the middle of each range, the first of each choice.
+
+    The range test needs one model to train; its learning rate is overridden anyway.
+    """
+    config: dict[str, Any] = {}
+    for name, param in space.items():
+        if isinstance(param, Choice):
+            config[name] = param.values[0]
+        elif isinstance(param, Fixed):
+            config[name] = param.value
+        elif isinstance(param, Int | Float):
+            low, high = param.low, param.high
+            middle = math.sqrt(low * high) if param.log else (low + high) / 2
+            if isinstance(param, Int):
+                step = param.step or 1
+                middle = low + round((middle - low) / step) * step
+            config[name] = middle
+    return space.effective(config)
+
+
+def suggest(rates: list[float], losses: list[float]) -> tuple[float, float, list[float]]:
+    """(suggested rate, rate of the lowest smoothed loss, smoothed losses).
+
+    Hands-On ML's rule: the loss bottoms out shortly before it shoots up; a good rate is
+    about ten times lower than where it bottoms out.
+    """
+    smoothed: list[float] = []
+    average = 0.0
+    for i, loss in enumerate(losses):
+        if not math.isfinite(loss):
+            break
+        average = SMOOTHING * average + (1 - SMOOTHING) * loss
+        smoothed.append(average / (1 - SMOOTHING ** (i + 1)))  # bias-corrected, like Adam's moments
+    if not smoothed:
+        raise InputError("lr-find: the loss was not finite from the first batch; lower --min-lr")
+    best = min(range(len(smoothed)), key=smoothed.__getitem__)
+    return rates[best] / 10, rates[best], smoothed
+
+
+def find_lr(
+    job: Job,
+    dataset: Dataset,
+    *,
+    min_lr: float = 1e-6,
+    max_lr: float = 10.0,
+    overrides: Mapping[str, Any] | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+) -> LrFindResult:
+    """Train one epoch from ``min_lr`` to ``max_lr`` (exponentially, per batch), recording the loss.
+
+    The model is the job's, built from its defaults, a representative point of its
+    space and ``overrides``; the learning-rate schedule is forced to constant so the
+    callback owns the rate.
+    """
+    if not (0 < min_lr < max_lr) or not math.isfinite(max_lr):
+        raise InputError(f"lr-find: need 0 < --min-lr < --max-lr, got min_lr={min_lr:g}, max_lr={max_lr:g}")
+    import keras
+
+    config = {**representative_config(job.space), **dict(overrides or {})}
+    model_config = {**job.model_config(config), "lr_schedule": "constant", "learning_rate": min_lr}
+    batch = int(batch_size or model_config.get("batch_size", job.batch_size))
+    steps = max(1, math.ceil(len(dataset.x_train) / batch))
+    factor = (max_lr / min_lr) ** (1 / max(1, steps - 1))
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    model = job.build_model(model_config, dataset.input_spec)
+    recorder = _exponential_rate(factor)
+    model.fit(
+        dataset.x_train,
+        dataset.y_train,
+        batch_size=batch,
+        epochs=1,
+        shuffle=True,
+        verbose=0,
+        callbacks=[recorder],
+    )
+    suggested, at_min, smoothed = suggest(recorder.rates, recorder.losses)
+    return LrFindResult(recorder.rates, recorder.losses, smoothed, suggested, at_min, dict(model_config))
+
+
+def _exponential_rate(factor: float) -> Any:
+    """A callback that multiplies the rate by ``factor`` after every batch, recording each batch's loss.
+
+    Keras reports the epoch's running mean in batch logs; the batch's own loss is
+    recovered from two consecutive means (Hands-On ML's ExponentialLearningRate does
+    the same). Training stops once the smoothed loss has clearly diverged.
+    """
+    import keras
+
+    class ExponentialRate(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rates: list[float] = []
+            self.losses: list[float] = []
+            self._sum, self._average, self._best = 0.0, 0.0, math.inf
+
+        def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+            mean = float((logs or {}).get("loss", math.nan))
+            loss, self._sum = mean * (batch + 1) - self._sum, mean * (batch + 1)
+            rate = float(self.model.optimizer.learning_rate)
+            self.rates.append(rate)
+            self.losses.append(loss)
+            self._average = SMOOTHING * self._average + (1 - SMOOTHING) * loss
+            smoothed = self._average / (1 - SMOOTHING ** len(self.losses))
+            self._best = min(self._best, smoothed)
+            if not math.isfinite(loss) or smoothed > DIVERGED_FACTOR * self._best:
+                self.model.stop_training = True  # diverged: later batches add nothing
+            self.model.optimizer.learning_rate = rate * factor
+
+    return ExponentialRate()
