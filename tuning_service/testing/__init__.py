@@ -28,3 +28,12 @@ def tiny_job(space: dict[str, Any] | Space | None = None, *, max_epochs: int = 2
         max_epochs=max_epochs,
         defaults={"layers": 1, "units": 16, "optimizer": "adam", "batch_size": 64, **defaults},
     )
+
+
+def __getattr__(name: str) -> Any:
+    # NoopTrainable imports Ray; load it only when asked for.
+    if name == "NoopTrainable":
+        from tuning_service.testing.noop import NoopTrainable
+
+        return NoopTrainable
+    raise AttributeError(name)
