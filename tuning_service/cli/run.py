@@ -64,6 +64,12 @@ from tuning_service.spec import DEFAULT_JOB, DEFAULT_STORAGE, SweepSpec
     help="Checkpoint every N epochs (paused and restarted trials resume from it).",
 )
 @click.option("--data-limit", type=int, help="Use at most this many training rows (quick checks).")
+@click.option(
+    "--db",
+    metavar="URL",
+    help="Results database: sqlite:///PATH or postgresql://USER@HOST/DB "
+    "[default: $TUNING_SERVICE_DB, else STORAGE/tuning.db].",
+)
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Local dataset cache directory.")
 @click.option(
     "--format",
@@ -92,6 +98,7 @@ def run(
     scheduler_option: tuple[str, ...],
     checkpoint_frequency: int,
     data_limit: int | None,
+    db: str | None,
     data_dir: str | None,
     fmt: str,
 ) -> None:
@@ -116,6 +123,7 @@ def run(
         checkpoint_frequency=checkpoint_frequency,
         data_limit=data_limit,
         data_dir=data_dir,
+        db=db,
     )
     prepared = prepare(spec)  # all input errors surface here, before Ray starts
     result = _run_with_progress(prepared, quiet=bool((ctx.obj or {}).get("quiet")))

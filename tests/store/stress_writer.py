@@ -1,0 +1,38 @@
+"""One stress-test writer process: epoch upserts straight into the store, no Ray.
+
+python stress_writer.py URL SWEEP WRITER WRITES START_AT SHARED
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from tuning_service.store import open_store
+
+
+def value(writer: int, epoch: int) -> float:
+    """A made-up metric the test can recompute."""
+    return ((writer * 31 + epoch * 7) % 101) / 100
+
+
+def main(url: str, sweep: str, writer: int, writes: int, go: Path, shared: int) -> None:
+    store = open_store(url)
+    go.with_name(f"{go.name}.{writer}").touch()
+    deadline = time.monotonic() + 120
+    while not go.exists() and time.monotonic() < deadline:  # all writers start together
+        time.sleep(0.002)
+    for epoch in range(1, writes + 1):
+        store.record_epoch(
+            sweep, f"w{writer}", epoch, mode="max", value=value(writer, epoch), metrics={"writer": writer}
+        )
+    # Every writer also writes the same keys: upserts under contention, one row each.
+    for epoch in range(1, shared + 1):
+        store.record_epoch(sweep, "shared", epoch, mode="max", value=epoch / 1000, metrics={})
+    store.close()
+
+
+if __name__ == "__main__":
+    url, sweep, writer, writes, go, shared = sys.argv[1:7]
+    main(url, sweep, int(writer), int(writes), Path(go), int(shared))
