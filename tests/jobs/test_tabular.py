@@ -42,10 +42,20 @@ def test_telco_target_is_0_1_stratified_and_features_scaled_on_train(telco):
     for y in (telco.y_train, telco.y_val, telco.y_test):
         assert set(np.unique(y)) == {0.0, 1.0}
         assert abs(y.mean() - 1869 / 7032) < 0.01  # every split keeps the churn rate
-    # 21 columns minus customerID and Churn, ordinal codes: one column each.
-    assert telco.x_train.shape[1] == 19 and telco.x_train.dtype == np.float32
-    np.testing.assert_allclose(telco.x_train.mean(axis=0), 0, atol=1e-4)
-    assert not np.allclose(telco.x_test.mean(axis=0), 0, atol=1e-4)  # scaler never saw test
+    # 4 numeric columns, scaled on train; 15 categoricals one-hot (41 columns); no customerID.
+    assert telco.x_train.shape[1] == 45 and telco.x_train.dtype == np.float32
+    numeric, one_hot = telco.x_train[:, :4], telco.x_train[:, 4:]
+    np.testing.assert_allclose(numeric.mean(axis=0), 0, atol=1e-4)
+    assert not np.allclose(telco.x_test[:, :4].mean(axis=0), 0, atol=1e-4)  # scaler never saw test
+    assert set(np.unique(one_hot)) == {0.0, 1.0}
+
+
+def test_ordinal_encoding_is_the_tutorials_alternative(telco):
+    from dataclasses import replace
+
+    data = to_dataset(read_csv(telco_churn.CSV), replace(telco_churn.TABLE, encoding="ordinal"), where="t")
+    assert data.x_train.shape[1] == 19  # one scaled code per column
+    np.testing.assert_allclose(data.x_train.mean(axis=0), 0, atol=1e-4)
 
 
 def test_telco_baseline_mlp_reaches_the_tutorials_test_accuracy(telco):
