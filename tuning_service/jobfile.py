@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -47,6 +48,11 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _job_name(value: Any) -> str | None:
+    """A name that is safe as a folder of the results root."""
+    return value if isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value) else None
+
+
 def _names(value: Any) -> tuple[str, ...] | None:
     if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
         return tuple(value)
@@ -72,7 +78,7 @@ def _mapping(value: Any) -> Mapping[str, Any] | None:
 
 # key -> (converter returning None for a wrong value, what a right value looks like)
 SCHEMA: dict[str, tuple[Callable[[Any], Any], str]] = {
-    "name": (_text, "a non-empty string"),
+    "name": (_job_name, "letters, digits, '_', '-' or '.' (it names the results folder)"),
     "description": (_text, "a non-empty string"),
     "csv": (_text, "a path to a CSV file, relative to the job file"),
     "target": (_text, "a column name"),

@@ -11,6 +11,7 @@ import numpy as np
 
 from tuning_service.errors import InputError
 from tuning_service.job import Dataset, Task
+from tuning_service.registry import did_you_mean
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,8 +105,6 @@ def check_columns(frame: pd.DataFrame, spec: TableSpec, *, where: str) -> None:
     columns = [str(c) for c in frame.columns]
     listed = ", ".join(columns[:30]) + (", ..." if len(columns) > 30 else "")
     if spec.target not in columns:
-        from tuning_service.registry import did_you_mean
-
         raise InputError(
             f"{where}: target column {spec.target!r} is not in the CSV (columns: {listed})"
             f"{did_you_mean(spec.target, columns)}"

@@ -104,6 +104,7 @@ def test_task_metric_and_mode_follow_the_target(job_dir):
             "key 'space' must be a mapping of parameter names, got 3",
         ),
         ("target: label\n", "missing required key 'csv'"),
+        ("csv: data/customers.csv\ntarget: label\nname: ../up\n", "key 'name' must be letters, digits"),
         (
             "csv: data/customers.csv\ntarget: label\nmetric: val_auc\n",
             "key 'metric': a binary job reports val_accuracy, val_loss",
