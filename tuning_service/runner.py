@@ -137,7 +137,13 @@ def _fit(prepared: PreparedSweep, dataset: Any, sweep_dir: Path, progress: Any, 
 
     spec, job = prepared.spec, prepared.job
     check_fits(spec.cpus_per_trial, spec.gpus_per_trial, *node_capacity(), "the Ray cluster")
-    plan = create_searcher(spec.searcher, job.space, seed=spec.seed, **spec.searcher_options)
+    plan = create_searcher(
+        spec.searcher,
+        job.space,
+        seed=spec.seed,
+        points_to_evaluate=spec.points_to_evaluate,
+        **spec.searcher_options,
+    )
     scheduler = create_scheduler(spec.scheduler, max_t=prepared.max_epochs, **spec.scheduler_options)
     num_samples = plan.num_samples or spec.num_samples
     trainable = tune.with_resources(

@@ -44,6 +44,9 @@ class SweepSpec:
     data_dir: str | None = None
     # Results database URL; None: $TUNING_SERVICE_DB, else <storage>/tuning.db (SQLite).
     db: str | None = None
+    # Configs the searcher runs first (warm start from earlier sweeps); points the job's
+    # space no longer accepts are dropped with a log line when the searcher is built.
+    points_to_evaluate: tuple[dict[str, Any], ...] = ()
 
     def replace(self, **changes: Any) -> SweepSpec:
         return replace(self, **changes)
@@ -71,6 +74,10 @@ class SweepSpec:
             raise InputError(f"--time-budget must be a number of seconds > 0, got {self.time_budget_s!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise InputError(f"--seed must be an integer >= 0, got {self.seed!r}")
+        if not all(isinstance(p, dict) for p in self.points_to_evaluate):
+            raise InputError(
+                f"points_to_evaluate must be configs (mappings), got {self.points_to_evaluate!r}"
+            )
         if self.address is not None and not _ADDRESS.match(self.address):
             raise InputError(f"--address must be {ADDRESS_FORMS}, got {self.address!r}")
         check_creatable(self.storage)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,8 @@ SEARCHERS.add_lazy("random", "tuning_service.searchers.random:build")
 SEARCHERS.add_lazy("optuna", "tuning_service.searchers.optuna:build", aliases=("tpe", "bayesian", "bayes"))
 SEARCHERS.add_lazy("hyperopt", "tuning_service.searchers.hyperopt:build", aliases=("hyperopt-tpe",))
 
-_RESERVED = ("seed",)
+# Set by the engine, never by users: the seed, and the configs to evaluate first (warm start).
+_RESERVED = ("seed", "points_to_evaluate")
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,21 @@ def validate_searcher(name: str, space: Space, options: Mapping[str, Any]) -> No
         space.grid_points()  # raises for a continuous range without grid values
 
 
-def create_searcher(name: str, space: Space, *, seed: int, **options: Any) -> SearchPlan:
-    """Build the searcher registered under ``name`` (unknown names and options refused)."""
+def create_searcher(
+    name: str,
+    space: Space,
+    *,
+    seed: int,
+    points_to_evaluate: Sequence[Mapping[str, Any]] = (),
+    **options: Any,
+) -> SearchPlan:
+    """Build the searcher registered under ``name`` (unknown names and options refused).
+
+    ``points_to_evaluate`` run first, before the searcher proposes its own; points the
+    space no longer accepts are dropped with a log line (see `points.usable_points`).
+    """
+    from tuning_service.searchers.points import usable_points
+
     build = SEARCHERS[name]
     check_options("searcher", name, build, options, reserved=_RESERVED)
-    return build(space, seed=seed, **options)
+    return build(space, seed=seed, points_to_evaluate=usable_points(space, points_to_evaluate), **options)

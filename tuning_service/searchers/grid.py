@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tuning_service.searchers import SearchPlan
+from tuning_service.searchers.points import same_point
 from tuning_service.space import Space
 
 
-def build(space: Space, *, seed: int) -> SearchPlan:
-    """Enumerate the grid ourselves so conditional parameters add no duplicate points."""
+def build(space: Space, *, seed: int, points_to_evaluate: list[dict[str, Any]] | None = None) -> SearchPlan:
+    """Enumerate the grid ourselves so conditional parameters add no duplicate points.
+
+    ``points_to_evaluate`` run first; grid points equal to one of them are not run twice.
+    """
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    points = space.grid_points()
+    first = list(points_to_evaluate or [])
+    points = first + [p for p in space.grid_points() if not any(same_point(space, p, q) for q in first)]
     # Tune fills keys a point leaves out (inactive conditional ones) from the space;
     # `Space.effective` drops them again before the model sees the config.
     return SearchPlan(

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tuning_service.searchers import SearchPlan
 from tuning_service.space import Space
 
 
-def build(space: Space, *, seed: int, n_initial_points: int = 5) -> SearchPlan:
-    """TPE: random for the first ``n_initial_points``, then model-guided."""
+def build(
+    space: Space,
+    *,
+    seed: int,
+    points_to_evaluate: list[dict[str, Any]] | None = None,
+    n_initial_points: int = 5,
+) -> SearchPlan:
+    """TPE: ``points_to_evaluate`` first, random for the first ``n_initial_points``, then model-guided."""
     from ray.tune.search.hyperopt import HyperOptSearch
 
     return SearchPlan(
-        HyperOptSearch(n_initial_points=n_initial_points, random_state_seed=seed), space.to_ray()
+        HyperOptSearch(
+            n_initial_points=n_initial_points,
+            random_state_seed=seed,
+            points_to_evaluate=points_to_evaluate or None,
+        ),
+        space.to_ray(),
     )

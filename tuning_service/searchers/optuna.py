@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tuning_service.searchers import SearchPlan
 from tuning_service.space import Space
 
 
-def build(space: Space, *, seed: int, n_startup_trials: int = 5, multivariate: bool = True) -> SearchPlan:
-    """TPE: random for the first ``n_startup_trials``, then model-guided."""
+def build(
+    space: Space,
+    *,
+    seed: int,
+    points_to_evaluate: list[dict[str, Any]] | None = None,
+    n_startup_trials: int = 5,
+    multivariate: bool = True,
+) -> SearchPlan:
+    """TPE: ``points_to_evaluate`` first, random for the first ``n_startup_trials``, then model-guided."""
     import optuna
     from optuna.samplers import TPESampler
     from ray.tune.search.optuna import OptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = TPESampler(seed=seed, n_startup_trials=n_startup_trials, multivariate=multivariate)
-    return SearchPlan(OptunaSearch(sampler=sampler), space.to_ray())
+    return SearchPlan(
+        OptunaSearch(sampler=sampler, points_to_evaluate=points_to_evaluate or None), space.to_ray()
+    )

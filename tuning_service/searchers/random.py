@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tuning_service.searchers import SearchPlan
 from tuning_service.space import Space
 
 
-def build(space: Space, *, seed: int) -> SearchPlan:
-    """Ray's variant generator, seeded."""
+def build(space: Space, *, seed: int, points_to_evaluate: list[dict[str, Any]] | None = None) -> SearchPlan:
+    """Ray's variant generator, seeded; ``points_to_evaluate`` are its first trials."""
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    return SearchPlan(BasicVariantGenerator(random_state=seed), space.to_ray())
+    return SearchPlan(
+        BasicVariantGenerator(points_to_evaluate=points_to_evaluate or None, random_state=seed),
+        space.to_ray(),
+    )
