@@ -143,3 +143,6 @@ refits = Table(
         ["sweep_id", "trial_id"], ["trials.sweep_id", "trials.trial_id"], ondelete="CASCADE"
     ),
 )
+
+# Tables other packages declare on this metadata (so migrations and checks see one schema).
+from tuning_service.schedule import tables as _schedule_tables  # noqa: E402, F401
