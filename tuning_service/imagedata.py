@@ -42,16 +42,17 @@ class ImageSource:
     """One Keras image dataset: the files it needs in the cache and how to read them.
 
     ``files`` are relative to the cache directory; ``layouts`` lists alternative
-    folders holding them (Keras 3 and Keras 2 unpack CIFAR-10 differently).
-    ``fetch(url, cache_dir)`` puts the files in place from ``origin``.
+    folders holding them (Keras 3 and Keras 2 unpack CIFAR-10 differently). Each
+    file is downloaded from ``origin + file``, or, with ``archive`` set, ``origin``
+    is a tarball unpacked into that folder of the cache.
     """
 
     name: str
     files: tuple[str, ...]
     origin: str
     read: Callable[[Path], Arrays]
-    fetch: Callable[[ImageSource, Path], None]
     layouts: tuple[str, ...] = ("",)
+    archive: str | None = None
 
     def locate(self, cache_dir: Path) -> Path | None:
         """The folder holding every file, or None."""
@@ -60,6 +61,29 @@ class ImageSource:
             if all((folder / f).is_file() for f in self.files):
                 return folder
         return None
+
+    def fetch(self, cache_dir: Path) -> None:
+        """Download what is missing into ``cache_dir``, the way keras.datasets lays it out."""
+        if self.archive is not None:
+            tarball = cache_dir / Path(self.origin).name
+            log.info("downloading %s to %s", self.origin, tarball)
+            _download(self.origin, tarball)
+            with tarfile.open(tarball) as tar:
+                tar.extractall(cache_dir / self.archive, filter="data")
+            tarball.unlink()
+            return
+        folder = cache_dir / self.layouts[0]
+        for name in self.files:
+            if not (folder / name).is_file():
+                log.info("downloading %s%s to %s", self.origin, name, folder)
+                _download(self.origin + name, folder / name)
+
+    def how_to_get(self, cache_dir: Path) -> str:
+        """What a user on a machine with internet should do, for the error message."""
+        if self.archive is not None:
+            return f"download {self.origin} and unpack it into {str(cache_dir / self.archive)!r}"
+        urls = ", ".join(self.origin + f for f in self.files)
+        return f"download {urls} into {str(cache_dir / self.layouts[0])!r}"
 
 
 def load_arrays(source: ImageSource, data_dir: str | Path | None = None) -> Arrays:
@@ -76,9 +100,8 @@ def load_arrays(source: ImageSource, data_dir: str | Path | None = None) -> Arra
         folder = source.locate(cache_dir)
         if folder is None:
             raise InputError(
-                f"{source.name}: {str(target)!r} is missing ({reason}); download {source.origin} "
-                f"on a machine with internet and put {_what_to_put(source)} in {str(cache_dir)!r}, "
-                "or pass --data-dir DIR holding them"
+                f"{source.name}: {str(target)!r} is missing ({reason}); on a machine with internet, "
+                f"{source.how_to_get(cache_dir)}, or pass --data-dir DIR holding {_what_to_put(source)}"
             )
     try:
         return source.read(folder)
@@ -87,13 +110,16 @@ def load_arrays(source: ImageSource, data_dir: str | Path | None = None) -> Arra
 
 
 def _what_to_put(source: ImageSource) -> str:
-    return ", ".join(str(Path(source.layouts[0]) / f) for f in source.files)
+    folder = Path(source.layouts[0])
+    if len(source.files) > 2:
+        return f"{folder / source.files[0]} ... {folder / source.files[-1]}"
+    return ", ".join(str(folder / f) for f in source.files)
 
 
 def _try_fetch(source: ImageSource, cache_dir: Path) -> str:
     """Download the source's files; return why it failed, or '' on success."""
     try:
-        source.fetch(source, cache_dir)
+        source.fetch(cache_dir)
     except (OSError, TimeoutError, tarfile.TarError) as exc:
         detail = str(getattr(exc, "reason", None) or exc) or type(exc).__name__
         return f"downloading it failed: {detail}"
@@ -122,8 +148,8 @@ def _open_url(url: str) -> object:
 
 def _download(url: str, dest: Path) -> None:
     """Stream ``url`` to ``dest`` through a temporary file, so a broken download leaves nothing."""
+    response = _open_url(url)  # before any folder is made: a failed download leaves nothing
     dest.parent.mkdir(parents=True, exist_ok=True)
-    response = _open_url(url)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, response:  # type: ignore[attr-defined]
@@ -132,24 +158,6 @@ def _download(url: str, dest: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _fetch_files(source: ImageSource, cache_dir: Path) -> None:
-    folder = cache_dir / source.layouts[0]
-    for name in source.files:
-        if not (folder / name).is_file():
-            log.info("downloading %s%s to %s", source.origin, name, folder)
-            _download(source.origin + name, folder / name)
-
-
-def _fetch_cifar(source: ImageSource, cache_dir: Path) -> None:
-    """Download the tarball and unpack it where Keras 3 does."""
-    archive = cache_dir / "cifar-10-python.tar.gz"
-    log.info("downloading %s to %s", source.origin, archive)
-    _download(source.origin, archive)
-    with tarfile.open(archive) as tar:
-        tar.extractall(cache_dir / "cifar-10-batches-py-target", filter="data")
-    archive.unlink()
 
 
 # --- readers: the formats keras.datasets reads, parsed the same way ----------------------
@@ -196,18 +204,18 @@ _FASHION_FILES = (
 )
 
 SOURCES: dict[str, ImageSource] = {
-    "mnist": ImageSource("mnist", ("mnist.npz",), KERAS_ORIGIN, _read_mnist_npz, _fetch_files),
+    "mnist": ImageSource("mnist", ("mnist.npz",), KERAS_ORIGIN, _read_mnist_npz),
     "fashion_mnist": ImageSource(
-        "fashion_mnist", _FASHION_FILES, KERAS_ORIGIN, _read_fashion, _fetch_files, layouts=("fashion-mnist",)
+        "fashion_mnist", _FASHION_FILES, KERAS_ORIGIN, _read_fashion, layouts=("fashion-mnist",)
     ),
     "cifar10": ImageSource(
         "cifar10",
         tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",),
         CIFAR10_ORIGIN,
         _read_cifar10,
-        _fetch_cifar,
         # Keras 3 unpacks into a "-target" folder, Keras 2 straight into the cache.
         layouts=("cifar-10-batches-py-target/cifar-10-batches-py", "cifar-10-batches-py"),
+        archive="cifar-10-batches-py-target",
     ),
 }
 

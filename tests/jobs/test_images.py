@@ -63,11 +63,16 @@ def test_a_failed_download_is_one_clear_error_within_seconds(tmp_path, monkeypat
     # Port 9 on loopback refuses at once: the real download path, with no network involved.
     source = replace(imagedata.SOURCES["mnist"], origin="http://127.0.0.1:9/")
     monkeypatch.setitem(imagedata.SOURCES, "mnist", source)
+    fashion = replace(imagedata.SOURCES["fashion_mnist"], origin="http://127.0.0.1:9/")
+    monkeypatch.setitem(imagedata.SOURCES, "fashion_mnist", fashion)
     started = time.monotonic()
     with pytest.raises(InputError, match=r"mnist\.npz' is missing \(downloading it failed: .*refused"):
         mnist.JOB.load_data(data_dir=tmp_path)
     assert time.monotonic() - started < 5
     assert not list(tmp_path.iterdir())  # no partial file left behind
+    with pytest.raises(InputError, match="downloading it failed"):
+        fashion_mnist.JOB.load_data(data_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()  # nor an empty folder
 
 
 def test_a_hanging_server_is_given_up_on(tmp_path, monkeypatch):
@@ -100,3 +105,41 @@ def test_cli_run_with_a_missing_dataset_exits_2_and_writes_nothing(tmp_path, cap
     assert code == 2 and err.count("\n") == 1
     assert "error: cifar10: " in err and "data_batch_1' is missing" in err
     assert not storage.exists()
+
+
+@pytest.fixture
+def local_server(tmp_path):
+    """An HTTP server on loopback serving ``tmp_path / 'www'``: a download that works, offline."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_missing_files_are_downloaded_into_the_keras_layout(tiny_files, tmp_path, monkeypatch, local_server):
+    import tarfile
+
+    monkeypatch.delenv("TUNING_SERVICE_OFFLINE", raising=False)
+    root, url = local_server
+    tiny_files.mnist(root)
+    batches = tiny_files.cifar10(tmp_path / "src", "cifar-10-batches-py")
+    with tarfile.open(root / "cifar-10-python.tar.gz", "w:gz") as tar:
+        tar.add(batches, arcname="cifar-10-batches-py")
+    monkeypatch.setitem(imagedata.SOURCES, "mnist", replace(imagedata.SOURCES["mnist"], origin=url))
+    cifar = replace(imagedata.SOURCES["cifar10"], origin=url + "cifar-10-python.tar.gz")
+    monkeypatch.setitem(imagedata.SOURCES, "cifar10", cifar)
+    cache = tmp_path / "cache"
+    assert mnist.JOB.load_data(data_dir=cache).num_classes == 10
+    assert cifar10.JOB.load_data(data_dir=cache).x_train.shape[1:] == (32, 32, 3)
+    assert (cache / "mnist.npz").is_file()
+    assert (cache / "cifar-10-batches-py-target" / "cifar-10-batches-py" / "test_batch").is_file()
+    assert not (cache / "cifar-10-python.tar.gz").exists()
