@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,6 +12,10 @@ from tuning_service.errors import InputError
 from tuning_service.job import Dataset, Job
 from tuning_service.space import Choice, Fixed, Float, Int, Space
 
+log = logging.getLogger(__name__)
+
+# Fewer batches than this make a coarse, noisy curve: the suggestion is then only a hint.
+MIN_BATCHES = 30
 # The loss is smoothed like a running average over roughly 1 / (1 - SMOOTHING) batches.
 SMOOTHING = 0.9
 # Past this multiple of the best smoothed loss the run has diverged: the rest is noise.
@@ -93,6 +98,13 @@ def find_lr(
     model_config = {**job.model_config(config), "lr_schedule": "constant", "learning_rate": min_lr}
     batch = int(batch_size or model_config.get("batch_size", job.batch_size))
     steps = max(1, math.ceil(len(dataset.x_train) / batch))
+    if steps < MIN_BATCHES:
+        log.warning(
+            "lr-find: one epoch is only %d batches of %d rows; the curve will be coarse "
+            "(use a smaller --batch-size or more data)",
+            steps,
+            batch,
+        )
     factor = (max_lr / min_lr) ** (1 / max(1, steps - 1))
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)

@@ -45,10 +45,11 @@ def test_representative_config_respects_steps_logs_and_conditions():
     assert config == {"opt": "adam", "units": 288, "lr": pytest.approx(1e-3), "epochs": 3}
 
 
-def test_find_lr_grows_the_rate_exponentially_over_one_epoch():
+def test_find_lr_grows_the_rate_exponentially_over_one_epoch(caplog):
     job = load_job("digits")
     data = job.load_data(limit=320)
     result = find_lr(job, data, min_lr=1e-5, max_lr=1.0, batch_size=32, overrides={"units": 32})
+    assert "one epoch is only 10 batches of 32 rows" in caplog.text
     assert 1 < len(result.rates) <= 10 and len(result.losses) == len(result.rates)
     ratios = np.array(result.rates[1:]) / np.array(result.rates[:-1])
     np.testing.assert_allclose(ratios, (1.0 / 1e-5) ** (1 / 9), rtol=1e-4)
