@@ -63,7 +63,11 @@ def _from_file(path: Path, attr: str) -> object:
         raise InputError(f"job file {str(path)!r} cannot be imported as Python")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's code: report where it broke, in one line
+        sys.modules.pop(module_name, None)
+        raise InputError(f"job file {str(path)!r} failed to import: {_where_it_broke(exc, path)}") from None
     # The module is not importable on Ray workers: ship its code with the pickled job.
     import cloudpickle
 
@@ -71,6 +75,19 @@ def _from_file(path: Path, attr: str) -> object:
     if not hasattr(module, attr):
         raise InputError(f"job file {str(path)!r} defines no {attr!r}")
     return getattr(module, attr)
+
+
+def _where_it_broke(exc: Exception, path: Path) -> str:
+    """``ImportError: no module named x (line 5)``: the last traceback line inside ``path``."""
+    import traceback
+
+    lines = [
+        f.lineno
+        for f in traceback.extract_tb(exc.__traceback__)
+        if Path(f.filename).resolve() == path.resolve()
+    ]
+    message = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return f"{message} (line {lines[-1]})" if lines else message
 
 
 def _checked(obj: object, ref: str) -> Job:

@@ -56,48 +56,38 @@ class TableSpec:
 
 
 def read_csv(path: str | Path, *, sep: str = ",", where: str | None = None) -> pd.DataFrame:
-    """Read a CSV as text-preserving pandas, refusing anything that is not a table."""
-    import pandas as pd
-
-    path = Path(path)
-    where = where or str(path)
-    if not path.is_file():
-        raise InputError(f"{where}: CSV file {str(path)!r} does not exist")
-    if path.stat().st_size == 0:
-        raise InputError(f"{where}: CSV file {str(path)!r} is empty")
-    try:
-        frame = pd.read_csv(path, sep=sep, skipinitialspace=False)
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{where}: CSV file {str(path)!r} is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{where}: {str(path)!r} is not a CSV table ({reason})") from None
+    """Read a whole CSV, refusing anything that is not a table with a target and a feature."""
+    frame = _read(Path(path), sep, where, nrows=None)
+    at = f"{where}: " if where else ""
     if frame.shape[1] < 2:
         raise InputError(
-            f"{where}: {str(path)!r} is not a table: found {frame.shape[1]} column with separator "
+            f"{at}{str(path)!r} is not a table: found {frame.shape[1]} column with separator "
             f"{sep!r}; a job needs a target and at least one feature column"
         )
     if frame.empty:
-        raise InputError(f"{where}: CSV file {str(path)!r} has a header but no rows")
+        raise InputError(f"{at}CSV file {str(path)!r} has a header but no rows")
     return frame
 
 
 def read_csv_head(path: str | Path, *, sep: str = ",", where: str | None = None) -> pd.DataFrame:
-    """The first rows of a CSV, with the same checks as `read_csv`."""
+    """The first rows of a CSV: a cheap look at its header before a sweep starts."""
+    return _read(Path(path), sep, where, nrows=5)
+
+
+def _read(path: Path, sep: str, where: str | None, nrows: int | None) -> pd.DataFrame:
+    """pandas' reader with its failures turned into one-line input errors."""
     import pandas as pd
 
-    path = Path(path)
-    where = where or str(path)
+    at = f"{where}: " if where else ""
     if not path.is_file():
-        raise InputError(f"{where}: CSV file {str(path)!r} does not exist")
+        raise InputError(f"{at}CSV file {str(path)!r} does not exist")
     try:
-        head = pd.read_csv(path, sep=sep, nrows=5)
+        return pd.read_csv(path, sep=sep, nrows=nrows)
     except pd.errors.EmptyDataError:
-        raise InputError(f"{where}: CSV file {str(path)!r} is empty") from None
+        raise InputError(f"{at}CSV file {str(path)!r} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{where}: {str(path)!r} is not a CSV table ({reason})") from None
-    return head
+        raise InputError(f"{at}{str(path)!r} is not a CSV table ({reason})") from None
 
 
 def check_columns(frame: pd.DataFrame, spec: TableSpec, *, where: str) -> None:

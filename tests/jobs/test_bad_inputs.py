@@ -112,3 +112,11 @@ def test_lr_find_refuses_bad_input_before_training(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1
     assert not out.parent.exists()
+
+
+def test_a_python_job_file_that_fails_to_import_is_one_line(tmp_path, capsys):
+    broken = tmp_path / "broken.py"
+    broken.write_text('"""A job with a missing dependency."""\n\nimport no_such_dependency  # noqa\n')
+    err = _run(tmp_path, capsys, str(broken))
+    assert f"job file '{broken}' failed to import: ModuleNotFoundError: " in err
+    assert "No module named 'no_such_dependency' (line 3)" in err
