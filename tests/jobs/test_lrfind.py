@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import numpy as np
@@ -46,6 +47,7 @@ def test_representative_config_respects_steps_logs_and_conditions():
 
 
 def test_find_lr_grows_the_rate_exponentially_over_one_epoch(caplog):
+    caplog.set_level(logging.WARNING, logger="tuning_service.lrfind")  # an earlier `-q` may have raised it
     job = load_job("digits")
     data = job.load_data(limit=320)
     result = find_lr(job, data, min_lr=1e-5, max_lr=1.0, batch_size=32, overrides={"units": 32})
