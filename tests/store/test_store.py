@@ -146,3 +146,18 @@ def test_the_default_database_is_in_the_results_root(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNING_SERVICE_DB", f"sqlite:///{tmp_path / 'env.db'}")
     with open_store(storage="results") as store:
         assert store.url.database.endswith("env.db")
+
+
+def test_outcome_messages_say_why_a_trial_ended():
+    from tuning_service.store.outcomes import outcome_message, trial_status
+
+    cases = [
+        ({"training_iteration": 3}, "completed", None),
+        ({"training_iteration": 1, "diverged": True}, "diverged", "diverged at epoch 1"),
+        ({"training_iteration": 2, "early_stopped": True}, "stopped early", "within the job's patience"),
+        ({"training_iteration": 1}, "stopped early", "stopped at epoch 1 of 3 by the scheduler"),
+    ]
+    for last, status, message in cases:
+        assert trial_status(last, 3) == status
+        text = outcome_message(status, last, 3)
+        assert text == message if message is None else message in text

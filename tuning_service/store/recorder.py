@@ -10,11 +10,11 @@ from typing import Any
 
 from ray import tune
 
-from tuning_service.results import COMPLETED, DIVERGED, ERRORED, STOPPED
+from tuning_service.results import ERRORED
 from tuning_service.store.engine import StoreError
+from tuning_service.store.outcomes import outcome_message, trial_status
 from tuning_service.store.records import Store, open_store
 from tuning_service.trainable import DIVERGED as DIVERGED_KEY
-from tuning_service.trainable import EARLY_STOPPED
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +38,6 @@ _NOT_METRICS = {
     "time_total_s",
 }
 _NODE_KEYS = ("node_ip", "node_id", "hostname")
-
-
-def trial_status(last: Mapping[str, Any], max_epochs: int) -> str:
-    """A finished trial's outcome from its last result (the rule `runner._summarize` applies)."""
-    if last.get(DIVERGED_KEY):
-        return DIVERGED
-    if int(last.get("training_iteration") or 0) >= max_epochs and not last.get(EARLY_STOPPED):
-        return COMPLETED
-    return STOPPED
 
 
 def epoch_metrics(result: Mapping[str, Any]) -> dict[str, float]:
@@ -153,7 +144,8 @@ class RecorderCallback(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         last = self._last.pop(trial.trial_id, None) or dict(trial.last_result or {})
-        self._finish(trial, trial_status(last, self.max_epochs), None, last)
+        status = trial_status(last, self.max_epochs)
+        self._finish(trial, status, outcome_message(status, last, self.max_epochs), last)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         last = self._last.pop(trial.trial_id, None) or dict(trial.last_result or {})

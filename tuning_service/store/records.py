@@ -23,6 +23,7 @@ from tuning_service.store.engine import (
     resolve_url,
     retrying,
 )
+from tuning_service.store.outcomes import outcome_message
 from tuning_service.store.schema import FAILED, FINISHED, INTERRUPTED, RUNNING, utcnow
 
 if TYPE_CHECKING:
@@ -429,13 +430,18 @@ class Store:
         def work(conn: Connection) -> None:
             for trial in result.trials:
                 self._ensure_trial(conn, sweep_id, trial.trial_id, trial.config, now)
+                last = trial.history[-1] if trial.history else {}
+                # The live recorder saw more (patience vs scheduler): keep its message if any.
+                message = trial.error or sa.func.coalesce(
+                    t.c.message, outcome_message(trial.status, last, result.max_epochs)
+                )
                 conn.execute(
                     sa.update(t)
                     .where(t.c.sweep_id == sweep_id, t.c.trial_id == trial.trial_id)
                     .values(
                         config=dict(trial.config),
                         status=trial.status,
-                        message=trial.error,
+                        message=message,
                         value=trial.value,
                         best_epoch=trial.best_epoch,
                         epochs=trial.epochs,
