@@ -10,6 +10,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray import tune
 
 from tuning_service.job import Dataset, Job
@@ -20,6 +21,9 @@ TRAIN_TIME = "train_time_s"
 DIVERGED = "diverged"
 EARLY_STOPPED = "early_stopped"
 ENDED_AT = "ended_at"
+# Where the trial ran: Ray's node id and that node's address (Tune itself fills in only the address).
+NODE_ID = "node_id"
+NODE_IP = "node_ip"
 
 _CHECKPOINT_MODEL = "model.keras"
 _CHECKPOINT_STATE = "state.json"
@@ -85,6 +89,11 @@ class KerasTrainable(tune.Trainable):
     ) -> None:
         configure_tensorflow(cpus, gpus)
         self.job, self.dataset, self.sweep_seed = job, dataset, seed
+        # An actor never moves, and a reused one keeps its node: look it up once.
+        self.node = {
+            NODE_ID: ray.get_runtime_context().get_node_id(),
+            NODE_IP: ray.util.get_node_ip_address(),
+        }
         self._start(config)
 
     def _start(self, config: dict[str, Any]) -> None:
@@ -139,6 +148,7 @@ class KerasTrainable(tune.Trainable):
         result.update(
             {EPOCH: self.epoch, TRAIN_TIME: self.train_time, DIVERGED: diverged, ENDED_AT: time.time()}
         )
+        result.update(self.node)
         if diverged:
             result[metric] = self.job.worst_value
             result["done"] = True
