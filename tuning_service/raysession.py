@@ -5,15 +5,25 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import socket
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tuning_service.auth import missing_or_wrong, prepare_client_auth, token_source
 from tuning_service.errors import InputError
 
 RAY_LOG = "ray.log"
+# Joining a cluster fails within this many seconds (per check) instead of Ray's minute of retries.
+CONNECT_TIMEOUT_S = float(os.environ.get("TUNING_SERVICE_CONNECT_TIMEOUT_S", "10"))
+# Ray's single-machine switch: with it off ("0"), Ray keeps 127.0.0.1 as this node's
+# address instead of swapping in the machine's public one.
+SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # Ray's loggers whose chatter belongs in the sweep's log file, not on the console.
 _RAY_LOGGERS = ("ray", "ray.tune", "ray.train", "ray.data")
 
@@ -27,11 +37,107 @@ def prepare_environment(address: str | None) -> None:
         # "127.0.0.1") is turned into the machine's public address instead.)
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         _refresh_imported_ray()
+    else:
+        prepare_cluster_client(address)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     # The legacy console output honours verbose=0; the new one prints tables regardless.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+
+def prepare_cluster_client(address: str) -> None:
+    """Token mode and loopback handling for a process that joins a cluster (before Ray is imported)."""
+    prepare_client_auth()
+    target = parse_address(address)
+    if target is not None and target[0] in LOOPBACK:
+        # A head started by cluster/start-head.sh listens on loopback only; Ray would
+        # otherwise dial the machine's public address, where nothing listens.
+        os.environ.setdefault(SINGLE_MACHINE_ENV, "0")
+        _refresh_imported_ray()
+
+
+def parse_address(address: str) -> tuple[str, int] | None:
+    """HOST and PORT of a cluster address (``auto`` read from RAY_ADDRESS); None if Ray must look."""
+    if address == "auto":
+        address = os.environ.get("RAY_ADDRESS", "")
+    for scheme in ("ray://", "http://", "https://"):
+        address = address.removeprefix(scheme)
+    host, sep, port = address.rstrip("/").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def check_reachable(host: str, port: int, *, timeout: float = CONNECT_TIMEOUT_S, what: str = "Ray") -> None:
+    """Refuse an address nothing answers at within ``timeout`` (Ray alone retries for a minute)."""
+    started = time.monotonic()
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise InputError(
+            f"cannot reach {what} at {host_port(host, port)} ({reason}, after {time.monotonic() - started:.1f}s); "
+            "check that the head node is running and the address and port are right"
+        ) from None
+
+
+def check_cluster_access(host: str, port: int, *, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Refuse clearly, within ``timeout``, a cluster that rejects this process's token.
+
+    Ray's own ``ray.init`` retries for about 20 seconds and then reports only
+    "Failed to connect"; one GCS handshake tells a wrong or missing token apart.
+    """
+    from ray._raylet import GcsClient
+    from ray.exceptions import AuthenticationError
+
+    outcome: dict[str, BaseException | None] = {}
+
+    def handshake() -> None:
+        try:
+            GcsClient(address=host_port(host, port))
+        except BaseException as exc:  # reported below, in the caller's thread
+            outcome["error"] = exc
+        else:
+            outcome["error"] = None
+
+    worker = threading.Thread(target=handshake, name="ray-handshake", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    where = host_port(host, port)
+    if "error" not in outcome:
+        raise InputError(
+            f"no Ray head answered at {where} within {timeout:g}s; is that the head's GCS port "
+            "(`ray start --port`, default 6379) rather than the dashboard's (8265)?"
+        )
+    error = outcome["error"]
+    if isinstance(error, AuthenticationError):
+        raise InputError(
+            f"the Ray cluster at {where} refused this client: {missing_or_wrong(token_source())}"
+        )
+    if error is not None:
+        raise InputError(f"cannot connect to Ray at {where}: {error}")
+
+
+@contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """Send this process's file descriptor 2 to ``path``: Ray's C++ client warns there directly."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(target, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(target)
 
 
 @contextmanager
@@ -114,6 +220,7 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
     Yields a description of where the sweep runs (for records and messages).
     """
     import ray
+    from ray.exceptions import AuthenticationError
 
     if ray.is_initialized():
         yield "existing Ray session"
@@ -131,8 +238,18 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
             kwargs.setdefault("num_cpus", os.cpu_count() or 1)
         else:
             kwargs["address"] = address
+            target = parse_address(address)
+            if target is not None:
+                check_reachable(*target)
+                if not address.startswith("ray://"):  # Ray Client speaks another protocol
+                    with _stderr_to(log_dir / RAY_LOG):
+                        check_cluster_access(*target)
         try:
             context = ray.init(**kwargs)
+        except AuthenticationError:
+            raise InputError(
+                f"the Ray cluster at {address!r} refused this client: {missing_or_wrong(token_source())}"
+            ) from None
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise InputError(f"cannot connect to Ray at {address!r}: {exc}") from None
         try:
