@@ -1,0 +1,1 @@
+"""Benchmarks: this service against the tuners users would pick instead, one command per scenario."""

@@ -1,0 +1,83 @@
+"""What every scenario command shares: its environment, common options, profiling and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import logging
+import os
+import pstats
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tuning_service.errors import InputError
+
+DEFAULT_OUT = Path("tuning-results") / "benchmarks"  # ignored by git, beside the sweeps' results
+
+
+def prepare_environment() -> None:
+    """Environment that must be set before TensorFlow, Keras or Ray is imported."""
+    from tuning_service.raysession import prepare_environment as prepare_ray
+
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # The embedded Ray gets a token in the environment, not in the user's home.
+    prepare_ray(None)
+
+
+def parser(scenario: str, description: str) -> argparse.ArgumentParser:
+    """A scenario's parser with the options every scenario takes."""
+    ap = argparse.ArgumentParser(prog=f"python -m benchmarks.{scenario}", description=description)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes: seconds, for CI (figures mean nothing)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"directory for the JSON, table and plot (default {DEFAULT_OUT}/...)",
+    )
+    ap.add_argument("--seed", type=int, default=0, help="data split, searchers and weights (default 0)")
+    ap.add_argument(
+        "--profile", action="store_true", help="cProfile this process; top functions to the out dir"
+    )
+    return ap
+
+
+def out_dir(args: argparse.Namespace, name: str) -> Path:
+    path = args.out if args.out is not None else DEFAULT_OUT / (f"{name}-smoke" if args.smoke else name)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run(body: Callable[[argparse.Namespace, Path], Any], args: argparse.Namespace, name: str) -> int:
+    """Run a scenario's ``body(args, out)`` (profiled with --profile); bad input exits 2, one line on stderr."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("benchmarks").setLevel(logging.INFO)  # progress lines; libraries stay quiet
+    prepare_environment()
+    out = out_dir(args, name)
+    try:
+        if not args.profile:
+            body(args, out)
+            return 0
+        profile = cProfile.Profile()
+        try:
+            profile.runcall(body, args, out)
+        finally:
+            write_profile(profile, out / f"profile-{name}")
+        return 0
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def write_profile(profile: cProfile.Profile, stem: Path, top: int = 40) -> Path:
+    """The raw profile (for snakeviz and friends) and its top functions by cumulative time."""
+    profile.dump_stats(stem.with_suffix(".prof"))
+    text = io.StringIO()
+    pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(top)
+    path = stem.with_suffix(".txt")
+    path.write_text(text.getvalue(), encoding="utf-8")
+    return path

@@ -1,0 +1,205 @@
+"""Overhead: a sweep of short trials; how much of the slots' time goes to training.
+
+    python -m benchmarks.overhead [--smoke] [--out DIR] [--trials 32] [--epochs 3]
+
+Slot efficiency = (sum of the trials' training time) / (sweep wall time x concurrent
+slots). A trial's overhead is the time its slot spent on it (from the end of the
+slot's previous trial to the end of its last epoch) less its training time: actor
+reuse, model build, scheduling, per-epoch reporting and checkpointing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks import cli
+from benchmarks.reporting import fmt, header, markdown_table, write_json
+from tuning_service.job import Job
+from tuning_service.results import SweepResult
+from tuning_service.space import Float, Int
+from tuning_service.spec import SweepSpec
+
+TARGET_EFFICIENCY = 0.85
+TARGET_OVERHEAD_S = 0.150
+
+
+def overhead_job(epochs: int) -> Job:
+    """Digits with one small hidden layer: a trial trains for about a second."""
+    from jobs.digits import JOB
+
+    return replace(
+        JOB,
+        name="digits",
+        space={"units": Int(16, 64, log=True), "learning_rate": Float(1e-3, 1e-2, log=True)},
+        defaults={"layers": 1, "activation": "relu", "optimizer": "adam", "batch_size": 32},
+        max_epochs=epochs,
+    )
+
+
+def trial_pids(sweep_dir: Path) -> dict[str, int]:
+    """Which worker process ran each trial, from Ray Tune's per-trial result.json files."""
+    pids: dict[str, int] = {}
+    for path in (sweep_dir / "trials").glob("*/result.json"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if "trial_id" in row and "pid" in row:
+                pids[str(row["trial_id"])] = int(row["pid"])
+                break
+    return pids
+
+
+def analyse(result: SweepResult, t0: float, wall: float, slots: int) -> dict[str, Any]:
+    """Slot efficiency, per-trial overheads and where the rest of the wall time went."""
+    spans = {}
+    for trial in result.trials:
+        rows = [r for r in trial.history if r.get("ended_at") is not None]
+        if not rows:
+            continue
+        first = rows[0]
+        start = float(first["ended_at"]) - float(first.get("time_this_iter_s") or 0.0)
+        spans[trial.trial_id] = (start, float(rows[-1]["ended_at"]), trial.train_time_s)
+    train = sum(t.train_time_s for t in result.trials)
+    first_start = min((s for s, _, _ in spans.values()), default=t0)
+    last_end = max((e for _, e, _ in spans.values()), default=t0)
+    out: dict[str, Any] = {
+        "trials": len(result.trials),
+        "epochs": result.epochs,
+        "slots": slots,
+        "wall_s": wall,
+        "train_s": train,
+        "slot_efficiency": train / (wall * slots) if wall > 0 else math.nan,
+        "startup_s": first_start - t0,  # Ray start, first actors, TensorFlow import, first build
+        "tail_s": t0 + wall - last_end,  # last results, Ray shutdown, files and database rows
+        "window_s": last_end - first_start,
+        "window_efficiency": train / ((last_end - first_start) * slots)
+        if last_end > first_start
+        else math.nan,
+        "mean_overhead_s": (wall * slots - train) / len(result.trials) if result.trials else math.nan,
+    }
+    pids = trial_pids(result.sweep_dir)
+    if pids and all(tid in pids for tid in spans):
+        by_slot: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
+        for tid, span in spans.items():
+            by_slot[pids[tid]].append(span)
+        overheads = []
+        for runs in by_slot.values():
+            previous = first_start
+            for _, end, trained in sorted(runs, key=lambda s: s[1]):
+                overheads.append(end - previous - trained)
+                previous = end
+        out["per_trial_overhead_s"] = sorted(overheads)
+        out["median_overhead_s"] = statistics.median(overheads)
+        out["p90_overhead_s"] = sorted(overheads)[min(len(overheads) - 1, int(0.9 * len(overheads)))]
+        out["workers"] = len(by_slot)
+    else:
+        out["median_overhead_s"] = None
+        out["note"] = "no worker pids in Ray's result.json files: per-trial overhead not available"
+    return out
+
+
+def run_overhead(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    import os
+
+    from tuning_service.runner import run_sweep
+
+    trials, epochs = (4, 1) if args.smoke else (args.trials, args.epochs)
+    job = overhead_job(epochs)
+    spec = SweepSpec(
+        job=job.name,
+        searcher="random",
+        scheduler="fifo",
+        num_samples=trials,
+        max_epochs=epochs,
+        cpus_per_trial=args.cpus_per_trial,
+        seed=args.seed,
+        storage=str(workdir),
+        data_limit=256 if args.smoke else None,
+    )
+    slots = max(1, int((os.cpu_count() or 1) // args.cpus_per_trial))
+    t0, started = time.time(), time.perf_counter()
+    result = run_sweep(spec, job=job)
+    wall = time.perf_counter() - started
+    return analyse(result, t0, wall, slots) | {
+        "epochs_per_trial": epochs,
+        "engine_wall_s": result.wall_time_s,
+    }
+
+
+def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
+        report = run_overhead(args, Path(tmp))
+    report["targets"] = {
+        "slot_efficiency": {
+            "target": TARGET_EFFICIENCY,
+            "met": report["slot_efficiency"] >= TARGET_EFFICIENCY,
+        },
+        "median_overhead_s": {
+            "target": TARGET_OVERHEAD_S,
+            "met": report["median_overhead_s"] is not None
+            and report["median_overhead_s"] <= TARGET_OVERHEAD_S,
+        },
+    }
+    rows = [
+        ["trials x epochs", f"{report['trials']} x {report['epochs_per_trial']}"],
+        ["concurrent slots", report["slots"]],
+        ["sweep wall time (s)", fmt(report["wall_s"], 1)],
+        ["sum of training time (s)", fmt(report["train_s"], 1)],
+        [f"slot efficiency (target >= {TARGET_EFFICIENCY})", fmt(report["slot_efficiency"], 3)],
+        ["startup: run_sweep call to first epoch (s)", fmt(report["startup_s"], 1)],
+        ["tail: last epoch to run_sweep return (s)", fmt(report["tail_s"], 1)],
+        ["slot efficiency between first and last epoch", fmt(report["window_efficiency"], 3)],
+        [
+            f"median per-trial overhead (ms, target <= {TARGET_OVERHEAD_S * 1000:.0f})",
+            _ms(report["median_overhead_s"]),
+        ],
+        ["90th percentile per-trial overhead (ms)", _ms(report.get("p90_overhead_s"))],
+        ["mean overhead per trial incl. startup and tail (ms)", _ms(report["mean_overhead_s"])],
+    ]
+    text = "\n".join(
+        [f"## overhead{' (smoke)' if args.smoke else ''}", "", markdown_table(["measure", "value"], rows)]
+    )
+    print(text, flush=True)
+    (out / "overhead.md").write_text(text + "\n", encoding="utf-8")
+    write_json(out / "overhead.json", header("overhead", smoke=args.smoke, command=_command(args)) | report)
+    return report
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f}"
+
+
+def _command(args: argparse.Namespace) -> str:
+    return " ".join(["python -m benchmarks.overhead", *args.argv])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = cli.parser("overhead", (__doc__ or "").splitlines()[0])
+    ap.add_argument("--trials", type=int, default=32)
+    ap.add_argument("--epochs", type=int, default=3, help="epochs per trial (default 3)")
+    ap.add_argument("--cpus-per-trial", type=float, default=1.0)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    return cli.run(body, args, "overhead")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Telco churn, the seed's space and budget: this service vs Keras Tuner, in-process Optuna and GridSearchCV.
+
+python -m benchmarks.telco [--smoke] [--out DIR] [--tools ours-optuna,keras-tuner,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from benchmarks import cli, compare
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return compare.add_options(cli.parser("telco", (__doc__ or "").splitlines()[0]))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    return cli.run(lambda a, out: compare.body("telco_churn", a, out, scenario="telco"), args, "telco")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

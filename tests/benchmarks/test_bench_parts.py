@@ -1,0 +1,127 @@
+"""The benchmark suite's parts without Ray or training: budgets, space conversions, tables, targets."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from benchmarks import compare, ours, overhead, peers
+from benchmarks.problems import PROBLEMS, get_problem, hyperband_schedule
+from benchmarks.reporting import ToolRun, markdown_table, plot_best_so_far
+from tuning_service.errors import InputError
+
+
+def test_hyperband_budget_matches_keras_tuner_schedule():
+    # Telco's seed: max_epochs 30, factor 3 -> 4 brackets, 90 trials, 576 epochs (issue 10's "~576").
+    assert hyperband_schedule(30, 3) == (576, 90)
+    assert hyperband_schedule(3, 3) == (11, 6)
+
+
+def test_keras_tuner_schedule_is_what_keras_tuner_runs():
+    kt = pytest.importorskip("keras_tuner")
+    oracle = kt.oracles.HyperbandOracle(
+        objective=kt.Objective("val_accuracy", "max"), max_epochs=30, factor=3
+    )
+    total = trials = 0
+    for bracket in range(oracle._get_num_brackets()):
+        for rung in range(bracket + 1):
+            size = oracle._get_size(bracket, rung)
+            before = oracle._get_epochs(bracket, rung - 1) if rung else 0
+            total += size * (oracle._get_epochs(bracket, rung) - before)
+            trials += size
+    assert (total, trials) == hyperband_schedule(30, 3)
+
+
+def test_telco_problem_is_the_seeds():
+    telco = get_problem("telco_churn")
+    assert telco.grid_size == 54 and telco.cv == 3 and telco.max_epochs == 30 and telco.factor == 3
+    assert telco.job.defaults["batch_size"] == 50
+    assert telco.grid_job.space.grid_size() == 54 and telco.grid_job.max_epochs == 30
+
+
+@pytest.mark.parametrize("name", sorted(PROBLEMS))
+@pytest.mark.parametrize("smoke", [False, True])
+def test_every_space_converts_to_both_peers(name, smoke):
+    kt = pytest.importorskip("keras_tuner")
+    optuna = pytest.importorskip("optuna")
+    job = get_problem(name, smoke=smoke).job
+    hp = kt.HyperParameters()
+    values = {n: peers._kt_param(hp, n, p) for n, p in job.space.items()}
+    trial = optuna.create_study().ask()
+    suggested = {n: peers._optuna_param(trial, n, p) for n, p in job.space.items()}
+    for config in (values, suggested):
+        assert set(config) == set(job.space)
+        assert all(job.space[n].contains(v) for n, v in config.items()), config
+
+
+def test_unknown_tool_is_refused_with_the_valid_names():
+    with pytest.raises(InputError, match=r"unknown benchmark tool 'keras_tuner'.*keras-tuner"):
+        compare.parse_tools("keras_tuner")
+    assert compare.parse_tools("gridsearchcv,ours-grid") == ["ours-grid", "gridsearchcv"]
+
+
+def _run(tool: str, wall: float, best: float, events=()) -> ToolRun:
+    return ToolRun(tool, wall, 10, 2, best, {"units": 8}, 3, events=list(events))
+
+
+def test_ratios_and_targets_against_keras_tuner():
+    runs = {
+        "keras-tuner": _run("kt", 100.0, 0.80),
+        "ours-optuna": _run("o", 35.0, 0.81),
+        "ours-random": _run("r", 50.0, 0.79),
+        "ours-grid": _run("g", 20.0, 0.80),
+        "gridsearchcv": _run("gs", 80.0, 0.80),
+    }
+    rel = compare.ratios(runs)
+    assert rel["keras-tuner"]["peer_vs_ours"] == pytest.approx(100 / 35)
+    assert rel["gridsearchcv"]["peer_vs_ours"] == pytest.approx(4.0)
+    found = {t["tool"]: t for t in compare.targets(runs)}
+    assert found["ours-optuna"]["wall_met"] and found["ours-optuna"]["accuracy_met"]
+    assert not found["ours-random"]["wall_met"] and not found["ours-random"]["accuracy_met"]
+    text = compare.table({"runs": runs, "threshold": 0.8})
+    assert "2.86x ours-optuna" in text and "| ours-optuna | 35.0 |" in text
+
+
+def test_time_to_threshold_and_best_so_far():
+    run = _run("x", 9.0, 0.9, events=[(3.0, 0.7), (1.0, 0.6), (5.0, 0.85), (4.0, math.nan), (6.0, 0.8)])
+    assert run.time_to(0.8) == 5.0 and run.time_to(0.95) is None
+    assert run.best_so_far() == [(1.0, 0.6), (3.0, 0.7), (5.0, 0.85)]
+
+
+def test_plot_and_table_are_written(tmp_path):
+    path = plot_best_so_far(
+        tmp_path / "p.png", [_run("a", 4.0, 0.8, [(1.0, 0.5), (2.0, 0.8)])], title="t", threshold=0.8
+    )
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    assert markdown_table(["a", "b"], [[1, 2]]).splitlines() == ["| a | b |", "|---|---|", "| 1 | 2 |"]
+
+
+def test_asha_expected_epochs_per_trial():
+    # Rungs 1, 3, 9, 27 then max_t 30; a third survive each rung.
+    assert ours.asha_epochs_per_trial(30, 1, 3) == pytest.approx(1 + 2 / 3 + 6 / 9 + 18 / 27 + 3 / 81)
+    assert ours.asha_epochs_per_trial(1, 1, 3) == 1
+
+
+def test_overhead_accounting_per_worker_slot(tmp_path):
+    from tuning_service.results import SweepResult, TrialSummary
+
+    # Two workers; each trial trains 1 s; worker 1 runs a then c, worker 2 runs b.
+    spans = {"a": (10.0, 11.2, 1), "b": (10.1, 11.2, 2), "c": (11.3, 12.5, 1)}
+    trials = []
+    for tid, (start, end, pid) in spans.items():
+        history = [
+            {"training_iteration": 1, "ended_at": end, "time_this_iter_s": end - start, "val_accuracy": 0.5}
+        ]
+        trials.append(TrialSummary(tid, {}, "completed", 0.5, 1, 1, 1.0, history=history))
+        trial_dir = tmp_path / "trials" / tid
+        trial_dir.mkdir(parents=True)
+        (trial_dir / "result.json").write_text(json.dumps({"trial_id": tid, "pid": pid}) + "\n")
+    result = SweepResult("s", "digits", "val_accuracy", "max", "random", "fifo", 0, tmp_path, trials, 5.0, 1)
+    found = overhead.analyse(result, t0=8.0, wall=5.0, slots=2)
+    assert found["slot_efficiency"] == pytest.approx(3.0 / 10.0)
+    assert found["startup_s"] == pytest.approx(2.0) and found["tail_s"] == pytest.approx(0.5)
+    # a: 11.2 - 10.0 - 1; b: 11.2 - 10.0 - 1; c: 12.5 - 11.2 - 1
+    assert found["per_trial_overhead_s"] == pytest.approx([0.2, 0.2, 0.3])
+    assert found["median_overhead_s"] == pytest.approx(0.2)

@@ -1,0 +1,72 @@
+"""Every scenario's --smoke run, in-process on the session's Ray: the suite cannot rot unnoticed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import driver_scale, overhead, small, telco
+from benchmarks.ours import engine_support
+
+
+def _runs(path):
+    data = json.loads(path.read_text())
+    failed = {name: run["notes"] for name, run in data["runs"].items() if run["extra"].get("failed")}
+    assert not failed, failed
+    return data
+
+
+# ours-hyperopt and ours-random are ours-optuna with another searcher name: each of our
+# sweeps costs two fresh workers importing TensorFlow, so CI runs one budgeted searcher.
+SMOKE_TOOLS = ("keras-tuner", "ours-optuna", "ours-grid", "optuna-hyperband", "gridsearchcv")
+
+
+@pytest.mark.integration
+def test_telco_smoke_runs_the_tools_side_by_side(ray_local, tmp_path, capsys):
+    assert telco.main(["--smoke", "--tools", ",".join(SMOKE_TOOLS), "--out", str(tmp_path)]) == 0
+    data = _runs(tmp_path / "telco_churn.json")
+    assert list(data["runs"]) == list(SMOKE_TOOLS)
+    assert data["epoch_budget"] == 11 and data["smoke"] is True
+    assert data["runs"]["keras-tuner"]["epochs"] == 11 and data["runs"]["keras-tuner"]["trials"] == 6
+    assert all(run["trials"] >= 1 and run["epochs"] >= 1 for run in data["runs"].values())
+    assert all(run["test_acc"] is not None for run in data["runs"].values())
+    if engine_support()["epoch_budget"]:
+        # A trial already running when the budget is reached may finish its epoch.
+        assert data["runs"]["ours-optuna"]["epochs"] <= data["epoch_budget"] + 2
+    assert (tmp_path / "telco_churn_best_so_far.png").exists()
+    assert "| keras-tuner |" in capsys.readouterr().out
+
+
+def test_small_smoke_peers_without_ray(tmp_path):
+    assert (
+        small.main(["--dataset", "digits", "--smoke", "--tools", "optuna-hyperband", "--out", str(tmp_path)])
+        == 0
+    )
+    data = _runs(tmp_path / "digits.json")
+    assert data["runs"]["optuna-hyperband"]["epochs"] == data["epoch_budget"]
+
+
+@pytest.mark.integration
+def test_overhead_smoke(ray_local, tmp_path):
+    assert overhead.main(["--smoke", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "overhead.json").read_text())
+    assert data["trials"] == 4 and 0 < data["slot_efficiency"] <= 1
+    assert data["median_overhead_s"] is not None
+
+
+@pytest.mark.integration
+def test_driver_scale_smoke(ray_local, tmp_path):
+    assert driver_scale.main(["--smoke", "--in-process", "--out", str(tmp_path)]) == 0
+    runs = {r["variant"]: r for r in json.loads((tmp_path / "driver_scale.json").read_text())["runs"]}
+    assert runs["ray-tune-direct"]["trials"] == 20
+    if engine_support()["trainable"]:
+        assert runs["tuning-service"]["trials"] == 20 and runs["tuning-service"]["trials_per_s"] > 0
+    else:
+        assert "engine lacks run_sweep(trainable=)" in runs["tuning-service"]["skipped"]
+
+
+def test_bad_dataset_exits_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        small.main(["--dataset", "mnist"])
+    assert exc.value.code == 2 and "invalid choice: 'mnist'" in capsys.readouterr().err
