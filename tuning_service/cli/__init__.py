@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "export": "tuning_service.cli.export:export",
     "compare": "tuning_service.cli.compare:compare",
     "refit": "tuning_service.cli.refit:refit",
+    "cluster": "tuning_service.cli.cluster:cluster",
     "lr-find": "tuning_service.cli.lr_find:lr_find",
 }
 
