@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "compare": "tuning_service.cli.compare:compare",
     "refit": "tuning_service.cli.refit:refit",
     "cluster": "tuning_service.cli.cluster:cluster",
+    "submit": "tuning_service.cli.submit:submit",
+    "submissions": "tuning_service.cli.submissions:submissions",
     "lr-find": "tuning_service.cli.lr_find:lr_find",
 }
 
