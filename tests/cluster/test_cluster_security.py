@@ -1,0 +1,119 @@
+"""Secure by default: the token is required of clients and workers, nothing listens beyond loopback."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+from clusterkit import ROOT, clean_env, free_port
+
+pytestmark = pytest.mark.integration
+
+REFUSED = "refused this client"
+
+
+def test_the_head_script_wrote_a_token_only_its_owner_can_read(local_cluster):
+    mode = stat.S_IMODE(local_cluster.token_path.stat().st_mode)
+    assert mode == 0o600
+    assert len(local_cluster.token_path.read_text()) == 64
+    assert not (local_cluster.home / "empty-home").exists()  # nothing was written for token-less runs
+
+
+def test_a_client_without_the_token_is_refused_quickly_and_clearly(local_cluster, tmp_path):
+    started = time.monotonic()
+    sweep = local_cluster.cli(
+        "run",
+        "tuning_service.testing:tiny_job",
+        "--address",
+        local_cluster.gcs,
+        "--storage",
+        str(tmp_path / "results"),
+        env=local_cluster.without_token(),
+        timeout=60,
+    )
+    took = time.monotonic() - started
+    assert sweep.returncode == 2
+    assert (
+        f"error: the Ray cluster at {local_cluster.gcs} {REFUSED}: this machine has no token" in sweep.stderr
+    )
+    assert "RAY_AUTH_TOKEN_PATH" in sweep.stderr  # says how to get the token
+    assert took < 30
+    wrong = local_cluster.cli(
+        "cluster",
+        "nodes",
+        local_cluster.gcs,
+        env=local_cluster.without_token(RAY_AUTH_TOKEN="f" * 64),
+        timeout=60,
+    )
+    assert wrong.returncode == 2
+    assert "the token from the RAY_AUTH_TOKEN environment variable is not this cluster's" in wrong.stderr
+
+
+def test_a_worker_without_the_token_is_refused_and_never_joins(local_cluster):
+    joins = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tuning_service", "cluster", "join", local_cluster.gcs, "--num-cpus", "1"],
+            env=local_cluster.without_token(**token),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for token in ({}, {"RAY_AUTH_TOKEN": "f" * 64})
+    ]
+    for join in joins:
+        _, err = join.communicate(timeout=60)
+        assert join.returncode == 2
+        assert f"the Ray cluster at {local_cluster.gcs} {REFUSED}" in err
+    assert len(local_cluster.alive_nodes()) == 2
+
+
+def test_nothing_of_the_cluster_listens_beyond_loopback(local_cluster):
+    pids = [pid for started in local_cluster.started for pid in started.members()]
+    listening = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True)
+    if listening.returncode != 0:
+        pytest.skip("ss is not available")
+    ours = [
+        line.split()[3]
+        for line in listening.stdout.splitlines()
+        if any(f"pid={pid}," in line for pid in pids)
+    ]
+    assert ours, "found no listening sockets of the cluster's processes"
+    assert all(addr.rsplit(":", 1)[0] in ("127.0.0.1", "[::ffff:127.0.0.1]", "[::1]") for addr in ours), ours
+
+
+def test_an_unreachable_address_fails_fast_with_a_clear_error(tmp_path):
+    closed = free_port()  # nothing listens there once the probe socket is closed
+    env = clean_env(HOME=str(tmp_path))
+    cases = {
+        "run": (
+            ["--address", f"127.0.0.1:{closed}", "--storage", str(tmp_path / "r")],
+            "cannot reach Ray at",
+        ),
+        "submit": (["--address", f"http://127.0.0.1:{closed}"], "cannot reach the Ray Jobs API at"),
+        "submissions": (
+            ["list", "--address", f"http://127.0.0.1:{closed}"],
+            "cannot reach the Ray Jobs API at",
+        ),
+    }
+    started = time.monotonic()
+    running = {
+        command: subprocess.Popen(
+            [sys.executable, "-m", "tuning_service", command, *argv],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command, (argv, _) in cases.items()
+    }
+    for command, process in running.items():
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 2, err
+        assert err.startswith(f"error: {cases[command][1]} 127.0.0.1:{closed} (Connection refused"), err
+    # Three commands at once on 2 busy cores, imports included; Ray alone retries for a minute.
+    assert time.monotonic() - started < 30
