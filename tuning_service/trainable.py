@@ -55,6 +55,13 @@ def configure_tensorflow(cpus: float, gpus: float) -> None:
                 tf.config.experimental.set_memory_growth(gpu, True)
             except RuntimeError:
                 pass
+    else:
+        # Ray no longer empties CUDA_VISIBLE_DEVICES for a trial that asked for no GPU
+        # (ray-project/ray#54868): TensorFlow in every CPU trial would claim the GPUs' memory.
+        try:
+            tf.config.set_visible_devices([], "GPU")
+        except RuntimeError:
+            pass
     _configured_pid = os.getpid()
 
 
