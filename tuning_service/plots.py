@@ -1,54 +1,253 @@
-"""Plotting functions over plain data (lists and numbers), written as PNG with Matplotlib's Agg backend."""
+"""Plotting functions over plain data, as Matplotlib figures: sweep reports and lr-find share them.
+
+Figures are built with `matplotlib.figure.Figure` directly (no pyplot state, no display),
+so they are safe in any thread or worker; `save_png` and the report's SVG embed write them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+# Outcome -> line style of its learning curve; the colours follow the CLI's live view.
+STYLES: dict[str, dict[str, Any]] = {
+    "completed": {"color": "#2e7d32", "linestyle": "-", "alpha": 0.9},
+    "stopped early": {"color": "#f9a825", "linestyle": "--", "alpha": 0.7},
+    "diverged": {"color": "#c62828", "linestyle": ":", "alpha": 0.9},
+    "errored": {"color": "#6a1b9a", "linestyle": ":", "alpha": 0.9},
+}
 
 
-def _pyplot():
-    """Matplotlib's pyplot on the file-only Agg backend: no display needed, safe in workers."""
-    import matplotlib
+@dataclass(frozen=True)
+class TrialCurve:
+    """One trial as the figures need it: outcome, config and per-epoch rows."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    trial_id: str
+    status: str
+    config: Mapping[str, Any]
+    value: float | None
+    epochs: Sequence[int] = field(default_factory=list)
+    metric: Sequence[float | None] = field(default_factory=list)
+    # Seconds since the sweep started at the end of each epoch, and each epoch's length.
+    ends: Sequence[float] = field(default_factory=list)
+    durations: Sequence[float] = field(default_factory=list)
 
-    return plt
+
+def _figure(
+    title: str, xlabel: str, ylabel: str, size: tuple[float, float] = (7.0, 3.6)
+) -> tuple[Figure, Any]:
+    fig = Figure(figsize=size, layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return fig, ax
 
 
-def plot_lr_find(
+def _better(mode: str) -> Any:
+    return max if mode == "max" else min
+
+
+def best_so_far(trials: Sequence[TrialCurve], metric: str, mode: str) -> Figure:
+    """Best metric so far against wall time and against epochs spent, side by side."""
+    events = sorted(
+        (end, value)
+        for t in trials
+        if t.status not in ("diverged", "errored")
+        for end, value in zip(t.ends, t.metric, strict=False)
+        if value is not None and math.isfinite(value)
+    )
+    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
+    by_time, by_epochs = fig.subplots(1, 2)
+    best: list[float] = []
+    for _, value in events:
+        best.append(value if not best else _better(mode)(best[-1], value))
+    times = [e for e, _ in events]
+    by_time.step(times, best, where="post", color="#1565c0")
+    by_time.set(title="best so far vs wall time", xlabel="seconds since start", ylabel=metric)
+    by_epochs.step(range(1, len(best) + 1), best, where="post", color="#1565c0")
+    by_epochs.set(title="best so far vs epochs spent", xlabel="epochs trained (all trials)", ylabel=metric)
+    for ax in (by_time, by_epochs):
+        ax.grid(True, alpha=0.3)
+    return fig
+
+
+def learning_curves(trials: Sequence[TrialCurve], metric: str) -> Figure:
+    """Every trial's metric per epoch; early-stopped dashed, diverged dotted and marked with x."""
+    fig, ax = _figure("learning curves", "epoch", metric)
+    seen: set[str] = set()
+    for t in trials:
+        style = STYLES.get(t.status, STYLES["completed"])
+        points = [
+            (e, v) for e, v in zip(t.epochs, t.metric, strict=False) if v is not None and math.isfinite(v)
+        ]
+        label = t.status if t.status not in seen else None
+        seen.add(t.status)
+        if points:
+            # Markers keep one-epoch trials (stopped at the first rung) visible.
+            ax.plot(
+                *zip(*points, strict=True), linewidth=1.2, marker="o", markersize=2.5, label=label, **style
+            )
+        if t.status == "diverged" and t.epochs:
+            last = points[-1][1] if points else 0.0
+            ax.plot(
+                [t.epochs[-1]],
+                [last],
+                marker="x",
+                markersize=9,
+                color=style["color"],
+                label=label if not points else None,
+            )
+    if seen:
+        ax.legend(fontsize=8, loc="best")
+    return fig
+
+
+def _axis_values(values: list[Any]) -> tuple[list[float], list[str] | None]:
+    """Numbers stay numbers; anything else becomes category positions with their labels."""
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values if v is not None):
+        return [float(v) if v is not None else math.nan for v in values], None
+    labels = sorted({str(v) for v in values})
+    return [float(labels.index(str(v))) for v in values], labels
+
+
+def parallel_coordinates(trials: Sequence[TrialCurve], metric: str, mode: str) -> Figure:
+    """One line per finished trial across every hyperparameter, coloured by the metric."""
+    import matplotlib as mpl
+
+    done = [t for t in trials if t.value is not None and t.status not in ("diverged", "errored")]
+    keys = sorted({k for t in done for k in t.config})
+    fig, ax = _figure("configurations vs metric", "", "scaled value", size=(9.0, 3.8))
+    if not done or not keys:
+        ax.text(0.5, 0.5, "no finished trial", ha="center", va="center", transform=ax.transAxes)
+        return fig
+    columns = [*keys, metric]
+    scaled: list[list[float]] = []
+    ticks: list[str] = []
+    for key in columns:
+        raw = [t.config.get(key) if key != metric else t.value for t in done]
+        numbers, labels = _axis_values(raw)
+        finite = [n for n in numbers if math.isfinite(n)]
+        lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+        log = labels is None and lo > 0 and hi / lo > 20
+        if log:
+            numbers, lo, hi = [math.log10(n) for n in numbers], math.log10(lo), math.log10(hi)
+        scaled.append([(n - lo) / (hi - lo) if hi > lo else 0.5 for n in numbers])
+        ticks.append(f"{key}\n({'log ' if log else ''}{_span(lo, hi, labels, log)})")
+    values = [t.value for t in done]
+    norm = mpl.colors.Normalize(min(values), max(values))  # type: ignore[type-var]
+    cmap = mpl.colormaps["viridis" if mode == "max" else "viridis_r"]
+    for i, value in enumerate(values):
+        ax.plot(
+            range(len(columns)), [col[i] for col in scaled], color=cmap(norm(value)), alpha=0.8, linewidth=1.2
+        )
+    ax.set_xticks(range(len(columns)), ticks, fontsize=7)
+    ax.set_ylim(-0.05, 1.05)
+    fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=metric)
+    return fig
+
+
+def _span(lo: float, hi: float, labels: list[str] | None, log: bool) -> str:
+    if labels is not None:
+        return ", ".join(labels) if len(", ".join(labels)) < 28 else f"{len(labels)} values"
+    fmt = (lambda x: f"{10**x:.2g}") if log else (lambda x: f"{x:.3g}")
+    return f"{fmt(lo)}..{fmt(hi)}"
+
+
+def importance(scores: Mapping[str, float]) -> Figure:
+    """Hyperparameter importance as horizontal bars (largest on top)."""
+    fig, ax = _figure("hyperparameter importance", "importance (fANOVA)", "")
+    if not scores:
+        ax.text(
+            0.5, 0.5, "not enough finished trials to judge", ha="center", va="center", transform=ax.transAxes
+        )
+        return fig
+    names = sorted(scores, key=scores.get)  # type: ignore[arg-type]
+    ax.barh(names, [scores[n] for n in names], color="#1565c0")
+    return fig
+
+
+def rung_stops(trials: Sequence[TrialCurve], max_epochs: int) -> Figure:
+    """How many trials stopped after each number of epochs, by outcome."""
+    fig, ax = _figure("where trials stopped", "epochs trained", "trials")
+    counts: dict[str, Counter[int]] = {}
+    for t in trials:
+        counts.setdefault(t.status, Counter())[len(t.epochs)] += 1
+    xs = list(range(1, max_epochs + 1))
+    bottom = [0] * len(xs)
+    for status, counter in counts.items():
+        heights = [counter.get(x, 0) for x in xs]
+        ax.bar(
+            xs, heights, bottom=bottom, label=status, color=STYLES.get(status, STYLES["completed"])["color"]
+        )
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    if counts:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def slot_usage(trials: Sequence[TrialCurve]) -> Figure:
+    """Trials running at each moment of the sweep: how busy the trial slots were."""
+    fig, ax = _figure("busy trial slots", "seconds since start", "trials running")
+    # Each epoch is a busy interval; a paused trial (Hyperband) frees its slot in between.
+    changes: list[tuple[float, int]] = []
+    for t in trials:
+        for end, length in zip(t.ends, t.durations, strict=False):
+            changes += [(max(0.0, end - length), 1), (end, -1)]
+    changes.sort(key=lambda c: (c[0], c[1]))
+    times, running, level = [0.0], [0], 0
+    for when, delta in changes:
+        level += delta
+        times.append(when)
+        running.append(level)
+    ax.step(times, running, where="post", color="#1565c0")
+    ax.fill_between(times, running, step="post", alpha=0.25, color="#1565c0")
+    return fig
+
+
+def save_png(fig: Figure, path: str | Path, *, dpi: int = 120) -> Path:
+    """Write ``fig`` as PNG, creating the folder; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    return path
+
+
+def lr_find_figure(
     rates: Sequence[float],
     losses: Sequence[float],
-    path: str | Path,
     *,
     smoothed: Sequence[float] | None = None,
     suggested: float | None = None,
     title: str = "learning-rate range test",
-) -> Path:
-    """Loss against learning rate on a log axis, the suggested rate marked; returns the PNG path."""
-    plt = _pyplot()
-    path = Path(path)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    try:
-        ax.plot(rates, losses, color="0.75", linewidth=1, label="batch loss")
-        if smoothed:
-            ax.plot(rates[: len(smoothed)], smoothed, color="C0", linewidth=2, label="smoothed")
-        finite = [v for v in (smoothed or losses) if v == v and abs(v) != float("inf")]
-        if finite:
-            # Keep the interesting part in view: the divergence at the end dwarfs everything.
-            low, first = min(finite), finite[0]
-            ax.set_ylim(low - 0.05 * abs(low), max(first, low) * 1.5 + 1e-12)
-        if suggested is not None:
-            ax.axvline(suggested, color="C3", linestyle="--", label=f"suggested {suggested:.2g}")
-        ax.set_xscale("log")
-        ax.set_xlabel("learning rate")
-        ax.set_ylabel("loss")
-        ax.set_title(title)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=100)
-    finally:
-        plt.close(fig)
-    return path
+) -> Figure:
+    """Loss against learning rate on a log axis, the suggested rate marked."""
+    fig, ax = _figure(title, "learning rate", "loss", size=(7.0, 4.5))
+    ax.plot(rates, losses, color="0.75", linewidth=1, label="batch loss")
+    if smoothed:
+        ax.plot(rates[: len(smoothed)], smoothed, color="C0", linewidth=2, label="smoothed")
+    finite = [v for v in (smoothed or losses) if v == v and abs(v) != float("inf")]
+    if finite:
+        # Keep the interesting part in view: the divergence at the end dwarfs everything.
+        low, first = min(finite), finite[0]
+        ax.set_ylim(low - 0.05 * abs(low), max(first, low) * 1.5 + 1e-12)
+    if suggested is not None:
+        ax.axvline(suggested, color="C3", linestyle="--", label=f"suggested {suggested:.2g}")
+    ax.set_xscale("log")  # also replaces _figure's integer tick locator
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def plot_lr_find(rates: Sequence[float], losses: Sequence[float], path: str | Path, **kwargs: Any) -> Path:
+    """`lr_find_figure` written as a PNG; returns the path."""
+    return save_png(lr_find_figure(rates, losses, **kwargs), path, dpi=100)

@@ -29,7 +29,7 @@ th{background:#f5f5f5}.num{text-align:right;font-variant-numeric:tabular-nums}
 
 def curves(result: SweepResult) -> list[Any]:
     """Trials as plain figure data, times in seconds since the sweep's first epoch began."""
-    from tuning_service.report_figures import TrialCurve
+    from tuning_service.plots import TrialCurve
 
     rows = [h for t in result.trials for h in t.history]
     starts = [_end(h) - float(h.get("time_this_iter_s") or 0.0) for h in rows if _end(h) is not None]
@@ -94,7 +94,7 @@ def param_importance(result: SweepResult, space: Space | None) -> dict[str, floa
 
 def figures(result: SweepResult, space: Space | None) -> dict[str, Any]:
     """Every figure of the report, by file stem, in page order."""
-    from tuning_service import report_figures as rf
+    from tuning_service import plots as rf
 
     data = curves(result)
     return {
@@ -194,13 +194,15 @@ def write_report(result: SweepResult, space: Space | None, out: Path, png_dir: P
     out = Path(out)
     if not out.parent.is_dir():
         raise InputError(f"cannot write the report to {str(out)!r}: {str(out.parent)!r} is not a directory")
+    from tuning_service.plots import save_png
+
     figs = figures(result, space)
     try:
         write_atomic(out, render_html(result, space, figs))
         if png_dir is not None:
             Path(png_dir).mkdir(parents=True, exist_ok=True)
             for name, fig in figs.items():
-                fig.savefig(Path(png_dir) / f"{name}.png", dpi=130)
+                save_png(fig, Path(png_dir) / f"{name}.png", dpi=130)
     except PermissionError as exc:
         raise InputError(f"cannot write the report: {exc}") from None
     return out
