@@ -58,7 +58,7 @@ def parse_url(text: str) -> URL:
         raise InputError(bad)
     try:
         url = make_url(text)
-        port = url.port  # make_url defers nothing, but a non-numeric port fails here on some versions
+        port = url.port  # a non-numeric port raises ValueError (in make_url or here)
     except (ArgumentError, ValueError):
         raise InputError(bad) from None
     backend, driver = url.get_backend_name(), url.get_driver_name()

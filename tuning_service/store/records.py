@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,6 +23,7 @@ from tuning_service.store.engine import (
     redact,
     resolve_url,
     retrying,
+    sqlite_path,
 )
 from tuning_service.store.outcomes import outcome_message
 from tuning_service.store.schema import FAILED, FINISHED, INTERRUPTED, RUNNING, utcnow
@@ -327,7 +329,7 @@ class Store:
         """
         now = utcnow()
         t, e = schema.trials, schema.epochs
-        if diverged or value is None or value != value or value in (float("inf"), float("-inf")):
+        if diverged or not _is_number(value):
             value = None
 
         def work(conn: Connection) -> None:
@@ -672,12 +674,7 @@ class Store:
 
 
 def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and value == value
-        and abs(value) != float("inf")
-    )
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -704,11 +701,9 @@ def open_store(
 
     url = parse_url(resolve_url(db, storage if storage is not None else DEFAULT_STORAGE))
     check_reachable(url, must_exist=must_exist)
-    path = url.database if url.get_backend_name() == "sqlite" else None
+    path = sqlite_path(url)
     if path is not None:
-        from pathlib import Path
-
-        Path(path).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url)
     try:
         if must_exist:
