@@ -7,7 +7,7 @@ import math
 import os
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,8 @@ class PreparedSweep:
     spec: SweepSpec
     job: Job
     max_epochs: int
+    # A Ray Tune class trainable to use instead of KerasTrainable (engine benchmarks).
+    trainable: Any = None
 
 
 def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
@@ -61,14 +63,17 @@ def new_sweep_id() -> str:
     return f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
-def run_sweep(spec: SweepSpec, *, job: Job | None = None, progress: Any = None) -> SweepResult:
+def run_sweep(
+    spec: SweepSpec, *, job: Job | None = None, progress: Any = None, trainable: Any = None
+) -> SweepResult:
     """Run one sweep to completion and write its best configuration.
 
     ``progress`` is an optional callable receiving a `progress.Snapshot` after every
-    trial event. Raises InputError for bad input (nothing written) and SweepError
+    trial event. ``trainable`` replaces the Keras trainable (it gets the same setup
+    arguments; see `tuning_service.testing.NoopTrainable`). Raises InputError for bad input (nothing written) and SweepError
     when the sweep ran but no trial produced a result.
     """
-    prepared = prepare(spec, job)
+    prepared = replace(prepare(spec, job), trainable=trainable)
     job = prepared.job
     dataset = job.load_data(limit=spec.data_limit, data_dir=spec.data_dir, seed=spec.seed)
     store = open_store(spec.db, storage=spec.storage)
@@ -109,7 +114,12 @@ def _run_recorded(prepared: PreparedSweep, dataset: Any, store: Store, progress:
         scheduler=spec.scheduler,
         seed=spec.seed,
         sweep_dir=sweep_dir,
-        trials=[_summarize(r, job, prepared.max_epochs) for r in results],
+        # Trials still pending when a budget ended the sweep never ran: they are not trials.
+        trials=[
+            _summarize(r, job, prepared.max_epochs)
+            for r in results
+            if (r.metrics or {}).get("training_iteration") or r.error
+        ],
         wall_time_s=time.monotonic() - started,
         max_epochs=prepared.max_epochs,
         space=job.space.to_dict(),
@@ -148,7 +158,7 @@ def _fit(prepared: PreparedSweep, dataset: Any, sweep_dir: Path, progress: Any, 
     num_samples = plan.num_samples or spec.num_samples
     trainable = tune.with_resources(
         tune.with_parameters(
-            KerasTrainable,
+            prepared.trainable or KerasTrainable,
             job=job,
             dataset=dataset,
             cpus=spec.cpus_per_trial,
@@ -175,7 +185,7 @@ def _fit(prepared: PreparedSweep, dataset: Any, sweep_dir: Path, progress: Any, 
         run_config=tune.RunConfig(
             name="trials",
             storage_path=str(sweep_dir),
-            stop={"training_iteration": prepared.max_epochs},
+            stop=_stopper(prepared),
             checkpoint_config=tune.CheckpointConfig(
                 checkpoint_frequency=spec.checkpoint_frequency, num_to_keep=1
             ),
@@ -185,6 +195,23 @@ def _fit(prepared: PreparedSweep, dataset: Any, sweep_dir: Path, progress: Any, 
         ),
     )
     return tuner.fit()
+
+
+def _epoch_cap(config: dict[str, Any], max_epochs: int) -> int:
+    """A trial's own epoch budget: the sweep's, or less when its config sets ``epochs``."""
+    return min(max_epochs, int(config.get("epochs") or max_epochs))
+
+
+def _stopper(prepared: PreparedSweep) -> Any:
+    """Every trial stops at the epoch budget; the sweep stops at its total epoch budget."""
+    from ray.tune.stopper import CombinedStopper, MaximumIterationStopper
+
+    from tuning_service.stoppers import EpochBudget
+
+    per_trial = MaximumIterationStopper(prepared.max_epochs)
+    if prepared.spec.epoch_budget is None:
+        return per_trial
+    return CombinedStopper(per_trial, EpochBudget(prepared.spec.epoch_budget))
 
 
 def _summarize(result: Any, job: Job, max_epochs: int) -> TrialSummary:
@@ -226,7 +253,7 @@ def _summarize(result: Any, job: Job, max_epochs: int) -> TrialSummary:
         status = ERRORED
     elif metrics.get(DIVERGED_KEY):
         status = DIVERGED
-    elif epochs >= max_epochs and not metrics.get(EARLY_STOPPED):
+    elif epochs >= _epoch_cap(result.config or {}, max_epochs) and not metrics.get(EARLY_STOPPED):
         status = COMPLETED
     else:
         status = STOPPED

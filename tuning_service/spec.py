@@ -34,6 +34,7 @@ class SweepSpec:
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
     time_budget_s: float | None = None
+    epoch_budget: int | None = None
     seed: int = 0
     storage: str = DEFAULT_STORAGE
     address: str | None = None
@@ -59,6 +60,8 @@ class SweepSpec:
         _positive_int("checkpoint-frequency", self.checkpoint_frequency)
         if self.max_concurrent is not None:
             _positive_int("max-concurrent", self.max_concurrent)
+        if self.epoch_budget is not None:
+            _positive_int("epoch-budget", self.epoch_budget)
         if self.data_limit is not None:
             _positive_int("data-limit", self.data_limit)
         _resource("cpus-per-trial", self.cpus_per_trial, minimum_exclusive=True)

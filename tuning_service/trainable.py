@@ -112,6 +112,8 @@ class KerasTrainable(tune.Trainable):
         self.model = self.job.build_model(self.model_config, self.dataset.input_spec)
         self.batch_size = int(self.model_config.get("batch_size", self.job.batch_size))
         self.patience = self.model_config.get("patience")
+        # `epochs` in a config caps this trial below the sweep's budget (a tunable, as in GridSearchCV).
+        self.epoch_cap = int(self.model_config.get("epochs") or 0) or None
         self.epoch = 0
         self.train_time = 0.0
         self.best: float | None = None
@@ -167,6 +169,8 @@ class KerasTrainable(tune.Trainable):
             self.since_best += 1
         if self.patience is not None and self.since_best >= int(self.patience):
             result[EARLY_STOPPED] = True
+            result["done"] = True
+        if self.epoch_cap is not None and self.epoch >= self.epoch_cap:
             result["done"] = True
         return result
 

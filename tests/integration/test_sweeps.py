@@ -90,3 +90,21 @@ def test_int_ranges_reach_the_model_as_ints(ray_local, storage):
     job = tiny_job({"units": Int(4, 8), "learning_rate": Float(1e-3, 1e-2, log=True)})
     result = run_sweep(_spec(storage, searcher="hyperopt", scheduler="fifo", max_epochs=1), job=job)
     assert all(isinstance(t.config["units"], int) and 4 <= t.config["units"] <= 8 for t in result.trials)
+
+
+def test_an_epoch_budget_stops_the_whole_sweep(ray_local, storage):
+    from tuning_service.testing import NoopTrainable
+
+    spec = _spec(storage, searcher="random", scheduler="fifo", num_samples=50, max_epochs=5, epoch_budget=12)
+    result = run_sweep(spec, job=tiny_job(max_epochs=5), trainable=NoopTrainable)
+    assert 12 <= result.epochs <= 12 + 2  # trials already running may report once more
+    assert len(result.trials) < 50
+
+
+def test_a_config_epochs_value_caps_its_trial(ray_local, storage):
+    job = tiny_job({"epochs": Choice((1, 2))})
+    result = run_sweep(_spec(storage, searcher="grid", scheduler="fifo", max_epochs=3), job=job)
+    assert sorted((t.config["epochs"], t.epochs, t.status) for t in result.trials) == [
+        (1, 1, COMPLETED),
+        (2, 2, COMPLETED),
+    ]

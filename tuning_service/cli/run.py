@@ -43,6 +43,9 @@ from tuning_service.spec import DEFAULT_JOB, DEFAULT_STORAGE, SweepSpec
 @click.option(
     "--max-concurrent", type=int, help="Cap on trials running at once [default: as resources allow]."
 )
+@click.option(
+    "--epoch-budget", type=int, help="Stop the sweep once its trials have trained this many epochs in total."
+)
 @click.option("--time-budget", type=float, help="Stop the sweep after this many seconds.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
@@ -91,6 +94,7 @@ def run(
     gpus_per_trial: float,
     max_concurrent: int | None,
     time_budget: float | None,
+    epoch_budget: int | None,
     seed: int,
     storage: str,
     address: str | None,
@@ -115,6 +119,7 @@ def run(
         gpus_per_trial=gpus_per_trial,
         max_concurrent=max_concurrent,
         time_budget_s=time_budget,
+        epoch_budget=epoch_budget,
         seed=seed,
         storage=storage,
         address=address,
