@@ -8,10 +8,12 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from tuning_service.errors import InputError, SweepError
 from tuning_service.raysession import (
     LOOPBACK,
+    alive_nodes,
     check_cluster_access,
     check_reachable,
     host_port,
@@ -30,11 +32,10 @@ class NodeInfo:
     address: str
     cpus: float
     gpus: float
-    alive: bool
     head: bool
 
 
-def _checked(address: str) -> tuple[str, int]:
+def _connect(address: str) -> tuple[tuple[str, int], Any]:
     target = parse_address(address)
     if target is None:
         raise InputError(
@@ -43,32 +44,23 @@ def _checked(address: str) -> tuple[str, int]:
     prepare_cluster_client(address)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     check_reachable(*target)
-    check_cluster_access(*target)
-    return target
+    return target, check_cluster_access(*target)
 
 
 def list_nodes(address: str) -> list[NodeInfo]:
-    """Every node the cluster at ``address`` knows, head first."""
-    _checked(address)
-    import ray
-
-    ray.init(address=address, log_to_driver=False, configure_logging=False, logging_level=logging.WARNING)
-    try:
-        nodes = ray.nodes()
-    finally:
-        ray.shutdown()
+    """The alive nodes of the cluster at ``address``, head first (from any machine: no driver)."""
+    _, client = _connect(address)
     infos = [
         NodeInfo(
-            node_id=n["NodeID"],
-            address=n["NodeManagerAddress"],
-            cpus=float(n["Resources"].get("CPU", 0.0)),
-            gpus=float(n["Resources"].get("GPU", 0.0)),
-            alive=bool(n["Alive"]),
-            head="node:__internal_head__" in n["Resources"],
+            node_id=node_id,
+            address=info.node_manager_address,
+            cpus=float(info.resources_total.get("CPU", 0.0)),
+            gpus=float(info.resources_total.get("GPU", 0.0)),
+            head=bool(info.is_head_node),
         )
-        for n in nodes
+        for node_id, info in alive_nodes(client).items()
     ]
-    return sorted(infos, key=lambda n: (not n.head, not n.alive, n.address, n.node_id))
+    return sorted(infos, key=lambda n: (not n.head, n.address, n.node_id))
 
 
 def join_local(
@@ -87,7 +79,7 @@ def join_local(
     Ray internals `ray.cluster_utils.Cluster` uses, with 127.0.0.1 kept as the node's
     address. The token comes from the environment, exactly as for `ray start`.
     """
-    host, port = _checked(address)
+    (host, port), _ = _connect(address)
     if host not in LOOPBACK:
         raise InputError(
             f"`cluster join` adds a node on the head's own machine (127.0.0.1:PORT), got {address!r}; "

@@ -87,41 +87,71 @@ def check_reachable(host: str, port: int, *, timeout: float = CONNECT_TIMEOUT_S,
         ) from None
 
 
-def check_cluster_access(host: str, port: int, *, timeout: float = CONNECT_TIMEOUT_S) -> None:
+def check_cluster_access(host: str, port: int, *, timeout: float = CONNECT_TIMEOUT_S) -> Any:
     """Refuse clearly, within ``timeout``, a cluster that rejects this process's token.
 
     Ray's own ``ray.init`` retries for about 20 seconds and then reports only
     "Failed to connect"; one GCS handshake tells a wrong or missing token apart.
+    Returns Ray's GCS client, connected.
     """
     from ray._raylet import GcsClient
     from ray.exceptions import AuthenticationError
 
-    outcome: dict[str, BaseException | None] = {}
+    outcome: dict[str, Any] = {}
 
     def handshake() -> None:
         try:
-            GcsClient(address=host_port(host, port))
+            outcome["client"] = GcsClient(address=host_port(host, port))
         except BaseException as exc:  # reported below, in the caller's thread
             outcome["error"] = exc
-        else:
-            outcome["error"] = None
 
     worker = threading.Thread(target=handshake, name="ray-handshake", daemon=True)
     worker.start()
     worker.join(timeout)
     where = host_port(host, port)
+    if "client" in outcome:
+        return outcome["client"]
     if "error" not in outcome:
         raise InputError(
             f"no Ray head answered at {where} within {timeout:g}s; is that the head's GCS port "
             "(`ray start --port`, default 6379) rather than the dashboard's (8265)?"
         )
-    error = outcome["error"]
-    if isinstance(error, AuthenticationError):
+    if isinstance(outcome["error"], AuthenticationError):
         raise InputError(
             f"the Ray cluster at {where} refused this client: {missing_or_wrong(token_source())}"
         )
-    if error is not None:
-        raise InputError(f"cannot connect to Ray at {where}: {error}")
+    raise InputError(f"cannot connect to Ray at {where}: {outcome['error']}")
+
+
+def alive_nodes(client: Any, *, timeout: float = CONNECT_TIMEOUT_S) -> dict[str, Any]:
+    """Node id -> Ray's node record, for every alive node the cluster's GCS knows."""
+    from ray.core.generated.gcs_pb2 import GcsNodeInfo
+
+    infos = client.get_all_node_info(timeout=timeout)
+    return {
+        node_id.hex(): info for node_id, info in infos.items() if info.state == GcsNodeInfo.GcsNodeState.ALIVE
+    }
+
+
+def check_local_node(client: Any, where: str, *, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Refuse at once a driver on a machine that is not a node of the cluster.
+
+    A Ray driver attaches to a node on its own machine; without one, ray.init waits
+    a minute and then names node attributes. Skipped if Ray's internals moved.
+    """
+    try:
+        from ray._private.services import find_node_ids
+
+        local, alive = set(find_node_ids()), set(alive_nodes(client, timeout=timeout))
+    except (ImportError, AttributeError, RuntimeError) as exc:
+        logging.getLogger(__name__).debug("cannot tell whether this machine is a node: %s", exc)
+        return
+    if not local & alive:
+        raise InputError(
+            f"no node of the Ray cluster at {where} runs on this machine; `run --address` drives a sweep "
+            "from one of its nodes (Ray attaches a driver to a local node). From elsewhere, submit it: "
+            "tuning-service submit --address http://HEAD:8265 (through `ssh -L 8265:127.0.0.1:8265 HEAD`)"
+        )
 
 
 @contextmanager
@@ -243,7 +273,8 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
                 check_reachable(*target)
                 if not address.startswith("ray://"):  # Ray Client speaks another protocol
                     with _stderr_to(log_dir / RAY_LOG):
-                        check_cluster_access(*target)
+                        client = check_cluster_access(*target)
+                    check_local_node(client, host_port(*target))
         try:
             context = ray.init(**kwargs)
         except AuthenticationError:

@@ -61,10 +61,9 @@ def test_a_submitted_sweep_runs_to_success_and_its_best_config_is_read_back(loca
     on_head = tmp_path / "results" / "mine" / record["sweep_id"] / "best_config.json"
     assert json.loads(on_head.read_text())["config"] == record["config"]
 
-    status = local_cluster.cli("submissions", "status", submission_id, "--address", url)
-    assert status.stdout.startswith(f"{submission_id}: SUCCEEDED")
     listed = local_cluster.cli("submissions", "list", "--address", url, "--format", "json")
-    assert any(s["submission_id"] == submission_id and s["job"] == "mine" for s in json.loads(listed.stdout))
+    mine = [s for s in json.loads(listed.stdout) if s["submission_id"] == submission_id]
+    assert [(s["status"], s["job"]) for s in mine] == [("SUCCEEDED", "mine")]
 
     # The token travelled only in request headers: not in what the cluster stored or logged.
     token = local_cluster.token_path.read_text().strip()
@@ -106,3 +105,12 @@ def test_the_jobs_api_refuses_requests_without_the_right_token(local_cluster):
         timeout=30,
     ).json()
     assert len(after) == len(before)
+
+
+def test_an_unknown_submission_is_named_in_the_error(local_cluster):
+    done = local_cluster.cli("submissions", "status", "tuning-nope", "--address", local_cluster.jobs_url)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: no submission 'tuning-nope' at {local_cluster.jobs_url}; "
+        "`tuning-service submissions list` shows them\n"
+    )

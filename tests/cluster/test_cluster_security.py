@@ -94,10 +94,6 @@ def test_an_unreachable_address_fails_fast_with_a_clear_error(tmp_path):
             "cannot reach Ray at",
         ),
         "submit": (["--address", f"http://127.0.0.1:{closed}"], "cannot reach the Ray Jobs API at"),
-        "submissions": (
-            ["list", "--address", f"http://127.0.0.1:{closed}"],
-            "cannot reach the Ray Jobs API at",
-        ),
     }
     started = time.monotonic()
     running = {
@@ -115,5 +111,28 @@ def test_an_unreachable_address_fails_fast_with_a_clear_error(tmp_path):
         _, err = process.communicate(timeout=60)
         assert process.returncode == 2, err
         assert err.startswith(f"error: {cases[command][1]} 127.0.0.1:{closed} (Connection refused"), err
-    # Three commands at once on 2 busy cores, imports included; Ray alone retries for a minute.
+    # Both commands at once on 2 busy cores, imports included; Ray alone retries for a minute.
     assert time.monotonic() - started < 30
+
+
+def test_a_driver_on_a_machine_without_a_node_of_the_cluster_is_refused_at_once(local_cluster):
+    # Pretend this machine runs no Ray node: ray.init would wait a minute, then fail obscurely.
+    code = (
+        "import ray._private.services as services\n"
+        "from tuning_service.raysession import check_cluster_access, check_local_node, prepare_cluster_client\n"
+        f"prepare_cluster_client({local_cluster.gcs!r})\n"
+        f"client = check_cluster_access('127.0.0.1', {local_cluster.gcs.rsplit(':', 1)[1]})\n"
+        "services.find_node_ids = lambda: []\n"
+        f"check_local_node(client, {local_cluster.gcs!r})\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=local_cluster.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert f"no node of the Ray cluster at {local_cluster.gcs} runs on this machine" in done.stderr
+    assert "tuning-service submit --address http://HEAD:8265" in done.stderr

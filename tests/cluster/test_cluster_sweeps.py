@@ -23,6 +23,11 @@ def _trial_results(sweep_dir: Path) -> list[list[dict[str, object]]]:
 
 def test_a_sweep_runs_its_trials_on_both_nodes_and_records_where(local_cluster, tmp_path):
     nodes = {n["node_id"] for n in local_cluster.alive_nodes()}
+    listed = local_cluster.cli("cluster", "nodes", local_cluster.gcs, "--format", "json", timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    shown = json.loads(listed.stdout)
+    assert {n["node_id"] for n in shown} == nodes and sorted(n["head"] for n in shown) == [False, True]
+    assert all(n["cpus"] == 1 and n["address"] == "127.0.0.1" for n in shown)
     # A module in the user's project directory: Ray puts the driver's directory on the
     # trial workers' path, so the job's own functions load there by name.
     project = tmp_path / "project"

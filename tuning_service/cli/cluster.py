@@ -19,21 +19,20 @@ def cluster() -> None:
 @click.argument("address")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def nodes(address: str, fmt: str) -> None:
-    """List the nodes of the cluster whose head is at ADDRESS (HOST:PORT)."""
+    """List the alive nodes of the cluster whose head is at ADDRESS (HOST:PORT)."""
     from tuning_service.cluster import list_nodes
 
     found = list_nodes(address)
     if fmt == "json":
         click.echo(json.dumps([asdict(n) for n in found], indent=2))
         return
-    table = Table("node", "address", "CPUs", "GPUs", "state", "role")
+    table = Table("node", "address", "CPUs", "GPUs", "role")
     for n in found:
         table.add_row(
             n.node_id[:12],
             n.address,
             f"{n.cpus:g}",
             f"{n.gpus:g}",
-            "alive" if n.alive else "dead",
             "head" if n.head else "worker",
         )
     Console().print(table)
