@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "submit": "tuning_service.cli.submit:submit",
     "submissions": "tuning_service.cli.submissions:submissions",
     "lr-find": "tuning_service.cli.lr_find:lr_find",
+    "schedule": "tuning_service.cli.schedule:schedule",
 }
 
 

@@ -1,0 +1,381 @@
+"""Scheduled runs and sweep locks in the results database: who runs what, when, and how it went."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import sqlalchemy as sa
+
+from tuning_service.schedule.tables import (
+    FAILED,
+    FINISHED,
+    INTERRUPTED,
+    RUNNING,
+    SKIPPED,
+    schedule_locks,
+    schedule_runs,
+)
+from tuning_service.store.engine import retrying
+from tuning_service.store.schema import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from tuning_service.store import Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One scheduled run of a named sweep, as recorded."""
+
+    run_id: int
+    name: str
+    job: str
+    scheduled_for: datetime
+    trigger: str
+    status: str
+    message: str | None
+    sweep_id: str | None
+    submission_id: str | None
+    warm_start: int
+    metric: str | None
+    mode: str | None
+    best_value: float | None
+    change: dict[str, Any] | None
+    host: str | None
+    pid: int | None
+    started_at: datetime
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LockRow:
+    """Who holds a sweep's lock, and until when unless renewed."""
+
+    name: str
+    owner: str
+    host: str
+    pid: int
+    run_id: int | None
+    acquired_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Started:
+    """The lock is ours and the run is recorded as running."""
+
+    run: RunRow
+    lock: SweepLock
+    took_over: LockRow | None  # a stale lock this run replaced
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Another run held the lock; this one is recorded as skipped."""
+
+    run: RunRow
+    holder: LockRow
+
+
+def _write(store: Store, what: str, work: Callable[[Connection], T]) -> T:
+    def attempt() -> T:
+        with store.engine.begin() as conn:  # SQLite: BEGIN IMMEDIATE, so check-then-write is atomic
+            return work(conn)
+
+    return retrying(attempt, what=what)
+
+
+def _read(store: Store, work: Callable[[Connection], T]) -> T:
+    def attempt() -> T:
+        with store.engine.execution_options(readonly=True).begin() as conn:
+            return work(conn)
+
+    return retrying(attempt, what="reading scheduled runs")
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def is_stale(lock: LockRow, now: datetime) -> str | None:
+    """Why ``lock`` no longer protects a live run, or None while it does.
+
+    Expired: its scheduler stopped renewing it. Dead: it was taken on this host by a
+    process that no longer exists (a killed scheduler), so nobody has to wait out the
+    expiry.
+    """
+    if lock.expires_at <= now:
+        return f"expired at {lock.expires_at:%Y-%m-%d %H:%M:%S} UTC"
+    if lock.host == socket.gethostname() and lock.pid != os.getpid() and not _pid_alive(lock.pid):
+        return f"its scheduler (pid {lock.pid}) is gone"
+    return None
+
+
+# -- reads -------------------------------------------------------------------------------------
+
+
+def runs(store: Store, name: str | None = None, *, statuses: tuple[str, ...] | None = None) -> list[RunRow]:
+    """Recorded runs, newest first (by scheduled time, then by start)."""
+    r = schedule_runs
+    query = sa.select(r).order_by(r.c.scheduled_for.desc(), r.c.run_id.desc())
+    if name is not None:
+        query = query.where(r.c.name == name)
+    if statuses is not None:
+        query = query.where(r.c.status.in_(statuses))
+    return _read(store, lambda conn: [RunRow(**row._mapping) for row in conn.execute(query)])
+
+
+def last_scheduled(store: Store, name: str) -> datetime | None:
+    """The newest scheduled time any run of ``name`` answered (run, failed or skipped)."""
+    r = schedule_runs
+    query = sa.select(sa.func.max(r.c.scheduled_for)).where(r.c.name == name)
+    value = _read(store, lambda conn: conn.execute(query).scalar())
+    return schedule_runs.c.scheduled_for.type.process_result_value(value, None) if value else None
+
+
+def lock_holder(store: Store, name: str) -> LockRow | None:
+    query = sa.select(schedule_locks).where(schedule_locks.c.name == name)
+    row = _read(store, lambda conn: conn.execute(query).first())
+    return LockRow(**row._mapping) if row is not None else None
+
+
+# -- writes ------------------------------------------------------------------------------------
+
+
+def start_run(
+    store: Store,
+    name: str,
+    *,
+    job: str,
+    scheduled_for: datetime,
+    trigger: str,
+    ttl_s: float,
+) -> Started | Skipped:
+    """Take ``name``'s lock and record a running run, or record a skipped one; one transaction.
+
+    A stale lock (see `is_stale`) is taken over, and the run it protected is marked
+    interrupted.
+    """
+    lock = SweepLock(store, name, ttl_s)
+    locks, r = schedule_locks, schedule_runs
+
+    def work(conn: Connection) -> Started | Skipped:
+        now = utcnow()
+        values = lock.row_values(now)
+        # RETURNING, not rowcount: drivers do not all count a row ON CONFLICT DO NOTHING skipped.
+        inserted = conn.execute(
+            _insert(conn, locks)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["name"])
+            .returning(locks.c.name)
+        ).first()
+        took_over = None
+        if inserted is None:
+            row = conn.execute(sa.select(locks).where(locks.c.name == name).with_for_update()).first()
+            holder = LockRow(**row._mapping)
+            why = is_stale(holder, now)
+            if why is None:
+                message = (
+                    f"skipped: the run started {holder.acquired_at:%Y-%m-%d %H:%M:%S} UTC "
+                    f"(run {holder.run_id}, {holder.host} pid {holder.pid}) still holds the lock"
+                )
+                run_id = _insert_run(
+                    conn, name, job, scheduled_for, trigger, SKIPPED, now, message, ended=True
+                )
+                return Skipped(_run(conn, run_id), holder)
+            conn.execute(
+                sa.update(locks).where(locks.c.name == name, locks.c.owner == holder.owner).values(values)
+            )
+            took_over = holder
+            if holder.run_id is not None:
+                conn.execute(
+                    sa.update(r)
+                    .where(r.c.run_id == holder.run_id, r.c.status == RUNNING)
+                    .values(
+                        status=INTERRUPTED, ended_at=now, message=f"interrupted: its lock went stale ({why})"
+                    )
+                )
+        run_id = _insert_run(conn, name, job, scheduled_for, trigger, RUNNING, now, None, ended=False)
+        conn.execute(sa.update(locks).where(locks.c.name == name).values(run_id=run_id))
+        return Started(_run(conn, run_id), lock, took_over)
+
+    outcome = _write(store, f"starting a run of {name}", work)
+    if isinstance(outcome, Started) and outcome.took_over is not None:
+        holder = outcome.took_over
+        log.warning(
+            "%s: took over a stale lock of %s pid %d (run %s, %s)",
+            name,
+            holder.host,
+            holder.pid,
+            holder.run_id,
+            is_stale(holder, utcnow()) or "expired",
+        )
+    return outcome
+
+
+def _insert_run(
+    conn: Connection,
+    name: str,
+    job: str,
+    scheduled_for: datetime,
+    trigger: str,
+    status: str,
+    now: datetime,
+    message: str | None,
+    *,
+    ended: bool,
+) -> int:
+    result = conn.execute(
+        sa.insert(schedule_runs).values(
+            name=name,
+            job=job,
+            scheduled_for=scheduled_for,
+            trigger=trigger,
+            status=status,
+            message=message,
+            warm_start=0,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=now,
+            ended_at=now if ended else None,
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+def _run(conn: Connection, run_id: int) -> RunRow:
+    row = conn.execute(sa.select(schedule_runs).where(schedule_runs.c.run_id == run_id)).one()
+    return RunRow(**row._mapping)
+
+
+def record_skipped(
+    store: Store, name: str, *, job: str, scheduled_for: datetime, trigger: str, message: str
+) -> RunRow:
+    """A due time that did not run (its previous run was still going in this scheduler)."""
+
+    def work(conn: Connection) -> RunRow:
+        run_id = _insert_run(conn, name, job, scheduled_for, trigger, SKIPPED, utcnow(), message, ended=True)
+        return _run(conn, run_id)
+
+    return _write(store, f"recording a skipped run of {name}", work)
+
+
+def update_run(store: Store, run_id: int, **values: Any) -> None:
+    """Set columns of a run (warm-start count, sweep id) while it runs."""
+    _write(
+        store,
+        f"updating run {run_id}",
+        lambda conn: conn.execute(
+            sa.update(schedule_runs).where(schedule_runs.c.run_id == run_id).values(**values)
+        ),
+    )
+
+
+def finish_run(store: Store, run_id: int, status: str, **values: Any) -> RunRow:
+    """Record how a run ended (finished, failed, interrupted) with its results."""
+    if status not in (FINISHED, FAILED, INTERRUPTED):
+        raise ValueError(f"a run ends finished, failed or interrupted, got {status!r}")
+
+    def work(conn: Connection) -> RunRow:
+        conn.execute(
+            sa.update(schedule_runs)
+            .where(schedule_runs.c.run_id == run_id)
+            .values(status=status, ended_at=utcnow(), **values)
+        )
+        return _run(conn, run_id)
+
+    return _write(store, f"finishing run {run_id}", work)
+
+
+class SweepLock:
+    """One scheduler's hold on a named sweep: renewed while its run lives, expiring if it dies."""
+
+    def __init__(self, store: Store, name: str, ttl_s: float) -> None:
+        self.store, self.name, self.ttl_s = store, name, ttl_s
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+    def row_values(self, now: datetime) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "owner": self.owner,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "run_id": None,
+            "acquired_at": now,
+            "expires_at": now + timedelta(seconds=self.ttl_s),
+        }
+
+    def renew(self) -> bool:
+        """Push the expiry back; False if the lock is no longer ours (taken over as stale)."""
+        locks = schedule_locks
+
+        def work(conn: Connection) -> bool:
+            renewed = conn.execute(
+                sa.update(locks)
+                .where(locks.c.name == self.name, locks.c.owner == self.owner)
+                .values(expires_at=utcnow() + timedelta(seconds=self.ttl_s))
+                .returning(locks.c.name)
+            ).first()
+            return renewed is not None
+
+        return _write(self.store, f"renewing the lock of {self.name}", work)
+
+    def release(self) -> None:
+        locks = schedule_locks
+        _write(
+            self.store,
+            f"releasing the lock of {self.name}",
+            lambda conn: conn.execute(
+                sa.delete(locks).where(locks.c.name == self.name, locks.c.owner == self.owner)
+            ),
+        )
+
+    @contextmanager
+    def kept_alive(self) -> Iterator[None]:
+        """Renew every third of the expiry time while the body runs, then release."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.ttl_s / 3):
+                try:
+                    if not self.renew():
+                        log.warning("%s: lost the lock (another scheduler took it as stale)", self.name)
+                        return
+                except Exception as exc:  # noqa: BLE001 - a missed renewal is retried on the next beat
+                    log.warning("%s: could not renew the lock: %s", self.name, exc)
+
+        thread = threading.Thread(target=beat, name=f"lock-{self.name}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            self.release()

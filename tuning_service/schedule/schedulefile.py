@@ -1,0 +1,575 @@
+"""The schedule file (sweeps.yaml): named sweeps with a cron time, checked in full with line numbers."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from tuning_service.errors import InputError
+from tuning_service.registry import Registry, did_you_mean
+from tuning_service.schedule import cron
+from tuning_service.spec import SweepSpec
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
+
+    from tuning_service.job import Job
+
+TOP_KEYS = ("defaults", "sweeps")
+DEFAULT_TIME_ZONE = "UTC"
+DEFAULT_WARM_START = 3
+# A lock not renewed for this long belongs to a scheduler that died; its sweep may run again.
+DEFAULT_LOCK_TTL_S = 600.0
+
+# Where a sweep runs. Each entry runs one sweep and reports its outcome (see `targets`).
+TARGETS = Registry("target")
+TARGETS.add_lazy("local", "tuning_service.schedule.targets:run_here")
+TARGETS.add_lazy("address", "tuning_service.schedule.targets:run_here")
+TARGETS.add_lazy("submit", "tuning_service.schedule.targets:submit_and_wait")
+
+
+@dataclass(frozen=True)
+class ScheduledSweep:
+    """One named sweep of the schedule file, ready to run when its cron time comes.
+
+    ``spec`` is the sweep as `tuning-service run` would take it, without warm-start
+    points (those are looked up in the store at each run).
+    """
+
+    name: str
+    spec: SweepSpec
+    storage: str  # this machine's results root: the schedule's database by default, and exports
+    cron: dict[str, str]
+    cron_text: str
+    time_zone: str
+    target: str = "local"
+    jobs_api: str | None = None  # target submit: http://HEAD:8265
+    python: str = "python"
+    include: tuple[str, ...] = ()
+    warm_start: int = DEFAULT_WARM_START
+    export_dir: Path = Path(".")
+    lock_ttl_s: float = DEFAULT_LOCK_TTL_S
+    line: int = 0
+    job_name: str = ""
+    metric: str = ""
+    mode: str = "max"
+
+    def trigger(self) -> CronTrigger:
+        return cron.make_trigger(self.cron, self.time_zone)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Every sweep of one schedule file, in file order."""
+
+    path: Path
+    sweeps: tuple[ScheduledSweep, ...]
+
+    def names(self) -> list[str]:
+        return [s.name for s in self.sweeps]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key a sweep (or the defaults block) may set: its check, and what it accepts."""
+
+    check: Callable[[Any], bool]
+    accepts: str
+
+
+def _int(minimum: int) -> Field:
+    return Field(
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum, f"an integer >= {minimum}"
+    )
+
+
+def _positive_number() -> Field:
+    return Field(
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
+        "a number > 0",
+    )
+
+
+def _text() -> Field:
+    return Field(lambda v: isinstance(v, str) and bool(v.strip()), "a non-empty string")
+
+
+def _mapping() -> Field:
+    return Field(lambda v: isinstance(v, Mapping), "a mapping")
+
+
+FIELDS: dict[str, Field] = {
+    "job": _text(),
+    "searcher": _text(),
+    "searcher_options": _mapping(),
+    "scheduler": _text(),
+    "scheduler_options": _mapping(),
+    "num_samples": _int(1),
+    "time_budget_s": _positive_number(),
+    "max_epochs": _int(1),
+    "resources_per_trial": _mapping(),
+    "max_concurrent_trials": _int(1),
+    "seed": _int(0),
+    "checkpoint_frequency": _int(1),
+    "data_limit": _int(1),
+    "data_dir": _text(),
+    "cron": Field(lambda v: isinstance(v, str | Mapping), "a crontab string or a mapping of cron fields"),
+    "time_zone": _text(),
+    "target": _text(),
+    "address": _text(),
+    "python": _text(),
+    "include": Field(
+        lambda v: isinstance(v, list) and all(isinstance(i, str) and i for i in v), "a list of paths"
+    ),
+    "database": _text(),
+    "storage": _text(),
+    "remote_storage": _text(),
+    "export": _text(),
+    "warm_start": _int(0),
+    "lock_ttl_s": _positive_number(),
+}
+REQUIRED = ("job", "cron")
+RESOURCES = ("cpu", "gpu")
+# Keys that only make sense for some targets.
+TARGET_KEYS = {
+    "address": ("address", "submit"),
+    "python": ("submit",),
+    "include": ("submit",),
+    "remote_storage": ("submit",),
+}
+
+
+@dataclass
+class _Problems:
+    """Every problem found in one file, each with its line and key path, reported together."""
+
+    source: str
+    found: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def add(self, line: int, path: str, message: str) -> None:
+        self.found.append((line, path, message))
+
+    def raise_if_any(self) -> None:
+        if not self.found:
+            return
+        lines = [f"{self.source}:{line}: {path}: {message}" for line, path, message in sorted(self.found)]
+        if len(lines) == 1:
+            raise InputError(lines[0])
+        raise InputError(f"{self.source}: {len(lines)} problems\n  " + "\n  ".join(lines))
+
+
+def load_schedule(path: str | os.PathLike[str], *, check_jobs: bool = True) -> Schedule:
+    """Read and check a schedule file; InputError lists every problem with its line and key.
+
+    Relative paths in the file (job files, storage, database files, exports) are relative
+    to the file, so cron, systemd and Kubernetes can run it from any directory. Nothing
+    is created or written.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"schedule file {str(path)!r} does not exist")
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"schedule file {str(path)!r} cannot be read: {exc}") from None
+    problems = _Problems(str(path))
+    data, lines = _compose(text, problems)
+    if data is None:
+        problems.raise_if_any()  # not YAML at all: nothing more to check
+    base = source.absolute().parent
+    sweeps = _sweeps(data, lines, base, problems, check_jobs=check_jobs)
+    problems.raise_if_any()
+    return Schedule(source, tuple(sweeps))
+
+
+# -- reading YAML with line numbers ----------------------------------------------------------
+
+
+def _compose(text: str, problems: _Problems) -> tuple[Any, dict[tuple[str, ...], int]]:
+    """Parse with YAML 1.2 scalars; record each key's line and report duplicate keys.
+
+    PyYAML keeps the last of two equal keys without a word, so the node tree is
+    walked here before the data is built.
+    """
+    from tuning_service.yamlio import _Yaml12Loader  # the project's one YAML 1.2 dialect
+
+    loader = _Yaml12Loader(text)
+    lines: dict[tuple[str, ...], int] = {(): 1}
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, lines
+        _walk(node, (), lines, problems)
+        return loader.construct_document(node), lines
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problems.add(line, "(file)", f"not valid YAML: {getattr(exc, 'problem', None) or exc}")
+        return None, lines
+    finally:
+        loader.dispose()
+
+
+def _walk(
+    node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], int], problems: _Problems
+) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                # PyYAML keeps the last one: check that one, and say where the first was.
+                problems.add(
+                    line, _dotted((*path, key)), f"duplicate key {key!r} (first at line {seen[key]})"
+                )
+            seen.setdefault(key, line)
+            lines[(*path, key)] = line
+            _walk(value_node, (*path, key), lines, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[(*path, str(index))] = item.start_mark.line + 1
+            _walk(item, (*path, str(index)), lines, problems)
+
+
+def _dotted(path: tuple[str, ...]) -> str:
+    return ".".join(path) or "(file)"
+
+
+def _line(lines: Mapping[tuple[str, ...], int], path: tuple[str, ...]) -> int:
+    """The line of ``path``'s key, else of its nearest parent in the file."""
+    while path not in lines:
+        path = path[:-1]
+    return lines[path]
+
+
+# -- checking --------------------------------------------------------------------------------
+
+
+def _sweeps(
+    data: Any, lines: dict[tuple[str, ...], int], base: Path, problems: _Problems, *, check_jobs: bool
+) -> list[ScheduledSweep]:
+    if not isinstance(data, Mapping):
+        problems.add(1, "(file)", f"expected a mapping with 'sweeps' (and 'defaults'), got {_kind(data)}")
+        return []
+    for key in data:
+        if key not in TOP_KEYS:
+            problems.add(
+                lines[(str(key),)],
+                str(key),
+                f"unknown key {key!r} (accepted: {', '.join(TOP_KEYS)}){did_you_mean(str(key), list(TOP_KEYS))}",
+            )
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, Mapping):
+        problems.add(
+            lines[("defaults",)], "defaults", f"expected a mapping of sweep keys, got {_kind(defaults)}"
+        )
+        defaults = {}
+    _check_keys(defaults, ("defaults",), lines, problems)
+    sweeps = data.get("sweeps")
+    if not isinstance(sweeps, Mapping) or not sweeps:
+        where = lines.get(("sweeps",), 1)
+        problems.add(where, "sweeps", f"expected a mapping of sweep names to sweeps, got {_kind(sweeps)}")
+        return []
+    out = []
+    for name, body in sweeps.items():
+        path = ("sweeps", str(name))
+        if not isinstance(body, Mapping):
+            problems.add(lines[path], _dotted(path), f"expected a mapping of sweep keys, got {_kind(body)}")
+            continue
+        ok = _check_keys(body, path, lines, problems)
+        merged = {**defaults, **body}
+        where = {k: (path if k in body else ("defaults",)) for k in merged}
+        sweep = _sweep(str(name), merged, where, path, lines, base, problems, ok=ok, check_jobs=check_jobs)
+        if sweep is not None:
+            out.append(sweep)
+    return out
+
+
+def _check_keys(
+    body: Mapping[str, Any], path: tuple[str, ...], lines: dict[tuple[str, ...], int], problems: _Problems
+) -> bool:
+    """Unknown keys and wrong types; True when every key is known and well typed."""
+    ok = True
+    for key, value in body.items():
+        key_path = (*path, str(key))
+        spec = FIELDS.get(str(key))
+        if spec is None:
+            problems.add(
+                lines[key_path],
+                _dotted(key_path),
+                f"unknown key {key!r} (accepted: {', '.join(sorted(FIELDS))}){did_you_mean(str(key), list(FIELDS))}",
+            )
+            ok = False
+        elif not spec.check(value):
+            problems.add(
+                lines[key_path], _dotted(key_path), f"expected {spec.accepts}, got {value!r} ({_kind(value)})"
+            )
+            ok = False
+    return ok
+
+
+def _sweep(
+    name: str,
+    values: dict[str, Any],
+    where: dict[str, tuple[str, ...]],
+    path: tuple[str, ...],
+    lines: dict[tuple[str, ...], int],
+    base: Path,
+    problems: _Problems,
+    *,
+    ok: bool,
+    check_jobs: bool,
+) -> ScheduledSweep | None:
+    def report(key: str | None, message: str) -> None:
+        key_path = (*where[key], key) if key is not None and key in where else path
+        prefix = f"sweep {name!r}: " if key_path[0] == "defaults" else ""
+        problems.add(_line(lines, key_path), _dotted(key_path), prefix + message)
+
+    before = len(problems.found)
+    for key in REQUIRED:
+        if key not in values:
+            report(None, f"sweep {name!r} needs {key!r}")
+    fields = _cron(values, report) if "cron" in values and ok else None
+    if not ok or "job" not in values:
+        return None
+    checked = len(problems.found)  # a bad cron time or zone does not stop the checks below
+    target = values.get("target", "local")
+    if target not in TARGETS:
+        try:
+            TARGETS.check(target)
+        except InputError as exc:
+            report("target", str(exc))
+        return None
+    for key, targets in TARGET_KEYS.items():
+        if key in values and target not in targets and where[key] == path:
+            report(
+                key, f"{key!r} is for target {' or '.join(targets)}, and this sweep's target is {target!r}"
+            )
+    if target in ("address", "submit") and "address" not in values:
+        report("target", f"target {target!r} needs 'address' ({_ADDRESS_HELP[target]})")
+        return None
+
+    resources = values.get("resources_per_trial", {})
+    for key, value in resources.items():
+        if key not in RESOURCES:
+            report("resources_per_trial", f"unknown resource {key!r} (accepted: {', '.join(RESOURCES)})")
+        elif not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
+            report("resources_per_trial", f"{key} must be a number >= 0, got {value!r}")
+    if len(problems.found) > checked:
+        return None
+
+    storage = _path(base, values.get("storage", "tuning-results"))
+    database = _database(base, values.get("database"), report)
+    if len(problems.found) > checked:
+        return None
+    remote = target == "submit"
+    spec = SweepSpec(
+        job=_job_ref(base, values["job"]),
+        searcher=values.get("searcher", SweepSpec.searcher),
+        scheduler=values.get("scheduler", SweepSpec.scheduler),
+        num_samples=values.get("num_samples", SweepSpec.num_samples),
+        max_epochs=values.get("max_epochs"),
+        cpus_per_trial=float(resources.get("cpu", 1.0)),
+        gpus_per_trial=float(resources.get("gpu", 0.0)),
+        max_concurrent=values.get("max_concurrent_trials"),
+        time_budget_s=values.get("time_budget_s"),
+        seed=values.get("seed", 0),
+        storage=values.get("remote_storage", "~/tuning-results") if remote else storage,
+        address=values.get("address") if target == "address" else None,
+        searcher_options=dict(values.get("searcher_options", {})),
+        scheduler_options=dict(values.get("scheduler_options", {})),
+        checkpoint_frequency=values.get("checkpoint_frequency", 1),
+        data_limit=values.get("data_limit"),
+        data_dir=_path(base, values["data_dir"]) if "data_dir" in values else None,
+        db=database,
+    )
+    job = _check_spec(spec, storage, target, values, report) if check_jobs else None
+    if len(problems.found) > before or fields is None:
+        return None
+    job_name = job.name if job is not None else Path(str(values["job"])).stem
+    export = (
+        _path(base, values["export"])
+        if "export" in values
+        else os.path.join(storage, job_name, "schedules", name)
+    )
+    return ScheduledSweep(
+        name=name,
+        spec=spec,
+        storage=storage,
+        cron=fields,
+        cron_text=values["cron"] if isinstance(values["cron"], str) else cron.describe(fields),
+        time_zone=values.get("time_zone", DEFAULT_TIME_ZONE),
+        target=target,
+        jobs_api=values.get("address") if remote else None,
+        python=values.get("python", "python"),
+        include=tuple(_path(base, p) for p in values.get("include", [])),
+        warm_start=values.get("warm_start", DEFAULT_WARM_START),
+        export_dir=Path(export),
+        lock_ttl_s=float(values.get("lock_ttl_s", DEFAULT_LOCK_TTL_S)),
+        line=lines[path],
+        job_name=job_name,
+        metric=job.metric if job is not None else "",
+        mode=job.mode if job is not None else "max",
+    )
+
+
+_ADDRESS_HELP = {
+    "address": "a Ray cluster: auto, HOST:PORT or ray://HOST:PORT",
+    "submit": "the cluster's Jobs API, http://HEAD:8265",
+}
+
+
+def _cron(values: dict[str, Any], report: Callable[[str | None, str], None]) -> dict[str, str] | None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    zone = values.get("time_zone", DEFAULT_TIME_ZONE)
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        report(
+            "time_zone",
+            f"unknown time zone {zone!r}; use an IANA name such as UTC, Europe/Paris or America/New_York",
+        )
+        zone = None
+    try:
+        fields = cron.cron_fields(values["cron"])
+        trigger = cron.make_trigger(fields, zone or DEFAULT_TIME_ZONE)
+    except ValueError as exc:
+        report("cron", f"invalid cron expression {values['cron']!r}: {exc}")
+        return None
+    from datetime import UTC, datetime
+
+    if not cron.next_fires(trigger, datetime.now(UTC), 1):
+        report("cron", f"cron expression {values['cron']!r} never fires")
+        return None
+    return fields if zone else None
+
+
+def _check_spec(
+    spec: SweepSpec,
+    storage: str,
+    target: str,
+    values: dict[str, Any],
+    report: Callable[[str | None, str], None],
+) -> Job | None:
+    """What `run` checks before Ray starts, each problem reported at the key that causes it."""
+    from tuning_service.catalog import load_job
+    from tuning_service.schedulers import SCHEDULERS, validate_scheduler
+    from tuning_service.searchers import SEARCHERS, validate_searcher
+
+    try:
+        job = load_job(spec.job)
+    except InputError as exc:
+        report("job", str(exc))
+        return None
+    for kind, registry, options_key, validate in (
+        (
+            "searcher",
+            SEARCHERS,
+            "searcher_options",
+            lambda: validate_searcher(spec.searcher, job.space, spec.searcher_options),
+        ),
+        (
+            "scheduler",
+            SCHEDULERS,
+            "scheduler_options",
+            lambda: validate_scheduler(spec.scheduler, spec.scheduler_options),
+        ),
+    ):
+        try:
+            registry.check(getattr(spec, kind))
+            validate()
+        except InputError as exc:
+            report(options_key if options_key in values and "option" in str(exc) else kind, str(exc))
+    try:
+        if target == "submit":
+            from tuning_service.submission import parse_jobs_url
+
+            parse_jobs_url(values["address"])
+            spec.replace(storage=tempfile.gettempdir()).validate()  # its storage is on the head
+        else:
+            spec.validate()
+    except InputError as exc:
+        report(_key_of(str(exc), values), str(exc))
+    if target == "local":
+        from tuning_service.raysession import check_fits
+
+        try:
+            check_fits(
+                spec.cpus_per_trial, spec.gpus_per_trial, os.cpu_count() or 1, math.inf, "this machine"
+            )
+        except InputError as exc:
+            report("resources_per_trial", str(exc))
+    from tuning_service.store import check_database
+
+    try:
+        check_database(spec.db, storage)
+    except InputError as exc:
+        report("database" if "database" in values else "storage", str(exc))
+    return job
+
+
+# SweepSpec.validate names the `run` flag; the file calls it by its key.
+_FLAG_KEYS = {
+    "--address": "address",
+    "--storage": "storage",
+    "--db": "database",
+    "--gpus-per-trial": "resources_per_trial",
+    "--cpus-per-trial": "resources_per_trial",
+}
+
+
+def _key_of(message: str, values: Mapping[str, Any]) -> str | None:
+    for flag, key in _FLAG_KEYS.items():
+        if message.startswith(flag) and key in values:
+            return key
+    return None
+
+
+def _path(base: Path, value: str) -> str:
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base / path)
+
+
+def _job_ref(base: Path, ref: str) -> str:
+    """A job file named relative to the schedule file; names and module paths as given."""
+    from tuning_service.jobfile import SUFFIXES
+
+    part, sep, attr = ref.partition(":")
+    if part.endswith(".py") or part.lower().endswith(SUFFIXES):
+        candidate = Path(_path(base, part))
+        if candidate.exists():
+            return str(candidate) + sep + attr
+    return ref
+
+
+def _database(base: Path, url: str | None, report: Callable[[str | None, str], None]) -> str | None:
+    """A SQLite file named relative to the schedule file; other URLs as given."""
+    if url is None:
+        return None
+    from tuning_service.store.engine import parse_url
+
+    try:
+        parsed = parse_url(url)
+    except InputError as exc:
+        report("database", str(exc))
+        return url
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database).expanduser().is_absolute():
+        return f"sqlite:///{_path(base, parsed.database)}"
+    return url
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )

@@ -1,0 +1,142 @@
+"""Where a scheduled sweep runs: here (embedded Ray or a cluster address) or as a Ray Job submission."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tuning_service.schedule.schedulefile import ScheduledSweep
+    from tuning_service.spec import SweepSpec
+
+log = logging.getLogger(__name__)
+
+# How often a submitted sweep's status is read while the scheduler waits for it.
+POLL_S = 15.0
+_TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one finished sweep of a scheduled run produced."""
+
+    sweep_id: str | None
+    metric: str
+    mode: str
+    value: float
+    config: dict[str, Any]
+    submission_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run_here(sweep: ScheduledSweep, spec: SweepSpec) -> RunOutcome:
+    """Targets ``local`` and ``address``: the sweep runs in this process, on its own or the cluster's Ray.
+
+    Raises SweepError when no trial produced a result (the run is recorded as failed).
+    """
+    from tuning_service.errors import SweepError
+    from tuning_service.runner import run_sweep
+
+    result = run_sweep(spec)
+    best = result.best
+    if best is None or best.value is None:  # run_sweep raises first; kept for the type checker
+        raise SweepError(f"sweep {result.sweep_id}: no trial finished with a valid {result.metric}")
+    return RunOutcome(result.sweep_id, result.metric, result.mode, best.value, dict(best.config))
+
+
+def submit_and_wait(sweep: ScheduledSweep, spec: SweepSpec) -> RunOutcome:
+    """Target ``submit``: send the sweep to the cluster's Jobs API, wait for it, read its best config.
+
+    The sweep records itself in the database the head reaches: ``--db`` is passed for a
+    PostgreSQL database (without its password; the head supplies it, e.g. in PGPASSWORD
+    or ~/.pgpass). Warm-start points do not travel yet: `tuning-service run` has no
+    option to take them.
+    """
+    from tuning_service.errors import SweepError
+    from tuning_service.submission import get_result, get_submission, submit_sweep
+
+    if spec.points_to_evaluate:
+        log.warning(
+            "%s: target submit cannot pass %d warm-start config(s) to the cluster yet; searching afresh",
+            sweep.name,
+            len(spec.points_to_evaluate),
+        )
+    address = sweep.jobs_api or ""
+    submission_id = submit_sweep(
+        spec.replace(points_to_evaluate=()),
+        run_args(spec),
+        address=address,
+        includes=sweep.include,
+        python=sweep.python,
+    )
+    log.info("%s: submitted %s to %s", sweep.name, submission_id, address)
+    while (status := get_submission(address, submission_id).status) not in _TERMINAL:
+        log.debug("%s: %s is %s", sweep.name, submission_id, status)
+        time.sleep(POLL_S)
+    record = get_result(address, submission_id)  # SweepError unless SUCCEEDED
+    if record.get("value") is None:
+        raise SweepError(f"submission {submission_id} reported no best value")
+    return RunOutcome(
+        record.get("sweep_id"),
+        record["metric"],
+        record.get("mode", sweep.mode),
+        float(record["value"]),
+        dict(record["config"]),
+        submission_id=submission_id,
+    )
+
+
+def run_args(spec: SweepSpec) -> list[str]:
+    """The `tuning-service run` options of ``spec`` (job, address, storage and format are the submission's)."""
+    argv = [
+        "--searcher",
+        spec.searcher,
+        "--scheduler",
+        spec.scheduler,
+        "--num-samples",
+        str(spec.num_samples),
+    ]
+    optional = {
+        "--max-epochs": spec.max_epochs,
+        "--max-concurrent": spec.max_concurrent,
+        "--time-budget": spec.time_budget_s,
+        "--data-limit": spec.data_limit,
+    }
+    argv += [
+        "--cpus-per-trial",
+        str(spec.cpus_per_trial),
+        "--gpus-per-trial",
+        str(spec.gpus_per_trial),
+        "--seed",
+        str(spec.seed),
+        "--checkpoint-frequency",
+        str(spec.checkpoint_frequency),
+    ]
+    for flag, value in optional.items():
+        if value is not None:
+            argv += [flag, str(value)]
+    for flag, options in (
+        ("--searcher-option", spec.searcher_options),
+        ("--scheduler-option", spec.scheduler_options),
+    ):
+        for key, value in options.items():
+            argv += [flag, f"{key}={json.dumps(value)}"]  # JSON is YAML: read back unchanged
+    db = _remote_db(spec.db)
+    if db is not None:
+        argv += ["--db", db]
+    return argv
+
+
+def _remote_db(url: str | None) -> str | None:
+    """A PostgreSQL URL without its password (it must not travel in the entrypoint); SQLite stays here."""
+    if url is None:
+        return None
+    from tuning_service.store.engine import parse_url
+
+    parsed = parse_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return None
+    return parsed.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
