@@ -22,6 +22,7 @@ def ray_local():
     import ray
 
     ray.init(
+        address="local",  # a new Ray even when a cluster runs on this machine
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,

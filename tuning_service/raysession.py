@@ -264,6 +264,10 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
             **init_kwargs,
         }
         if embedded:
+            # "local" always starts a new Ray; with no address Ray would join any cluster
+            # already running on this machine (`ray start --head`), which is not what
+            # a sweep without --address asked for.
+            kwargs["address"] = "local"
             kwargs.setdefault("include_dashboard", False)
             kwargs.setdefault("num_cpus", os.cpu_count() or 1)
         else:

@@ -190,11 +190,30 @@ def _fit(prepared: PreparedSweep, dataset: Any, sweep_dir: Path, progress: Any, 
                 checkpoint_frequency=spec.checkpoint_frequency, num_to_keep=1
             ),
             failure_config=tune.FailureConfig(max_failures=0),
-            callbacks=[ProgressCallback(snapshot, progress, job.space.effective), recorder],
+            callbacks=[
+                ProgressCallback(snapshot, progress, job.space.effective),
+                recorder,
+                *_extra_callbacks(spec, job, sweep_dir),
+            ],
             verbose=0,
         ),
     )
     return tuner.fit()
+
+
+def _extra_callbacks(spec: SweepSpec, job: Job, sweep_dir: Path) -> list[Any]:
+    """Optional integrations chosen on the command line (MLflow through Ray Tune's own callback)."""
+    if spec.mlflow is None:
+        return []
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+    return [
+        MLflowLoggerCallback(
+            tracking_uri=spec.mlflow,
+            experiment_name=f"tuning-service/{job.name}",
+            tags={"sweep_id": sweep_dir.name, "searcher": spec.searcher, "scheduler": spec.scheduler},
+        )
+    ]
 
 
 def _epoch_cap(config: dict[str, Any], max_epochs: int) -> int:

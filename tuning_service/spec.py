@@ -35,6 +35,7 @@ class SweepSpec:
     max_concurrent: int | None = None
     time_budget_s: float | None = None
     epoch_budget: int | None = None
+    mlflow: str | None = None  # MLflow tracking URI; every trial is logged there too
     seed: int = 0
     storage: str = DEFAULT_STORAGE
     address: str | None = None
@@ -83,6 +84,15 @@ class SweepSpec:
             )
         if self.address is not None and not _ADDRESS.match(self.address):
             raise InputError(f"--address must be {ADDRESS_FORMS}, got {self.address!r}")
+        if self.mlflow is not None:
+            import importlib.util
+
+            if importlib.util.find_spec("mlflow") is None:
+                raise InputError("--mlflow needs MLflow installed: pip install 'tuning-service[mlflow]'")
+            if not self.mlflow.strip():
+                raise InputError(
+                    "--mlflow needs a tracking URI, e.g. sqlite:///mlflow.db or http://127.0.0.1:5000"
+                )
         check_creatable(self.storage)
         if self.db is not None:
             from tuning_service.store.engine import parse_url

@@ -108,3 +108,17 @@ def test_a_config_epochs_value_caps_its_trial(ray_local, storage):
         (1, 1, COMPLETED),
         (2, 2, COMPLETED),
     ]
+
+
+def test_trials_are_logged_to_mlflow_when_asked(ray_local, storage, tmp_path):
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_sweep(
+        _spec(storage, searcher="random", scheduler="fifo", max_epochs=1, mlflow=uri), job=tiny_job()
+    )
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("tuning-service/tiny")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 2 and all(r.data.tags["sweep_id"] == result.sweep_id for r in runs)
+    assert all("val_accuracy" in r.data.metrics for r in runs)

@@ -44,6 +44,11 @@ from tuning_service.spec import DEFAULT_JOB, DEFAULT_STORAGE, SweepSpec
     "--max-concurrent", type=int, help="Cap on trials running at once [default: as resources allow]."
 )
 @click.option(
+    "--mlflow",
+    metavar="URI",
+    help="Also log every trial to this MLflow tracking URI (needs the mlflow extra).",
+)
+@click.option(
     "--epoch-budget", type=int, help="Stop the sweep once its trials have trained this many epochs in total."
 )
 @click.option("--time-budget", type=float, help="Stop the sweep after this many seconds.")
@@ -94,6 +99,7 @@ def run(
     gpus_per_trial: float,
     max_concurrent: int | None,
     time_budget: float | None,
+    mlflow: str | None,
     epoch_budget: int | None,
     seed: int,
     storage: str,
@@ -120,6 +126,7 @@ def run(
         max_concurrent=max_concurrent,
         time_budget_s=time_budget,
         epoch_budget=epoch_budget,
+        mlflow=mlflow,
         seed=seed,
         storage=storage,
         address=address,
