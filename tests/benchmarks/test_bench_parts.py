@@ -125,3 +125,36 @@ def test_overhead_accounting_per_worker_slot(tmp_path):
     # a: 11.2 - 10.0 - 1; b: 11.2 - 10.0 - 1; c: 12.5 - 11.2 - 1
     assert found["per_trial_overhead_s"] == pytest.approx([0.2, 0.2, 0.3])
     assert found["median_overhead_s"] == pytest.approx(0.2)
+
+
+def test_summary_gathers_tables_and_copies_plots(tmp_path):
+    from benchmarks import summary
+    from benchmarks.reporting import header, write_json
+
+    folder = tmp_path / "out" / "overhead"
+    write_json(
+        folder / "overhead.json", header("overhead", smoke=True, command="python -m benchmarks.overhead")
+    )
+    (folder / "overhead.md").write_text("## overhead\n\n| measure | value |\n")
+    found = summary.collect(tmp_path / "out")
+    text = summary.render(found, summary.copy_artifacts(found, tmp_path / "results", tmp_path))
+    assert (
+        "## overhead" in text and "Command: `python -m benchmarks.overhead`" in text and "Machine: " in text
+    )
+    assert (tmp_path / "results" / "overhead.json").exists()
+
+
+def test_stacks_groups_samples_by_process_kind():
+    from benchmarks.stacks import summarise
+
+    lines = [
+        'process 1:"python -m benchmarks.overhead";main (overhead.py:1);run_sweep (runner.py:2) 3',
+        'process 7:"ray::ResourceTrainable.train";train (trainable.py:1);fit (trainer.py:9) 6',
+        'process 8:"ray::ResourceTrainable.train";train (trainable.py:1);save (trainable.py:5) 2',
+    ]
+    text = summarise(lines, match=["train"])
+    assert "### ray::ResourceTrainable.train: 8 samples" in text and "| 75.0 | `fit (trainer.py:9)` |" in text
+    assert (
+        "### driver (benchmarks.overhead): 3 samples" in text
+        and "| 100.0 | `train (trainable.py:1)` |" in text
+    )
