@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 # Marks our submissions among every Ray Job on the cluster (metadata values are strings).
 MARK = "tuning-service"
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _URL = re.compile(r"^(https?)://(\[[0-9a-fA-F:]+\]|[^\s/:\[\]]+)(?::(\d+))?/?$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # A sweep's results land on the head; ~ is expanded there, by the sweep, not by a shell.
@@ -284,13 +285,24 @@ def _submission(details: Any) -> Submission:
     )
 
 
+def check_id(submission_id: str) -> str:
+    """A submission id as Ray's Jobs API routes it (an empty one would list every job)."""
+    if not _ID.match(submission_id or ""):
+        raise InputError(
+            f"a submission id is letters, digits, '_', '-' and '.', as `submit` prints it, got {submission_id!r}"
+        )
+    return submission_id
+
+
 def get_submission(address: str, submission_id: str) -> Submission:
+    check_id(submission_id)
     client = connect(address)
     with api_errors(address, submission_id):
         return _submission(client.get_job_info(submission_id))
 
 
 def get_logs(address: str, submission_id: str) -> str:
+    check_id(submission_id)
     client = connect(address)
     with api_errors(address, submission_id):
         return client.get_job_logs(submission_id)
@@ -298,6 +310,7 @@ def get_logs(address: str, submission_id: str) -> str:
 
 def follow_logs(address: str, submission_id: str, write: Callable[[str], None]) -> Submission:
     """Stream a submission's logs to ``write`` until it finishes; returns its final state."""
+    check_id(submission_id)
     client = connect(address)
 
     async def tail() -> None:
@@ -312,6 +325,7 @@ def follow_logs(address: str, submission_id: str, write: Callable[[str], None]) 
 
 def stop_submission(address: str, submission_id: str) -> bool:
     """Ask the cluster to stop a submission; False when it had already finished."""
+    check_id(submission_id)
     client = connect(address)
     with api_errors(address, submission_id):
         return bool(client.stop_job(submission_id))

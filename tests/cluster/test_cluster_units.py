@@ -12,7 +12,7 @@ from tuning_service import auth
 from tuning_service.cli.submit import run_args, submit, sweep_spec
 from tuning_service.errors import InputError
 from tuning_service.raysession import parse_address
-from tuning_service.submission import best_record, entrypoint, parse_jobs_url, stage
+from tuning_service.submission import best_record, check_id, entrypoint, parse_jobs_url, stage
 
 
 @pytest.fixture
@@ -185,3 +185,10 @@ def test_the_best_record_is_the_last_json_object_in_the_logs():
     )
     assert best_record(logs) == record
     assert best_record("no record here\n") is None
+
+
+@pytest.mark.parametrize("bad", ["", "a b", "../jobs", "x/y", "-f"])
+def test_a_submission_id_that_is_not_one_is_refused_before_any_request(bad):
+    with pytest.raises(InputError, match=r"a submission id is letters, digits, .* got"):
+        check_id(bad)
+    assert check_id("tuning-digits-20261123-163541-e76eb2") == "tuning-digits-20261123-163541-e76eb2"
