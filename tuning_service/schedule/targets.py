@@ -139,4 +139,5 @@ def _remote_db(url: str | None) -> str | None:
     parsed = parse_url(url)
     if parsed.get_backend_name() != "postgresql":
         return None
-    return parsed.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    # URL.set() leaves a field given as None unchanged; the URL is a named tuple underneath.
+    return parsed._replace(drivername="postgresql", password=None).render_as_string(hide_password=False)
