@@ -18,7 +18,21 @@ def value(writer: int, epoch: int) -> float:
 
 
 def main(url: str, sweep: str, writer: int, writes: int, go: Path, shared: int) -> None:
-    store = open_store(url)
+    store = open_store(url)  # the first writers to get here create the schema, the others wait
+    # Every writer records the sweep too: one row, whoever comes first or last.
+    store.create_sweep(
+        sweep,
+        job="stress",
+        job_ref="stress",
+        metric="m",
+        mode="max",
+        searcher="random",
+        scheduler="fifo",
+        seed=0,
+        space={},
+        spec={},
+        versions={},
+    )
     go.with_name(f"{go.name}.{writer}").touch()
     deadline = time.monotonic() + 120
     while not go.exists() and time.monotonic() < deadline:  # all writers start together

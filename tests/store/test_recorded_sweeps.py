@@ -40,6 +40,8 @@ def _digits_spec(storage: Path, url: str, seed: int) -> SweepSpec:
         scheduler="fifo",
         num_samples=2,
         max_epochs=2,
+        # One trial at a time: the sweep's one actor (one TensorFlow import) runs both trials.
+        max_concurrent=1,
         data_limit=128,
         seed=seed,
         storage=str(storage),
@@ -87,7 +89,8 @@ def recorded(request, ray_local, tmp_path_factory) -> Recorded:
     out.digits = [results[1], results[2]]  # type: ignore[list-item]
     code = main(
         ["-q", "run", "pima_diabetes", "--db", url, "--storage", str(storage), "--num-samples", "2"]
-        + ["--max-epochs", "1", "--searcher", "random", "--scheduler", "fifo", "--data-limit", "128"]
+        + ["--max-epochs", "1", "--max-concurrent", "1", "--searcher", "random", "--scheduler", "fifo"]
+        + ["--data-limit", "128"]
         + ["--format", "json"]
     )
     assert code == 0
