@@ -73,7 +73,9 @@ def ray_tune_direct(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     owned = not ray.is_initialized()  # tests share one Ray; the command starts its own
     if owned:
+        # address="local": a new embedded Ray, never a cluster someone started on this machine.
         ray.init(
+            address="local",
             num_cpus=os.cpu_count() or 1,
             include_dashboard=False,
             log_to_driver=False,

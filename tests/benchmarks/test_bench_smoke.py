@@ -32,8 +32,8 @@ def test_telco_smoke_runs_the_tools_side_by_side(ray_local, tmp_path, capsys):
     assert all(run["trials"] >= 1 and run["epochs"] >= 1 for run in data["runs"].values())
     assert all(run["test_acc"] is not None for run in data["runs"].values())
     if engine_support()["epoch_budget"]:
-        # A trial already running when the budget is reached may finish its epoch.
-        assert data["runs"]["ours-optuna"]["epochs"] <= data["epoch_budget"] + 2
+        # Results already in flight when the budget is spent still count, so allow some overshoot.
+        assert data["epoch_budget"] <= data["runs"]["ours-optuna"]["epochs"] <= 2 * data["epoch_budget"]
     assert (tmp_path / "telco_churn_best_so_far.png").exists()
     assert "| keras-tuner |" in capsys.readouterr().out
 
