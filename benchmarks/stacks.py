@@ -22,11 +22,13 @@ _PROCESS = re.compile(r'^process \d+:"?(?P<cmd>.*?)"?$')
 
 
 def process_kind(root: str) -> str:
-    """Group processes by what they run: ray::ClassName, the benchmark driver, or the command."""
+    """Group processes by role: Ray workers, Ray's own daemons, the benchmark driver, or the command."""
     match = _PROCESS.match(root)
     cmd = match.group("cmd") if match else root
-    if cmd.startswith("ray::"):
-        return cmd.split()[0]
+    if cmd.startswith("ray::") or "default_worker.py" in cmd:
+        return "Ray worker (trials)"
+    if "site-packages/ray/" in cmd:
+        return "Ray daemons (" + cmd.split("site-packages/ray/", 1)[1].split()[0] + ")"
     if "benchmarks." in cmd:
         return "driver (" + next(p for p in cmd.split() if p.startswith("benchmarks.")) + ")"
     return cmd.split()[0].rsplit("/", 1)[-1] if cmd else "?"
@@ -47,9 +49,11 @@ def summarise(lines: Sequence[str], *, top: int = 15, match: Sequence[str] = ())
         if not stack or not count.isdigit():
             continue
         frames = stack.split(";")
-        kind, n = process_kind(frames[0]), int(count)
+        # With --subprocesses py-spy nests a child's stack under its parents' "process" frames.
+        processes = [f for f in frames if _PROCESS.match(f)]
+        kind, n = process_kind(processes[-1] if processes else frames[0]), int(count)
         samples[kind] += n
-        calls = [short(f) for f in frames[1:]] or ["(idle)"]
+        calls = [short(f) for f in frames if not _PROCESS.match(f)] or ["(idle)"]
         own[kind][calls[-1]] += n
         for frame in set(calls):
             inclusive[kind][frame] += n

@@ -149,11 +149,11 @@ def test_stacks_groups_samples_by_process_kind():
 
     lines = [
         'process 1:"python -m benchmarks.overhead";main (overhead.py:1);run_sweep (runner.py:2) 3',
-        'process 7:"ray::ResourceTrainable.train";train (trainable.py:1);fit (trainer.py:9) 6',
-        'process 8:"ray::ResourceTrainable.train";train (trainable.py:1);save (trainable.py:5) 2',
+        'process 1:"python -m benchmarks.overhead";process 7:"ray::IDLE";train (trainable.py:1);fit (trainer.py:9) 6',
+        'process 1:"python -m benchmarks.overhead";process 8:"ray::IDLE";train (trainable.py:1);save (trainable.py:5) 2',
     ]
     text = summarise(lines, match=["train"])
-    assert "### ray::ResourceTrainable.train: 8 samples" in text and "| 75.0 | `fit (trainer.py:9)` |" in text
+    assert "### Ray worker (trials): 8 samples" in text and "| 75.0 | `fit (trainer.py:9)` |" in text
     assert (
         "### driver (benchmarks.overhead): 3 samples" in text
         and "| 100.0 | `train (trainable.py:1)` |" in text
