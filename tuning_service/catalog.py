@@ -65,6 +65,9 @@ def _from_file(path: Path, attr: str) -> object:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
+    except InputError:  # our own check (a bad space, say) already says what is wrong
+        sys.modules.pop(module_name, None)
+        raise
     except Exception as exc:  # the user's code: report where it broke, in one line
         sys.modules.pop(module_name, None)
         raise InputError(f"job file {str(path)!r} failed to import: {_where_it_broke(exc, path)}") from None

@@ -152,6 +152,7 @@ def _fit(prepared: PreparedSweep, dataset: Any, sweep_dir: Path, progress: Any, 
         job.space,
         seed=spec.seed,
         points_to_evaluate=spec.points_to_evaluate,
+        max_concurrent=spec.max_concurrent,
         **spec.searcher_options,
     )
     scheduler = create_scheduler(spec.scheduler, max_t=prepared.max_epochs, **spec.scheduler_options)
@@ -177,7 +178,6 @@ def _fit(prepared: PreparedSweep, dataset: Any, sweep_dir: Path, progress: Any, 
             search_alg=plan.search_alg,
             scheduler=scheduler,
             num_samples=num_samples,
-            max_concurrent_trials=spec.max_concurrent,
             time_budget_s=spec.time_budget_s,
             # One TensorFlow import per worker, not per trial.
             reuse_actors=True,

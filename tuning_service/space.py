@@ -294,11 +294,13 @@ class Space(Mapping[str, Param]):
 
         Keys of ``config`` that are not in the space (a job's fixed extras) are kept.
         """
+        # Walk in the space's order: a condition names an earlier parameter, whatever
+        # order the searcher returned the keys in (HyperOpt sorts them).
         out: dict[str, Any] = {}
-        for name, value in config.items():
-            param = self._params.get(name)
-            if param is None or all(out.get(k, _MISSING) in v for k, v in param.when.items()):
-                out[name] = value
+        for name, param in self._params.items():
+            if name in config and all(out.get(k, _MISSING) in v for k, v in param.when.items()):
+                out[name] = config[name]
+        out.update({k: v for k, v in config.items() if k not in self._params})
         return out
 
     def grid_points(self) -> list[dict[str, Any]]:

@@ -52,6 +52,16 @@ def loads(text: str) -> Any:
     return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
 
 
+def compose(text: str) -> yaml.Node | None:
+    """The node tree of YAML text (with line marks), resolved with YAML 1.2 scalar rules."""
+    return yaml.compose(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def construct(node: yaml.Node) -> Any:
+    """Plain data from a node tree made by `compose`."""
+    return _Yaml12Loader("").construct_document(node)
+
+
 def load_file(path: str | Path) -> Any:
     """Parse a YAML or JSON file with YAML 1.2 scalar rules."""
     return loads(Path(path).read_text(encoding="utf-8"))

@@ -105,3 +105,14 @@ def test_every_registered_searcher_is_tested_here():
 def test_unknown_names_and_options_are_refused(name, options, message):
     with pytest.raises(InputError, match=message):
         validate_searcher(name, SPACE, options)
+
+
+def test_max_concurrent_caps_every_searcher():
+    from ray.tune.search import ConcurrencyLimiter
+
+    for name in ("grid", "random"):
+        space = Space({"a": Choice((1, 2, 3))})
+        assert create_searcher(name, space, seed=0, max_concurrent=2).search_alg.max_concurrent == 2
+    for name in ("optuna", "hyperopt"):
+        alg = create_searcher(name, SPACE, seed=0, max_concurrent=2).search_alg
+        assert isinstance(alg, ConcurrencyLimiter) and alg.max_concurrent == 2

@@ -121,3 +121,18 @@ def test_grid_refuses_a_continuous_range_without_values():
         match=r"searcher 'grid' cannot enumerate the continuous range 'lr'; give grid values or use a choice",
     ):
         Space({"lr": Float(1e-4, 1e-1, log=True)}).grid_points()
+
+
+def test_conditions_hold_whatever_order_the_searcher_returns_keys_in():
+    space = Space(
+        {"optimizer": Choice(("adam", "sgd")), "momentum": Float(0.0, 0.9, when={"optimizer": ("sgd",)})}
+    )
+    # HyperOpt hands configs back with sorted keys: momentum before optimizer.
+    assert space.effective({"momentum": 0.5, "optimizer": "sgd"}) == {"optimizer": "sgd", "momentum": 0.5}
+    assert space.effective({"momentum": 0.5, "optimizer": "adam"}) == {"optimizer": "adam"}
+
+
+def test_yaml_node_trees_keep_line_numbers_and_1_2_scalars():
+    node = yamlio.compose("a: 1e-3\nb: no\n")
+    assert node.value[1][0].start_mark.line == 1
+    assert yamlio.construct(node) == {"a": 0.001, "b": "no"}

@@ -198,23 +198,20 @@ def _compose(text: str, problems: _Problems) -> tuple[Any, dict[tuple[str, ...],
     PyYAML keeps the last of two equal keys without a word, so the node tree is
     walked here before the data is built.
     """
-    from tuning_service.yamlio import _Yaml12Loader  # the project's one YAML 1.2 dialect
+    from tuning_service import yamlio  # the project's one YAML 1.2 dialect
 
-    loader = _Yaml12Loader(text)
     lines: dict[tuple[str, ...], int] = {(): 1}
     try:
-        node = loader.get_single_node()
+        node = yamlio.compose(text)
         if node is None:
             return None, lines
         _walk(node, (), lines, problems)
-        return loader.construct_document(node), lines
+        return yamlio.construct(node), lines
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1
         problems.add(line, "(file)", f"not valid YAML: {getattr(exc, 'problem', None) or exc}")
         return None, lines
-    finally:
-        loader.dispose()
 
 
 def _walk(

@@ -9,7 +9,7 @@ from typing import Any
 from tuning_service.registry import Registry, check_options
 from tuning_service.space import Space
 
-__all__ = ["SEARCHERS", "SearchPlan", "create_searcher", "validate_searcher"]
+__all__ = ["SEARCHERS", "SearchPlan", "create_searcher", "limit_concurrency", "validate_searcher"]
 
 SEARCHERS = Registry("searcher")
 SEARCHERS.add_lazy("grid", "tuning_service.searchers.grid:build")
@@ -18,7 +18,7 @@ SEARCHERS.add_lazy("optuna", "tuning_service.searchers.optuna:build", aliases=("
 SEARCHERS.add_lazy("hyperopt", "tuning_service.searchers.hyperopt:build", aliases=("hyperopt-tpe",))
 
 # Set by the engine, never by users: the seed, and the configs to evaluate first (warm start).
-_RESERVED = ("seed", "points_to_evaluate")
+_RESERVED = ("seed", "points_to_evaluate", "max_concurrent")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,15 @@ class SearchPlan:
     search_alg: Any
     param_space: dict[str, Any]
     num_samples: int | None = None
+
+
+def limit_concurrency(searcher: Any, max_concurrent: int | None) -> Any:
+    """Wrap a model-based searcher so it never has more than ``max_concurrent`` trials out."""
+    if not max_concurrent:
+        return searcher
+    from ray.tune.search import ConcurrencyLimiter
+
+    return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
 
 
 def validate_searcher(name: str, space: Space, options: Mapping[str, Any]) -> None:
@@ -48,15 +57,18 @@ def create_searcher(
     *,
     seed: int,
     points_to_evaluate: Sequence[Mapping[str, Any]] = (),
+    max_concurrent: int | None = None,
     **options: Any,
 ) -> SearchPlan:
     """Build the searcher registered under ``name`` (unknown names and options refused).
 
     ``points_to_evaluate`` run first, before the searcher proposes its own; points the
     space no longer accepts are dropped with a log line (see `points.usable_points`).
+    ``max_concurrent`` caps running trials: Tune's own cap ignores variant generators.
     """
     from tuning_service.searchers.points import usable_points
 
     build = SEARCHERS[name]
     check_options("searcher", name, build, options, reserved=_RESERVED)
-    return build(space, seed=seed, points_to_evaluate=usable_points(space, points_to_evaluate), **options)
+    points = usable_points(space, points_to_evaluate)
+    return build(space, seed=seed, points_to_evaluate=points, max_concurrent=max_concurrent, **options)

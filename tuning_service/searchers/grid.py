@@ -9,7 +9,13 @@ from tuning_service.searchers.points import same_point
 from tuning_service.space import Space
 
 
-def build(space: Space, *, seed: int, points_to_evaluate: list[dict[str, Any]] | None = None) -> SearchPlan:
+def build(
+    space: Space,
+    *,
+    seed: int,
+    points_to_evaluate: list[dict[str, Any]] | None = None,
+    max_concurrent: int | None = None,
+) -> SearchPlan:
     """Enumerate the grid ourselves so conditional parameters add no duplicate points.
 
     ``points_to_evaluate`` run first; grid points equal to one of them are not run twice.
@@ -21,5 +27,7 @@ def build(space: Space, *, seed: int, points_to_evaluate: list[dict[str, Any]] |
     # Tune fills keys a point leaves out (inactive conditional ones) from the space;
     # `Space.effective` drops them again before the model sees the config.
     return SearchPlan(
-        BasicVariantGenerator(points_to_evaluate=points), space.to_ray(), num_samples=len(points)
+        BasicVariantGenerator(points_to_evaluate=points, max_concurrent=max_concurrent or 0),
+        space.to_ray(),
+        num_samples=len(points),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuning_service.searchers import SearchPlan
+from tuning_service.searchers import SearchPlan, limit_concurrency
 from tuning_service.space import Space
 
 
@@ -13,16 +13,15 @@ def build(
     *,
     seed: int,
     points_to_evaluate: list[dict[str, Any]] | None = None,
+    max_concurrent: int | None = None,
     n_initial_points: int = 5,
 ) -> SearchPlan:
     """TPE: ``points_to_evaluate`` first, random for the first ``n_initial_points``, then model-guided."""
     from ray.tune.search.hyperopt import HyperOptSearch
 
-    return SearchPlan(
-        HyperOptSearch(
-            n_initial_points=n_initial_points,
-            random_state_seed=seed,
-            points_to_evaluate=points_to_evaluate or None,
-        ),
-        space.to_ray(),
+    searcher = HyperOptSearch(
+        n_initial_points=n_initial_points,
+        random_state_seed=seed,
+        points_to_evaluate=points_to_evaluate or None,
     )
+    return SearchPlan(limit_concurrency(searcher, max_concurrent), space.to_ray())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuning_service.searchers import SearchPlan
+from tuning_service.searchers import SearchPlan, limit_concurrency
 from tuning_service.space import Space
 
 
@@ -13,6 +13,7 @@ def build(
     *,
     seed: int,
     points_to_evaluate: list[dict[str, Any]] | None = None,
+    max_concurrent: int | None = None,
     n_startup_trials: int = 5,
     multivariate: bool = True,
 ) -> SearchPlan:
@@ -23,6 +24,5 @@ def build(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = TPESampler(seed=seed, n_startup_trials=n_startup_trials, multivariate=multivariate)
-    return SearchPlan(
-        OptunaSearch(sampler=sampler, points_to_evaluate=points_to_evaluate or None), space.to_ray()
-    )
+    searcher = OptunaSearch(sampler=sampler, points_to_evaluate=points_to_evaluate or None)
+    return SearchPlan(limit_concurrency(searcher, max_concurrent), space.to_ray())
