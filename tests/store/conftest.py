@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -26,3 +27,12 @@ def store(db_url):
 def _no_ambient_database(monkeypatch):
     """A developer's $TUNING_SERVICE_DB must not leak into tests."""
     monkeypatch.delenv("TUNING_SERVICE_DB", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """The CLI installs a handler on the captured stderr; later tests must not log to it once closed."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = saved[0], saved[1]

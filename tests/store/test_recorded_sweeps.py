@@ -51,7 +51,7 @@ def _digits_spec(storage: Path, url: str, seed: int) -> SweepSpec:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def recorded(request, ray_local, tmp_path_factory) -> Recorded:
-    """Two digits sweeps at once on the shared Ray (two threads), then pima_diabetes from the CLI."""
+    """Two digits sweeps at once on the shared Ray (threads), and pima_diabetes from the CLI beside them."""
     urls = make_db_url(request.param, tmp_path_factory.mktemp("db"))
     url = next(urls)
     request.addfinalizer(lambda: next(urls, None))
@@ -71,29 +71,35 @@ def recorded(request, ray_local, tmp_path_factory) -> Recorded:
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             results[seed] = exc
 
+    def pima() -> None:
+        argv = ["-q", "run", "pima_diabetes", "--db", url, "--storage", str(storage), "--num-samples", "2"]
+        argv += ["--max-epochs", "1", "--max-concurrent", "1", "--searcher", "random", "--scheduler", "fifo"]
+        results[0] = main([*argv, "--data-limit", "128", "--format", "json"])  # type: ignore[assignment]
+
+    def started_trials(sweeps: int) -> None:
+        # Ray Tune's trainable registry is not thread-safe while a Tuner starts: the next
+        # sweep starts once the previous one's trials run, so their recording overlaps.
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            ids = [s.sweep_id for s in watcher.sweeps()]
+            if len({t.sweep_id for t in watcher.trials(ids)}) >= sweeps or not first.is_alive():
+                return
+            time.sleep(0.05)
+
     first = threading.Thread(target=sweep, args=(1, live))
-    first.start()
-    # Ray Tune's trainable registry is not thread-safe while a Tuner starts: start the
-    # second sweep once the first one's trials run, so their recording overlaps.
-    deadline = time.monotonic() + 120
-    while first.is_alive() and time.monotonic() < deadline:
-        if any(watcher.trials([s.sweep_id for s in watcher.sweeps()])):
-            break
-        time.sleep(0.05)
     second = threading.Thread(target=sweep, args=(2,))
+    third = threading.Thread(target=pima)
+    first.start()
+    started_trials(1)
     second.start()
     out.overlap = first.is_alive()
-    first.join()
-    second.join()
+    started_trials(2)
+    third.start()
+    for thread in (first, second, third):
+        thread.join()
+    assert results.pop(0) == 0, "the pima_diabetes sweep failed"
     assert all(isinstance(r, SweepResult) for r in results.values()), results
     out.digits = [results[1], results[2]]  # type: ignore[list-item]
-    code = main(
-        ["-q", "run", "pima_diabetes", "--db", url, "--storage", str(storage), "--num-samples", "2"]
-        + ["--max-epochs", "1", "--max-concurrent", "1", "--searcher", "random", "--scheduler", "fifo"]
-        + ["--data-limit", "128"]
-        + ["--format", "json"]
-    )
-    assert code == 0
     pima = [s for s in watcher.sweeps(job="pima_diabetes")]
     assert len(pima) == 1
     out.pima = pima[0].sweep_id
