@@ -25,11 +25,11 @@ SCENARIOS = (
 )
 
 
-def collect(root: Path) -> list[tuple[str, dict[str, Any], str, Path]]:
+def collect(root: Path, *, smoke: bool = False) -> list[tuple[str, dict[str, Any], str, Path]]:
     """(scenario, JSON data, Markdown table, its directory) for every scenario that has run."""
     found = []
     for directory, stem in SCENARIOS:
-        folder = root / directory
+        folder = root / (f"{directory}-smoke" if smoke else directory)
         data_path, table_path = folder / f"{stem}.json", folder / f"{stem}.md"
         if data_path.exists() and table_path.exists():
             data = json.loads(data_path.read_text(encoding="utf-8"))
@@ -79,8 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--from", dest="root", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--copy-to", type=Path, help="copy JSON files and plots here (next to RESULTS.md)")
+    ap.add_argument("--smoke", action="store_true", help="gather the --smoke runs instead")
     args = ap.parse_args(argv)
-    found = collect(args.root)
+    found = collect(args.root, smoke=args.smoke)
     plots = copy_artifacts(found, args.copy_to, args.copy_to.parent) if args.copy_to else {}
     sys.stdout.write(render(found, plots))
     return 0

@@ -77,7 +77,8 @@ def test_ratios_and_targets_against_keras_tuner():
     rel = compare.ratios(runs)
     assert rel["keras-tuner"]["peer_vs_ours"] == pytest.approx(100 / 35)
     assert rel["gridsearchcv"]["peer_vs_ours"] == pytest.approx(4.0)
-    found = {t["tool"]: t for t in compare.targets(runs)}
+    assert compare.targets(runs, None) == []  # only problems with a target get target lines
+    found = {t["tool"]: t for t in compare.targets(runs, 0.4)}
     assert found["ours-optuna"]["wall_met"] and found["ours-optuna"]["accuracy_met"]
     assert not found["ours-random"]["wall_met"] and not found["ours-random"]["accuracy_met"]
     text = compare.table({"runs": runs, "threshold": 0.8})
