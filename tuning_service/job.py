@@ -74,6 +74,8 @@ class Job:
     batch_size: int = 32
     # Metric value reported for a diverged trial: finite, so every searcher can rank it.
     worst: float | None = None
+    # k-fold cross-validation over train+validation instead of one split (small tables).
+    cv_folds: int | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -85,6 +87,11 @@ class Job:
             raise InputError(
                 f"job {self.name!r}: max_epochs must be an integer >= 1, got {self.max_epochs!r}"
             )
+
+        if self.cv_folds is not None and (
+            not isinstance(self.cv_folds, int) or isinstance(self.cv_folds, bool) or self.cv_folds < 2
+        ):
+            raise InputError(f"job {self.name!r}: cv_folds must be an integer >= 2, got {self.cv_folds!r}")
 
     @property
     def worst_value(self) -> float:

@@ -92,6 +92,7 @@ SCHEMA: dict[str, tuple[Callable[[Any], Any], str]] = {
     "mode": (_one_of(MODES), f"one of {', '.join(MODES)}"),
     "max_epochs": (_positive_int, "an integer >= 1"),
     "batch_size": (_positive_int, "an integer >= 1"),
+    "cv_folds": (_positive_int, "an integer >= 2 (k-fold cross-validation over train+validation)"),
     "test_size": (_share, "a number between 0 and 1"),
     "validation_size": (_share, "a number between 0 and 1"),
     "defaults": (_mapping, "a mapping of model settings"),
@@ -201,6 +202,7 @@ def load_job_file(path: str | Path) -> Job:
         max_epochs=settings.get("max_epochs", 20),
         batch_size=settings.get("batch_size", 32),
         defaults=defaults,
+        cv_folds=settings.get("cv_folds"),
     )
 
 

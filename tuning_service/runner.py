@@ -48,6 +48,8 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
     """Validate everything that can be checked before Ray starts (well under a second)."""
     spec.validate()
     job = job or load_job(spec.job)
+    if spec.cv_folds is not None:
+        job = replace(job, cv_folds=spec.cv_folds)
     validate_searcher(spec.searcher, job.space, spec.searcher_options)
     validate_scheduler(spec.scheduler, spec.scheduler_options)
     if spec.address in (None, "local"):

@@ -35,6 +35,7 @@ class SweepSpec:
     max_concurrent: int | None = None
     time_budget_s: float | None = None
     epoch_budget: int | None = None
+    cv_folds: int | None = None  # k-fold cross-validation instead of the job's validation split
     mlflow: str | None = None  # MLflow tracking URI; every trial is logged there too
     seed: int = 0
     storage: str = DEFAULT_STORAGE
@@ -61,6 +62,10 @@ class SweepSpec:
         _positive_int("checkpoint-frequency", self.checkpoint_frequency)
         if self.max_concurrent is not None:
             _positive_int("max-concurrent", self.max_concurrent)
+        if self.cv_folds is not None and (
+            not isinstance(self.cv_folds, int) or isinstance(self.cv_folds, bool) or self.cv_folds < 2
+        ):
+            raise InputError(f"--cv-folds must be an integer >= 2, got {self.cv_folds!r}")
         if self.epoch_budget is not None:
             _positive_int("epoch-budget", self.epoch_budget)
         if self.data_limit is not None:

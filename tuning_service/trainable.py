@@ -71,6 +71,28 @@ def trial_seed(sweep_seed: int, config: dict[str, Any]) -> int:
     return (sweep_seed * 1_000_003 + zlib.crc32(blob)) % (2**31 - 1)
 
 
+def _checkpoint_name(fold: int) -> str:
+    return _CHECKPOINT_MODEL if fold == 0 else f"model_fold{fold}.keras"
+
+
+def fold_splits(dataset: Dataset, cv_folds: int | None, seed: int) -> list[tuple[Any, Any, Any, Any]]:
+    """(x_fit, y_fit, x_val, y_val) per model: the job's own split, or k folds of train+validation.
+
+    Folds are stratified for classification and the same for every trial of a sweep,
+    so trials are compared on the same data. The test split is never touched.
+    """
+    if not cv_folds:
+        return [(dataset.x_train, dataset.y_train, dataset.x_val, dataset.y_val)]
+    import numpy as np
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    x = np.concatenate([dataset.x_train, dataset.x_val])
+    y = np.concatenate([dataset.y_train, dataset.y_val])
+    kind = KFold if dataset.task == "regression" else StratifiedKFold
+    splitter = kind(n_splits=cv_folds, shuffle=True, random_state=seed)
+    return [(x[fit], y[fit], x[val], y[val]) for fit, val in splitter.split(x, y)]
+
+
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
@@ -109,7 +131,9 @@ class KerasTrainable(tune.Trainable):
         keras.backend.clear_session()
         self.model_config = self.job.model_config(config)
         keras.utils.set_random_seed(trial_seed(self.sweep_seed, self.model_config))
-        self.model = self.job.build_model(self.model_config, self.dataset.input_spec)
+        # One model on the train/validation split, or one per fold for a cross-validated job.
+        self.folds = fold_splits(self.dataset, self.job.cv_folds, self.sweep_seed)
+        self.models = [self.job.build_model(self.model_config, self.dataset.input_spec) for _ in self.folds]
         self.batch_size = int(self.model_config.get("batch_size", self.job.batch_size))
         self.patience = self.model_config.get("patience")
         # `epochs` in a config caps this trial below the sweep's budget (a tunable, as in GridSearchCV).
@@ -126,23 +150,26 @@ class KerasTrainable(tune.Trainable):
     def step(self) -> dict[str, Any]:
         import keras
 
-        data = self.dataset
         started = time.perf_counter()
-        history = self.model.fit(
-            data.x_train,
-            data.y_train,
-            batch_size=self.batch_size,
-            initial_epoch=self.epoch,
-            epochs=self.epoch + 1,
-            validation_data=(data.x_val, data.y_val),
-            shuffle=True,
-            verbose=0,
-            # Stop inside the epoch as soon as the loss is NaN: the rest is wasted time.
-            callbacks=[keras.callbacks.TerminateOnNaN()],
-        )
+        per_fold = []
+        for model, (x_fit, y_fit, x_val, y_val) in zip(self.models, self.folds, strict=True):
+            history = model.fit(
+                x_fit,
+                y_fit,
+                batch_size=self.batch_size,
+                initial_epoch=self.epoch,
+                epochs=self.epoch + 1,
+                validation_data=(x_val, y_val),
+                shuffle=True,
+                verbose=0,
+                # Stop inside the epoch as soon as the loss is NaN: the rest is wasted time.
+                callbacks=[keras.callbacks.TerminateOnNaN()],
+            )
+            per_fold.append({k: float(v[-1]) for k, v in history.history.items() if v})
         self.train_time += time.perf_counter() - started
         self.epoch += 1
-        logs = {k: float(v[-1]) for k, v in history.history.items() if v}
+        # Cross-validation reports each metric's mean over the folds (NaN in any fold stays NaN).
+        logs = {k: sum(f.get(k, math.nan) for f in per_fold) / len(per_fold) for k in per_fold[0]}
         return self._result(logs)
 
     def _result(self, logs: dict[str, float]) -> dict[str, Any]:
@@ -175,7 +202,8 @@ class KerasTrainable(tune.Trainable):
         return result
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:
-        self.model.save(Path(checkpoint_dir) / _CHECKPOINT_MODEL)
+        for i, model in enumerate(self.models):
+            model.save(Path(checkpoint_dir) / _checkpoint_name(i))
         state = {
             "epoch": self.epoch,
             "train_time": self.train_time,
@@ -188,7 +216,10 @@ class KerasTrainable(tune.Trainable):
         import keras
 
         # Weights and optimizer state: a paused trial continues exactly where it stopped.
-        self.model = keras.saving.load_model(Path(checkpoint_dir) / _CHECKPOINT_MODEL)
+        self.models = [
+            keras.saving.load_model(Path(checkpoint_dir) / _checkpoint_name(i))
+            for i in range(len(self.folds))
+        ]
         state = json.loads((Path(checkpoint_dir) / _CHECKPOINT_STATE).read_text())
         self.epoch, self.train_time = int(state["epoch"]), float(state["train_time"])
         self.best, self.since_best = state["best"], int(state["since_best"])

@@ -147,3 +147,8 @@ def test_a_job_file_with_a_bad_space_exits_2_and_creates_nothing(tmp_path, capsy
     err = capsys.readouterr().err
     assert code == 2 and err == f"error: {message}\n"
     assert not storage.exists()
+
+
+def test_cv_folds_below_two_is_refused(tmp_path, capsys):
+    assert main(["run", "--cv-folds", "1", "--storage", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err == "error: --cv-folds must be an integer >= 2, got 1\n"

@@ -122,3 +122,24 @@ def test_trials_are_logged_to_mlflow_when_asked(ray_local, storage, tmp_path):
     runs = client.search_runs([experiment.experiment_id])
     assert len(runs) == 2 and all(r.data.tags["sweep_id"] == result.sweep_id for r in runs)
     assert all("val_accuracy" in r.data.metrics for r in runs)
+
+
+def test_cross_validated_trials_report_the_mean_over_folds(ray_local, storage):
+    result = run_sweep(
+        _spec(storage, searcher="random", scheduler="fifo", max_epochs=2, cv_folds=3), job=tiny_job()
+    )
+    assert len(result.trials) == 2 and all(
+        t.status == COMPLETED and t.value is not None for t in result.trials
+    )
+    record = json.loads((result.sweep_dir / "best_config.json").read_text())
+    assert record["value"] == result.best.value
+
+
+def test_fold_splits_cover_train_and_validation_once():
+    from tuning_service.trainable import fold_splits
+
+    data = tiny_job().load_data()
+    folds = fold_splits(data, 3, seed=0)
+    held_out = sum(len(f[2]) for f in folds)
+    assert len(folds) == 3 and held_out == len(data.x_train) + len(data.x_val)
+    assert all(len(f[0]) + len(f[2]) == held_out for f in folds)

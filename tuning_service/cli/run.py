@@ -44,6 +44,9 @@ from tuning_service.spec import DEFAULT_JOB, DEFAULT_STORAGE, SweepSpec
     "--max-concurrent", type=int, help="Cap on trials running at once [default: as resources allow]."
 )
 @click.option(
+    "--cv-folds", type=int, help="Score each trial by k-fold cross-validation over train+validation."
+)
+@click.option(
     "--mlflow",
     metavar="URI",
     help="Also log every trial to this MLflow tracking URI (needs the mlflow extra).",
@@ -99,6 +102,7 @@ def run(
     gpus_per_trial: float,
     max_concurrent: int | None,
     time_budget: float | None,
+    cv_folds: int | None,
     mlflow: str | None,
     epoch_budget: int | None,
     seed: int,
@@ -127,6 +131,7 @@ def run(
         time_budget_s=time_budget,
         epoch_budget=epoch_budget,
         mlflow=mlflow,
+        cv_folds=cv_folds,
         seed=seed,
         storage=storage,
         address=address,
