@@ -20,6 +20,13 @@ __all__ = [
 ]
 
 
+def best_config(job: str, **kwargs):  # noqa: ANN201 - re-exported lazily to keep imports light
+    """The best recorded configuration of ``job`` (see `tuning_service.aggregate.best_config`)."""
+    from tuning_service.aggregate import best_config as _best
+
+    return _best(job, **kwargs)
+
+
 def run_sweep(spec: SweepSpec, **kwargs):  # noqa: ANN201 - re-exported lazily to keep imports light
     """Run a sweep (see `tuning_service.runner.run_sweep`)."""
     from tuning_service.runner import run_sweep as _run

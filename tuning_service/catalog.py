@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from tuning_service.errors import InputError
 from tuning_service.job import Job
@@ -71,13 +72,27 @@ def _from_file(path: Path, attr: str) -> object:
     except Exception as exc:  # the user's code: report where it broke, in one line
         sys.modules.pop(module_name, None)
         raise InputError(f"job file {str(path)!r} failed to import: {_where_it_broke(exc, path)}") from None
-    # The module is not importable on Ray workers: ship its code with the pickled job.
-    import cloudpickle
-
-    cloudpickle.register_pickle_by_value(module)
+    # The module is not importable on Ray workers: its code travels with the pickled job.
+    USER_MODULES.append(module)
     if not hasattr(module, attr):
         raise InputError(f"job file {str(path)!r} defines no {attr!r}")
     return getattr(module, attr)
+
+
+# Job modules loaded from files; `ship_user_modules` registers them with Ray's pickler.
+USER_MODULES: list[ModuleType] = []
+
+
+def ship_user_modules() -> None:
+    """Pickle file-loaded job modules by value, so Ray workers need not import them.
+
+    Ray serialises with its own copy of cloudpickle (`ray.cloudpickle`), so the
+    registration must go there; the runner calls this after importing Ray.
+    """
+    from ray import cloudpickle
+
+    for module in USER_MODULES:
+        cloudpickle.register_pickle_by_value(module)
 
 
 def _where_it_broke(exc: Exception, path: Path) -> str:

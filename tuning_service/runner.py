@@ -6,14 +6,15 @@ import logging
 import math
 import os
 import secrets
+import shutil
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tuning_service.catalog import load_job
-from tuning_service.errors import SweepError
+from tuning_service.catalog import load_job, ship_user_modules
+from tuning_service.errors import InputError, SweepError
 from tuning_service.job import Job
 from tuning_service.results import (
     COMPLETED,
@@ -104,6 +105,12 @@ def _run_recorded(prepared: PreparedSweep, dataset: Any, store: Store, progress:
         with ray_session(spec.address, sweep_dir) as where:
             recording.start(where)  # the sweep's RUNNING row exists before any trial starts
             results = _fit(prepared, dataset, sweep_dir, progress, recording.callback())
+    except InputError as exc:
+        # Refused before any trial ran (cluster unreachable, token, resources): leave no
+        # sweep directory behind for input the user has to fix.
+        recording.abort(exc)
+        shutil.rmtree(sweep_dir, ignore_errors=True)
+        raise
     except BaseException as exc:
         recording.abort(exc)
         raise
@@ -148,6 +155,7 @@ def _fit(prepared: PreparedSweep, dataset: Any, sweep_dir: Path, progress: Any, 
     from tuning_service.trainable import KerasTrainable
 
     spec, job = prepared.spec, prepared.job
+    ship_user_modules()
     check_fits(spec.cpus_per_trial, spec.gpus_per_trial, *node_capacity(), "the Ray cluster")
     plan = create_searcher(
         spec.searcher,

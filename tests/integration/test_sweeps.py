@@ -143,3 +143,23 @@ def test_fold_splits_cover_train_and_validation_once():
     held_out = sum(len(f[2]) for f in folds)
     assert len(folds) == 3 and held_out == len(data.x_train) + len(data.x_val)
     assert all(len(f[0]) + len(f[2]) == held_out for f in folds)
+
+
+def test_a_python_job_file_with_its_own_functions_runs_on_ray(ray_local, storage, capsys):
+    from tuning_service.cli import main
+
+    job_file = storage.parent / "my_job.py"
+    job_file.write_text(
+        "from tuning_service import Choice, Job\n"
+        "from tuning_service.models import build_mlp\n"
+        "from jobs.digits import load_data as digits\n\n"
+        "def load_data(**kwargs):  # defined here: Ray workers cannot import this file\n"
+        "    return digits(limit=128)\n\n"
+        "JOB = Job(name='mine', description='a user job file', space={'units': Choice((8, 16))},\n"
+        "          load_data=load_data, build_model=build_mlp, max_epochs=1, defaults={'layers': 1})\n"
+    )
+    code = main(
+        ["-q", "run", str(job_file), "--searcher", "grid", "--scheduler", "fifo", "--storage", str(storage)]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert len(list(storage.glob("mine/*/best_config.json"))) == 1
