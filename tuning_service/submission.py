@@ -205,6 +205,9 @@ def _local_package(module_name: str) -> Path | None:
     return origin.parent if origin.name == "__init__.py" else origin
 
 
+WARM_START_FILE = "tuning_service_warm_start.json"
+
+
 def entrypoint(python: str, job_ref: str, run_args: Sequence[str], storage: str) -> str:
     """The shell command the cluster runs: `tuning-service run` on the head, joined to its cluster."""
     argv = [python, "-m", "tuning_service", "run", job_ref, *run_args]
@@ -237,6 +240,10 @@ def submit_sweep(
     name = re.sub(r"[^A-Za-z0-9_-]+", "-", prepared.job.name)
     submission_id = f"tuning-{name}-{new_sweep_id()}"
     with tempfile.TemporaryDirectory(prefix="tuning-submit-") as workdir:
+        if spec.points_to_evaluate:
+            # Warm-start configs travel as a file in the working_dir, read by `run --warm-start`.
+            (Path(workdir) / WARM_START_FILE).write_text(json.dumps(list(spec.points_to_evaluate)))
+            run_args = [*run_args, "--warm-start", WARM_START_FILE]
         staged = stage(spec.job, includes, Path(workdir))
         with api_errors(address):
             client.submit_job(

@@ -163,3 +163,37 @@ def test_a_python_job_file_with_its_own_functions_runs_on_ray(ray_local, storage
     )
     assert code == 0, capsys.readouterr().err
     assert len(list(storage.glob("mine/*/best_config.json"))) == 1
+
+
+def test_warm_start_configs_run_first(ray_local, storage, tmp_path, capsys):
+    from tuning_service.cli import main
+
+    points = tmp_path / "warm.yaml"
+    points.write_text("- {learning_rate: 0.0123, units: 16, layers: 1, activation: relu, batch_size: 32}\n")
+    code = main(
+        [
+            "-q",
+            "run",
+            "digits",
+            "--searcher",
+            "optuna",
+            "--scheduler",
+            "fifo",
+            "--num-samples",
+            "2",
+            "--max-epochs",
+            "1",
+            "--data-limit",
+            "128",
+            "--storage",
+            str(storage),
+            "--warm-start",
+            str(points),
+            "--format",
+            "json",
+        ]
+    )
+    assert code == 0
+    (trials_json,) = storage.glob("digits/*/trials.json")
+    configs = [t["config"] for t in json.loads(trials_json.read_text())]
+    assert any(c["learning_rate"] == 0.0123 and c["units"] == 16 for c in configs)

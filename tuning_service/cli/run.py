@@ -13,6 +13,7 @@ from rich.live import Live
 
 from tuning_service.cli.options import parse_key_values
 from tuning_service.results import best_config_record
+from tuning_service.searchers.points import read_points_file
 from tuning_service.spec import DEFAULT_JOB, DEFAULT_STORAGE, SweepSpec
 
 
@@ -42,6 +43,11 @@ from tuning_service.spec import DEFAULT_JOB, DEFAULT_STORAGE, SweepSpec
 )
 @click.option(
     "--max-concurrent", type=int, help="Cap on trials running at once [default: as resources allow]."
+)
+@click.option(
+    "--warm-start",
+    type=click.Path(dir_okay=False),
+    help="JSON/YAML list of configs (or a best-config export) to evaluate before searching.",
 )
 @click.option(
     "--cv-folds", type=int, help="Score each trial by k-fold cross-validation over train+validation."
@@ -102,6 +108,7 @@ def run(
     gpus_per_trial: float,
     max_concurrent: int | None,
     time_budget: float | None,
+    warm_start: str | None,
     cv_folds: int | None,
     mlflow: str | None,
     epoch_budget: int | None,
@@ -132,6 +139,7 @@ def run(
         epoch_budget=epoch_budget,
         mlflow=mlflow,
         cv_folds=cv_folds,
+        points_to_evaluate=read_points_file(warm_start) if warm_start else (),
         seed=seed,
         storage=storage,
         address=address,

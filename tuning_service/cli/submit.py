@@ -9,6 +9,7 @@ import click
 
 from tuning_service.cli.options import parse_key_values
 from tuning_service.cli.run import run
+from tuning_service.searchers.points import read_points_file
 from tuning_service.spec import DEFAULT_JOB, SweepSpec
 from tuning_service.submission import DEFAULT_REMOTE_STORAGE
 
@@ -76,6 +77,9 @@ def _submit(
     from tuning_service.submission import submit_sweep
 
     spec = sweep_spec(job, storage, values)
+    if values.get("warm_start"):
+        # The file is read here; submit_sweep ships the configs with the submission.
+        spec = spec.replace(points_to_evaluate=read_points_file(values.pop("warm_start")))
     submission_id = submit_sweep(spec, run_args(values), address=address, includes=include, python=python)
     click.echo(submission_id)
     if follow:

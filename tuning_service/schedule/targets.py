@@ -52,21 +52,14 @@ def submit_and_wait(sweep: ScheduledSweep, spec: SweepSpec) -> RunOutcome:
 
     The sweep records itself in the database the head reaches: ``--db`` is passed for a
     PostgreSQL database (without its password; the head supplies it, e.g. in PGPASSWORD
-    or ~/.pgpass). Warm-start points do not travel yet: `tuning-service run` has no
-    option to take them.
+    or ~/.pgpass). Warm-start points travel as a file that `run --warm-start` reads.
     """
     from tuning_service.errors import SweepError
     from tuning_service.submission import get_result, get_submission, submit_sweep
 
-    if spec.points_to_evaluate:
-        log.warning(
-            "%s: target submit cannot pass %d warm-start config(s) to the cluster yet; searching afresh",
-            sweep.name,
-            len(spec.points_to_evaluate),
-        )
     address = sweep.jobs_api or ""
     submission_id = submit_sweep(
-        spec.replace(points_to_evaluate=()),
+        spec,  # warm-start points travel as a file with the submission
         run_args(spec),
         address=address,
         includes=sweep.include,
