@@ -6,8 +6,9 @@ import json
 from dataclasses import asdict
 
 import click
-from rich.console import Console
 from rich.table import Table
+
+from tuning_service.cli.render import stdout_console
 
 
 @click.group()
@@ -35,7 +36,7 @@ def nodes(address: str, fmt: str) -> None:
             f"{n.gpus:g}",
             "head" if n.head else "worker",
         )
-    Console().print(table)
+    stdout_console().print(table)
 
 
 @cluster.command()

@@ -10,7 +10,8 @@ from rich.table import Table
 
 from tuning_service.aggregate import SweepSummary, summary_dict
 from tuning_service.aggregate import compare as compare_sweeps
-from tuning_service.cli.database import database_options, fmt, fmt_duration, open_for_reading, stdout_console
+from tuning_service.cli.database import database_options, fmt, fmt_duration, open_for_reading
+from tuning_service.cli.render import stdout_console
 
 
 @click.command()

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.console import Console
 
 from tuning_service.spec import DEFAULT_STORAGE
 from tuning_service.store import DB_ENV, Store, open_store
@@ -38,12 +37,6 @@ def check_top(top: int) -> None:
 
     if top < 1:
         raise InputError(f"--top must be an integer >= 1, got {top}")
-
-
-def stdout_console() -> Console:
-    """Rich console for results; wide when piped, so a table in a log stays readable."""
-    console = Console()
-    return console if console.is_terminal else Console(width=200)
 
 
 def fmt(value: Any, digits: int = 4) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from tuning_service import yamlio
 from tuning_service.catalog import builtin_jobs, load_job
+from tuning_service.cli.render import stdout_console
 
 
 @click.command()
@@ -19,7 +19,7 @@ from tuning_service.catalog import builtin_jobs, load_job
 )
 def jobs(job: str | None, fmt: str) -> None:
     """List built-in jobs, or show JOB's metric and search space."""
-    console = Console()
+    console = stdout_console()
     if job is None:
         registry = builtin_jobs()
         loaded = [load_job(name) for name in registry.names()]

@@ -19,6 +19,12 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def stdout_console() -> Console:
+    """Rich console for results; wide when piped, so tables in logs and files stay readable."""
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
 def snapshot_view(s: Snapshot) -> Group:
     """One compact block: counts, best so far and elapsed time."""
     best = f"{s.best:.4f}" if s.best is not None else "-"

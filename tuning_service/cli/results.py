@@ -22,8 +22,8 @@ from tuning_service.cli.database import (
     fmt,
     fmt_duration,
     open_for_reading,
-    stdout_console,
 )
+from tuning_service.cli.render import stdout_console
 from tuning_service.errors import InputError
 from tuning_service.store import Store, SweepRow, TrialRow
 

@@ -155,15 +155,9 @@ def run(
     if fmt == "json":
         click.echo(json.dumps(best_config_record(result), indent=2, default=str))
     else:
-        from tuning_service.cli.render import print_summary
+        from tuning_service.cli.render import print_summary, stdout_console
 
-        print_summary(_stdout_console(), result)
-
-
-def _stdout_console() -> Console:
-    """Rich console for results; wide when piped, so a leaderboard in a log stays readable."""
-    console = Console()
-    return console if console.is_terminal else Console(width=160)
+        print_summary(stdout_console(), result)
 
 
 def _run_with_progress(prepared: Any, *, quiet: bool) -> Any:

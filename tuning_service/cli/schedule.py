@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from tuning_service.cli.render import stdout_console
 from tuning_service.errors import SweepError
 
 _FILE = click.argument("file", type=click.Path(dir_okay=False))
@@ -94,7 +95,7 @@ def list_(file: str, count: int, fmt: str) -> None:
             + (f" {last['best_value']:.4f}" if last["best_value"] is not None else "")
             + (f" ({last['change']})" if last["change"] else ""),
         )
-    console = Console()
+    console = stdout_console()
     (console if console.is_terminal else Console(width=160)).print(table)
 
 
