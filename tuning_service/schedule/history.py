@@ -25,6 +25,7 @@ from tuning_service.schedule.tables import (
     schedule_runs,
 )
 from tuning_service.store.engine import retrying
+from tuning_service.store.records import pid_alive
 from tuning_service.store.schema import utcnow
 
 if TYPE_CHECKING:
@@ -114,16 +115,6 @@ def _insert(conn: Connection, table: sa.Table) -> Any:
     return insert(table)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def is_stale(lock: LockRow, now: datetime) -> str | None:
     """Why ``lock`` no longer protects a live run, or None while it does.
 
@@ -133,7 +124,7 @@ def is_stale(lock: LockRow, now: datetime) -> str | None:
     """
     if lock.expires_at <= now:
         return f"expired at {lock.expires_at:%Y-%m-%d %H:%M:%S} UTC"
-    if lock.host == socket.gethostname() and lock.pid != os.getpid() and not _pid_alive(lock.pid):
+    if lock.host == socket.gethostname() and lock.pid != os.getpid() and not pid_alive(lock.pid):
         return f"its scheduler (pid {lock.pid}) is gone"
     return None
 

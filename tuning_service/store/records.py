@@ -541,7 +541,7 @@ class Store:
             stale = []
             for row in rows:
                 beat = row.heartbeat_at or row.started_at
-                dead = row.host == host and row.pid is not None and not _pid_alive(row.pid)
+                dead = row.host == host and row.pid is not None and not pid_alive(row.pid)
                 if dead or now - beat > timedelta(seconds=stale_after_s):
                     stale.append((row.sweep_id, beat, dead))
             for sweep_id, beat, dead in stale:
@@ -677,7 +677,8 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host with ``pid`` still exists (stale-row checks)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
