@@ -55,6 +55,7 @@ def ours(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         max_epochs=epochs,
         cpus_per_trial=args.cpus_per_trial,
         seed=args.seed,
+        **({"checkpoint_frequency": args.checkpoint_frequency} if args.checkpoint_frequency else {}),
         storage=str(workdir),
     )
     started = time.perf_counter()
@@ -165,6 +166,8 @@ def run_isolated(name: str, args: argparse.Namespace, out: Path) -> dict[str, An
     target = out / f"variant-{name}.json"
     cmd = [sys.executable, "-m", "benchmarks.driver_scale", "--variant", name, "--variant-json", str(target)]
     cmd += ["--seed", str(args.seed), "--cpus-per-trial", str(args.cpus_per_trial)]
+    if args.checkpoint_frequency:
+        cmd += ["--checkpoint-frequency", str(args.checkpoint_frequency)]
     cmd += ["--smoke"] if args.smoke else ["--trials", str(args.trials), "--max-epochs", str(args.max_epochs)]
     proc = subprocess.run(cmd, check=False)
     if proc.returncode != 0 or not target.exists():
@@ -237,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-epochs", type=int, default=9, help="ASHA's max_t: steps of a trial that is never stopped"
     )
     ap.add_argument("--cpus-per-trial", type=float, default=1.0)
+    ap.add_argument(
+        "--checkpoint-frequency", type=int, help="the sweep's checkpoint_frequency (default: the engine's)"
+    )
     ap.add_argument("--variants", help=f"comma-separated subset of: {', '.join(VARIANTS)}")
     ap.add_argument("--in-process", action="store_true", help="no child processes (memory figures then mix)")
     ap.add_argument("--variant", help=argparse.SUPPRESS)

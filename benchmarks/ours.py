@@ -181,7 +181,7 @@ def _tool_run(tool: str, job: Job, result: SweepResult, t0: float, wall: float, 
         events=events_of(result, t0),
         notes=notes,
         extra={
-            "sweep_dir": str(result.sweep_dir),
+            "sweep_id": result.sweep_id,
             "counts": result.counts(),
             "engine_wall_s": result.wall_time_s,
         },

@@ -126,6 +126,7 @@ def run_overhead(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         max_epochs=epochs,
         cpus_per_trial=args.cpus_per_trial,
         seed=args.seed,
+        **({"checkpoint_frequency": args.checkpoint_frequency} if args.checkpoint_frequency else {}),
         storage=str(workdir),
         data_limit=256 if args.smoke else None,
     )
@@ -191,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--trials", type=int, default=32)
     ap.add_argument("--epochs", type=int, default=3, help="epochs per trial (default 3)")
     ap.add_argument("--cpus-per-trial", type=float, default=1.0)
+    ap.add_argument(
+        "--checkpoint-frequency", type=int, help="the sweep's checkpoint_frequency (default: the engine's)"
+    )
     return ap
 
 

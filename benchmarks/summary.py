@@ -51,7 +51,7 @@ def render(found: list[tuple[str, dict[str, Any], str, Path]], plots: dict[str, 
         "",
     ]
     for scenario, data, table, _ in found:
-        lines += [table, "", f"Command: `{data['command']}`, run {data['date']}.", ""]
+        lines += [table, "", f"Command: `{data['command']}`, finished {data['date']}.", ""]
         if scenario in plots:
             lines += [f"![{scenario}: best validation accuracy so far]({plots[scenario]})", ""]
     return "\n".join(lines)
