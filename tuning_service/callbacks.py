@@ -7,8 +7,9 @@ from typing import Any
 
 from ray import tune
 
+from tuning_service.outcomes import REPLAYED_KEY, is_measured, trial_status
 from tuning_service.progress import Sink, Snapshot
-from tuning_service.trainable import DIVERGED, EARLY_STOPPED
+from tuning_service.results import COMPLETED, DIVERGED, ERRORED
 
 
 class ProgressCallback(tune.Callback):
@@ -37,18 +38,22 @@ class ProgressCallback(tune.Callback):
         s = self.snapshot
         s.epochs += 1
         self._last[trial.trial_id] = result
-        if not result.get(DIVERGED) and result.get(s.metric) is not None:
+        if is_measured(result) and result.get(s.metric) is not None:
             s.offer(float(result[s.metric]), self.effective(trial.config))
         s.running = sum(1 for t in trials if t.status == "RUNNING")
         self._emit()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        last = self._last.get(trial.trial_id, {})
         s = self.snapshot
-        if last.get(DIVERGED):
+        if self._last.get(trial.trial_id, {}).get(REPLAYED_KEY):
+            return  # finished before the sweep was resumed: counted from the store already
+        status = trial_status(self._last.get(trial.trial_id, {}), s.max_epochs, trial.config or {})
+        if status == DIVERGED:
             s.diverged += 1
-        elif last.get("training_iteration", 0) >= s.max_epochs and not last.get(EARLY_STOPPED):
+        elif status == COMPLETED:
             s.completed += 1
+        elif status == ERRORED:
+            s.errored += 1
         else:
             s.stopped += 1
         s.running = max(0, sum(1 for t in trials if t.status == "RUNNING") - 1)

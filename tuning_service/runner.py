@@ -16,18 +16,21 @@ from typing import Any
 from tuning_service.catalog import load_job, ship_user_modules
 from tuning_service.errors import InputError, SweepError
 from tuning_service.job import Job
-from tuning_service.results import (
-    COMPLETED,
-    DIVERGED,
-    ERRORED,
-    STOPPED,
-    SweepResult,
-    TrialSummary,
-    write_outputs,
+from tuning_service.outcomes import (
+    DIVERGED_KEY,
+    ENDED_AT,
+    EPOCH,
+    ERROR_KEY,
+    REPLAYED_KEY,
+    TRAIN_TIME,
+    classify_error,
+    trial_status,
 )
+from tuning_service.results import SweepResult, TrialSummary, write_outputs
+from tuning_service.resume import TRIALS_DIR, Resume
 from tuning_service.schedulers import validate_scheduler
 from tuning_service.searchers import validate_searcher
-from tuning_service.spec import SweepSpec
+from tuning_service.spec import DEFAULT_STORAGE, SweepSpec
 from tuning_service.store import Store, check_database, open_store
 from tuning_service.store.recording import SweepRecording
 
@@ -86,30 +89,69 @@ def run_sweep(
         store.close()
 
 
-def _run_recorded(prepared: PreparedSweep, dataset: Any, store: Store, progress: Any) -> SweepResult:
+def resume_sweep(
+    ref: str, *, db: str | None = None, storage: str = DEFAULT_STORAGE, progress: Any = None
+) -> SweepResult:
+    """Continue the sweep ``ref`` (an id or unique prefix) whose driver died or was stopped.
+
+    Finished trials are kept, unfinished ones continue from their last checkpoint, and
+    the searcher's and scheduler's state come back from Tune's snapshot; the sweep ends
+    with the trials it was asked for. InputError when the sweep cannot be resumed.
+    """
+    from tuning_service.resume import check_resumable, plan_resume, spec_of
+
+    store = open_store(db, storage=storage, must_exist=True)
+    try:
+        row = store.find_sweep(ref)
+        check_resumable(row)
+        job = load_job(row.job_ref)
+        prepared = prepare(spec_of(row, db=db), job)
+        resume = plan_resume(store, row, prepared.job)
+        dataset = prepared.job.load_data(
+            limit=prepared.spec.data_limit, data_dir=prepared.spec.data_dir, seed=prepared.spec.seed
+        )
+        return _run_recorded(prepared, dataset, store, progress, resume)
+    finally:
+        store.close()
+
+
+def _run_recorded(
+    prepared: PreparedSweep, dataset: Any, store: Store, progress: Any, resume: Resume | None = None
+) -> SweepResult:
     spec, job = prepared.spec, prepared.job
-    sweep_id = new_sweep_id()
-    sweep_dir = Path(spec.storage).expanduser().absolute() / job.name / sweep_id
-    sweep_dir.mkdir(parents=True)
-    log.info("sweep %s of job %s in %s", sweep_id, job.name, sweep_dir)
+    if resume is None:
+        sweep_id = new_sweep_id()
+        sweep_dir = Path(spec.storage).expanduser().absolute() / job.name / sweep_id
+        sweep_dir.mkdir(parents=True)
+        log.info("sweep %s of job %s in %s", sweep_id, job.name, sweep_dir)
+    else:
+        sweep_id, sweep_dir = resume.sweep_id, resume.sweep_dir
+        log.info(
+            "resuming sweep %s of job %s in %s (%d trials finished)",
+            sweep_id,
+            job.name,
+            sweep_dir,
+            len(resume.finished),
+        )
 
     from tuning_service.raysession import prepare_environment, ray_session
 
     prepare_environment(spec.address)
     started = time.monotonic()
-    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    started_at = resume.started_at if resume else datetime.now(UTC).isoformat(timespec="seconds")
     recording = SweepRecording(
         store, sweep_id, spec=spec, job=job, max_epochs=prepared.max_epochs, sweep_dir=sweep_dir
     )
     try:
         with ray_session(spec.address, sweep_dir) as where:
             recording.start(where)  # the sweep's RUNNING row exists before any trial starts
-            results = _fit(prepared, dataset, sweep_dir, progress, recording.callback())
+            results = _fit(prepared, dataset, sweep_dir, progress, recording.callback(), resume)
     except InputError as exc:
         # Refused before any trial ran (cluster unreachable, token, resources): leave no
         # sweep directory behind for input the user has to fix.
         recording.abort(exc)
-        shutil.rmtree(sweep_dir, ignore_errors=True)
+        if resume is None:
+            shutil.rmtree(sweep_dir, ignore_errors=True)
         raise
     except BaseException as exc:
         recording.abort(exc)
@@ -129,7 +171,7 @@ def _run_recorded(prepared: PreparedSweep, dataset: Any, store: Store, progress:
             for r in results
             if (r.metrics or {}).get("training_iteration") or r.error
         ],
-        wall_time_s=time.monotonic() - started,
+        wall_time_s=time.monotonic() - started + (resume.previous_s if resume else 0.0),
         max_epochs=prepared.max_epochs,
         space=job.space.to_dict(),
         started=started_at,
@@ -144,29 +186,28 @@ def _run_recorded(prepared: PreparedSweep, dataset: Any, store: Store, progress:
     return summary
 
 
-def _fit(prepared: PreparedSweep, dataset: Any, sweep_dir: Path, progress: Any, recorder: Any) -> Any:
+def _fit(
+    prepared: PreparedSweep,
+    dataset: Any,
+    sweep_dir: Path,
+    progress: Any,
+    recorder: Any,
+    resume: Resume | None,
+) -> Any:
     from ray import tune
 
     from tuning_service.callbacks import ProgressCallback
     from tuning_service.progress import Snapshot
     from tuning_service.raysession import check_fits, node_capacity
     from tuning_service.schedulers import create_scheduler
+    from tuning_service.schedulers.state import SchedulerState
     from tuning_service.searchers import create_searcher
     from tuning_service.trainable import KerasTrainable
 
     spec, job = prepared.spec, prepared.job
     ship_user_modules()
     check_fits(spec.cpus_per_trial, spec.gpus_per_trial, *node_capacity(), "the Ray cluster")
-    plan = create_searcher(
-        spec.searcher,
-        job.space,
-        seed=spec.seed,
-        points_to_evaluate=spec.points_to_evaluate,
-        max_concurrent=spec.max_concurrent,
-        **spec.searcher_options,
-    )
-    scheduler = create_scheduler(spec.scheduler, max_t=prepared.max_epochs, **spec.scheduler_options)
-    num_samples = plan.num_samples or spec.num_samples
+    extra = {"finished": resume.finished} if resume and resume.finished else {}
     trainable = tune.with_resources(
         tune.with_parameters(
             prepared.trainable or KerasTrainable,
@@ -175,10 +216,35 @@ def _fit(prepared: PreparedSweep, dataset: Any, sweep_dir: Path, progress: Any, 
             cpus=spec.cpus_per_trial,
             gpus=spec.gpus_per_trial,
             seed=spec.seed,
+            **extra,
         ),
         {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial},
     )
+    plan = create_searcher(
+        spec.searcher,
+        job.space,
+        seed=spec.seed,
+        points_to_evaluate=spec.points_to_evaluate,
+        max_concurrent=spec.max_concurrent,
+        **spec.searcher_options,
+    )
+    num_samples = plan.num_samples or spec.num_samples
     snapshot = Snapshot(total=num_samples, metric=job.metric, mode=job.mode, max_epochs=prepared.max_epochs)
+
+    def callbacks(scheduler: Any) -> list[Any]:
+        # The order is part of Tune's snapshot (callback states are saved by position).
+        return [
+            SchedulerState(scheduler),
+            ProgressCallback(snapshot, progress, job.space.effective),
+            recorder,
+            *_extra_callbacks(spec, job, sweep_dir),
+        ]
+
+    if resume is not None:
+        return _restore(
+            tune, sweep_dir, trainable, resume, callbacks, _stopper(prepared, resume.epochs_done), snapshot
+        )
+    scheduler = create_scheduler(spec.scheduler, max_t=prepared.max_epochs, **spec.scheduler_options)
     tuner = tune.Tuner(
         trainable,
         param_space=plan.param_space,
@@ -193,22 +259,51 @@ def _fit(prepared: PreparedSweep, dataset: Any, sweep_dir: Path, progress: Any, 
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
-            name="trials",
+            name=TRIALS_DIR,
             storage_path=str(sweep_dir),
             stop=_stopper(prepared),
             checkpoint_config=tune.CheckpointConfig(
                 checkpoint_frequency=spec.checkpoint_frequency, num_to_keep=1
             ),
-            failure_config=tune.FailureConfig(max_failures=0),
-            callbacks=[
-                ProgressCallback(snapshot, progress, job.space.effective),
-                recorder,
-                *_extra_callbacks(spec, job, sweep_dir),
-            ],
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            callbacks=callbacks(scheduler),
             verbose=0,
         ),
     )
     return tuner.fit()
+
+
+def _restore(
+    tune: Any, sweep_dir: Path, trainable: Any, resume: Resume, callbacks: Any, stop: Any, snapshot: Any
+) -> Any:
+    """Tuner.restore with this run's callbacks and stopper in place of the pickled ones.
+
+    Tune unpickles the interrupted run's config, whose callbacks lost their live view
+    and database connection; the scheduler and searcher are the unpickled ones (their
+    state comes from the snapshot). Tune offers no public way to swap callbacks on
+    restore, hence the private ``_local_tuner``: tests/integration/test_resume.py fails
+    if a Ray upgrade moves it.
+    """
+    tuner = tune.Tuner.restore(
+        str(sweep_dir / TRIALS_DIR), trainable=trainable, resume_unfinished=True, resume_errored=False
+    )
+    internal = tuner._local_tuner
+    run_config = internal.get_run_config()
+    run_config.callbacks = callbacks(internal._tune_config.scheduler)
+    run_config.stop = stop
+    for status, count in resume.counts.items():
+        setattr(snapshot, _SNAPSHOT_FIELDS[status], getattr(snapshot, _SNAPSHOT_FIELDS[status]) + count)
+    snapshot.epochs = resume.epochs_done
+    return tuner.fit()
+
+
+# Store trial status -> the progress view's counter.
+_SNAPSHOT_FIELDS = {
+    "completed": "completed",
+    "stopped early": "stopped",
+    "diverged": "diverged",
+    "errored": "errored",
+}
 
 
 def _extra_callbacks(spec: SweepSpec, job: Job, sweep_dir: Path) -> list[Any]:
@@ -226,13 +321,9 @@ def _extra_callbacks(spec: SweepSpec, job: Job, sweep_dir: Path) -> list[Any]:
     ]
 
 
-def _epoch_cap(config: dict[str, Any], max_epochs: int) -> int:
-    """A trial's own epoch budget: the sweep's, or less when its config sets ``epochs``."""
-    return min(max_epochs, int(config.get("epochs") or max_epochs))
-
-
-def _stopper(prepared: PreparedSweep) -> Any:
-    """Every trial stops at the epoch budget; the sweep stops at its total epoch budget."""
+def _stopper(prepared: PreparedSweep, spent: int = 0) -> Any:
+    """Every trial stops at the epoch budget; the sweep stops at its total epoch budget
+    (``spent``: epochs trained before a resume)."""
     from ray.tune.stopper import CombinedStopper, MaximumIterationStopper
 
     from tuning_service.stoppers import EpochBudget
@@ -240,52 +331,37 @@ def _stopper(prepared: PreparedSweep) -> Any:
     per_trial = MaximumIterationStopper(prepared.max_epochs)
     if prepared.spec.epoch_budget is None:
         return per_trial
-    return CombinedStopper(per_trial, EpochBudget(prepared.spec.epoch_budget))
+    return CombinedStopper(per_trial, EpochBudget(prepared.spec.epoch_budget, spent=spent))
 
 
 def _summarize(result: Any, job: Job, max_epochs: int) -> TrialSummary:
     """One Tune result -> the trial as the leaderboard shows it."""
-    from tuning_service.trainable import DIVERGED as DIVERGED_KEY
-    from tuning_service.trainable import EARLY_STOPPED, TRAIN_TIME
-
     metrics = result.metrics or {}
     frame = result.metrics_dataframe
     history: list[dict[str, Any]] = []
     if frame is not None and not frame.empty:
-        keep = [
-            c
-            for c in frame.columns
-            if c
-            in (
-                "training_iteration",
-                job.metric,
-                "loss",
-                "val_loss",
-                DIVERGED_KEY,
-                TRAIN_TIME,
-                # Wall-clock end and length of each epoch: convergence and slot-usage plots.
-                "timestamp",
-                "ended_at",
-                "time_this_iter_s",
-            )
-            or c.startswith("val_")
-        ]
-        history = frame[keep].to_dict("records")
+        keep = [c for c in frame.columns if c in (*_HISTORY_KEYS, job.metric) or c.startswith("val_")]
+        rows = frame[keep + [c for c in (ERROR_KEY, REPLAYED_KEY) if c in frame.columns]].to_dict("records")
+        # An epoch appears twice when a restored trial re-ran it: keep the latest run. A failed
+        # step trained nothing, and a replayed one repeats an epoch already in the history.
+        by_epoch = {
+            int(h["training_iteration"]): {k: h[k] for k in keep}
+            for h in rows
+            if not _present(h.get(ERROR_KEY)) and not _present(h.get(REPLAYED_KEY))
+        }
+        history = [by_epoch[e] for e in sorted(by_epoch)]
     finite = [
         h
         for h in history
         if not h.get(DIVERGED_KEY) and h.get(job.metric) is not None and math.isfinite(h[job.metric])
     ]
     best = (max if job.mode == "max" else min)(finite, key=lambda h: h[job.metric]) if finite else None
-    epochs = int(metrics.get("training_iteration", len(history)) or 0)
-    if result.error is not None:
-        status = ERRORED
-    elif metrics.get(DIVERGED_KEY):
-        status = DIVERGED
-    elif epochs >= _epoch_cap(result.config or {}, max_epochs) and not metrics.get(EARLY_STOPPED):
-        status = COMPLETED
+    error = classify_error(str(result.error)) if result.error is not None else metrics.get(ERROR_KEY)
+    status = trial_status(metrics, max_epochs, result.config or {}, error=result.error is not None)
+    if metrics.get(ERROR_KEY):
+        epochs = int(metrics.get(EPOCH) or 0)  # the failing step trained nothing
     else:
-        status = STOPPED
+        epochs = int(metrics.get("training_iteration", len(history)) or 0)
     return TrialSummary(
         trial_id=str(metrics.get("trial_id") or Path(result.path).name),
         config=job.space.effective(result.config or {}),
@@ -294,11 +370,25 @@ def _summarize(result: Any, job: Job, max_epochs: int) -> TrialSummary:
         best_epoch=int(best["training_iteration"]) if best else None,
         epochs=epochs,
         train_time_s=float(metrics.get(TRAIN_TIME) or 0.0),
-        error=_first_line(result.error) if result.error is not None else None,
+        error=error,
         history=history,
     )
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[-1] if text else type(error).__name__
+# The columns of a trial's per-epoch history kept in its summary (plus every `val_*`).
+_HISTORY_KEYS = (
+    "training_iteration",
+    "loss",
+    "val_loss",
+    DIVERGED_KEY,
+    TRAIN_TIME,
+    # Wall-clock end and length of each epoch: convergence and slot-usage plots.
+    "timestamp",
+    ENDED_AT,
+    "time_this_iter_s",
+)
+
+
+def _present(value: Any) -> bool:
+    """A cell of Tune's results table that holds something (absent keys read as NaN)."""
+    return value is not None and not (isinstance(value, float) and math.isnan(value)) and value is not False

@@ -43,6 +43,9 @@ class SweepSpec:
     searcher_options: dict[str, Any] = field(default_factory=dict)
     scheduler_options: dict[str, Any] = field(default_factory=dict)
     checkpoint_frequency: int = 1
+    # Restarts of a trial whose worker process or node died, each from its last checkpoint.
+    # Errors raised by the model code are recorded, never retried.
+    max_failures: int = 2
     data_limit: int | None = None
     data_dir: str | None = None
     # Results database URL; None: $TUNING_SERVICE_DB, else <storage>/tuning.db (SQLite).
@@ -60,6 +63,12 @@ class SweepSpec:
         if self.max_epochs is not None:
             _positive_int("max-epochs", self.max_epochs)
         _positive_int("checkpoint-frequency", self.checkpoint_frequency)
+        if (
+            not isinstance(self.max_failures, int)
+            or isinstance(self.max_failures, bool)
+            or self.max_failures < 0
+        ):
+            raise InputError(f"--max-failures must be an integer >= 0, got {self.max_failures!r}")
         if self.max_concurrent is not None:
             _positive_int("max-concurrent", self.max_concurrent)
         if self.cv_folds is not None and (

@@ -14,9 +14,9 @@ class EpochBudget(tune.Stopper):
     calls counts epochs; comparisons with in-process tuners then spend the same work.
     """
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, spent: int = 0) -> None:
         self.budget = budget
-        self.spent = 0
+        self.spent = spent
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         self.spent += 1

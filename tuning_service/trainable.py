@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import shutil
+import tempfile
 import time
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +18,10 @@ import ray
 from ray import tune
 
 from tuning_service.job import Dataset, Job
+from tuning_service.outcomes import DIVERGED_KEY as DIVERGED
+from tuning_service.outcomes import EARLY_STOPPED_KEY as EARLY_STOPPED
+from tuning_service.outcomes import ENDED_AT, EPOCH, ERROR_KEY, REPLAYED_KEY, TRAIN_TIME, describe_exception
 
-# Keys every epoch's result carries besides the Keras logs.
-EPOCH = "epoch"
-TRAIN_TIME = "train_time_s"
-DIVERGED = "diverged"
-EARLY_STOPPED = "early_stopped"
-ENDED_AT = "ended_at"
 # Where the trial ran: Ray's node id and that node's address (Tune itself fills in only the address).
 NODE_ID = "node_id"
 NODE_IP = "node_ip"
@@ -104,6 +105,10 @@ class KerasTrainable(tune.Trainable):
     store), `reset_config` when it reuses the actor for another trial, `step` for
     every epoch, and `save_checkpoint` / `load_checkpoint` when a scheduler pauses
     and resumes a trial or a failed trial restarts.
+
+    An exception raised by the model code (a bad configuration, out of memory) ends
+    the trial with an ``error`` result instead of reaching Tune: Tune would retry any
+    exception up to ``max_failures`` times, and retries are for dying workers only.
     """
 
     def setup(  # type: ignore[override]
@@ -115,9 +120,13 @@ class KerasTrainable(tune.Trainable):
         cpus: float = 1,
         gpus: float = 0,
         seed: int = 0,
+        finished: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         configure_tensorflow(cpus, gpus)
         self.job, self.dataset, self.sweep_seed = job, dataset, seed
+        # Resumed sweeps: trials that had finished (per the results store) before the
+        # driver died, with their last result. Tune's snapshot may predate their end.
+        self.finished = dict(finished or {})
         # An actor never moves, and a reused one keeps its node: look it up once.
         self.node = {
             NODE_ID: ray.get_runtime_context().get_node_id(),
@@ -129,6 +138,19 @@ class KerasTrainable(tune.Trainable):
         import keras
 
         keras.backend.clear_session()
+        self.failure: str | None = None
+        self.epoch = 0
+        self.train_time = 0.0
+        self.models: list[Any] = []
+        self.folds: list[tuple[Any, Any, Any, Any]] = []
+        try:
+            self._build(config)
+        except Exception as exc:  # noqa: BLE001 - reported as this trial's outcome by `step`
+            self.failure = describe_exception(exc)
+
+    def _build(self, config: dict[str, Any]) -> None:
+        import keras
+
         self.model_config = self.job.model_config(config)
         keras.utils.set_random_seed(trial_seed(self.sweep_seed, self.model_config))
         # One model on the train/validation split, or one per fold for a cross-validated job.
@@ -138,8 +160,6 @@ class KerasTrainable(tune.Trainable):
         self.patience = self.model_config.get("patience")
         # `epochs` in a config caps this trial below the sweep's budget (a tunable, as in GridSearchCV).
         self.epoch_cap = int(self.model_config.get("epochs") or 0) or None
-        self.epoch = 0
-        self.train_time = 0.0
         self.best: float | None = None
         self.since_best = 0
 
@@ -148,6 +168,34 @@ class KerasTrainable(tune.Trainable):
         return True
 
     def step(self) -> dict[str, Any]:
+        if self.trial_id in self.finished:
+            return self._replay(self.finished[self.trial_id])
+        if self.failure is None:
+            try:
+                return self._train_epoch()
+            except Exception as exc:  # noqa: BLE001 - see the class docstring
+                self.failure = describe_exception(exc)
+        return self._failed(self.failure)
+
+    def _replay(self, last: Mapping[str, Any]) -> dict[str, Any]:
+        """The recorded last result of a trial that had already finished: nothing is trained again."""
+        keep = {k: v for k, v in last.items() if k not in ("done", "config", "should_checkpoint")}
+        return {**keep, REPLAYED_KEY: True, "done": True}
+
+    def _failed(self, message: str) -> dict[str, Any]:
+        """The trial's last result when its code raised: a finite worst value, like a diverged trial."""
+        return {
+            self.job.metric: self.job.worst_value,
+            ERROR_KEY: message,
+            EPOCH: self.epoch,
+            TRAIN_TIME: self.train_time,
+            DIVERGED: False,
+            ENDED_AT: time.time(),
+            **self.node,
+            "done": True,
+        }
+
+    def _train_epoch(self) -> dict[str, Any]:
         import keras
 
         started = time.perf_counter()
@@ -201,7 +249,37 @@ class KerasTrainable(tune.Trainable):
             result["done"] = True
         return result
 
+    def save(self, checkpoint_dir: str | None = None) -> Any:
+        """Tune's save, leaving nothing half-written behind when the disk is full.
+
+        The error itself still reaches Tune: the trial is retried from its previous
+        checkpoint (the disk may have room by then, as older checkpoints are rotated
+        out) and ends as "disk full" once its retries are spent.
+        """
+        if checkpoint_dir is not None:
+            return super().save(checkpoint_dir)
+        # Tune's own scratch directory is left behind when the save raises; ours is not.
+        scratch = tempfile.mkdtemp(prefix="tuning-service-checkpoint-")
+        try:
+            return super().save(scratch)
+        except OSError as exc:
+            # The copy into the sweep's storage was never registered: remove what it wrote.
+            partial = getattr(getattr(self, "_storage", None), "checkpoint_fs_path", None)
+            if partial and Path(partial).is_dir():
+                shutil.rmtree(partial, ignore_errors=True)
+            if exc.errno == errno.ENOSPC or "No space left" in str(exc):
+                where = partial or "the sweep's storage"
+                raise OSError(
+                    errno.ENOSPC,
+                    f"No space left on device while saving the checkpoint of epoch {self.epoch} to {where}",
+                ) from exc
+            raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
     def save_checkpoint(self, checkpoint_dir: str) -> None:
+        if not self.models:  # the trial failed before it had a model: nothing to keep
+            return
         for i, model in enumerate(self.models):
             model.save(Path(checkpoint_dir) / _checkpoint_name(i))
         state = {
@@ -214,6 +292,9 @@ class KerasTrainable(tune.Trainable):
 
     def load_checkpoint(self, checkpoint_dir: str) -> None:
         import keras
+
+        if self.trial_id in self.finished or self.failure is not None:
+            return  # replayed, or failing anyway: the weights would never be used
 
         # Weights and optimizer state: a paused trial continues exactly where it stopped.
         self.models = [

@@ -14,6 +14,7 @@ from tuning_service.errors import TuningServiceError
 # is imported only when the command runs (or for --help), so start-up stays fast.
 COMMANDS: dict[str, str] = {
     "run": "tuning_service.cli.run:run",
+    "resume": "tuning_service.cli.resume:resume",
     "jobs": "tuning_service.cli.jobs:jobs",
     "report": "tuning_service.cli.report:report",
     "results": "tuning_service.cli.results:results",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
@@ -12,9 +14,15 @@ from rich.console import Console
 from rich.live import Live
 
 from tuning_service.cli.options import parse_key_values
+from tuning_service.errors import InputError
 from tuning_service.results import best_config_record
 from tuning_service.searchers.points import read_points_file
 from tuning_service.spec import DEFAULT_JOB, DEFAULT_STORAGE, SweepSpec
+
+# What `runner.new_sweep_id` makes: YYYYmmdd-HHMMSS-hex.
+SWEEP_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
+# A store status (kept here so `run --help` imports no SQLAlchemy).
+FINISHED = "finished"
 
 
 @click.command()
@@ -80,6 +88,14 @@ from tuning_service.spec import DEFAULT_JOB, DEFAULT_STORAGE, SweepSpec
     show_default=True,
     help="Checkpoint every N epochs (paused and restarted trials resume from it).",
 )
+@click.option(
+    "--max-failures",
+    type=int,
+    default=SweepSpec.max_failures,
+    show_default=True,
+    help="Restarts of a trial whose worker process or node died, from its last checkpoint "
+    "(errors raised by the model are recorded, not retried).",
+)
 @click.option("--data-limit", type=int, help="Use at most this many training rows (quick checks).")
 @click.option(
     "--db",
@@ -118,6 +134,7 @@ def run(
     searcher_option: tuple[str, ...],
     scheduler_option: tuple[str, ...],
     checkpoint_frequency: int,
+    max_failures: int,
     data_limit: int | None,
     db: str | None,
     data_dir: str | None,
@@ -126,6 +143,7 @@ def run(
     """Run a hyperparameter sweep of JOB (default: digits) and write its best configuration."""
     from tuning_service.runner import prepare
 
+    _refuse_sweep_id(job, db, storage)
     spec = SweepSpec(
         job=job,
         searcher=searcher,
@@ -146,12 +164,45 @@ def run(
         searcher_options=parse_key_values("--searcher-option", searcher_option),
         scheduler_options=parse_key_values("--scheduler-option", scheduler_option),
         checkpoint_frequency=checkpoint_frequency,
+        max_failures=max_failures,
         data_limit=data_limit,
         data_dir=data_dir,
         db=db,
     )
     prepared = prepare(spec)  # all input errors surface here, before Ray starts
-    result = _run_with_progress(prepared, quiet=bool((ctx.obj or {}).get("quiet")))
+
+    def start(sink: Any) -> Any:
+        from tuning_service.runner import run_sweep
+
+        return run_sweep(prepared.spec, job=prepared.job, progress=sink)
+
+    show_sweep(start, quiet=bool((ctx.obj or {}).get("quiet")), fmt=fmt)
+
+
+def _refuse_sweep_id(job: str, db: str | None, storage: str) -> None:
+    """`run SWEEP_ID` is a user wanting an interrupted sweep back: point them at `resume`."""
+    if not SWEEP_ID.fullmatch(job):
+        return
+    from tuning_service.store import open_store
+
+    try:
+        with open_store(db, storage=storage, must_exist=True) as store:
+            row = store.find_sweep(job)
+    except InputError:
+        raise InputError(f"{job!r} is a sweep id, not a job; `tuning-service jobs` lists the jobs") from None
+    if row.status == FINISHED:
+        raise InputError(
+            f"sweep {row.sweep_id} finished already; run its job with `tuning-service run {row.job}`"
+        )
+    raise InputError(
+        f"sweep {row.sweep_id} ({row.job}) is {row.status}; continue it with "
+        f"`tuning-service resume {row.sweep_id}`"
+    )
+
+
+def show_sweep(start: Callable[[Any], Any], *, quiet: bool, fmt: str) -> None:
+    """Run ``start(progress_sink)``, with a live view, then print the leaderboard or the best config."""
+    result = _with_progress(start, quiet=quiet)
     if fmt == "json":
         click.echo(json.dumps(best_config_record(result), indent=2, default=str))
     else:
@@ -160,10 +211,9 @@ def run(
         print_summary(stdout_console(), result)
 
 
-def _run_with_progress(prepared: Any, *, quiet: bool) -> Any:
-    """Run the sweep with a live view on a terminal, or a line per finished trial otherwise."""
+def _with_progress(start: Callable[[Any], Any], *, quiet: bool) -> Any:
+    """A live view on a terminal, or a line per finished trial otherwise."""
     from tuning_service.cli.render import snapshot_line, snapshot_view
-    from tuning_service.runner import run_sweep
 
     console = Console(stderr=True)
     live = (
@@ -181,4 +231,4 @@ def _run_with_progress(prepared: Any, *, quiet: bool) -> Any:
             console.print(snapshot_line(snapshot), highlight=False)
 
     with live if live is not None else nullcontext():
-        return run_sweep(prepared.spec, job=prepared.job, progress=sink)
+        return start(sink)

@@ -10,11 +10,17 @@ from typing import Any
 
 from ray import tune
 
+from tuning_service.outcomes import (
+    DIVERGED_KEY,
+    ERROR_KEY,
+    REPLAYED_KEY,
+    classify_error,
+    outcome_message,
+    trial_status,
+)
 from tuning_service.results import ERRORED
 from tuning_service.store.engine import StoreError
-from tuning_service.store.outcomes import outcome_message, trial_status
 from tuning_service.store.records import Store, open_store
-from tuning_service.trainable import DIVERGED as DIVERGED_KEY
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +118,8 @@ class RecorderCallback(tune.Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         self._last[trial.trial_id] = result
         epoch = result.get("training_iteration")
-        if epoch is None:
+        # A failed step trained no epoch; a replayed one is recorded already.
+        if epoch is None or result.get(ERROR_KEY) or result.get(REPLAYED_KEY):
             return
         raw = result.get(self.metric)
         diverged = bool(result.get(DIVERGED_KEY))
@@ -144,7 +151,9 @@ class RecorderCallback(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         last = self._last.pop(trial.trial_id, None) or dict(trial.last_result or {})
-        status = trial_status(last, self.max_epochs)
+        if last.get(REPLAYED_KEY):
+            return  # finished before the driver died: its outcome is recorded
+        status = trial_status(last, self.max_epochs, trial.config or {})
         self._finish(trial, status, outcome_message(status, last, self.max_epochs), last)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -173,5 +182,4 @@ def _error_line(trial: Any) -> str:
         text = trial.get_error()
     except Exception:  # noqa: BLE001 - an unreadable error file must not hide the error
         text = None
-    lines = [line.strip() for line in str(text or "").splitlines() if line.strip()]
-    return lines[-1][:2000] if lines else "trial raised an error (no message recorded)"
+    return classify_error(str(text or ""))

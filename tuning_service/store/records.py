@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 
 from tuning_service.errors import InputError
+from tuning_service.outcomes import outcome_message
 from tuning_service.registry import did_you_mean
 from tuning_service.store import schema
 from tuning_service.store.engine import (
@@ -25,7 +26,6 @@ from tuning_service.store.engine import (
     retrying,
     sqlite_path,
 )
-from tuning_service.store.outcomes import outcome_message
 from tuning_service.store.schema import FAILED, FINISHED, INTERRUPTED, RUNNING, utcnow
 
 if TYPE_CHECKING:
@@ -476,6 +476,13 @@ class Store:
                         index_elements=["sweep_id", "trial_id", "epoch"]
                     )
                     conn.execute(stmt, rows)
+            # Rows of trials the results leave out (no epoch reported, or started an instant
+            # before a driver died and unknown to the snapshot it resumed from) are not trials.
+            known = [trial.trial_id for trial in result.trials]
+            for table in (e, t):
+                conn.execute(
+                    sa.delete(table).where(table.c.sweep_id == sweep_id, table.c.trial_id.not_in(known))
+                )
 
         self._write(f"recording the results of sweep {sweep_id}", work)
 

@@ -1,0 +1,94 @@
+"""Helpers for fault-tolerance tests: a small job whose grid has exactly 12 points, and drivers run as processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+# 3 x 2 x 2 = 12 grid points; a continuous learning rate for the other searchers.
+JOB_FILE = '''\
+"""Digits with a 12-point grid: the fault-tolerance tests' job."""
+from jobs.digits import load_data
+from tuning_service.job import Job
+from tuning_service.models import build_mlp
+from tuning_service.space import Choice, Float, Int
+
+JOB = Job(
+    name="resumable",
+    description="digits MLP, small space",
+    space={
+        "learning_rate": Float(1e-3, 5e-2, log=True, grid=(3e-3, 1e-2, 3e-2)),
+        "units": Int(8, 64, log=True, grid=(16, 32)),
+        "batch_size": Choice((32, 64)),
+    },
+    load_data=load_data,
+    build_model=build_mlp,
+    metric="val_accuracy",
+    mode="max",
+    max_epochs=3,
+    defaults={"optimizer": "adam", "layers": 1, "activation": "relu"},
+)
+'''
+
+
+@pytest.fixture
+def job_file(tmp_path: Path) -> str:
+    path = tmp_path / "resumable_job.py"
+    path.write_text(JOB_FILE)
+    return f"{path}:JOB"
+
+
+def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`tuning-service ARGS` as its own process group (so the test can clean up what it started)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tuning_service", "-q", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def finished_trials(db: Path) -> int:
+    """Trials the store has seen finish (0 while the database does not exist yet)."""
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return conn.execute(
+                "select count(*) from trials where status not in ('running', 'interrupted')"
+            ).fetchone()[0]
+    except sqlite3.OperationalError:  # the schema is still being created
+        return 0
+
+
+def wait_for(predicate, *, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(
+                f"the driver exited ({proc.returncode}) before {what}: {proc.stderr.read()[-3000:]}"
+            )
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the driver, then whatever it started that outlived it (same process group)."""
+    proc.kill()
+    proc.wait(timeout=30)
+    time.sleep(1)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,120 @@
+"""Continuing a sweep whose driver died: what Tune's snapshot knows, completed by the results store.
+
+Tune snapshots the experiment (trials, searcher, stateful callbacks) every few seconds
+at best, so its snapshot can predate the last trials to finish. The results store is
+written as each trial finishes, so it is the record of what is done: a trial Tune would
+re-run although the store has its outcome is replayed from the store instead (its last
+result is handed back to Tune without training), and trials Tune never heard of are
+dropped when the resumed sweep is reconciled.
+"""
+
+from __future__ import annotations
+
+import glob
+import socket
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tuning_service.errors import InputError
+from tuning_service.job import Job
+from tuning_service.outcomes import DIVERGED_KEY, EARLY_STOPPED_KEY, ERROR_KEY, REPLAYED_KEY
+from tuning_service.results import DIVERGED, ERRORED, STOPPED
+from tuning_service.spec import SweepSpec
+from tuning_service.store.records import Store, SweepRow, pid_alive
+from tuning_service.store.schema import FINISHED, RUNNING
+
+# Where `run_sweep` keeps Tune's experiment (tuner.pkl, experiment_state-*.json, trial folders).
+TRIALS_DIR = "trials"
+# Trial statuses in the store that mean "finished: never run this trial again".
+_FINISHED_TRIALS = ("completed", STOPPED, DIVERGED, ERRORED)
+
+
+@dataclass(frozen=True)
+class Resume:
+    """An interrupted sweep as the runner continues it."""
+
+    sweep_id: str
+    sweep_dir: Path
+    started_at: str  # the first run's start, ISO 8601 UTC
+    previous_s: float  # wall time the interrupted run(s) spent
+    finished: dict[str, dict[str, Any]]  # trial id -> the last result to replay
+    counts: dict[str, int]  # finished trials by status, for the progress view
+    epochs_done: int
+
+
+def check_resumable(row: SweepRow) -> Path:
+    """The sweep's Tune experiment folder; InputError saying why the sweep cannot be resumed."""
+    if row.status == FINISHED:
+        raise InputError(
+            f"sweep {row.sweep_id} finished already; `tuning-service results {row.sweep_id}` shows it"
+        )
+    if row.status == RUNNING and row.host == socket.gethostname() and row.pid and pid_alive(row.pid):
+        raise InputError(
+            f"sweep {row.sweep_id} is still running (driver pid {row.pid}); it cannot be resumed twice"
+        )
+    trials_dir = Path(row.sweep_dir or "") / TRIALS_DIR
+    if not row.sweep_dir or not (trials_dir / "tuner.pkl").is_file():
+        raise InputError(
+            f"sweep {row.sweep_id} cannot be resumed: its folder {trials_dir} holds no Ray Tune snapshot "
+            "(moved or deleted?)"
+        )
+    if not glob.glob(str(trials_dir / "experiment_state-*.json")):
+        raise InputError(
+            f"sweep {row.sweep_id} cannot be resumed: it stopped before Ray Tune saved its first snapshot; "
+            "run it again instead"
+        )
+    return trials_dir
+
+
+def spec_of(row: SweepRow, *, db: str | None) -> SweepSpec:
+    """The sweep's spec as `run` recorded it (the database URL is never recorded: it may hold a password)."""
+    known = {f.name for f in fields(SweepSpec)}
+    values = {k: v for k, v in row.spec.items() if k in known}
+    values["points_to_evaluate"] = tuple(values.get("points_to_evaluate") or ())
+    values["db"] = db
+    return SweepSpec(**values)
+
+
+def plan_resume(store: Store, row: SweepRow, job: Job) -> Resume:
+    """Everything the store knows that the resumed run needs."""
+    trials = store.trials([row.sweep_id])
+    last_epochs: dict[str, Any] = {}
+    for epoch in store.epochs(row.sweep_id):
+        last_epochs[epoch.trial_id] = epoch  # ordered by trial and epoch: the last one wins
+    finished, counts = {}, {}
+    for trial in trials:
+        if trial.status not in _FINISHED_TRIALS:
+            continue
+        finished[trial.trial_id] = _replay(trial, last_epochs.get(trial.trial_id), job)
+        counts[trial.status] = counts.get(trial.status, 0) + 1
+    ends = [t.updated_at for t in trials] + [row.heartbeat_at or row.started_at]
+    return Resume(
+        sweep_id=row.sweep_id,
+        sweep_dir=Path(row.sweep_dir or ""),
+        started_at=_iso(row.started_at),
+        previous_s=max(0.0, (max(ends) - row.started_at).total_seconds()),
+        finished=finished,
+        counts=counts,
+        epochs_done=sum(int(t.epochs or 0) for t in trials),
+    )
+
+
+def _replay(trial: Any, last_epoch: Any, job: Job) -> dict[str, Any]:
+    """The result the trainable hands back for a finished trial: its last epoch, as recorded."""
+    result: dict[str, Any] = dict(last_epoch.metrics) if last_epoch is not None else {}
+    result["training_iteration"] = int(trial.epochs or 0)
+    if job.metric not in result or trial.status in (DIVERGED, ERRORED):
+        result[job.metric] = job.worst_value  # what the searcher was (or would have been) told
+    result[DIVERGED_KEY] = trial.status == DIVERGED
+    if trial.status == STOPPED and "patience" in (trial.message or ""):
+        result[EARLY_STOPPED_KEY] = True
+    if trial.status == ERRORED:
+        result[ERROR_KEY] = trial.message or "raised an error"
+    result[REPLAYED_KEY] = trial.status
+    return result
+
+
+def _iso(when: datetime) -> str:
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat(timespec="seconds")
