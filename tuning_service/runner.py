@@ -324,11 +324,11 @@ def _extra_callbacks(spec: SweepSpec, job: Job, sweep_dir: Path) -> list[Any]:
 def _stopper(prepared: PreparedSweep, spent: int = 0) -> Any:
     """Every trial stops at the epoch budget; the sweep stops at its total epoch budget
     (``spent``: epochs trained before a resume)."""
-    from ray.tune.stopper import CombinedStopper, MaximumIterationStopper
+    from ray.tune.stopper import CombinedStopper
 
-    from tuning_service.stoppers import EpochBudget
+    from tuning_service.stoppers import EpochBudget, EpochCap
 
-    per_trial = MaximumIterationStopper(prepared.max_epochs)
+    per_trial = EpochCap(prepared.max_epochs)
     if prepared.spec.epoch_budget is None:
         return per_trial
     return CombinedStopper(per_trial, EpochBudget(prepared.spec.epoch_budget, spent=spent))

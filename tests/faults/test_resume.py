@@ -75,6 +75,7 @@ def test_resume_after_the_driver_is_killed_halfway(searcher, job_file, tmp_path)
     assert row.status == "finished", row.message
     assert len(trials) == 12, sorted(after)
     assert all(t.status in FINISHED for t in trials), [(t.trial_id, t.status) for t in trials]
+    assert all(1 <= t.epochs <= 3 for t in trials), [(t.trial_id, t.epochs) for t in trials]
     assert len({json.dumps(t.config, sort_keys=True) for t in trials}) == 12, "a config ran twice"
     for trial_id, record in before.items():
         assert after.get(trial_id) == record, f"trial {trial_id} changed after the resume"

@@ -153,7 +153,7 @@ def test_a_killed_worker_continues_from_its_checkpoint(ray_local, tmp_path):
     assert killed, "the worker was never killed"
 
     (trial,) = result.trials
-    assert trial.status == "completed" and trial.epochs == 12
+    assert (trial.status, trial.epochs) == ("completed", 12), (trial, _result_lines(storage))
     lines = _result_lines(storage)[next(iter(killed))]
     pids = [line["pid"] for line in lines]
     first_after = next(line for line in lines if line["pid"] != killed[next(iter(killed))])

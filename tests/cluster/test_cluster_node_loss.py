@@ -1,0 +1,94 @@
+"""A worker node dies mid-sweep: its trials continue on the surviving nodes and the sweep completes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from clusterkit import ROOT, start, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+FAULTS_JOB = ROOT / "tests" / "faults" / "conftest.py"
+
+
+def _results_by_trial(storage: Path) -> dict[str, list[dict]]:
+    found = {}
+    for path in storage.glob("*/*/trials/*/result.json"):
+        rows = []
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # being written
+                pass
+        found[path.parent.name] = rows
+    return found
+
+
+def test_trials_of_a_lost_node_finish_on_the_surviving_nodes(local_cluster, tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from tests.faults.conftest import JOB_FILE
+
+    (tmp_path / "resumable_job.py").write_text(JOB_FILE)
+    before = {n["node_id"] for n in local_cluster.alive_nodes()}
+    third = start(
+        "worker2",
+        [sys.executable, "-m", "tuning_service", "cluster", "join", local_cluster.gcs, "--num-cpus", "1"]
+        + ["--num-gpus", "0", "--object-store-memory", str(100 * 2**20)],
+        local_cluster.env,
+        local_cluster.home,
+    )
+    driver = None
+    try:
+        wait_for("a third node", lambda: len(local_cluster.alive_nodes()) == 3, [third], 90)
+        (doomed,) = {n["node_id"] for n in local_cluster.alive_nodes()} - before
+        storage = tmp_path / "results"
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "tuning_service", "-q", "run", f"{tmp_path / 'resumable_job.py'}:JOB"]
+            + ["--address", local_cluster.gcs, "--searcher", "random", "--scheduler", "fifo"]
+            + ["--num-samples", "3", "--max-epochs", "20", "--max-concurrent", "3", "--max-failures", "2"]
+            + ["--storage", str(storage), "--format", "json"],
+            env=local_cluster.env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+        def a_trial_trains_on_the_doomed_node() -> bool:
+            return any(
+                rows and rows[-1]["node_id"] == doomed and rows[-1]["training_iteration"] >= 2
+                for rows in _results_by_trial(storage).values()
+            )
+
+        # Three trials start together, one per node: the third node's has to train there.
+        wait_for("a trial on the third node", a_trial_trains_on_the_doomed_node, [third], 180)
+        # The node disappears at once, as a machine that loses power: every process, SIGKILL.
+        for pid in third.members():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        out, err = driver.communicate(timeout=300)
+    finally:
+        if driver is not None and driver.poll() is None:
+            driver.kill()
+        third.stop()
+
+    assert driver.returncode == 0, err[-3000:]
+    record = json.loads(out)
+    summary = json.loads((storage / "resumable" / record["sweep_id"] / "trials.json").read_text())
+    trials = summary["trials"] if isinstance(summary, dict) else summary
+    assert len(trials) == 3 and {t["status"] for t in trials} == {"completed"}, trials
+    moved = [
+        rows
+        for rows in _results_by_trial(storage).values()
+        if any(r["node_id"] == doomed for r in rows) and rows[-1]["node_id"] != doomed
+    ]
+    assert moved, "no trial of the lost node finished elsewhere"
+    assert all(rows[-1]["training_iteration"] == 20 for rows in moved)
