@@ -8,6 +8,7 @@ No Ray or TensorFlow imports: the store and the CLI use this module too.
 from __future__ import annotations
 
 import errno
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -67,6 +68,8 @@ def outcome_message(status: str, last: Mapping[str, Any], max_epochs: int) -> st
     return None
 
 
+# "OSError: ...", "ray.exceptions.ActorDiedError: ...": the line naming the exception.
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b:")
 # Words in an error that say what kind of failure it was, checked in this order.
 _KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
@@ -79,9 +82,11 @@ _KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 def classify_error(text: str) -> str:
-    """One line for an error: its last line, prefixed by its kind when we recognise it."""
+    """One line for an error: its last ``SomeError: message`` line (else its last line),
+    prefixed by its kind when we recognise it."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    line = lines[-1] if lines else "raised an error (no message recorded)"
+    named = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    line = (named or lines or ["raised an error (no message recorded)"])[-1]
     for kind, words in _KINDS:
         if any(word in text for word in words) and not line.startswith(kind):
             return f"{kind}: {line}"[:2000]

@@ -22,7 +22,7 @@ from tuning_service.job import Job
 from tuning_service.outcomes import DIVERGED_KEY, EARLY_STOPPED_KEY, ERROR_KEY, REPLAYED_KEY
 from tuning_service.results import DIVERGED, ERRORED, STOPPED
 from tuning_service.spec import SweepSpec
-from tuning_service.store.records import Store, SweepRow, pid_alive
+from tuning_service.store.records import RANKED, Store, SweepRow, pid_alive
 from tuning_service.store.schema import FINISHED, RUNNING
 
 # Where `run_sweep` keeps Tune's experiment (tuner.pkl, experiment_state-*.json, trial folders).
@@ -42,6 +42,7 @@ class Resume:
     finished: dict[str, dict[str, Any]]  # trial id -> the last result to replay
     counts: dict[str, int]  # finished trials by status, for the progress view
     epochs_done: int
+    best: tuple[float, dict[str, Any]] | None  # best value so far and its config
 
 
 def check_resumable(row: SweepRow) -> Path:
@@ -89,6 +90,9 @@ def plan_resume(store: Store, row: SweepRow, job: Job) -> Resume:
             continue
         finished[trial.trial_id] = _replay(trial, last_epochs.get(trial.trial_id), job)
         counts[trial.status] = counts.get(trial.status, 0) + 1
+    ranked = [t for t in trials if t.status in RANKED and t.value is not None]
+    pick = max if row.mode == "max" else min
+    best = pick(ranked, key=lambda t: t.value) if ranked else None
     ends = [t.updated_at for t in trials] + [row.heartbeat_at or row.started_at]
     return Resume(
         sweep_id=row.sweep_id,
@@ -98,6 +102,7 @@ def plan_resume(store: Store, row: SweepRow, job: Job) -> Resume:
         finished=finished,
         counts=counts,
         epochs_done=sum(int(t.epochs or 0) for t in trials),
+        best=(float(best.value), dict(best.config)) if best else None,
     )
 
 
@@ -116,5 +121,10 @@ def _replay(trial: Any, last_epoch: Any, job: Job) -> dict[str, Any]:
     return result
 
 
+def _aware(when: datetime) -> datetime:
+    """SQLite hands back naive datetimes; the store writes UTC."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def _iso(when: datetime) -> str:
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat(timespec="seconds")
+    return _aware(when).isoformat(timespec="seconds")

@@ -294,6 +294,8 @@ def _restore(
     for status, count in resume.counts.items():
         setattr(snapshot, _SNAPSHOT_FIELDS[status], getattr(snapshot, _SNAPSHOT_FIELDS[status]) + count)
     snapshot.epochs = resume.epochs_done
+    if resume.best is not None:
+        snapshot.offer(*resume.best)
     return tuner.fit()
 
 

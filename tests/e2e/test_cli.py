@@ -37,6 +37,9 @@ BAD_INPUTS = [
     (["run", "--scheduler-option", "grace=2"], "scheduler 'asha': unknown option 'grace'"),
     (["run", "--address", "not an address"], "--address must be 'auto', HOST:PORT or ray://HOST:PORT"),
     (["run", "--time-budget", "-5"], "--time-budget must be a number of seconds > 0, got -5.0"),
+    (["run", "--max-failures", "-1"], "--max-failures must be an integer >= 0, got -1"),
+    (["run", "20261123-190541-7821df"], "'20261123-190541-7821df' is a sweep id, not a job"),
+    (["resume", "20261123-190541-7821df"], "no results database at"),
 ]
 
 

@@ -149,7 +149,7 @@ def test_the_default_database_is_in_the_results_root(tmp_path, monkeypatch):
 
 
 def test_outcome_messages_say_why_a_trial_ended():
-    from tuning_service.store.outcomes import outcome_message, trial_status
+    from tuning_service.outcomes import outcome_message, trial_status
 
     cases = [
         ({"training_iteration": 3}, "completed", None),

@@ -85,11 +85,15 @@ class RecorderCallback(tune.Callback):
         self.missed = 0  # writes skipped or failed; the final reconciliation covers them
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_store": None}
+        # Tune pickles callbacks into the sweep's folder: never the database password. A
+        # copy unpickled from there records nothing (`resume` builds a new recorder).
+        return {**self.__dict__, "_store": None, "url": None}
 
     @property
     def store(self) -> Store:
         if self._store is None:
+            if self.url is None:
+                raise StoreError("this recorder was restored from a snapshot and has no database URL")
             self._store = open_store(self.url)
         return self._store
 

@@ -42,7 +42,8 @@ class SweepRecording:
         self._callback: Any = None
 
     def start(self, cluster_address: str) -> None:
-        stale = self.store.cleanup_stale()
+        # A resumed sweep finds its own row stale: that is expected, not news.
+        stale = [s for s in self.store.cleanup_stale() if s != self.sweep_id]
         if stale:
             log.warning(
                 "marked %d sweep(s) whose driver is gone as interrupted: %s", len(stale), ", ".join(stale)
