@@ -30,6 +30,10 @@ def _results_by_trial(storage: Path) -> dict[str, list[dict]]:
     return found
 
 
+def _alive(cluster) -> set[str]:
+    return {n["node_id"] for n in cluster.alive_nodes()}
+
+
 def test_trials_of_a_lost_node_finish_on_the_surviving_nodes(local_cluster, tmp_path):
     sys.path.insert(0, str(ROOT))
     from tests.faults.conftest import JOB_FILE
@@ -79,6 +83,8 @@ def test_trials_of_a_lost_node_finish_on_the_surviving_nodes(local_cluster, tmp_
         if driver is not None and driver.poll() is None:
             driver.kill()
         third.stop()
+        # The cluster is shared with the next tests: back to its two nodes before going on.
+        wait_for("the lost node to be declared dead", lambda: _alive(local_cluster) == before, [], 60)
 
     assert driver.returncode == 0, err[-3000:]
     record = json.loads(out)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import nullcontext, redirect_stdout
 from typing import Any
 
 import click
@@ -202,7 +203,10 @@ def _refuse_sweep_id(job: str, db: str | None, storage: str) -> None:
 
 def show_sweep(start: Callable[[Any], Any], *, quiet: bool, fmt: str) -> None:
     """Run ``start(progress_sink)``, with a live view, then print the leaderboard or the best config."""
-    result = _with_progress(start, quiet=quiet)
+    # Ray prints some cluster events ("(raylet) ...") on the driver's stdout; with --format
+    # json, stdout must hold the JSON document alone.
+    with redirect_stdout(sys.stderr) if fmt == "json" else nullcontext():
+        result = _with_progress(start, quiet=quiet)
     if fmt == "json":
         click.echo(json.dumps(best_config_record(result), indent=2, default=str))
     else:
