@@ -199,7 +199,7 @@ def _fit(
     from tuning_service.callbacks import ProgressCallback
     from tuning_service.progress import Snapshot
     from tuning_service.raysession import check_fits, node_capacity
-    from tuning_service.schedulers import create_scheduler
+    from tuning_service.schedulers import checkpoint_frequency, create_scheduler
     from tuning_service.schedulers.state import SchedulerState
     from tuning_service.searchers import create_searcher
     from tuning_service.trainable import KerasTrainable
@@ -263,7 +263,8 @@ def _fit(
             storage_path=str(sweep_dir),
             stop=_stopper(prepared),
             checkpoint_config=tune.CheckpointConfig(
-                checkpoint_frequency=spec.checkpoint_frequency, num_to_keep=1
+                checkpoint_frequency=checkpoint_frequency(spec.scheduler, spec.checkpoint_frequency),
+                num_to_keep=1,
             ),
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             callbacks=callbacks(scheduler),

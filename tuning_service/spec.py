@@ -42,7 +42,9 @@ class SweepSpec:
     address: str | None = None
     searcher_options: dict[str, Any] = field(default_factory=dict)
     scheduler_options: dict[str, Any] = field(default_factory=dict)
-    checkpoint_frequency: int = 1
+    # Checkpoint every N epochs; None: every epoch where the scheduler pauses trials (Hyperband),
+    # else every CHECKPOINT_EVERY epochs (checkpoints then serve only retries and resumes).
+    checkpoint_frequency: int | None = None
     # Restarts of a trial whose worker process or node died, each from its last checkpoint.
     # Errors raised by the model code are recorded, never retried.
     max_failures: int = 2
@@ -62,7 +64,8 @@ class SweepSpec:
         _positive_int("num-samples", self.num_samples)
         if self.max_epochs is not None:
             _positive_int("max-epochs", self.max_epochs)
-        _positive_int("checkpoint-frequency", self.checkpoint_frequency)
+        if self.checkpoint_frequency is not None:
+            _positive_int("checkpoint-frequency", self.checkpoint_frequency)
         if (
             not isinstance(self.max_failures, int)
             or isinstance(self.max_failures, bool)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import math
 import os
@@ -29,6 +30,9 @@ NODE_IP = "node_ip"
 _CHECKPOINT_MODEL = "model.keras"
 _CHECKPOINT_STATE = "state.json"
 _configured_pid: int | None = None
+# Trials an actor runs between full garbage collections (see `_start`).
+GC_EVERY_TRIALS = 10
+_trials_since_gc = 0
 
 
 def configure_tensorflow(cpus: float, gpus: float) -> None:
@@ -137,7 +141,14 @@ class KerasTrainable(tune.Trainable):
     def _start(self, config: dict[str, Any]) -> None:
         import keras
 
-        keras.backend.clear_session()
+        # Keras' global state is reset for every trial, but Python's full garbage collection
+        # (a quarter of a short trial's time with TensorFlow loaded) runs only now and then.
+        global _trials_since_gc
+        keras.backend.clear_session(free_memory=False)
+        _trials_since_gc += 1
+        if _trials_since_gc >= GC_EVERY_TRIALS:
+            gc.collect()
+            _trials_since_gc = 0
         self.failure: str | None = None
         self.epoch = 0
         self.train_time = 0.0

@@ -5,11 +5,13 @@ from __future__ import annotations
 import glob
 import json
 import pickle
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import cli, finished_trials, kill_group, wait_for
+from tests.faults.conftest import JOB_FILE, cli, finished_trials, kill_group, wait_for
 from tuning_service.store import open_store
 
 FINISHED = {"completed", "stopped early", "diverged", "errored"}
@@ -33,50 +35,96 @@ def _optuna_numbers(sweep_dir: Path) -> list[int]:
     return sorted(t.number for t in state["_ot_study"].trials)
 
 
-@pytest.mark.parametrize("searcher", ["grid", "random", "optuna", "hyperopt"])
-def test_resume_after_the_driver_is_killed_halfway(searcher, job_file, tmp_path):
-    storage = tmp_path / "results"
+SEARCHERS = ("grid", "random", "optuna", "hyperopt")
+
+
+@dataclass
+class Crash:
+    """One searcher's sweep: killed at about half, then resumed."""
+
+    before: dict[str, tuple] = field(default_factory=dict)  # trials finished at the kill
+    after: dict[str, tuple] = field(default_factory=dict)
+    sweep: object = None
+    run_again: tuple[int, str] = (0, "")  # `run SWEEP_ID`: exit code, stderr
+    resumed: tuple[int, str] = (0, "")
+    error: str | None = None
+
+
+def _crash_and_resume(searcher: str, job_file: str, root: Path) -> Crash:
+    crash, storage = Crash(), root / "results"
     db = storage / "tuning.db"
     args = [
         "--searcher", searcher, "--scheduler", "asha", "--num-samples", "12",
         "--max-concurrent", "2", "--data-limit", "300", "--storage", str(storage),
     ]  # fmt: skip
-    driver = cli("run", job_file, *args, cwd=tmp_path)
+    driver = cli("run", job_file, *args, cwd=root)
     try:
-        wait_for(lambda: finished_trials(db) >= 5, timeout=240, what="5 finished trials", proc=driver)
+        wait_for(lambda: finished_trials(db) >= 5, timeout=400, what="5 finished trials", proc=driver)
     finally:
         kill_group(driver)
-
     with open_store(None, storage=storage) as store:
         (row,) = store.sweeps()
-        before = {
+        crash.before = {
             t.trial_id: _trial_record(t, store.epochs(row.sweep_id, t.trial_id))
             for t in store.trials([row.sweep_id])
             if t.status in FINISHED
         }
+    # `run` with the interrupted sweep's id points at `resume` instead of starting anything.
+    wrong = cli("run", row.sweep_id, "--storage", str(storage), cwd=root)
+    crash.run_again = (wrong.wait(timeout=120), wrong.communicate()[1])
+    resumed = cli("resume", row.sweep_id, "--storage", str(storage), cwd=root)
+    _, err = resumed.communicate(timeout=500)
+    crash.resumed = (resumed.returncode, err)
+    with open_store(None, storage=storage) as store:
+        (crash.sweep,) = store.sweeps()
+        crash.after = {
+            t.trial_id: _trial_record(t, store.epochs(row.sweep_id, t.trial_id))
+            for t in store.trials([row.sweep_id])
+        }
+    return crash
+
+
+@pytest.fixture(scope="module")
+def crashes(tmp_path_factory) -> dict[str, Crash]:
+    """The four searchers' sweeps, killed and resumed side by side (the drivers mostly wait on
+    Ray's start-up, so running them together costs far less than one after another)."""
+    root = tmp_path_factory.mktemp("crashes")
+    (root / "resumable_job.py").write_text(JOB_FILE)
+    job_file = f"{root / 'resumable_job.py'}:JOB"
+    for searcher in SEARCHERS:
+        (root / searcher).mkdir()
+    with ThreadPoolExecutor(len(SEARCHERS)) as pool:
+        futures = {s: pool.submit(_crash_and_resume, s, job_file, root / s) for s in SEARCHERS}
+    out = {}
+    for searcher, future in futures.items():
+        try:
+            out[searcher] = future.result()
+        except AssertionError as exc:
+            out[searcher] = Crash(error=str(exc))
+    return out
+
+
+@pytest.mark.parametrize("searcher", SEARCHERS)
+def test_resume_after_the_driver_is_killed_halfway(searcher, crashes):
+    crash = crashes[searcher]
+    assert crash.error is None, crash.error
+    before, after, row = crash.before, crash.after, crash.sweep
     assert 5 <= len(before) < 12, (
         f"the driver was killed too late to test anything: {len(before)} trials done"
     )
+    code, err = crash.run_again
+    assert (
+        code == 2 and f"tuning-service resume {row.sweep_id}" in err and len(err.strip().splitlines()) == 1
+    ), err
+    code, err = crash.resumed
+    assert code == 0, err[-3000:]
 
-    # `run` with the interrupted sweep's id points at `resume` instead of starting anything.
-    wrong = cli("run", row.sweep_id, "--storage", str(storage), cwd=tmp_path)
-    out, err = wrong.communicate(timeout=60)
-    assert wrong.returncode == 2, err
-    assert f"tuning-service resume {row.sweep_id}" in err and len(err.strip().splitlines()) == 1
-
-    resumed = cli("resume", row.sweep_id, "--storage", str(storage), cwd=tmp_path)
-    out, err = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, err[-3000:]
-
-    with open_store(None, storage=storage) as store:
-        (row,) = store.sweeps()
-        trials = store.trials([row.sweep_id])
-        after = {t.trial_id: _trial_record(t, store.epochs(row.sweep_id, t.trial_id)) for t in trials}
     assert row.status == "finished", row.message
-    assert len(trials) == 12, sorted(after)
-    assert all(t.status in FINISHED for t in trials), [(t.trial_id, t.status) for t in trials]
-    assert all(1 <= t.epochs <= 3 for t in trials), [(t.trial_id, t.epochs) for t in trials]
-    assert len({json.dumps(t.config, sort_keys=True) for t in trials}) == 12, "a config ran twice"
+    assert len(after) == 12, sorted(after)
+    statuses = {trial_id: record[0] for trial_id, record in after.items()}
+    assert set(statuses.values()) <= FINISHED, statuses
+    assert all(1 <= record[2] <= 3 for record in after.values()), "a trial ran past its 3 epochs"
+    assert len({record[3] for record in after.values()}) == 12, "a config ran twice"
     for trial_id, record in before.items():
         assert after.get(trial_id) == record, f"trial {trial_id} changed after the resume"
     for trial_id, (_, _, epochs, _, rows) in after.items():

@@ -146,7 +146,7 @@ def test_a_killed_worker_continues_from_its_checkpoint(ray_local, tmp_path):
     killer.start()
     spec = SweepSpec(
         job="resumable", searcher="grid", scheduler="fifo", max_epochs=12, max_concurrent=1, storage=str(storage),
-        searcher_options={}, max_failures=2,
+        searcher_options={}, max_failures=2, checkpoint_frequency=1,
     )  # fmt: skip
     result = run_sweep(spec.replace(num_samples=1), job=_one_point(job))
     killer.join(timeout=5)

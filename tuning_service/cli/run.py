@@ -85,9 +85,7 @@ FINISHED = "finished"
 @click.option(
     "--checkpoint-frequency",
     type=int,
-    default=1,
-    show_default=True,
-    help="Checkpoint every N epochs (paused and restarted trials resume from it).",
+    help="Checkpoint every N epochs [default: 1 for hyperband, which pauses trials; else 5].",
 )
 @click.option(
     "--max-failures",
@@ -134,7 +132,7 @@ def run(
     address: str | None,
     searcher_option: tuple[str, ...],
     scheduler_option: tuple[str, ...],
-    checkpoint_frequency: int,
+    checkpoint_frequency: int | None,
     max_failures: int,
     data_limit: int | None,
     db: str | None,

@@ -97,6 +97,7 @@ def run_args(spec: SweepSpec) -> list[str]:
         "--max-concurrent": spec.max_concurrent,
         "--time-budget": spec.time_budget_s,
         "--data-limit": spec.data_limit,
+        "--checkpoint-frequency": spec.checkpoint_frequency,
     }
     argv += [
         "--cpus-per-trial",
@@ -105,8 +106,8 @@ def run_args(spec: SweepSpec) -> list[str]:
         str(spec.gpus_per_trial),
         "--seed",
         str(spec.seed),
-        "--checkpoint-frequency",
-        str(spec.checkpoint_frequency),
+        "--max-failures",
+        str(spec.max_failures),
     ]
     for flag, value in optional.items():
         if value is not None:
