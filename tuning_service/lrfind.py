@@ -95,7 +95,13 @@ def find_lr(
     import keras
 
     config = {**representative_config(job.space), **dict(overrides or {})}
-    model_config = {**job.model_config(config), "lr_schedule": "constant", "learning_rate": min_lr}
+    # One batch per call into TensorFlow: the rate grows, and the loss is read, after every batch.
+    model_config = {
+        **job.model_config(config),
+        "lr_schedule": "constant",
+        "learning_rate": min_lr,
+        "steps_per_execution": 1,
+    }
     batch = int(batch_size or model_config.get("batch_size", job.batch_size))
     steps = max(1, math.ceil(len(dataset.x_train) / batch))
     if steps < MIN_BATCHES:

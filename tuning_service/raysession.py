@@ -28,9 +28,6 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _RAY_LOGGERS = ("ray", "ray.tune", "ray.train", "ray.data")
 
 
-SNAPSHOT_PERIOD_ENV = "TUNE_GLOBAL_CHECKPOINT_S"
-
-
 def prepare_environment(address: str | None) -> None:
     """Environment that must be set before Ray or TensorFlow is imported in this process."""
     if address in (None, "local"):
@@ -47,11 +44,6 @@ def prepare_environment(address: str | None) -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     # The legacy console output honours verbose=0; the new one prints tables regardless.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    # Tune snapshots the experiment at most every 10 s by default, so a driver killed
-    # between snapshots forgets trials it had started: `resume` would run them again.
-    # Snapshot after every driver step instead (milliseconds for sweeps of hundreds of
-    # trials); a user with huge sweeps can set a period in seconds.
-    os.environ.setdefault(SNAPSHOT_PERIOD_ENV, "0")
 
 
 def prepare_cluster_client(address: str) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from tuning_service.errors import InputError
 from tuning_service.job import Job
 from tuning_service.outcomes import DIVERGED_KEY, EARLY_STOPPED_KEY, ERROR_KEY, REPLAYED_KEY
-from tuning_service.results import DIVERGED, ERRORED, STOPPED
+from tuning_service.results import DIVERGED, ERRORED, STOPPED, TrialSummary
 from tuning_service.spec import SweepSpec
 from tuning_service.store.records import RANKED, Store, SweepRow, pid_alive
 from tuning_service.store.schema import FINISHED, RUNNING
@@ -43,6 +43,7 @@ class Resume:
     counts: dict[str, int]  # finished trials by status, for the progress view
     epochs_done: int
     best: tuple[float, dict[str, Any]] | None  # best value so far and its config
+    summaries: dict[str, TrialSummary]  # the finished trials as the store recorded them
 
 
 def check_resumable(row: SweepRow) -> Path:
@@ -81,14 +82,16 @@ def spec_of(row: SweepRow, *, db: str | None) -> SweepSpec:
 def plan_resume(store: Store, row: SweepRow, job: Job) -> Resume:
     """Everything the store knows that the resumed run needs."""
     trials = store.trials([row.sweep_id])
-    last_epochs: dict[str, Any] = {}
-    for epoch in store.epochs(row.sweep_id):
-        last_epochs[epoch.trial_id] = epoch  # ordered by trial and epoch: the last one wins
-    finished, counts = {}, {}
+    epochs: dict[str, list[Any]] = {}
+    for epoch in store.epochs(row.sweep_id):  # ordered by trial and epoch
+        epochs.setdefault(epoch.trial_id, []).append(epoch)
+    finished, counts, summaries = {}, {}, {}
     for trial in trials:
         if trial.status not in _FINISHED_TRIALS:
             continue
-        finished[trial.trial_id] = _replay(trial, last_epochs.get(trial.trial_id), job)
+        mine = epochs.get(trial.trial_id, [])
+        finished[trial.trial_id] = _replay(trial, mine[-1] if mine else None, job)
+        summaries[trial.trial_id] = _summary(trial, mine, job)
         counts[trial.status] = counts.get(trial.status, 0) + 1
     ranked = [t for t in trials if t.status in RANKED and t.value is not None]
     pick = max if row.mode == "max" else min
@@ -103,6 +106,31 @@ def plan_resume(store: Store, row: SweepRow, job: Job) -> Resume:
         counts=counts,
         epochs_done=sum(int(t.epochs or 0) for t in trials),
         best=(float(best.value), dict(best.config)) if best else None,
+        summaries=summaries,
+    )
+
+
+def _summary(trial: Any, epochs: list[Any], job: Job) -> TrialSummary:
+    """A finished trial as `run_sweep` would have summarised it, from its recorded rows."""
+    history = [
+        {
+            **e.metrics,
+            "training_iteration": e.epoch,
+            DIVERGED_KEY: e.diverged,
+            job.metric: e.metrics.get(job.metric),
+        }
+        for e in epochs
+    ]
+    return TrialSummary(
+        trial_id=trial.trial_id,
+        config=dict(trial.config),
+        status=trial.status,
+        value=trial.value,
+        best_epoch=trial.best_epoch,
+        epochs=int(trial.epochs or 0),
+        train_time_s=float(trial.train_time_s or 0.0),
+        error=trial.message if trial.status == ERRORED else None,
+        history=history,
     )
 
 

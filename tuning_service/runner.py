@@ -167,7 +167,10 @@ def _run_recorded(
         sweep_dir=sweep_dir,
         # Trials still pending when a budget ended the sweep never ran: they are not trials.
         trials=[
-            _summarize(r, job, prepared.max_epochs)
+            # A trial that had finished before a resume is read from the store: Tune's own
+            # result files are buffered and lose their last lines when the driver is killed.
+            (resume.summaries.get(_trial_id(r)) if resume else None)
+            or _summarize(r, job, prepared.max_epochs)
             for r in results
             if (r.metrics or {}).get("training_iteration") or r.error
         ],
@@ -229,6 +232,7 @@ def _fit(
         **spec.searcher_options,
     )
     num_samples = plan.num_samples or spec.num_samples
+    os.environ[SNAPSHOT_PERIOD_ENV] = snapshot_period(num_samples)
     snapshot = Snapshot(total=num_samples, metric=job.metric, mode=job.mode, max_epochs=prepared.max_epochs)
 
     def callbacks(scheduler: Any) -> list[Any]:
@@ -309,6 +313,29 @@ _SNAPSHOT_FIELDS = {
 }
 
 
+# Ray Tune reads its experiment-snapshot period from this variable when a run starts;
+# users set ours (TUNING_SERVICE_SNAPSHOT_S) instead.
+SNAPSHOT_PERIOD_ENV = "TUNE_GLOBAL_CHECKPOINT_S"
+USER_SNAPSHOT_ENV = "TUNING_SERVICE_SNAPSHOT_S"
+# Up to this many trials a sweep is snapshotted after every driver step.
+SNAPSHOT_EVERY_STEP_UP_TO = 300
+
+
+def snapshot_period(num_samples: int) -> str:
+    """Seconds between Tune's experiment snapshots, as Tune reads them ("auto": its own pace).
+
+    Tune's default snapshots every 10 s or more, so a driver killed in between forgets
+    the trials it started since: `resume` would run them again. Snapshotting after every
+    driver step closes that gap and costs milliseconds per step for hundreds of trials;
+    each snapshot writes every trial, so for thousands of short trials Tune's own pace
+    (at most 5 % of the driver's time) is kept, and a resume may repeat the last seconds.
+    """
+    chosen = os.environ.get(USER_SNAPSHOT_ENV)
+    if chosen:
+        return chosen
+    return "0" if num_samples <= SNAPSHOT_EVERY_STEP_UP_TO else "auto"
+
+
 def _extra_callbacks(spec: SweepSpec, job: Job, sweep_dir: Path) -> list[Any]:
     """Optional integrations chosen on the command line (MLflow through Ray Tune's own callback)."""
     if spec.mlflow is None:
@@ -366,7 +393,7 @@ def _summarize(result: Any, job: Job, max_epochs: int) -> TrialSummary:
     else:
         epochs = int(metrics.get("training_iteration", len(history)) or 0)
     return TrialSummary(
-        trial_id=str(metrics.get("trial_id") or Path(result.path).name),
+        trial_id=_trial_id(result),
         config=job.space.effective(result.config or {}),
         status=status,
         value=float(best[job.metric]) if best else None,
@@ -376,6 +403,10 @@ def _summarize(result: Any, job: Job, max_epochs: int) -> TrialSummary:
         error=error,
         history=history,
     )
+
+
+def _trial_id(result: Any) -> str:
+    return str((result.metrics or {}).get("trial_id") or Path(result.path).name)
 
 
 # The columns of a trial's per-epoch history kept in its summary (plus every `val_*`).

@@ -45,16 +45,36 @@ def job_file(tmp_path: Path) -> str:
     return f"{path}:JOB"
 
 
-def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """`tuning-service ARGS` as its own process group (so the test can clean up what it started)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "tuning_service", "-q", *args],
+class Driver(subprocess.Popen):
+    """A `tuning-service` process whose output goes to files (a full pipe would block it)."""
+
+    def __init__(self, args: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        with open(log.with_suffix(".out"), "w") as out, open(log.with_suffix(".err"), "w") as err:
+            super().__init__(
+                args, cwd=cwd, env=env, stdout=out, stderr=err, text=True, start_new_session=True
+            )
+
+    def communicate(self, input=None, timeout=None):  # noqa: A002 - Popen's signature
+        self.wait(timeout=timeout)
+        return self.log.with_suffix(".out").read_text(), self.log.with_suffix(".err").read_text()
+
+    @property
+    def stderr_text(self) -> str:
+        return self.log.with_suffix(".err").read_text()
+
+
+_runs = iter(range(10**6))
+
+
+def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Driver:
+    """`tuning-service ARGS` as its own process group (so the test can clean up what it started);
+    its stdout and stderr are kept in files next to the run (`cli-N.out`, `cli-N.err`)."""
+    return Driver(
+        [sys.executable, "-m", "tuning_service", *args],
         cwd=cwd,
         env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+        log=Path(cwd) / f"cli-{next(_runs)}.log",
     )
 
 

@@ -47,6 +47,7 @@ class Crash:
     sweep: object = None
     run_again: tuple[int, str] = (0, "")  # `run SWEEP_ID`: exit code, stderr
     resumed: tuple[int, str] = (0, "")
+    crashed_log: str = ""  # the killed driver's stderr
     error: str | None = None
 
 
@@ -72,6 +73,7 @@ def _crash_and_resume(searcher: str, job_file: str, root: Path) -> Crash:
     # `run` with the interrupted sweep's id points at `resume` instead of starting anything.
     wrong = cli("run", row.sweep_id, "--storage", str(storage), cwd=root)
     crash.run_again = (wrong.wait(timeout=120), wrong.communicate()[1])
+    crash.crashed_log = driver.stderr_text
     resumed = cli("resume", row.sweep_id, "--storage", str(storage), cwd=root)
     _, err = resumed.communicate(timeout=500)
     crash.resumed = (resumed.returncode, err)
@@ -126,7 +128,10 @@ def test_resume_after_the_driver_is_killed_halfway(searcher, crashes):
     assert all(1 <= record[2] <= 3 for record in after.values()), "a trial ran past its 3 epochs"
     assert len({record[3] for record in after.values()}) == 12, "a config ran twice"
     for trial_id, record in before.items():
-        assert after.get(trial_id) == record, f"trial {trial_id} changed after the resume"
+        assert after.get(trial_id) == record, (
+            f"trial {trial_id} changed after the resume: {record} -> {after.get(trial_id)}; "
+            f"killed driver said: {crash.crashed_log[-2000:]}; resume said: {crash.resumed[1][-2000:]}"
+        )
     for trial_id, (_, _, epochs, _, rows) in after.items():
         assert [r[0] for r in rows] == list(range(1, epochs + 1)), f"trial {trial_id}: epoch rows {rows}"
     if searcher == "optuna":
