@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from clusterkit import ROOT, start, wait_for
@@ -17,26 +16,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 FAULTS_JOB = ROOT / "tests" / "faults" / "conftest.py"
 
 
-def _results_by_trial(storage: Path) -> dict[str, list[dict]]:
-    found = {}
-    for path in storage.glob("*/*/trials/*/result.json"):
-        rows = []
-        for line in path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:  # being written
-                pass
-        found[path.parent.name] = rows
-    return found
-
-
 def _alive(cluster) -> set[str]:
     return {n["node_id"] for n in cluster.alive_nodes()}
 
 
 def test_trials_of_a_lost_node_finish_on_the_surviving_nodes(local_cluster, tmp_path):
     sys.path.insert(0, str(ROOT))
-    from tests.faults.conftest import JOB_FILE
+    from tests.faults.conftest import JOB_FILE, result_lines
 
     (tmp_path / "resumable_job.py").write_text(JOB_FILE)
     before = {n["node_id"] for n in local_cluster.alive_nodes()}
@@ -67,7 +53,7 @@ def test_trials_of_a_lost_node_finish_on_the_surviving_nodes(local_cluster, tmp_
         def a_trial_trains_on_the_doomed_node() -> bool:
             return any(
                 rows and rows[-1]["node_id"] == doomed and rows[-1]["training_iteration"] >= 2
-                for rows in _results_by_trial(storage).values()
+                for rows in result_lines(storage).values()
             )
 
         # Three trials start together, one per node: the third node's has to train there.
@@ -93,7 +79,7 @@ def test_trials_of_a_lost_node_finish_on_the_surviving_nodes(local_cluster, tmp_
     assert len(trials) == 3 and {t["status"] for t in trials} == {"completed"}, trials
     moved = [
         rows
-        for rows in _results_by_trial(storage).values()
+        for rows in result_lines(storage).values()
         if any(r["node_id"] == doomed for r in rows) and rows[-1]["node_id"] != doomed
     ]
     assert moved, "no trial of the lost node finished elsewhere"

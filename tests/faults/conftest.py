@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -112,3 +113,17 @@ def kill_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def result_lines(storage: Path) -> dict[str, list[dict]]:
+    """Every trial's results as Tune wrote them to trials/<trial>/result.json (node, pid, epoch)."""
+    found = {}
+    for path in storage.glob("*/*/trials/*/result.json"):
+        rows = []
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # a line being written
+                pass
+        found[path.parent.name] = rows
+    return found

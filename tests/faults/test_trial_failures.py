@@ -11,10 +11,10 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
+from tests.faults.conftest import JOB_FILE, result_lines
 from tuning_service.catalog import load_job
 from tuning_service.runner import run_sweep
 from tuning_service.spec import SweepSpec
@@ -111,22 +111,7 @@ def test_full_disk_and_out_of_memory_fail_only_their_trials(tmp_path):
     assert json.loads((tmp_path / "best_after_full_disk.json").read_text()) == before
 
 
-def _result_lines(storage: Path) -> dict[str, list[dict]]:
-    found = {}
-    for path in storage.glob("*/*/trials/*/result.json"):
-        lines = []
-        for line in path.read_text().splitlines():
-            try:
-                lines.append(json.loads(line))
-            except json.JSONDecodeError:  # a line being written
-                pass
-        found[path.parent.name] = lines
-    return found
-
-
 def test_a_killed_worker_continues_from_its_checkpoint(ray_local, tmp_path):
-    from tests.faults.conftest import JOB_FILE
-
     (tmp_path / "resumable_job.py").write_text(JOB_FILE)
     job = load_job(f"{tmp_path / 'resumable_job.py'}:JOB")
     storage = tmp_path / "results"
@@ -135,7 +120,7 @@ def test_a_killed_worker_continues_from_its_checkpoint(ray_local, tmp_path):
     def kill_after_second_epoch() -> None:
         deadline = time.monotonic() + 120
         while not killed and time.monotonic() < deadline:
-            for trial, lines in _result_lines(storage).items():
+            for trial, lines in result_lines(storage).items():
                 if lines and lines[-1]["training_iteration"] >= 2:
                     killed[trial] = lines[-1]["pid"]
                     os.kill(lines[-1]["pid"], signal.SIGKILL)
@@ -153,8 +138,8 @@ def test_a_killed_worker_continues_from_its_checkpoint(ray_local, tmp_path):
     assert killed, "the worker was never killed"
 
     (trial,) = result.trials
-    assert (trial.status, trial.epochs) == ("completed", 12), (trial, _result_lines(storage))
-    lines = _result_lines(storage)[next(iter(killed))]
+    assert (trial.status, trial.epochs) == ("completed", 12), (trial, result_lines(storage))
+    lines = result_lines(storage)[next(iter(killed))]
     pids = [line["pid"] for line in lines]
     first_after = next(line for line in lines if line["pid"] != killed[next(iter(killed))])
     assert len(set(pids)) == 2, pids  # one worker before the kill, another after

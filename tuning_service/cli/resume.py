@@ -7,20 +7,13 @@ from typing import Any
 import click
 
 from tuning_service.cli.database import database_options
-from tuning_service.cli.run import show_sweep
+from tuning_service.cli.run import format_option, show_sweep
 
 
 @click.command()
 @click.argument("sweep")
 @database_options
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Leaderboard table, or the best-config record as JSON on stdout.",
-)
+@format_option
 @click.pass_context
 def resume(ctx: click.Context, sweep: str, db: str | None, storage: str, fmt: str) -> None:
     """Continue SWEEP (its id or a unique prefix) where its driver stopped.

@@ -20,6 +20,16 @@ from tuning_service.results import best_config_record
 from tuning_service.searchers.points import read_points_file
 from tuning_service.spec import DEFAULT_JOB, DEFAULT_STORAGE, SweepSpec
 
+# `run` and `resume` print the same thing at the end.
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Leaderboard table, or the best-config record as JSON on stdout.",
+)
+
 # What `runner.new_sweep_id` makes: YYYYmmdd-HHMMSS-hex.
 SWEEP_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
 # A store status (kept here so `run --help` imports no SQLAlchemy).
@@ -103,14 +113,7 @@ FINISHED = "finished"
     "[default: $TUNING_SERVICE_DB, else STORAGE/tuning.db].",
 )
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Local dataset cache directory.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Leaderboard table, or the best-config record as JSON on stdout.",
-)
+@format_option
 @click.pass_context
 def run(
     ctx: click.Context,
