@@ -103,6 +103,9 @@ def test_full_disk_and_out_of_memory_fail_only_their_trials(tmp_path):
     }
     assert trials[20000].message.startswith("disk full:"), trials[20000].message
     assert trials[2**36].message.startswith("out of memory:"), trials[2**36].message
+    # The allocation error was recorded once, not retried like the full disk (a worker's fault).
+    (oom_dir,) = [d for d in copy.glob("failing/*/trials/*") if f"units={2**36}" in d.name]
+    assert len((oom_dir / "result.json").read_text().splitlines()) == 1
 
     best = json.loads((tmp_path / "run.json").read_text())
     assert best["config"]["units"] in (16, 32)
