@@ -9,7 +9,6 @@ from ray import tune
 
 from tuning_service.outcomes import REPLAYED_KEY, is_measured, trial_status
 from tuning_service.progress import Sink, Snapshot
-from tuning_service.results import COMPLETED, DIVERGED, ERRORED
 
 
 class ProgressCallback(tune.Callback):
@@ -36,7 +35,7 @@ class ProgressCallback(tune.Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         s = self.snapshot
-        s.epochs += 1
+        s.epochs += 0 if result.get(REPLAYED_KEY) else 1
         self._last[trial.trial_id] = result
         if is_measured(result) and result.get(s.metric) is not None:
             s.offer(float(result[s.metric]), self.effective(trial.config))
@@ -47,15 +46,7 @@ class ProgressCallback(tune.Callback):
         s = self.snapshot
         if self._last.get(trial.trial_id, {}).get(REPLAYED_KEY):
             return  # finished before the sweep was resumed: counted from the store already
-        status = trial_status(self._last.get(trial.trial_id, {}), s.max_epochs, trial.config or {})
-        if status == DIVERGED:
-            s.diverged += 1
-        elif status == COMPLETED:
-            s.completed += 1
-        elif status == ERRORED:
-            s.errored += 1
-        else:
-            s.stopped += 1
+        s.count(trial_status(self._last.get(trial.trial_id, {}), s.max_epochs, trial.config or {}))
         s.running = max(0, sum(1 for t in trials if t.status == "RUNNING") - 1)
         self._emit()
 

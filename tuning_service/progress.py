@@ -7,6 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuning_service.results import COMPLETED, DIVERGED, ERRORED, STOPPED
+
+# A finished trial's status -> the counter it adds to.
+_COUNTERS = {COMPLETED: "completed", STOPPED: "stopped", DIVERGED: "diverged", ERRORED: "errored"}
+
 
 @dataclass
 class Snapshot:
@@ -33,6 +38,10 @@ class Snapshot:
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+    def count(self, status: str, n: int = 1) -> None:
+        """``n`` more trials finished with ``status``."""
+        setattr(self, _COUNTERS[status], getattr(self, _COUNTERS[status]) + n)
 
     def offer(self, value: float, config: dict[str, Any]) -> None:
         if self.best is None or (value > self.best if self.mode == "max" else value < self.best):

@@ -297,20 +297,11 @@ def _restore(
     run_config.callbacks = callbacks(internal._tune_config.scheduler)
     run_config.stop = stop
     for status, count in resume.counts.items():
-        setattr(snapshot, _SNAPSHOT_FIELDS[status], getattr(snapshot, _SNAPSHOT_FIELDS[status]) + count)
+        snapshot.count(status, count)
     snapshot.epochs = resume.epochs_done
     if resume.best is not None:
         snapshot.offer(*resume.best)
     return tuner.fit()
-
-
-# Store trial status -> the progress view's counter.
-_SNAPSHOT_FIELDS = {
-    "completed": "completed",
-    "stopped early": "stopped",
-    "diverged": "diverged",
-    "errored": "errored",
-}
 
 
 # Ray Tune reads its experiment-snapshot period from this variable when a run starts;
