@@ -245,9 +245,8 @@ def _fit(
         ]
 
     if resume is not None:
-        return _restore(
-            tune, sweep_dir, trainable, resume, callbacks, _stopper(prepared, resume.epochs_done), snapshot
-        )
+        stop = _stopper(prepared, resume.epochs_done)
+        return _restore(tune, sweep_dir, trainable, plan.param_space, resume, callbacks, stop, snapshot)
     scheduler = create_scheduler(spec.scheduler, max_t=prepared.max_epochs, **spec.scheduler_options)
     tuner = tune.Tuner(
         trainable,
@@ -279,18 +278,30 @@ def _fit(
 
 
 def _restore(
-    tune: Any, sweep_dir: Path, trainable: Any, resume: Resume, callbacks: Any, stop: Any, snapshot: Any
+    tune: Any,
+    sweep_dir: Path,
+    trainable: Any,
+    param_space: dict[str, Any],
+    resume: Resume,
+    callbacks: Any,
+    stop: Any,
+    snapshot: Any,
 ) -> Any:
     """Tuner.restore with this run's callbacks and stopper in place of the pickled ones.
 
     Tune unpickles the interrupted run's config, whose callbacks lost their live view
     and database connection; the scheduler and searcher are the unpickled ones (their
     state comes from the snapshot). Tune offers no public way to swap callbacks on
-    restore, hence the private ``_local_tuner``: tests/integration/test_resume.py fails
-    if a Ray upgrade moves it.
+    restore, hence the private ``_local_tuner``: tests/faults/test_resume.py fails if a
+    Ray upgrade moves it. The param space is not in Tune's pickle: the grid and random
+    searchers need it again to generate the trials still to come.
     """
     tuner = tune.Tuner.restore(
-        str(sweep_dir / TRIALS_DIR), trainable=trainable, resume_unfinished=True, resume_errored=False
+        str(sweep_dir / TRIALS_DIR),
+        trainable=trainable,
+        param_space=param_space,
+        resume_unfinished=True,
+        resume_errored=False,
     )
     internal = tuner._local_tuner
     run_config = internal.get_run_config()
