@@ -245,8 +245,14 @@ def _fit(
         ]
 
     if resume is not None:
+        from ray.tune.search import BasicVariantGenerator
+
         stop = _stopper(prepared, resume.epochs_done)
-        return _restore(tune, sweep_dir, trainable, plan.param_space, resume, callbacks, stop, snapshot)
+        # Grid and random generate their remaining trials from the param space, which Tune does
+        # not pickle; Optuna and HyperOpt keep the space in their own (restored) state.
+        generated = plan.search_alg is None or isinstance(plan.search_alg, BasicVariantGenerator)
+        space = plan.param_space if generated else None
+        return _restore(tune, sweep_dir, trainable, space, resume, callbacks, stop, snapshot)
     scheduler = create_scheduler(spec.scheduler, max_t=prepared.max_epochs, **spec.scheduler_options)
     tuner = tune.Tuner(
         trainable,
@@ -281,7 +287,7 @@ def _restore(
     tune: Any,
     sweep_dir: Path,
     trainable: Any,
-    param_space: dict[str, Any],
+    param_space: dict[str, Any] | None,
     resume: Resume,
     callbacks: Any,
     stop: Any,
