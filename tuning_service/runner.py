@@ -273,7 +273,7 @@ def _fit(
             stop=_stopper(prepared),
             checkpoint_config=tune.CheckpointConfig(
                 checkpoint_frequency=checkpoint_frequency(spec.scheduler, spec.checkpoint_frequency),
-                num_to_keep=1,
+                num_to_keep=CHECKPOINTS_KEPT,
             ),
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             callbacks=callbacks(scheduler),
@@ -320,6 +320,12 @@ def _restore(
         snapshot.offer(*resume.best)
     return tuner.fit()
 
+
+# Checkpoints kept per trial. Tune forces an experiment snapshot whenever a trial has saved
+# this many checkpoints since the last one (so the snapshot never points at a deleted
+# checkpoint): with 1, every checkpoint of every trial stalled the driver on a snapshot of
+# all trials, 5x the driver time at 1000 short trials (benchmarks/driver_scale.py).
+CHECKPOINTS_KEPT = 2
 
 # Ray Tune reads its experiment-snapshot period from this variable when a run starts;
 # users set ours (TUNING_SERVICE_SNAPSHOT_S) instead.
