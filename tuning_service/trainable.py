@@ -22,6 +22,7 @@ from tuning_service.job import Dataset, Job
 from tuning_service.outcomes import DIVERGED_KEY as DIVERGED
 from tuning_service.outcomes import EARLY_STOPPED_KEY as EARLY_STOPPED
 from tuning_service.outcomes import ENDED_AT, EPOCH, ERROR_KEY, REPLAYED_KEY, TRAIN_TIME, describe_exception
+from tuning_service.pipeline import Split
 
 # Where the trial ran: Ray's node id and that node's address (Tune itself fills in only the address).
 NODE_ID = "node_id"
@@ -131,6 +132,11 @@ class KerasTrainable(tune.Trainable):
         # Resumed sweeps: trials that had finished (per the results store) before the
         # driver died, with their last result. Tune's snapshot may predate their end.
         self.finished = dict(finished or {})
+        # The folds are the same for every trial of the sweep: tensors once per worker.
+        self.folds = [
+            (Split.from_arrays(x_fit, y_fit), Split.from_arrays(x_val, y_val))
+            for x_fit, y_fit, x_val, y_val in fold_splits(dataset, job.cv_folds, seed)
+        ]
         # An actor never moves, and a reused one keeps its node: look it up once.
         self.node = {
             NODE_ID: ray.get_runtime_context().get_node_id(),
@@ -153,7 +159,7 @@ class KerasTrainable(tune.Trainable):
         self.epoch = 0
         self.train_time = 0.0
         self.models: list[Any] = []
-        self.folds: list[tuple[Any, Any, Any, Any]] = []
+        self.pipelines: list[tuple[Any, Any]] = []
         try:
             self._build(config)
         except Exception as exc:  # noqa: BLE001 - reported as this trial's outcome by `step`
@@ -163,11 +169,15 @@ class KerasTrainable(tune.Trainable):
         import keras
 
         self.model_config = self.job.model_config(config)
-        keras.utils.set_random_seed(trial_seed(self.sweep_seed, self.model_config))
+        seed = trial_seed(self.sweep_seed, self.model_config)
+        keras.utils.set_random_seed(seed)
         # One model on the train/validation split, or one per fold for a cross-validated job.
-        self.folds = fold_splits(self.dataset, self.job.cv_folds, self.sweep_seed)
         self.models = [self.job.build_model(self.model_config, self.dataset.input_spec) for _ in self.folds]
         self.batch_size = int(self.model_config.get("batch_size", self.job.batch_size))
+        self.pipelines = [
+            (fit.batches(self.batch_size, shuffle_seed=seed + i), val.batches(self.batch_size))
+            for i, (fit, val) in enumerate(self.folds)
+        ]
         self.patience = self.model_config.get("patience")
         # `epochs` in a config caps this trial below the sweep's budget (a tunable, as in GridSearchCV).
         self.epoch_cap = int(self.model_config.get("epochs") or 0) or None
@@ -211,15 +221,12 @@ class KerasTrainable(tune.Trainable):
 
         started = time.perf_counter()
         per_fold = []
-        for model, (x_fit, y_fit, x_val, y_val) in zip(self.models, self.folds, strict=True):
+        for model, (fit_batches, val_batches) in zip(self.models, self.pipelines, strict=True):
             history = model.fit(
-                x_fit,
-                y_fit,
-                batch_size=self.batch_size,
+                fit_batches,
                 initial_epoch=self.epoch,
                 epochs=self.epoch + 1,
-                validation_data=(x_val, y_val),
-                shuffle=True,
+                validation_data=val_batches,
                 verbose=0,
                 # Stop inside the epoch as soon as the loss is NaN: the rest is wasted time.
                 callbacks=[keras.callbacks.TerminateOnNaN()],

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from benchmarks import driver_scale, overhead, small, telco
+from benchmarks import driver_scale, epoch_cost, overhead, small, telco
 from benchmarks.ours import engine_support
 
 
@@ -64,6 +64,13 @@ def test_driver_scale_smoke(ray_local, tmp_path):
         assert runs["tuning-service"]["trials"] == 20 and runs["tuning-service"]["trials_per_s"] > 0
     else:
         assert "engine lacks run_sweep(trainable=)" in runs["tuning-service"]["skipped"]
+
+
+def test_epoch_cost_smoke_times_both_ways(tmp_path):
+    assert epoch_cost.main(["--smoke", "--out", str(tmp_path)]) == 0
+    ways = json.loads((tmp_path / "epoch_cost.json").read_text())["ways"]
+    assert set(ways) == set(epoch_cost.WAYS)
+    assert all(w["first_epoch_s"] > 0 and len(w["later"]) == 2 for w in ways.values())
 
 
 def test_bad_dataset_exits_2(capsys):

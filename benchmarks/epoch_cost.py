@@ -1,0 +1,139 @@
+"""Epoch cost: what one trial's epochs cost in a worker, by the way data reaches Keras.
+
+    python -m benchmarks.epoch_cost [--smoke] [--out DIR] [--problem telco_churn] [--trials 6] [--epochs 6]
+
+A trial fits one epoch per Tune step. This times, in one process with one TensorFlow
+thread (a 1-CPU trial), the first epoch of a new model (tracing included) and the
+later ones, when each epoch's ``fit`` gets NumPy arrays (Keras builds a new pipeline
+every call) or the trial's tf.data pipelines (`tuning_service.pipeline`, the engine's
+way). Models alternate between the two so that both see the same machine state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from benchmarks import cli
+from benchmarks.problems import PROBLEMS, get_problem
+from benchmarks.reporting import fmt, header, markdown_table, write_json
+
+
+def _numpy_epochs(model: Any, data: Any, batch: int, epochs: int) -> list[float]:
+    times = []
+    for epoch in range(epochs):
+        started = time.perf_counter()
+        model.fit(
+            data.x_train,
+            data.y_train,
+            batch_size=batch,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            validation_data=(data.x_val, data.y_val),
+            shuffle=True,
+            verbose=0,
+        )
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def _pipeline_epochs(model: Any, data: Any, batch: int, epochs: int) -> list[float]:
+    from tuning_service.pipeline import Split
+
+    fit = Split.from_arrays(data.x_train, data.y_train).batches(batch, shuffle_seed=0)
+    val = Split.from_arrays(data.x_val, data.y_val).batches(batch)
+    times = []
+    for epoch in range(epochs):
+        started = time.perf_counter()
+        model.fit(fit, initial_epoch=epoch, epochs=epoch + 1, validation_data=val, verbose=0)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+WAYS: dict[str, Callable[[Any, Any, int, int], list[float]]] = {
+    "numpy arrays per fit": _numpy_epochs,
+    "tf.data pipeline (engine)": _pipeline_epochs,
+}
+
+
+def _sample(space: Any, n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` configurations drawn from the job's space as a random searcher would."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    domains = space.to_ray()
+    return [
+        {k: (d.sample(random_state=rng) if hasattr(d, "sample") else d) for k, d in domains.items()}
+        for _ in range(n)
+    ]
+
+
+def body(args: argparse.Namespace, out: Any) -> dict[str, Any]:
+    import keras
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    problem = get_problem(args.problem, smoke=args.smoke)
+    job = problem.job
+    data = job.load_data(limit=problem.data_limit, seed=args.seed)
+    trials, epochs = (2, 2) if args.smoke else (args.trials, args.epochs)
+    sampled = _sample(job.space, trials, args.seed)
+    found: dict[str, dict[str, list[float]]] = {way: {"first": [], "later": []} for way in WAYS}
+    for i, config in enumerate(sampled):
+        cfg = job.model_config(config)
+        batch = int(cfg.get("batch_size", job.batch_size))
+        for way, epochs_of in WAYS.items():
+            keras.backend.clear_session(free_memory=False)
+            keras.utils.set_random_seed(args.seed + i)
+            model = job.build_model(cfg, data.input_spec)
+            times = epochs_of(model, data, batch, epochs)
+            found[way]["first"].append(times[0])
+            found[way]["later"].extend(times[1:])
+        print(f"model {i + 1}/{trials} done", file=sys.stderr, flush=True)
+    rows = []
+    summary: dict[str, Any] = {}
+    for way, times in found.items():
+        first, later = statistics.median(times["first"]), statistics.median(times["later"] or [0.0])
+        summary[way] = {"first_epoch_s": first, "later_epoch_s": later, **times}
+        rows.append([way, fmt(first, 3), fmt(later, 3)])
+    text = "\n".join(
+        [
+            f"## epoch cost{' (smoke)' if args.smoke else ''}: {problem.name}, {trials} models x {epochs} epochs, "
+            "1 TensorFlow thread",
+            "",
+            markdown_table(["way", "first epoch s (median)", "later epochs s (median)"], rows),
+        ]
+    )
+    print(text, flush=True)
+    (out / "epoch_cost.md").write_text(text + "\n", encoding="utf-8")
+    command = " ".join(["python -m benchmarks.epoch_cost", *args.argv])
+    write_json(
+        out / "epoch_cost.json",
+        header("epoch_cost", smoke=args.smoke, command=command)
+        | {"problem": problem.name, "models": trials, "epochs": epochs, "ways": summary},
+    )
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = cli.parser("epoch_cost", (__doc__ or "").splitlines()[0])
+    ap.add_argument("--problem", choices=sorted(PROBLEMS), default="telco_churn")
+    ap.add_argument("--trials", type=int, default=6, help="models per way (default 6)")
+    ap.add_argument("--epochs", type=int, default=6, help="epochs per model (default 6)")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    return cli.run(body, args, "epoch_cost")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
