@@ -1,12 +1,14 @@
-"""Epoch cost: what one trial's epochs cost in a worker, by the way data reaches Keras.
+"""Epoch cost: what a trial's epochs cost in a worker, by how data and graphs reach TensorFlow.
 
-    python -m benchmarks.epoch_cost [--smoke] [--out DIR] [--problem telco_churn] [--trials 6] [--epochs 6]
+    python -m benchmarks.epoch_cost [--smoke] [--out DIR] [--job telco_churn] [--trials 6] [--epochs 6]
 
-A trial fits one epoch per Tune step. This times, in one process with one TensorFlow
-thread (a 1-CPU trial), the first epoch of a new model (tracing included) and the
-later ones, when each epoch's ``fit`` gets NumPy arrays (Keras builds a new pipeline
-every call) or the trial's tf.data pipelines (`tuning_service.pipeline`, the engine's
-way). Models alternate between the two so that both see the same machine state.
+A trial fits one epoch per Tune step. This times, in one process configured as a
+1-CPU trial's worker, the first epoch of a new model (tracing included) and the later
+ones, three ways: NumPy arrays handed to every ``fit`` (Keras builds a new pipeline
+each call) with TensorFlow's graph optimizer (Grappler) on, as before; the trial's
+tf.data pipelines (`tuning_service.pipeline`) with Grappler on; and the engine's way,
+pipelines with Grappler off (`tuning_service.trainable.configure_tensorflow`). Every
+sampled configuration is built and trained once per way, the ways interleaved.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from benchmarks import cli
-from benchmarks.problems import PROBLEMS, get_problem
 from benchmarks.reporting import fmt, header, markdown_table, write_json
 
 
@@ -54,9 +55,11 @@ def _pipeline_epochs(model: Any, data: Any, batch: int, epochs: int) -> list[flo
     return times
 
 
-WAYS: dict[str, Callable[[Any, Any, int, int], list[float]]] = {
-    "numpy arrays per fit": _numpy_epochs,
-    "tf.data pipeline (engine)": _pipeline_epochs,
+# name -> (how the epochs are fitted, Grappler on)
+WAYS: dict[str, tuple[Callable[[Any, Any, int, int], list[float]], bool]] = {
+    "NumPy arrays per fit, Grappler on": (_numpy_epochs, True),
+    "tf.data pipelines, Grappler on": (_pipeline_epochs, True),
+    "tf.data pipelines, Grappler off (engine)": (_pipeline_epochs, False),
 }
 
 
@@ -76,18 +79,20 @@ def body(args: argparse.Namespace, out: Any) -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    problem = get_problem(args.problem, smoke=args.smoke)
-    job = problem.job
-    data = job.load_data(limit=problem.data_limit, seed=args.seed)
+    from tuning_service.catalog import load_job
+    from tuning_service.trainable import configure_tensorflow
+
+    configure_tensorflow(cpus=1, gpus=0)
+    job = load_job(args.job)
+    data = job.load_data(limit=300 if args.smoke else None)
     trials, epochs = (2, 2) if args.smoke else (args.trials, args.epochs)
     sampled = _sample(job.space, trials, args.seed)
     found: dict[str, dict[str, list[float]]] = {way: {"first": [], "later": []} for way in WAYS}
     for i, config in enumerate(sampled):
         cfg = job.model_config(config)
         batch = int(cfg.get("batch_size", job.batch_size))
-        for way, epochs_of in WAYS.items():
+        for way, (epochs_of, grappler) in WAYS.items():
+            tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": not grappler})
             keras.backend.clear_session(free_memory=False)
             keras.utils.set_random_seed(args.seed + i)
             model = job.build_model(cfg, data.input_spec)
@@ -103,7 +108,7 @@ def body(args: argparse.Namespace, out: Any) -> dict[str, Any]:
         rows.append([way, fmt(first, 3), fmt(later, 3)])
     text = "\n".join(
         [
-            f"## epoch cost{' (smoke)' if args.smoke else ''}: {problem.name}, {trials} models x {epochs} epochs, "
+            f"## epoch cost{' (smoke)' if args.smoke else ''}: {job.name}, {trials} models x {epochs} epochs, "
             "1 TensorFlow thread",
             "",
             markdown_table(["way", "first epoch s (median)", "later epochs s (median)"], rows),
@@ -115,14 +120,14 @@ def body(args: argparse.Namespace, out: Any) -> dict[str, Any]:
     write_json(
         out / "epoch_cost.json",
         header("epoch_cost", smoke=args.smoke, command=command)
-        | {"problem": problem.name, "models": trials, "epochs": epochs, "ways": summary},
+        | {"job": job.name, "models": trials, "epochs": epochs, "ways": summary},
     )
     return summary
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = cli.parser("epoch_cost", (__doc__ or "").splitlines()[0])
-    ap.add_argument("--problem", choices=sorted(PROBLEMS), default="telco_churn")
+    ap.add_argument("--job", default="telco_churn", help="a built-in job or a job file (default telco_churn)")
     ap.add_argument("--trials", type=int, default=6, help="models per way (default 6)")
     ap.add_argument("--epochs", type=int, default=6, help="epochs per model (default 6)")
     return ap

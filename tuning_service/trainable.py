@@ -68,6 +68,11 @@ def configure_tensorflow(cpus: float, gpus: float) -> None:
             tf.config.set_visible_devices([], "GPU")
         except RuntimeError:
             pass
+        # Grappler rewrites every new graph before its first run: on CPU that cost 0.06-0.12 s
+        # of each trial's first epoch, and later epochs ran within a few ms of the same time
+        # without it (`python -m benchmarks.epoch_cost --job telco_churn|digits_cnn`). GPU
+        # trials keep it: its layout and fusion passes are what make convolutions fast there.
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     _configured_pid = os.getpid()
 
 
