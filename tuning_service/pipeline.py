@@ -36,11 +36,15 @@ class Split:
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
-    def batches(self, batch_size: int, *, shuffle_seed: int | None = None) -> Any:
+    def batches(self, batch_size: int, *, shuffle_seed: int | None = None, threads: int = 1) -> Any:
         """A tf.data pipeline of (x, y) batches; reshuffled at every epoch when seeded.
 
         The same seed gives the same sequence of epochs, so a trial's data order
         depends on its configuration and the sweep's seed, not on which worker runs it.
+        ``threads`` is what the trial may use beside its model: with one, batches are
+        gathered in line, with no prefetching and no autotuning thread: on a machine
+        whose cores are all taken by trials, those threads only compete with the
+        models for CPU. With more, the next batch is gathered while this one trains.
         """
         import tensorflow as tf
 
@@ -48,8 +52,14 @@ class Split:
         if shuffle_seed is not None:
             rows = rows.shuffle(len(self), seed=shuffle_seed, reshuffle_each_iteration=True)
         x, y = self.x, self.y
-        return (
-            rows.batch(batch_size)
-            .map(lambda idx: (tf.gather(x, idx), tf.gather(y, idx)), num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE)
+        batches = rows.batch(batch_size).map(
+            lambda idx: (tf.gather(x, idx), tf.gather(y, idx)),
+            num_parallel_calls=threads if threads > 1 else None,
         )
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = max(1, threads)
+        options.threading.max_intra_op_parallelism = 1
+        options.autotune.enabled = threads > 1
+        if threads > 1:
+            batches = batches.prefetch(1)
+        return batches.with_options(options)

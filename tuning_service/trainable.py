@@ -132,22 +132,35 @@ class KerasTrainable(tune.Trainable):
         seed: int = 0,
         finished: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
-        configure_tensorflow(cpus, gpus)
+        # Only cheap work here; TensorFlow is imported by the first step (`_ready`). While an
+        # actor is in setup, Tune hands its trial to any other actor that frees up and kills
+        # this one: with trials shorter than a TensorFlow import, a slot's actor was killed
+        # and started again for the whole sweep, and that slot never trained.
         self.job, self.dataset, self.sweep_seed = job, dataset, seed
+        self.cpus, self.gpus = cpus, gpus
         # Resumed sweeps: trials that had finished (per the results store) before the
         # driver died, with their last result. Tune's snapshot may predate their end.
         self.finished = dict(finished or {})
-        # The folds are the same for every trial of the sweep: tensors once per worker.
-        self.folds = [
-            (Split.from_arrays(x_fit, y_fit), Split.from_arrays(x_val, y_val))
-            for x_fit, y_fit, x_val, y_val in fold_splits(dataset, job.cv_folds, seed)
-        ]
         # An actor never moves, and a reused one keeps its node: look it up once.
         self.node = {
             NODE_ID: ray.get_runtime_context().get_node_id(),
             NODE_IP: ray.util.get_node_ip_address(),
         }
-        self._start(config)
+        self.folds: list[tuple[Split, Split]] | None = None
+        self.models: list[Any] = []
+        self.config_to_start: dict[str, Any] | None = config
+
+    def _ready(self) -> None:
+        """TensorFlow, the folds as tensors (the same for every trial of the sweep) and the trial's model."""
+        if self.folds is None:
+            configure_tensorflow(self.cpus, self.gpus)
+            self.folds = [
+                (Split.from_arrays(x_fit, y_fit), Split.from_arrays(x_val, y_val))
+                for x_fit, y_fit, x_val, y_val in fold_splits(self.dataset, self.job.cv_folds, self.sweep_seed)
+            ]
+        if self.config_to_start is not None:
+            config, self.config_to_start = self.config_to_start, None
+            self._start(config)
 
     def _start(self, config: dict[str, Any]) -> None:
         import keras
@@ -179,8 +192,13 @@ class KerasTrainable(tune.Trainable):
         # One model on the train/validation split, or one per fold for a cross-validated job.
         self.models = [self.job.build_model(self.model_config, self.dataset.input_spec) for _ in self.folds]
         self.batch_size = int(self.model_config.get("batch_size", self.job.batch_size))
+        # A GPU trial's CPU prepares the next batch while the GPU trains on this one.
+        threads = max(1, int(self.cpus)) + (1 if self.gpus > 0 else 0)
         self.pipelines = [
-            (fit.batches(self.batch_size, shuffle_seed=seed + i), val.batches(self.batch_size))
+            (
+                fit.batches(self.batch_size, shuffle_seed=seed + i, threads=threads),
+                val.batches(self.batch_size, threads=threads),
+            )
             for i, (fit, val) in enumerate(self.folds)
         ]
         self.patience = self.model_config.get("patience")
@@ -190,10 +208,11 @@ class KerasTrainable(tune.Trainable):
         self.since_best = 0
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
-        self._start(new_config)
+        self.config_to_start = new_config
         return True
 
     def step(self) -> dict[str, Any]:
+        self._ready()
         if self.trial_id in self.finished:
             return self._replay(self.finished[self.trial_id])
         if self.failure is None:
@@ -301,6 +320,7 @@ class KerasTrainable(tune.Trainable):
             shutil.rmtree(scratch, ignore_errors=True)
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:
+        self._ready()
         if not self.models:  # the trial failed before it had a model: nothing to keep
             return
         for i, model in enumerate(self.models):
@@ -316,6 +336,7 @@ class KerasTrainable(tune.Trainable):
     def load_checkpoint(self, checkpoint_dir: str) -> None:
         import keras
 
+        self._ready()
         if self.trial_id in self.finished or self.failure is not None:
             return  # replayed, or failing anyway: the weights would never be used
 
