@@ -22,6 +22,7 @@ SCENARIOS = (
     ("digits", "digits"),
     ("overhead", "overhead"),
     ("driver_scale", "driver_scale"),
+    ("epoch_cost", "epoch_cost"),
 )
 
 
