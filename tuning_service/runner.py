@@ -327,10 +327,12 @@ def _restore(
 # all trials, 5x the driver time at 1000 short trials (benchmarks/driver_scale.py).
 CHECKPOINTS_KEPT = 2
 
-# Ray Tune reads its experiment-snapshot period from this variable when a run starts;
-# users set ours (TUNING_SERVICE_SNAPSHOT_S) instead.
+# Ray Tune reads its experiment-snapshot period from this variable when a run starts.
+# Users set ours (TUNING_SERVICE_SNAPSHOT_S); a value of Tune's own that this process
+# had before its first sweep is honoured too.
 SNAPSHOT_PERIOD_ENV = "TUNE_GLOBAL_CHECKPOINT_S"
 USER_SNAPSHOT_ENV = "TUNING_SERVICE_SNAPSHOT_S"
+_TUNE_PERIOD_AT_START = os.environ.get(SNAPSHOT_PERIOD_ENV)
 # Up to this many trials a sweep is snapshotted after every driver step.
 SNAPSHOT_EVERY_STEP_UP_TO = 300
 
@@ -344,7 +346,7 @@ def snapshot_period(num_samples: int) -> str:
     each snapshot writes every trial, so for thousands of short trials Tune's own pace
     (at most 5 % of the driver's time) is kept, and a resume may repeat the last seconds.
     """
-    chosen = os.environ.get(USER_SNAPSHOT_ENV)
+    chosen = os.environ.get(USER_SNAPSHOT_ENV) or _TUNE_PERIOD_AT_START
     if chosen:
         return chosen
     return "0" if num_samples <= SNAPSHOT_EVERY_STEP_UP_TO else "auto"
