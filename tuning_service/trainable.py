@@ -156,7 +156,9 @@ class KerasTrainable(tune.Trainable):
             configure_tensorflow(self.cpus, self.gpus)
             self.folds = [
                 (Split.from_arrays(x_fit, y_fit), Split.from_arrays(x_val, y_val))
-                for x_fit, y_fit, x_val, y_val in fold_splits(self.dataset, self.job.cv_folds, self.sweep_seed)
+                for x_fit, y_fit, x_val, y_val in fold_splits(
+                    self.dataset, self.job.cv_folds, self.sweep_seed
+                )
             ]
         if self.config_to_start is not None:
             config, self.config_to_start = self.config_to_start, None

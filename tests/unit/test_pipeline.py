@@ -38,7 +38,10 @@ def test_training_batches_cover_every_row_once_and_reshuffle_each_epoch(split):
 def test_the_same_seed_gives_the_same_epochs(split):
     a, b = split.batches(4, shuffle_seed=3), split.batches(4, shuffle_seed=3)
     assert [_epoch(a)[1].tolist() for _ in range(2)] == [_epoch(b)[1].tolist() for _ in range(2)]
-    assert _epoch(split.batches(4, shuffle_seed=4))[1].tolist() != _epoch(split.batches(4, shuffle_seed=3))[1].tolist()
+    assert (
+        _epoch(split.batches(4, shuffle_seed=4))[1].tolist()
+        != _epoch(split.batches(4, shuffle_seed=3))[1].tolist()
+    )
 
 
 def test_rows_and_targets_must_match():
