@@ -9,7 +9,7 @@ import logging
 import os
 import pstats
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,20 @@ def out_dir(args: argparse.Namespace, name: str) -> Path:
     path = args.out if args.out is not None else DEFAULT_OUT / (f"{name}-smoke" if args.smoke else name)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def main(
+    ap: argparse.ArgumentParser,
+    body: Callable[[argparse.Namespace, Path], Any],
+    argv: Sequence[str] | None,
+    name: str | Callable[[argparse.Namespace], str],
+) -> int:
+    """A scenario command: parse ``argv`` (default: the command line), keep it for the JSON's
+    ``command``, and `run` ``body`` under ``name`` (or the name the parsed options give)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = ap.parse_args(argv)
+    args.argv = argv
+    return run(body, args, name if isinstance(name, str) else name(args))
 
 
 def run(body: Callable[[argparse.Namespace, Path], Any], args: argparse.Namespace, name: str) -> int:

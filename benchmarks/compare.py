@@ -15,7 +15,7 @@ from typing import Any
 from benchmarks import ours, peers
 from benchmarks.peers import Context
 from benchmarks.problems import Problem, get_problem, hyperband_schedule
-from benchmarks.reporting import ToolRun, fmt, header, markdown_table, plot_best_so_far, write_json
+from benchmarks.reporting import ToolRun, fmt, markdown_table, plot_best_so_far, publish
 from tuning_service.errors import InputError
 from tuning_service.registry import Registry
 
@@ -213,7 +213,6 @@ def body(problem_name: str, args: argparse.Namespace, out: Path, *, scenario: st
         report = compare(problem, tools=tools, seed=args.seed, workdir=workdir, budget=args.epoch_budget)
     report["targets"] = targets(report["runs"], problem.wall_target)
     report["ratios"] = ratios(report["runs"])
-    command = " ".join(["python -m", f"benchmarks.{scenario}", *args.argv])
     text = "\n".join(
         [
             f"## {problem.name}{' (smoke)' if args.smoke else ''}: epoch budget {report['epoch_budget']}",
@@ -223,15 +222,11 @@ def body(problem_name: str, args: argparse.Namespace, out: Path, *, scenario: st
             *[f"- {line}" for line in notes(report)],
         ]
     )
-    print(text, flush=True)
-    stem = out / problem.name
-    (stem.with_suffix(".md")).write_text(text + "\n", encoding="utf-8")
-    data = header(scenario, smoke=args.smoke, command=command) | report
-    data["runs"] = {
+    runs = {
         k: asdict(v) | {"time_to_threshold_s": v.time_to(problem.threshold)}
         for k, v in report["runs"].items()
     }
-    write_json(stem.with_suffix(".json"), data)
+    publish(out / problem.name, scenario, args, text, report | {"runs": runs})
     plot_best_so_far(
         out / f"{problem.name}_best_so_far.png",
         list(report["runs"].values()),

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import cli
-from benchmarks.reporting import current_rss_mib, fmt, header, markdown_table, peak_rss_mib, write_json
+from benchmarks.reporting import current_rss_mib, fmt, markdown_table, peak_rss_mib, publish, write_json
 from tuning_service.errors import InputError
 
 TARGET_S = 60.0
@@ -222,13 +222,12 @@ def body(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
             ),
         ]
     )
-    print(text, flush=True)
-    (out / "driver_scale.md").write_text(text + "\n", encoding="utf-8")
-    command = " ".join(["python -m benchmarks.driver_scale", *args.argv])
-    write_json(
-        out / "driver_scale.json",
-        header("driver_scale", smoke=args.smoke, command=command)
-        | {"trials": trials, "max_epochs": epochs, "target_s_per_1000": TARGET_S, "runs": runs},
+    publish(
+        out / "driver_scale",
+        "driver_scale",
+        args,
+        text,
+        {"trials": trials, "max_epochs": epochs, "target_s_per_1000": TARGET_S, "runs": runs},
     )
     return runs
 
@@ -251,10 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv
-    return cli.run(body, args, "driver_scale")
+    return cli.main(build_parser(), body, argv, "driver_scale")
 
 
 if __name__ == "__main__":

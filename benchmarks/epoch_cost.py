@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from benchmarks import cli
-from benchmarks.reporting import fmt, header, markdown_table, write_json
+from benchmarks.reporting import fmt, markdown_table, publish
 
 
 def _numpy_epochs(model: Any, data: Any, batch: int, epochs: int) -> list[float]:
@@ -114,13 +114,12 @@ def body(args: argparse.Namespace, out: Any) -> dict[str, Any]:
             markdown_table(["way", "first epoch s (median)", "later epochs s (median)"], rows),
         ]
     )
-    print(text, flush=True)
-    (out / "epoch_cost.md").write_text(text + "\n", encoding="utf-8")
-    command = " ".join(["python -m benchmarks.epoch_cost", *args.argv])
-    write_json(
-        out / "epoch_cost.json",
-        header("epoch_cost", smoke=args.smoke, command=command)
-        | {"job": job.name, "models": trials, "epochs": epochs, "ways": summary},
+    publish(
+        out / "epoch_cost",
+        "epoch_cost",
+        args,
+        text,
+        {"job": job.name, "models": trials, "epochs": epochs, "ways": summary},
     )
     return summary
 
@@ -134,10 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv
-    return cli.run(body, args, "epoch_cost")
+    return cli.main(build_parser(), body, argv, "epoch_cost")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import cli
-from benchmarks.reporting import fmt, header, markdown_table, write_json
+from benchmarks.reporting import fmt, markdown_table, publish
 from tuning_service.job import Job
 from tuning_service.results import SweepResult
 from tuning_service.space import Float, Int
@@ -173,18 +173,12 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     text = "\n".join(
         [f"## overhead{' (smoke)' if args.smoke else ''}", "", markdown_table(["measure", "value"], rows)]
     )
-    print(text, flush=True)
-    (out / "overhead.md").write_text(text + "\n", encoding="utf-8")
-    write_json(out / "overhead.json", header("overhead", smoke=args.smoke, command=_command(args)) | report)
+    publish(out / "overhead", "overhead", args, text, report)
     return report
 
 
 def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.0f}"
-
-
-def _command(args: argparse.Namespace) -> str:
-    return " ".join(["python -m benchmarks.overhead", *args.argv])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,10 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv
-    return cli.run(body, args, "overhead")
+    return cli.main(build_parser(), body, argv, "overhead")
 
 
 if __name__ == "__main__":

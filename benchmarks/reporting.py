@@ -145,6 +145,17 @@ def header(scenario: str, *, smoke: bool, command: str) -> dict[str, Any]:
     }
 
 
+def publish(stem: Path, scenario: str, args: Any, text: str, report: dict[str, Any]) -> dict[str, Any]:
+    """Print a scenario's Markdown, write it to ``stem``.md and the report with its provenance to ``stem``.json."""
+    print(text, flush=True)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".md").write_text(text + "\n", encoding="utf-8")
+    command = " ".join([f"python -m benchmarks.{scenario}", *args.argv])
+    data = header(scenario, smoke=args.smoke, command=command) | report
+    write_json(stem.with_suffix(".json"), data)
+    return data
+
+
 def write_json(path: Path, data: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n", encoding="utf-8")

@@ -21,10 +21,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv
-    return cli.run(lambda a, out: compare.body(a.dataset, a, out, scenario="small"), args, args.dataset)
+    return cli.main(
+        build_parser(),
+        lambda a, out: compare.body(a.dataset, a, out, scenario="small"),
+        argv,
+        lambda a: a.dataset,
+    )
 
 
 if __name__ == "__main__":

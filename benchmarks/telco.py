@@ -17,10 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv
-    return cli.run(lambda a, out: compare.body("telco_churn", a, out, scenario="telco"), args, "telco")
+    return cli.main(
+        build_parser(), lambda a, out: compare.body("telco_churn", a, out, scenario="telco"), argv, "telco"
+    )
 
 
 if __name__ == "__main__":
