@@ -76,14 +76,16 @@ def _sample(space: Any, n: int, seed: int) -> list[dict[str, Any]]:
 
 
 def body(args: argparse.Namespace, out: Any) -> dict[str, Any]:
+    from tuning_service.catalog import load_job
+
+    job = load_job(args.job)  # a bad name is refused before TensorFlow is imported
+
     import keras
     import tensorflow as tf
 
-    from tuning_service.catalog import load_job
     from tuning_service.trainable import configure_tensorflow
 
     configure_tensorflow(cpus=1, gpus=0)
-    job = load_job(args.job)
     data = job.load_data(limit=300 if args.smoke else None)
     trials, epochs = (2, 2) if args.smoke else (args.trials, args.epochs)
     sampled = _sample(job.space, trials, args.seed)

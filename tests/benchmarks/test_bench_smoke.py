@@ -77,3 +77,10 @@ def test_bad_dataset_exits_2(capsys):
     with pytest.raises(SystemExit) as exc:
         small.main(["--dataset", "mnist"])
     assert exc.value.code == 2 and "invalid choice: 'mnist'" in capsys.readouterr().err
+
+
+def test_epoch_cost_refuses_an_unknown_job_in_one_line(tmp_path, capsys):
+    assert epoch_cost.main(["--job", "nope", "--smoke", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [err[0]] and err[0].startswith("error: unknown job 'nope'; choose one of:")
+    assert not (tmp_path / "epoch_cost.json").exists()
