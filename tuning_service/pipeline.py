@@ -3,7 +3,7 @@
 A trial calls Keras' ``fit`` once per epoch (one Tune step). Given NumPy arrays, Keras
 builds a new tf.data pipeline from them at every call, copying the whole split. Here
 the arrays become tensors once per worker and each trial gets pipelines over them,
-which Keras iterates anew every epoch: a Telco epoch after the first costs about half
+which Keras iterates anew every epoch: a Telco epoch after the first costs less than half
 (``python -m benchmarks.epoch_cost`` measures both ways; see benchmarks/RESULTS.md).
 
 Batches are gathered from shuffled row indices (as Keras does for arrays), so the

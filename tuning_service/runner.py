@@ -342,9 +342,10 @@ def snapshot_period(num_samples: int) -> str:
 
     Tune's default snapshots every 10 s or more, so a driver killed in between forgets
     the trials it started since: `resume` would run them again. Snapshotting after every
-    driver step closes that gap and costs milliseconds per step for hundreds of trials;
-    each snapshot writes every trial, so for thousands of short trials Tune's own pace
-    (at most 5 % of the driver's time) is kept, and a resume may repeat the last seconds.
+    driver step closes that gap, at a cost that grows with the trials: each snapshot writes
+    every trial and copies the trials folder out of Tune's staging directory. Above
+    SNAPSHOT_EVERY_STEP_UP_TO trials Tune's own pace (at most 5 % of the driver's time)
+    is kept, and a resume may repeat the last seconds (benchmarks/RESULTS.md, "What is left").
     """
     chosen = os.environ.get(USER_SNAPSHOT_ENV) or _TUNE_PERIOD_AT_START
     if chosen:
