@@ -1,14 +1,16 @@
-"""Ray Tune callbacks that run in the driver: they turn trial events into progress."""
+"""Ray Tune callbacks that run in the driver: progress from trial events, and the kept snapshot."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ray import tune
 
 from tuning_service.outcomes import REPLAYED_KEY, is_measured, trial_status
 from tuning_service.progress import Sink, Snapshot
+from tuning_service.snapshots import SNAPSHOT_FILE, RestoreWatch, keep
 
 
 class ProgressCallback(tune.Callback):
@@ -54,3 +56,34 @@ class ProgressCallback(tune.Callback):
         self.snapshot.errored += 1
         self.snapshot.running = max(0, sum(1 for t in trials if t.status == "RUNNING") - 1)
         self._emit()
+
+
+class SnapshotKeeper(tune.Callback):
+    """Keeps ``<sweep>/tune-snapshot.tar`` at Tune's last complete snapshot.
+
+    ``on_step_end`` runs after the step's ``checkpoint()``, which writes every state file
+    before it returns, so the staging folder then holds one consistent snapshot.
+    """
+
+    def __init__(self, sweep_dir: Path, watch: RestoreWatch | None = None) -> None:
+        self.target = Path(sweep_dir) / SNAPSHOT_FILE
+        self.watch = watch
+        self._seen: tuple[int, int] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles callbacks with its experiment state; a logging handler cannot be pickled.
+        return {**self.__dict__, "watch": None, "_seen": None}
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        if self.watch is not None:
+            self.watch.check()
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        self._keep(trials)
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self._keep(trials)
+
+    def _keep(self, trials: list) -> None:
+        if trials:  # Tune's staging folder is only reachable through a trial
+            self._seen = keep(Path(trials[0].local_experiment_path), self.target, self._seen)

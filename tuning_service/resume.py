@@ -10,7 +10,6 @@ dropped when the resumed sweep is reconciled.
 
 from __future__ import annotations
 
-import glob
 import socket
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -61,11 +60,6 @@ def check_resumable(row: SweepRow) -> Path:
         raise InputError(
             f"sweep {row.sweep_id} cannot be resumed: its folder {trials_dir} holds no Ray Tune snapshot "
             "(moved or deleted?)"
-        )
-    if not glob.glob(str(trials_dir / "experiment_state-*.json")):
-        raise InputError(
-            f"sweep {row.sweep_id} cannot be resumed: it stopped before Ray Tune saved its first snapshot; "
-            "run it again instead"
         )
     return trials_dir
 

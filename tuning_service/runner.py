@@ -99,11 +99,13 @@ def resume_sweep(
     with the trials it was asked for. InputError when the sweep cannot be resumed.
     """
     from tuning_service.resume import check_resumable, plan_resume, spec_of
+    from tuning_service.snapshots import reinstate
 
     store = open_store(db, storage=storage, must_exist=True)
     try:
         row = store.find_sweep(ref)
-        check_resumable(row)
+        trials_dir = check_resumable(row)
+        reinstate(row.sweep_id, trials_dir)
         job = load_job(row.job_ref)
         prepared = prepare(spec_of(row, db=db), job)
         resume = plan_resume(store, row, prepared.job)
@@ -199,7 +201,7 @@ def _fit(
 ) -> Any:
     from ray import tune
 
-    from tuning_service.callbacks import ProgressCallback
+    from tuning_service.callbacks import ProgressCallback, SnapshotKeeper
     from tuning_service.progress import Snapshot
     from tuning_service.raysession import check_fits, node_capacity
     from tuning_service.schedulers import checkpoint_frequency, create_scheduler
@@ -235,13 +237,14 @@ def _fit(
     os.environ[SNAPSHOT_PERIOD_ENV] = snapshot_period(num_samples)
     snapshot = Snapshot(total=num_samples, metric=job.metric, mode=job.mode, max_epochs=prepared.max_epochs)
 
-    def callbacks(scheduler: Any) -> list[Any]:
+    def callbacks(scheduler: Any, watch: Any = None) -> list[Any]:
         # The order is part of Tune's snapshot (callback states are saved by position).
         return [
             SchedulerState(scheduler),
             ProgressCallback(snapshot, progress, job.space.effective),
             recorder,
             *_extra_callbacks(spec, job, sweep_dir),
+            SnapshotKeeper(sweep_dir, watch),
         ]
 
     if resume is not None:
@@ -302,6 +305,8 @@ def _restore(
     Ray upgrade moves it. The param space is not in Tune's pickle: the grid and random
     searchers need it again to generate the trials still to come.
     """
+    from tuning_service.snapshots import RestoreWatch
+
     tuner = tune.Tuner.restore(
         str(sweep_dir / TRIALS_DIR),
         trainable=trainable,
@@ -311,14 +316,16 @@ def _restore(
     )
     internal = tuner._local_tuner
     run_config = internal.get_run_config()
-    run_config.callbacks = callbacks(internal._tune_config.scheduler)
     run_config.stop = stop
     for status, count in resume.counts.items():
         snapshot.count(status, count)
     snapshot.epochs = resume.epochs_done
     if resume.best is not None:
         snapshot.offer(*resume.best)
-    return tuner.fit()
+    # Tune starts the sweep afresh when it cannot read the snapshot; the watch stops it.
+    with RestoreWatch() as watch:
+        run_config.callbacks = callbacks(internal._tune_config.scheduler, watch)
+        return tuner.fit()
 
 
 # Checkpoints kept per trial. Tune forces an experiment snapshot whenever a trial has saved

@@ -36,6 +36,8 @@ def _optuna_numbers(sweep_dir: Path) -> list[int]:
 
 
 SEARCHERS = ("grid", "random", "optuna", "hyperopt")
+# Searchers whose snapshot copy is cut short after the kill (the others are killed as they are).
+CUT_COPY = ("grid",)
 
 
 @dataclass
@@ -65,6 +67,12 @@ def _crash_and_resume(searcher: str, job_file: str, root: Path) -> Crash:
         kill_group(driver)
     with open_store(None, storage=storage) as store:
         (row,) = store.sweeps()
+    if searcher in CUT_COPY:
+        # What a driver killed while Tune copies its snapshot into trials/ leaves behind
+        # (Tune copies in place): an empty experiment state. The kept archive stands in.
+        for state in (Path(row.sweep_dir) / "trials").glob("experiment_state-*.json"):
+            state.write_bytes(b"")
+    with open_store(None, storage=storage) as store:
         crash.before = {
             t.trial_id: _trial_record(t, store.epochs(row.sweep_id, t.trial_id))
             for t in store.trials([row.sweep_id])

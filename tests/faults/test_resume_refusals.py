@@ -53,3 +53,24 @@ def test_run_with_an_interrupted_sweeps_id_points_at_resume(tmp_path, capsys):
     assert main(["run", "20260101-000000-aaaaaa", "--storage", str(storage)]) == 2
     err = capsys.readouterr().err
     assert "is interrupted; continue it with `tuning-service resume 20260101-000000-aaaaaa`" in err
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        (None, "it stopped before Ray Tune saved its first snapshot"),
+        (b"", "its Ray Tune snapshot"),
+        (b'{"trial_data": [', "is damaged"),
+    ],
+)
+def test_resume_refuses_a_sweep_without_a_readable_snapshot(state, message, tmp_path, capsys):
+    storage, sweep_dir = tmp_path / "results", tmp_path / "sweep"
+    (sweep_dir / "trials").mkdir(parents=True)
+    (sweep_dir / "trials" / "tuner.pkl").write_bytes(b"tuner")
+    if state is not None:
+        (sweep_dir / "trials" / "experiment_state-2026-01-01_00-00-00.json").write_bytes(state)
+    _record(storage, "20260101-000000-aaaaaa", "interrupted", sweep_dir)
+    code = main(["resume", "20260101-000000-aaaaaa", "--storage", str(storage)])
+    err = capsys.readouterr().err
+    assert code == 2 and "sweep 20260101-000000-aaaaaa cannot be resumed" in err and message in err, err
+    assert err.count("\n") == 1, err

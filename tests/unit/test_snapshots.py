@@ -1,0 +1,119 @@
+"""The kept snapshot: archived whole after each step, put back whole before a resume."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import tarfile
+
+import pytest
+
+from tuning_service.callbacks import SnapshotKeeper
+from tuning_service.errors import InputError, SweepError
+from tuning_service.snapshots import SET_ASIDE_DIR, SNAPSHOT_FILE, RestoreWatch, keep, reinstate
+
+STATE = "experiment_state-2026-01-01_00-00-00.json"
+SEARCHER = "searcher-state-2026-01-01_00-00-00.pkl"
+CALLBACKS = "callback-states-2026-01-01_00-00-00.pkl"
+
+
+def _save(folder, step: int) -> None:
+    """What Tune's save_to_dir leaves in its staging folder at ``step``."""
+    folder.mkdir(exist_ok=True)
+    (folder / STATE).write_text(json.dumps({"trial_data": list(range(step))}))
+    (folder / SEARCHER).write_bytes(pickle.dumps({"suggested": step}))
+    (folder / CALLBACKS).write_bytes(pickle.dumps({0: {"rung": step}}))
+
+
+def _archived(path) -> dict[str, bytes]:
+    with tarfile.open(path) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+
+
+def test_keep_archives_each_new_snapshot_once(tmp_path):
+    staging, target = tmp_path / "staging", tmp_path / SNAPSHOT_FILE
+    _save(staging, 1)
+    (staging / "tuner.pkl").write_bytes(b"written once by Tuner()")
+    (staging / f"tmp-{SEARCHER}").write_bytes(b"half")
+    seen = keep(staging, target, None)
+    assert sorted(_archived(target)) == sorted([STATE, SEARCHER, CALLBACKS])
+    written = target.stat().st_mtime_ns
+    assert keep(staging, target, seen) == seen and target.stat().st_mtime_ns == written
+    _save(staging, 2)
+    os.utime(staging / STATE, ns=(written + 10**9, written + 10**9))
+    assert keep(staging, target, seen) != seen
+    assert json.loads(_archived(target)[STATE]) == {"trial_data": [0, 1]}
+    assert not target.with_name(SNAPSHOT_FILE + ".partial").exists()
+
+
+def test_keep_waits_for_tunes_first_snapshot(tmp_path):
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    assert keep(staging, tmp_path / SNAPSHOT_FILE, None) is None
+    assert not (tmp_path / SNAPSHOT_FILE).exists()
+
+
+def test_reinstate_replaces_a_copy_the_killed_driver_left_half_written(tmp_path):
+    staging, trials = tmp_path / "staging", tmp_path / "trials"
+    _save(staging, 3)
+    keep(staging, tmp_path / SNAPSHOT_FILE, None)
+    _save(trials, 4)  # Tune's copy of the next step: searcher state copied, experiment state cut
+    (trials / STATE).write_bytes(b"")
+    later = "experiment_state-2026-01-02_00-00-00.json"
+    (trials / later).write_text("{}")  # a later run's state, never archived
+    (trials / "tuner.pkl").write_bytes(b"tuner")
+
+    reinstate("20260101-000000-aaaaaa", trials)
+
+    for name in (STATE, SEARCHER, CALLBACKS):
+        assert (trials / name).read_bytes() == (staging / name).read_bytes(), name
+    assert not (trials / later).exists() and (trials / "tuner.pkl").read_bytes() == b"tuner"
+    aside = trials / SET_ASIDE_DIR
+    assert sorted(p.name for p in aside.iterdir()) == sorted([STATE, SEARCHER, CALLBACKS, later])
+    assert (aside / STATE).read_bytes() == b""
+
+
+def test_reinstate_leaves_a_whole_copy_alone(tmp_path):
+    staging, trials = tmp_path / "staging", tmp_path / "trials"
+    _save(staging, 3)
+    _save(trials, 3)
+    keep(staging, tmp_path / SNAPSHOT_FILE, None)
+    reinstate("20260101-000000-aaaaaa", trials)
+    assert not (trials / SET_ASIDE_DIR).exists()
+    assert json.loads((trials / STATE).read_text()) == {"trial_data": [0, 1, 2]}
+
+
+def test_reinstate_refuses_a_damaged_snapshot_without_a_kept_copy(tmp_path):
+    trials = tmp_path / "trials"
+    _save(trials, 2)
+    (trials / STATE).write_text('{"trial_data": [0, ')
+    with pytest.raises(InputError, match=r"sweep 20260101-000000-aaaaaa cannot be resumed: .* is damaged"):
+        reinstate("20260101-000000-aaaaaa", trials)
+
+
+def test_reinstate_refuses_a_sweep_tune_never_snapshotted(tmp_path):
+    trials = tmp_path / "trials"
+    trials.mkdir()
+    with pytest.raises(InputError, match="stopped before Ray Tune saved its first snapshot"):
+        reinstate("20260101-000000-aaaaaa", trials)
+
+
+def test_a_restore_tune_gave_up_on_stops_before_any_trial_starts(tmp_path):
+    tune_log = logging.getLogger(RestoreWatch.LOGGER)
+    with RestoreWatch() as watch:
+        keeper = SnapshotKeeper(tmp_path, watch)
+        tune_log.error("Restoring the run from the latest experiment state file")
+        keeper.on_step_begin(0, [])  # an unrelated error is not a failed restore
+        try:
+            raise ValueError("Expecting value: line 1 column 1 (char 0)")
+        except ValueError:
+            tune_log.exception(RestoreWatch.MESSAGE)
+        with pytest.raises(
+            SweepError, match=r"could not restore .*ValueError: Expecting value.*nothing was run"
+        ):
+            keeper.on_step_begin(0, [])
+    assert watch not in tune_log.handlers
+    # Tune pickles its callbacks into the snapshot: the watch stays behind.
+    assert pickle.loads(pickle.dumps(keeper)).watch is None

@@ -1,0 +1,154 @@
+"""Tune's experiment snapshot, kept whole so a resume never reads a half-written one.
+
+Ray Tune writes its snapshot (experiment_state-*.json with every trial, the searcher's
+state, the stateful callbacks' states) into a staging folder on the driver, then copies
+that folder into the sweep's `trials/` folder in a background thread, file by file and
+in place. A driver killed during that copy leaves a truncated experiment state, or a
+searcher state one step ahead of the trials it belongs to; Tune then logs that it
+cannot restore and silently starts the sweep afresh. With a snapshot after every step
+(runner.snapshot_period) the copy is running most of the time, so this is the common case.
+
+So after each step that saved a snapshot, `callbacks.SnapshotKeeper` packs the staging folder's
+state files, which Tune wrote synchronously in that step and which therefore belong
+together, into one archive that replaces the previous one atomically. `reinstate` puts
+that archive back into `trials/` before a resume, and `RestoreWatch` stops a resume
+whose snapshot Tune still could not read instead of letting it start over.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import tarfile
+from pathlib import Path
+
+from tuning_service.errors import InputError, SweepError
+
+log = logging.getLogger(__name__)
+
+# In the sweep folder, beside Tune's own `trials/` folder (which Tune overwrites in place).
+SNAPSHOT_FILE = "tune-snapshot.tar"
+# Tune's experiment state; the searcher and callback states sit beside it.
+STATE_PATTERN = "experiment_state-*.json"
+# Written once by Tuner(...) straight into the sweep folder, never part of a step's snapshot.
+_NOT_STATE = {"tuner.pkl"}
+# Where reinstate moves Tune's own top-level state files that the kept snapshot replaces.
+SET_ASIDE_DIR = "damaged-snapshot"
+
+
+def state_files(folder: Path) -> list[Path]:
+    """The files Tune restores an experiment from: every top-level .json and .pkl but
+    tuner.pkl (what its own `sync_down_experiment_state` fetches), no temporary ones."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file()
+        and p.suffix in (".json", ".pkl")
+        and p.name not in _NOT_STATE
+        and not p.name.startswith(("tmp", "."))
+    )
+
+
+def _newest_state(folder: Path) -> Path | None:
+    found = sorted(folder.glob(STATE_PATTERN))  # Tune picks the greatest name
+    return found[-1] if found else None
+
+
+def keep(staging: Path, target: Path, seen: tuple[int, int] | None) -> tuple[int, int] | None:
+    """Archive the snapshot in Tune's ``staging`` folder as ``target`` if it is not the one
+    archived last (``seen``: the experiment state's mtime and size then); returns what is
+    archived now. The archive is written beside its final name and renamed over it: a reader
+    sees the previous snapshot or the new one, never a mix.
+    """
+    state = _newest_state(staging) if staging.is_dir() else None
+    if state is None:
+        return seen
+    stat = state.stat()
+    now = (stat.st_mtime_ns, stat.st_size)
+    if now == seen:
+        return seen
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with tarfile.open(partial, "w") as archive:
+            for path in state_files(staging):
+                archive.add(path, arcname=path.name)
+        os.replace(partial, target)
+    except OSError as exc:  # a full disk must not end the sweep; Tune's own copy remains
+        log.warning("could not keep the sweep's snapshot in %s (%s)", target, exc)
+        partial.unlink(missing_ok=True)
+        return seen
+    return now
+
+
+def reinstate(sweep_id: str, trials_dir: Path) -> None:
+    """Make ``trials_dir`` hold a snapshot Tune can restore from; InputError if none is left.
+
+    The kept archive is the last snapshot known to be whole: its files replace Tune's
+    copies (which the killed driver may have been overwriting), and any other state file
+    (a later, never-completed snapshot) is moved to ``trials/damaged-snapshot/``, not
+    deleted. Sweeps without an archive are checked as they are.
+    """
+    archive = trials_dir.parent / SNAPSHOT_FILE
+    if archive.is_file():
+        with tarfile.open(archive) as tar:
+            kept = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+        aside = trials_dir / SET_ASIDE_DIR
+        for path in state_files(trials_dir):
+            if kept.get(path.name) != path.read_bytes():
+                aside.mkdir(exist_ok=True)
+                os.replace(path, aside / path.name)
+        for name, data in kept.items():
+            target = trials_dir / name
+            if not target.exists():
+                partial = target.with_name(f"tmp-{name}")
+                partial.write_bytes(data)
+                os.replace(partial, target)
+    state = _newest_state(trials_dir)
+    if state is None:
+        raise InputError(
+            f"sweep {sweep_id} cannot be resumed: it stopped before Ray Tune saved its first snapshot in {trials_dir}; "
+            "run it again instead"
+        )
+    try:
+        json.load(io.StringIO(state.read_text()))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"sweep {sweep_id} cannot be resumed: its Ray Tune snapshot {state} is damaged ({exc}) and no whole copy "
+            f"({SNAPSHOT_FILE}) was kept; run it again instead"
+        ) from None
+
+
+class RestoreWatch(logging.Handler):
+    """Notices Tune giving up on a snapshot, which it logs before starting the sweep afresh.
+
+    Attached to Tune's controller logger for the restored run; `callbacks.SnapshotKeeper`
+    calls ``check`` on the first step, before any trial starts, so the store's finished
+    trials are not replaced by a new sweep.
+    """
+
+    LOGGER = "ray.tune.execution.tune_controller"
+    MESSAGE = "Failed to restore the run state."
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.failure: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == self.MESSAGE and self.failure is None:
+            exc = record.exc_info[1] if record.exc_info else None
+            self.failure = f"{type(exc).__name__}: {exc}" if exc else self.MESSAGE
+
+    def __enter__(self) -> RestoreWatch:
+        logging.getLogger(self.LOGGER).addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger(self.LOGGER).removeHandler(self)
+
+    def check(self) -> None:
+        if self.failure is not None:
+            raise SweepError(
+                f"Ray Tune could not restore the sweep's snapshot ({self.failure}); nothing was run"
+            )
