@@ -3,15 +3,16 @@
 Ray Tune writes its snapshot (experiment_state-*.json with every trial, the searcher's
 state, the stateful callbacks' states) into a staging folder on the driver, then copies
 that folder into the sweep's `trials/` folder in a background thread, file by file and
-in place. A driver killed during that copy leaves a truncated experiment state, or a
-searcher state one step ahead of the trials it belongs to; Tune then logs that it
-cannot restore and silently starts the sweep afresh. With a snapshot after every step
-(runner.snapshot_period) the copy is running most of the time, so this is the common case.
+in place. A driver killed during that copy leaves a truncated experiment state (Tune
+then logs that it cannot restore and quietly starts the sweep afresh) or a searcher
+state a step ahead of the trials it belongs to. With a snapshot after every step
+(runner.snapshot_period) a copy is running much of the time: tests/faults/test_resume.py
+hit an empty experiment state every few runs before the archive below.
 
-So after each step that saved a snapshot, `callbacks.SnapshotKeeper` packs the staging folder's
-state files, which Tune wrote synchronously in that step and which therefore belong
-together, into one archive that replaces the previous one atomically. `reinstate` puts
-that archive back into `trials/` before a resume, and `RestoreWatch` stops a resume
+So after each step that saved a snapshot, `callbacks.SnapshotKeeper` packs the staging
+folder's state files, which Tune wrote synchronously in that step and which therefore
+belong together, into one archive that replaces the previous one atomically. `reinstate`
+puts that archive back into `trials/` before a resume, and `RestoreWatch` stops a resume
 whose snapshot Tune still could not read instead of letting it start over.
 """
 
@@ -35,7 +36,7 @@ STATE_PATTERN = "experiment_state-*.json"
 # Written once by Tuner(...) straight into the sweep folder, never part of a step's snapshot.
 _NOT_STATE = {"tuner.pkl"}
 # Where reinstate moves Tune's own top-level state files that the kept snapshot replaces.
-SET_ASIDE_DIR = "damaged-snapshot"
+SET_ASIDE_DIR = "superseded-snapshot"
 
 
 def state_files(folder: Path) -> list[Path]:
@@ -86,9 +87,10 @@ def reinstate(sweep_id: str, trials_dir: Path) -> None:
     """Make ``trials_dir`` hold a snapshot Tune can restore from; InputError if none is left.
 
     The kept archive is the last snapshot known to be whole: its files replace Tune's
-    copies (which the killed driver may have been overwriting), and any other state file
-    (a later, never-completed snapshot) is moved to ``trials/damaged-snapshot/``, not
-    deleted. Sweeps without an archive are checked as they are.
+    copies, which are often a step or more behind (Tune skips a copy while the previous
+    one runs) and cut off if the driver died mid-copy. Those copies, and state files the
+    archive does not hold, are moved to ``trials/superseded-snapshot/``, not deleted.
+    Sweeps without an archive are checked as they are.
     """
     archive = trials_dir.parent / SNAPSHOT_FILE
     if archive.is_file():
