@@ -22,6 +22,7 @@ from typing import Any
 
 from tuning_service.errors import InputError
 from tuning_service.job import InputSpec
+from tuning_service.modelcache import REUSABLE
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "elu", "selu")
 INITIALIZERS = ("glorot_uniform", "he_normal", "he_uniform", "lecun_normal", "auto")
@@ -264,6 +265,9 @@ def compile_model(inputs: Any, x: Any, cfg: Mapping[str, Any], spec: InputSpec) 
         # dispatch costs more than the batch itself. The updates are the same.
         steps_per_execution=int(cfg.get("steps_per_execution", STEPS_PER_EXECUTION)),
     )
+    # Every configuration value this builder turns into a graph constant is in `cfg`, so a
+    # worker may hand this model's traced graph to a later trial (tuning_service.modelcache).
+    setattr(model, REUSABLE, True)
     return model
 
 

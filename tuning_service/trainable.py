@@ -19,6 +19,7 @@ import ray
 from ray import tune
 
 from tuning_service.job import Dataset, Job
+from tuning_service.modelcache import ModelCache
 from tuning_service.outcomes import DIVERGED_KEY as DIVERGED
 from tuning_service.outcomes import EARLY_STOPPED_KEY as EARLY_STOPPED
 from tuning_service.outcomes import ENDED_AT, EPOCH, ERROR_KEY, REPLAYED_KEY, TRAIN_TIME, describe_exception
@@ -148,6 +149,9 @@ class KerasTrainable(tune.Trainable):
         }
         self.folds: list[tuple[Split, Split]] | None = None
         self.models: list[Any] = []
+        self.failure: str | None = None
+        # Finished trials' models, handed to later trials with the same graph (no tracing).
+        self.model_cache = ModelCache()
         self.config_to_start: dict[str, Any] | None = config
 
     def _ready(self) -> None:
@@ -170,6 +174,8 @@ class KerasTrainable(tune.Trainable):
         # Keras' global state is reset for every trial, but Python's full garbage collection
         # (a quarter of a short trial's time with TensorFlow loaded) runs only now and then.
         global _trials_since_gc
+        if self.failure is None:
+            self.model_cache.release(self.models)
         keras.backend.clear_session(free_memory=False)
         _trials_since_gc += 1
         if _trials_since_gc >= GC_EVERY_TRIALS:
@@ -192,7 +198,12 @@ class KerasTrainable(tune.Trainable):
         seed = trial_seed(self.sweep_seed, self.model_config)
         keras.utils.set_random_seed(seed)
         # One model on the train/validation split, or one per fold for a cross-validated job.
-        self.models = [self.job.build_model(self.model_config, self.dataset.input_spec) for _ in self.folds]
+        self.models = [
+            self.model_cache.build(
+                lambda: self.job.build_model(self.model_config, self.dataset.input_spec), self.model_config
+            )
+            for _ in self.folds
+        ]
         self.batch_size = int(self.model_config.get("batch_size", self.job.batch_size))
         # A GPU trial's CPU prepares the next batch while the GPU trains on this one.
         threads = max(1, int(self.cpus)) + (1 if self.gpus > 0 else 0)
