@@ -59,6 +59,12 @@ def add_options(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
     ap.add_argument("--epoch-budget", type=int, help="epochs for the budgeted tools (default: Hyperband's)")
     ap.add_argument("--threshold", type=float, help="validation accuracy for 'time to threshold'")
     ap.add_argument("--keep", action="store_true", help="keep the sweeps' and Keras Tuner's directories")
+    ap.add_argument(
+        "--timeline",
+        action="store_true",
+        help="run our sweeps on a Ray started first (its start then falls outside their wall time) and write "
+        "each one's Ray timeline and time per worker call to the out dir (benchmarks/timeline.py)",
+    )
     return ap
 
 
@@ -86,11 +92,17 @@ def run_tool(name: str, ctx: Context) -> ToolRun:
 
 
 def compare(
-    problem: Problem, *, tools: list[str], seed: int, workdir: Path, budget: int | None = None
+    problem: Problem,
+    *,
+    tools: list[str],
+    seed: int,
+    workdir: Path,
+    budget: int | None = None,
+    timeline: Path | None = None,
 ) -> dict[str, Any]:
     """Run ``tools`` on ``problem`` one after another, then refit each best config for its test accuracy."""
     hb_epochs, hb_trials = hyperband_schedule(problem.max_epochs, problem.factor)
-    ctx = Context(problem, budget or hb_epochs, seed, workdir)
+    ctx = Context(problem, budget or hb_epochs, seed, workdir, timeline)
     runs = {name: run_tool(name, ctx) for name in tools}
     data = ctx.load()
     for name, run in runs.items():
@@ -210,7 +222,14 @@ def body(problem_name: str, args: argparse.Namespace, out: Path, *, scenario: st
     tools = parse_tools(args.tools)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = out / "work" if args.keep else Path(tmp)
-        report = compare(problem, tools=tools, seed=args.seed, workdir=workdir, budget=args.epoch_budget)
+        report = compare(
+            problem,
+            tools=tools,
+            seed=args.seed,
+            workdir=workdir,
+            budget=args.epoch_budget,
+            timeline=out if args.timeline else None,
+        )
     report["targets"] = targets(report["runs"], problem.wall_target)
     report["ratios"] = ratios(report["runs"])
     text = "\n".join(

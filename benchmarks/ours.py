@@ -80,9 +80,17 @@ def sweep(
         **({"epoch_budget": epoch_budget} if epoch_budget is not None else {}),
         **spec_fields,
     )
-    t0, started = time.time(), time.perf_counter()
-    result = run_sweep(spec, job=job)
-    return result, t0, time.perf_counter() - started
+    if ctx.timeline is None:
+        t0, started = time.time(), time.perf_counter()
+        result = run_sweep(spec, job=job)
+        return result, t0, time.perf_counter() - started
+    from benchmarks.timeline import worker_timeline
+
+    with worker_timeline(ctx.timeline / f"timeline-{job.name}-{searcher}-{scheduler}"):
+        t0, started = time.time(), time.perf_counter()
+        result = run_sweep(spec, job=job)
+        wall = time.perf_counter() - started
+    return result, t0, wall
 
 
 def events_of(result: SweepResult, t0: float) -> list[tuple[float, float]]:

@@ -48,6 +48,7 @@ class Context:
     budget: int  # epochs all trials together may train
     seed: int
     workdir: Path
+    timeline: Path | None = None  # where our sweeps write Ray's timeline (benchmarks.timeline)
 
     def load(self) -> Dataset:
         """The problem's splits; the same seed gives every tool the same rows."""

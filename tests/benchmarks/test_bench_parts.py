@@ -159,3 +159,26 @@ def test_stacks_groups_samples_by_process_kind():
         "### driver (benchmarks.overhead): 3 samples" in text
         and "| 100.0 | `train (trainable.py:1)` |" in text
     )
+
+
+def test_worker_time_splits_a_workers_calls_by_kind():
+    from benchmarks.timeline import summary_rows, worker_time
+
+    def call(tid, start, seconds, name):
+        return {"ph": "X", "cat": f"task::ResourceTrainable.{name}", "name": name, "tid": tid,
+                "ts": start * 1e6, "dur": seconds * 1e6}  # fmt: skip
+
+    events = [
+        call("w1", 0.0, 0.1, "__init__"), call("w1", 0.2, 0.8, "train"), call("w1", 1.0, 0.1, "train"),
+        call("w1", 1.2, 0.1, "save"), call("w1", 1.5, 0.0, "reset"), call("w1", 1.5, 0.5, "train"),
+        {"ph": "X", "cat": "submit_task", "name": "train", "tid": "w1", "ts": 0, "dur": 9e6},  # not a call
+        call("w2", 0.0, 0.2, "__init__"), call("w2", 0.2, 0.6, "train"),
+    ]  # fmt: skip
+    report = worker_time(events)
+    w1, w2 = report["workers"]
+    assert w1["calls"]["first train"] == [0.8, 0.5] and w1["calls"]["later train"] == [0.1]
+    assert math.isclose(w1["span_s"], 2.0) and math.isclose(w1["idle_s"], 0.4)
+    assert w2["calls"]["first train"] == [0.6] and w2["idle_s"] == 0.0
+    rows = {row[0]: row for row in summary_rows(report)}
+    assert rows["first train"][1:4] == [3, "1.9", "0.600"]
+    assert rows["idle between calls"][2] == "0.4"

@@ -24,7 +24,13 @@ SMOKE_TOOLS = ("keras-tuner", "ours-optuna", "ours-grid", "optuna-hyperband", "g
 
 @pytest.mark.integration
 def test_telco_smoke_runs_the_tools_side_by_side(ray_local, tmp_path, capsys):
-    assert telco.main(["--smoke", "--tools", ",".join(SMOKE_TOOLS), "--out", str(tmp_path)]) == 0
+    assert (
+        telco.main(["--smoke", "--tools", ",".join(SMOKE_TOOLS), "--out", str(tmp_path), "--timeline"]) == 0
+    )
+    # --timeline: Ray's timeline of our sweeps, and the time per worker call.
+    for sweep in ("optuna-asha", "grid-fifo"):
+        summary = (tmp_path / f"timeline-telco_churn-{sweep}.md").read_text()
+        assert "| first train |" in summary and (tmp_path / f"timeline-telco_churn-{sweep}.json").exists()
     data = _runs(tmp_path / "telco_churn.json")
     assert list(data["runs"]) == list(SMOKE_TOOLS)
     assert data["epoch_budget"] == 11 and data["smoke"] is True
