@@ -19,12 +19,14 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from benchmarks import cli
 from benchmarks.reporting import fmt, markdown_table, publish
+from benchmarks.timeline import worker_timeline
 from tuning_service.job import Job
 from tuning_service.results import SweepResult
 from tuning_service.space import Float, Int
@@ -111,7 +113,8 @@ def analyse(result: SweepResult, t0: float, wall: float, slots: int) -> dict[str
     return out
 
 
-def run_overhead(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+def run_overhead(args: argparse.Namespace, workdir: Path, timeline: Path | None = None) -> dict[str, Any]:
+    """The sweep, timed; on a Ray started first with Ray's timeline written to ``timeline`` if given."""
     import os
 
     from tuning_service.runner import run_sweep
@@ -131,9 +134,10 @@ def run_overhead(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         data_limit=256 if args.smoke else None,
     )
     slots = max(1, int((os.cpu_count() or 1) // args.cpus_per_trial))
-    t0, started = time.time(), time.perf_counter()
-    result = run_sweep(spec, job=job)
-    wall = time.perf_counter() - started
+    with worker_timeline(timeline) if timeline is not None else nullcontext():
+        t0, started = time.time(), time.perf_counter()
+        result = run_sweep(spec, job=job)
+        wall = time.perf_counter() - started
     return analyse(result, t0, wall, slots) | {
         "epochs_per_trial": epochs,
         "engine_wall_s": result.wall_time_s,
@@ -142,7 +146,7 @@ def run_overhead(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
-        report = run_overhead(args, Path(tmp))
+        report = run_overhead(args, Path(tmp), out / "timeline-overhead" if args.timeline else None)
     report["targets"] = {
         "slot_efficiency": {
             "target": TARGET_EFFICIENCY,
@@ -186,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--trials", type=int, default=32)
     ap.add_argument("--epochs", type=int, default=3, help="epochs per trial (default 3)")
     ap.add_argument("--cpus-per-trial", type=float, default=1.0)
+    ap.add_argument(
+        "--timeline",
+        action="store_true",
+        help="run on a Ray started first (its start falls outside the wall time) and write Ray's timeline "
+        "and the time per worker call to the out dir (benchmarks/timeline.py)",
+    )
     ap.add_argument(
         "--checkpoint-frequency", type=int, help="the sweep's checkpoint_frequency (default: the engine's)"
     )

@@ -55,7 +55,8 @@ def test_small_smoke_peers_without_ray(tmp_path):
 
 @pytest.mark.integration
 def test_overhead_smoke(ray_local, tmp_path):
-    assert overhead.main(["--smoke", "--out", str(tmp_path)]) == 0
+    assert overhead.main(["--smoke", "--out", str(tmp_path), "--timeline"]) == 0
+    assert "| first train |" in (tmp_path / "timeline-overhead.md").read_text()
     data = json.loads((tmp_path / "overhead.json").read_text())
     assert data["trials"] == 4 and 0 < data["slot_efficiency"] <= 1
     assert data["median_overhead_s"] is not None
