@@ -164,6 +164,9 @@ class KerasTrainable(tune.Trainable):
                     self.dataset, self.job.cv_folds, self.sweep_seed
                 )
             ]
+            # TensorFlow, Keras and the data live as long as the worker: move them out of the
+            # collector's reach, so its full passes scan only what trials have made since.
+            gc.freeze()
         if self.config_to_start is not None:
             config, self.config_to_start = self.config_to_start, None
             self._start(config)
