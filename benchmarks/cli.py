@@ -9,7 +9,8 @@ import logging
 import os
 import pstats
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,29 @@ def prepare_environment() -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # The embedded Ray gets a token in the environment, not in the user's home.
     prepare_ray(None)
+
+
+@contextmanager
+def local_ray() -> Iterator[None]:
+    """A new embedded Ray for the command (``address="local"``: never a cluster someone
+    started on this machine), shut down after; the Ray this process runs already if any
+    (the test session shares one)."""
+    import ray
+
+    owned = not ray.is_initialized()
+    if owned:
+        ray.init(
+            address="local",
+            num_cpus=os.cpu_count() or 1,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    try:
+        yield
+    finally:
+        if owned:
+            ray.shutdown()
 
 
 def parser(scenario: str, description: str) -> argparse.ArgumentParser:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -66,23 +65,12 @@ def ours(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 def ray_tune_direct(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """A bare Ray Tune run of the same shape (embedded Ray started and stopped inside the timing)."""
-    import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
     trials, epochs = _sizes(args)
     started = time.perf_counter()
-    owned = not ray.is_initialized()  # tests share one Ray; the command starts its own
-    if owned:
-        # address="local": a new embedded Ray, never a cluster someone started on this machine.
-        ray.init(
-            address="local",
-            num_cpus=os.cpu_count() or 1,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-        )
-    try:
+    with cli.local_ray():
         tuner = tune.Tuner(
             tune.with_resources(_noop_step_class(), {"cpu": args.cpus_per_trial}),
             param_space={"learning_rate": tune.loguniform(1e-3, 3e-2), "units": tune.choice([8, 16])},
@@ -98,9 +86,6 @@ def ray_tune_direct(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             ),
         )
         grid = tuner.fit()
-    finally:
-        if owned:
-            ray.shutdown()
     wall = time.perf_counter() - started
     steps = sum(int((r.metrics or {}).get("training_iteration", 0)) for r in grid)
     return {"wall_s": wall, "trials": len(grid), "steps": steps}

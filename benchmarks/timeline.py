@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import statistics
 from collections import defaultdict
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cli import local_ray
 from benchmarks.reporting import fmt, markdown_table
 
 # Tune's calls on a trainable actor that start a new trial on it.
@@ -77,21 +77,9 @@ def worker_timeline(stem: Path) -> Iterator[None]:
     ``stem``.json (Ray's timeline) and ``stem``.md (the summary), and shut a Ray started here down."""
     import ray
 
-    started = not ray.is_initialized()
-    if started:
-        ray.init(
-            address="local",
-            num_cpus=os.cpu_count() or 1,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-        )
-    try:
+    with local_ray():
         yield
         events = ray.timeline()
-    finally:
-        if started:
-            ray.shutdown()
     stem.with_suffix(".json").write_text(json.dumps(events), encoding="utf-8")
     report = worker_time(events)
     text = "\n".join(
