@@ -18,7 +18,6 @@ whose snapshot Tune still could not read instead of letting it start over.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -114,7 +113,7 @@ def reinstate(sweep_id: str, trials_dir: Path) -> None:
             "run it again instead"
         )
     try:
-        json.load(io.StringIO(state.read_text()))
+        json.loads(state.read_bytes())
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(
             f"sweep {sweep_id} cannot be resumed: its Ray Tune snapshot {state} is damaged ({exc}) and no whole copy "
