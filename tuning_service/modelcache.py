@@ -24,6 +24,8 @@ from typing import Any
 
 # Set by models.compile_model on the models it builds.
 REUSABLE = "_tuning_service_reusable"
+# Set by the cache on a reusable model: the key of its graph (see graph_key).
+GRAPH = "_tuning_service_graph"
 # Configuration keys that never become constants in a reusable model's graph.
 NOT_IN_GRAPH = ("learning_rate", "batch_size", "epochs", "patience")
 # Idle models a worker keeps (each holds its variables and traced graphs, a few MB for an MLP).
@@ -65,7 +67,7 @@ class ModelCache:
         if not getattr(fresh, REUSABLE, False):
             return fresh
         key = graph_key(cfg, learning_rate_is_variable=_learning_rate_is_variable(fresh))
-        fresh._tuning_service_graph = key
+        setattr(fresh, GRAPH, key)
         idle = self._idle.get(key)
         if not idle:
             return fresh
@@ -80,14 +82,14 @@ class ModelCache:
         for mine, theirs in pairs:
             for target, source in zip(mine, theirs, strict=True):
                 target.assign(source)
-        model._tuning_service_graph = key
+        setattr(model, GRAPH, key)
         self.reused += 1
         return model
 
     def release(self, models: list[Any]) -> None:
         """Keep a finished trial's models for later trials with the same graph."""
         for model in models:
-            key = getattr(model, "_tuning_service_graph", None)
+            key = getattr(model, GRAPH, None)
             if key is None or getattr(model, "train_function", None) is None:
                 continue  # not reusable, or never trained: nothing traced to save
             self._idle.setdefault(key, []).append(model)
