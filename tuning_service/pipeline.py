@@ -1,13 +1,17 @@
-"""Input pipelines for a trial: tensors made once per worker, a tf.data pipeline per trial.
+"""Input data for a trial: tensors made once per worker, and each epoch's row order from the trial's seed.
 
 A trial calls Keras' ``fit`` once per epoch (one Tune step). Given NumPy arrays, Keras
 builds a new tf.data pipeline from them at every call, copying the whole split. Here
-the arrays become tensors once per worker and each trial gets pipelines over them,
-which Keras iterates anew every epoch: a Telco epoch after the first costs less than half
-(``python -m benchmarks.epoch_cost`` measures both ways; see benchmarks/RESULTS.md).
+the arrays become tensors once per worker and each epoch gets a pipeline over them:
+a Telco epoch after the first costs less than half (``python -m benchmarks.epoch_cost``
+measures both ways; see benchmarks/RESULTS.md).
 
-Batches are gathered from shuffled row indices (as Keras does for arrays), so the
-shuffle buffer holds indices, not rows: a 50000-image split is not copied again.
+An epoch's row order is a function of the trial's seed and the epoch number only
+(`epoch_order`), not of how many pipelines a worker has iterated: a trial continued
+from a checkpoint on another worker sees the epochs it would have seen, and the
+shared-graph engine (`tuning_service.sharedgraph`) batches the very same rows in its
+own graph. Batches are gathered from the ordered row indices (as Keras does for
+arrays), so a 50000-image split is not copied again.
 """
 
 from __future__ import annotations
@@ -16,6 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+
+def epoch_order(rows: int, seed: int, epoch: int) -> Any:
+    """The row order of epoch ``epoch`` (0-based) of a trial seeded with ``seed``: a permutation."""
+    import tensorflow as tf
+
+    return tf.random.experimental.stateless_shuffle(
+        tf.range(rows, dtype=tf.int64), seed=tf.constant([seed, epoch], tf.int64)
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,11 +49,9 @@ class Split:
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
-    def batches(self, batch_size: int, *, shuffle_seed: int | None = None, threads: int = 1) -> Any:
-        """A tf.data pipeline of (x, y) batches; reshuffled at every epoch when seeded.
+    def batches(self, batch_size: int, *, order: Any = None, threads: int = 1) -> Any:
+        """A tf.data pipeline of (x, y) batches, rows in ``order`` (a permutation) or as stored.
 
-        The same seed gives the same sequence of epochs, so a trial's data order
-        depends on its configuration and the sweep's seed, not on which worker runs it.
         ``threads`` is what the trial may use beside its model: with one, batches are
         gathered in line, with no prefetching and no autotuning thread: on a machine
         whose cores are all taken by trials, those threads only compete with the
@@ -48,9 +59,9 @@ class Split:
         """
         import tensorflow as tf
 
-        rows = tf.data.Dataset.range(len(self))
-        if shuffle_seed is not None:
-            rows = rows.shuffle(len(self), seed=shuffle_seed, reshuffle_each_iteration=True)
+        rows = (
+            tf.data.Dataset.range(len(self)) if order is None else tf.data.Dataset.from_tensor_slices(order)
+        )
         x, y = self.x, self.y
         batches = rows.batch(batch_size).map(
             lambda idx: (tf.gather(x, idx), tf.gather(y, idx)),

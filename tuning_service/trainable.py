@@ -19,17 +19,17 @@ import ray
 from ray import tune
 
 from tuning_service.job import Dataset, Job
-from tuning_service.modelcache import ModelCache
 from tuning_service.outcomes import DIVERGED_KEY as DIVERGED
 from tuning_service.outcomes import EARLY_STOPPED_KEY as EARLY_STOPPED
 from tuning_service.outcomes import ENDED_AT, EPOCH, ERROR_KEY, REPLAYED_KEY, TRAIN_TIME, describe_exception
-from tuning_service.pipeline import Split
+from tuning_service.pipeline import Split, epoch_order
+from tuning_service.trialmodel import KerasModel, TrialModel, trial_models
 
 # Where the trial ran: Ray's node id and that node's address (Tune itself fills in only the address).
 NODE_ID = "node_id"
 NODE_IP = "node_ip"
 
-_CHECKPOINT_MODEL = "model.keras"
+_CHECKPOINT_MODEL = "model"  # + the model's own suffix: .npz (shared graph) or .keras
 _CHECKPOINT_STATE = "state.json"
 _configured_pid: int | None = None
 # Trials an actor runs between full garbage collections (see `_start`).
@@ -83,8 +83,8 @@ def trial_seed(sweep_seed: int, config: dict[str, Any]) -> int:
     return (sweep_seed * 1_000_003 + zlib.crc32(blob)) % (2**31 - 1)
 
 
-def _checkpoint_name(fold: int) -> str:
-    return _CHECKPOINT_MODEL if fold == 0 else f"model_fold{fold}.keras"
+def _checkpoint_name(fold: int, model: TrialModel) -> str:
+    return (_CHECKPOINT_MODEL if fold == 0 else f"{_CHECKPOINT_MODEL}_fold{fold}") + model.suffix
 
 
 def fold_splits(dataset: Dataset, cv_folds: int | None, seed: int) -> list[tuple[Any, Any, Any, Any]]:
@@ -148,10 +148,8 @@ class KerasTrainable(tune.Trainable):
             NODE_IP: ray.util.get_node_ip_address(),
         }
         self.folds: list[tuple[Split, Split]] | None = None
-        self.models: list[Any] = []
+        self.models: list[TrialModel] = []
         self.failure: str | None = None
-        # Finished trials' models, handed to later trials with the same graph (no tracing).
-        self.model_cache = ModelCache()
         self.config_to_start: dict[str, Any] | None = config
 
     def _ready(self) -> None:
@@ -172,14 +170,16 @@ class KerasTrainable(tune.Trainable):
             self._start(config)
 
     def _start(self, config: dict[str, Any]) -> None:
-        import keras
+        # Keras' global state (and TensorFlow's kernel cache) grows with every compiled model,
+        # so it is reset after a trial that compiled one. A shared-graph model compiles
+        # nothing, and a reset would cost its family's next call 40-80 ms of kernel setup.
+        if any(isinstance(model, KerasModel) for model in self.models):
+            import keras
 
-        # Keras' global state is reset for every trial, but Python's full garbage collection
-        # (a quarter of a short trial's time with TensorFlow loaded) runs only now and then.
+            keras.backend.clear_session(free_memory=False)
+        # Python's full garbage collection (a quarter of a short trial's time with
+        # TensorFlow loaded) runs only now and then.
         global _trials_since_gc
-        if self.failure is None:
-            self.model_cache.release(self.models)
-        keras.backend.clear_session(free_memory=False)
         _trials_since_gc += 1
         if _trials_since_gc >= GC_EVERY_TRIALS:
             gc.collect()
@@ -187,36 +187,26 @@ class KerasTrainable(tune.Trainable):
         self.failure: str | None = None
         self.epoch = 0
         self.train_time = 0.0
-        self.models: list[Any] = []
-        self.pipelines: list[tuple[Any, Any]] = []
+        self.models = []
         try:
             self._build(config)
         except Exception as exc:  # noqa: BLE001 - reported as this trial's outcome by `step`
             self.failure = describe_exception(exc)
 
     def _build(self, config: dict[str, Any]) -> None:
-        import keras
-
         self.model_config = self.job.model_config(config)
-        seed = trial_seed(self.sweep_seed, self.model_config)
-        keras.utils.set_random_seed(seed)
-        # One model on the train/validation split, or one per fold for a cross-validated job.
-        self.models = [
-            self.model_cache.build(
-                lambda: self.job.build_model(self.model_config, self.dataset.input_spec), self.model_config
-            )
-            for _ in self.folds
-        ]
+        self.seed = trial_seed(self.sweep_seed, self.model_config)
         self.batch_size = int(self.model_config.get("batch_size", self.job.batch_size))
-        # A GPU trial's CPU prepares the next batch while the GPU trains on this one.
-        threads = max(1, int(self.cpus)) + (1 if self.gpus > 0 else 0)
-        self.pipelines = [
-            (
-                fit.batches(self.batch_size, shuffle_seed=seed + i, threads=threads),
-                val.batches(self.batch_size, threads=threads),
-            )
-            for i, (fit, val) in enumerate(self.folds)
-        ]
+        # One model on the train/validation split, or one per fold for a cross-validated job.
+        self.models = trial_models(
+            self.job,
+            self.model_config,
+            self.dataset.input_spec,
+            [fit for fit, _ in self.folds],
+            seed=self.seed,
+            # A GPU trial's CPU prepares the next batch while the GPU trains on this one.
+            threads=max(1, int(self.cpus)) + (1 if self.gpus > 0 else 0),
+        )
         self.patience = self.model_config.get("patience")
         # `epochs` in a config caps this trial below the sweep's budget (a tunable, as in GridSearchCV).
         self.epoch_cap = int(self.model_config.get("epochs") or 0) or None
@@ -257,21 +247,13 @@ class KerasTrainable(tune.Trainable):
         }
 
     def _train_epoch(self) -> dict[str, Any]:
-        import keras
-
         started = time.perf_counter()
         per_fold = []
-        for model, (fit_batches, val_batches) in zip(self.models, self.pipelines, strict=True):
-            history = model.fit(
-                fit_batches,
-                initial_epoch=self.epoch,
-                epochs=self.epoch + 1,
-                validation_data=val_batches,
-                verbose=0,
-                # Stop inside the epoch as soon as the loss is NaN: the rest is wasted time.
-                callbacks=[keras.callbacks.TerminateOnNaN()],
-            )
-            per_fold.append({k: float(v[-1]) for k, v in history.history.items() if v})
+        for i, (model, (fit, val)) in enumerate(zip(self.models, self.folds, strict=True)):
+            # The epoch's row order depends on the trial's seed and the epoch only: a trial
+            # continued from a checkpoint anywhere sees the epochs it would have seen.
+            order = epoch_order(len(fit), self.seed + i, self.epoch)
+            per_fold.append(model.fit_epoch(fit, val, batch_size=self.batch_size, order=order))
         self.train_time += time.perf_counter() - started
         self.epoch += 1
         # Cross-validation reports each metric's mean over the folds (NaN in any fold stays NaN).
@@ -340,7 +322,7 @@ class KerasTrainable(tune.Trainable):
         if not self.models:  # the trial failed before it had a model: nothing to keep
             return
         for i, model in enumerate(self.models):
-            model.save(Path(checkpoint_dir) / _checkpoint_name(i))
+            model.save(Path(checkpoint_dir) / _checkpoint_name(i, model))
         state = {
             "epoch": self.epoch,
             "train_time": self.train_time,
@@ -350,17 +332,12 @@ class KerasTrainable(tune.Trainable):
         (Path(checkpoint_dir) / _CHECKPOINT_STATE).write_text(json.dumps(state))
 
     def load_checkpoint(self, checkpoint_dir: str) -> None:
-        import keras
-
         self._ready()
         if self.trial_id in self.finished or self.failure is not None:
             return  # replayed, or failing anyway: the weights would never be used
-
         # Weights and optimizer state: a paused trial continues exactly where it stopped.
-        self.models = [
-            keras.saving.load_model(Path(checkpoint_dir) / _checkpoint_name(i))
-            for i in range(len(self.folds))
-        ]
+        for i, model in enumerate(self.models):
+            model.load(Path(checkpoint_dir) / _checkpoint_name(i, model))
         state = json.loads((Path(checkpoint_dir) / _CHECKPOINT_STATE).read_text())
         self.epoch, self.train_time = int(state["epoch"]), float(state["train_time"])
         self.best, self.since_best = state["best"], int(state["since_best"])
