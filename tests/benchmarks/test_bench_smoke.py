@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from benchmarks import driver_scale, epoch_cost, overhead, small, telco
+from benchmarks import driver_scale, epoch_cost, overhead, small, startup, telco
 from benchmarks.ours import engine_support
 
 
@@ -91,3 +91,19 @@ def test_epoch_cost_refuses_an_unknown_job_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [err[0]] and err[0].startswith("error: unknown job 'nope'; choose one of:")
     assert not (tmp_path / "epoch_cost.json").exists()
+
+
+@pytest.mark.integration
+def test_startup_smoke_times_the_command_and_its_phases(tmp_path):
+    assert startup.main(["--smoke", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "startup.json").read_text())
+    (run,) = data["runs"]
+    assert 0 < run["to_first_epoch_s"] < run["to_exit_s"]
+    assert list(run["phases_s"]) == [
+        "Python and the CLI's imports",
+        "CLI start until the sweep is logged",
+        "driver checks and data",
+        "Ray start",
+        "Tune start to first epoch",
+    ]
+    assert sum(run["phases_s"].values()) == pytest.approx(run["to_first_epoch_s"])

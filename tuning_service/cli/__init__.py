@@ -50,7 +50,9 @@ class LazyGroup(click.Group):
 )
 @click.option("-v", "--verbose", count=True, help="More log detail on stderr (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr; no live progress view.")
-@click.option("--log-file", type=click.Path(dir_okay=False), help="Also write logs to this file.")
+@click.option(
+    "--log-file", type=click.Path(dir_okay=False), help="Also write logs to this file, each line timestamped."
+)
 @click.version_option(package_name="tuning-service")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool, log_file: str | None) -> None:
@@ -58,7 +60,11 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_file: str | None) -> 
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file:
+        # A log file is read later: each line says when it happened.
+        stamped = logging.Formatter("%(asctime)s | %(levelname)s %(name)s: %(message)s")
+        stamped.default_msec_format = "%s.%03d"
         handlers.append(logging.FileHandler(log_file))
+        handlers[-1].setFormatter(stamped)
     logging.basicConfig(
         level=level, handlers=handlers, format="%(levelname)s %(name)s: %(message)s", force=True
     )
