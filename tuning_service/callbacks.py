@@ -22,17 +22,27 @@ class ProgressCallback(tune.Callback):
     def __init__(self, snapshot: Snapshot, sink: Sink | None, effective: Callable[[dict], dict]) -> None:
         self.snapshot, self.sink, self.effective = snapshot, sink, effective
         self._last: dict[str, dict[str, Any]] = {}
+        # Trials started and not yet ended (running or paused): counting the running ones
+        # among them, not among all of the sweep's trials, keeps an event's cost flat as a
+        # sweep of thousands of trials grows.
+        self._live: dict[str, Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        # Tune pickles callbacks with its experiment state; a live view cannot be pickled.
-        return {**self.__dict__, "sink": None}
+        # Tune pickles callbacks with its experiment state; a live view cannot be pickled,
+        # and trials are Tune's to restore.
+        return {**self.__dict__, "sink": None, "_live": {}}
+
+    def _running(self) -> int:
+        return sum(1 for t in self._live.values() if t.status == "RUNNING")
 
     def _emit(self) -> None:
         if self.sink is not None:
             self.sink(self.snapshot)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.snapshot.running = sum(1 for t in trials if t.status == "RUNNING") or 1
+        self._live[trial.trial_id] = trial
+        # Tune calls this just before it marks the trial RUNNING.
+        self.snapshot.running = self._running() + (trial.status != "RUNNING")
         self._emit()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
@@ -41,7 +51,8 @@ class ProgressCallback(tune.Callback):
         self._last[trial.trial_id] = result
         if is_measured(result) and result.get(s.metric) is not None:
             s.offer(float(result[s.metric]), self.effective(trial.config))
-        s.running = sum(1 for t in trials if t.status == "RUNNING")
+        self._live[trial.trial_id] = trial  # a trial restored by a resume reports without a start
+        s.running = self._running()
         self._emit()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -49,12 +60,14 @@ class ProgressCallback(tune.Callback):
         if self._last.get(trial.trial_id, {}).get(REPLAYED_KEY):
             return  # finished before the sweep was resumed: counted from the store already
         s.count(trial_status(self._last.get(trial.trial_id, {}), s.max_epochs, trial.config or {}))
-        s.running = max(0, sum(1 for t in trials if t.status == "RUNNING") - 1)
+        self._live.pop(trial.trial_id, None)
+        s.running = self._running()
         self._emit()
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.snapshot.errored += 1
-        self.snapshot.running = max(0, sum(1 for t in trials if t.status == "RUNNING") - 1)
+        self._live.pop(trial.trial_id, None)
+        self.snapshot.running = self._running()
         self._emit()
 
 
