@@ -1,11 +1,15 @@
-"""Driver scale: 1000 no-op trials with random search and ASHA; trials per second and driver memory.
+"""Driver scale: no-op trials with random search and ASHA; trials per second as sweeps grow, and driver memory.
 
-    python -m benchmarks.driver_scale [--smoke] [--out DIR] [--trials 1000]
+    python -m benchmarks.driver_scale [--smoke] [--out DIR] [--trials 1000,10000]
 
-Each variant runs in a fresh process of its own, so its peak memory is its own:
+Each variant and size runs in a fresh process of its own, so its peak memory is its own:
 ``tuning-service`` is run_sweep with the engine's no-op trainable (results store,
 progress and files included), ``ray-tune-direct`` a bare Tuner with the same
-searcher, scheduler and steps: the floor Ray Tune sets on this machine.
+searcher, scheduler and steps: the floor Ray Tune sets on this machine. With several
+sizes, the target is that the largest sweep's trials per second stay within 20 % of
+the smallest's; our sweeps also report their rate in each tenth of the run (trials
+ended per second, from the trials' last epochs), which shows any slowdown as the
+sweep grows within one run.
 """
 
 from __future__ import annotations
@@ -24,11 +28,36 @@ from benchmarks import cli
 from benchmarks.reporting import current_rss_mib, fmt, markdown_table, peak_rss_mib, publish, write_json
 from tuning_service.errors import InputError
 
-TARGET_S = 60.0
+TARGET_S = 60.0  # per 1000 trials
+TARGET_FLAT = 0.8  # the largest sweep's trials per second over the smallest's, at least
 
 
 def _sizes(args: argparse.Namespace) -> tuple[int, int]:
-    return (20, 3) if args.smoke else (args.trials, args.max_epochs)
+    return (20, 3) if args.smoke else (args.trials[0], args.max_epochs)
+
+
+def _trial_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected trial counts like 1000,10000, got {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"trial counts must be >= 1, got {text!r}")
+    return counts
+
+
+def rate_by_tenth(ends: list[float]) -> list[float]:
+    """Trials ended per second in each tenth of the span from the first trial's end to the last's."""
+    if len(ends) < 20:
+        return []
+    first, last = min(ends), max(ends)
+    width = (last - first) / 10
+    if width <= 0:
+        return []
+    counts = [0] * 10
+    for end in ends:
+        counts[min(9, int((end - first) / width))] += 1
+    return [c / width for c in counts]
 
 
 def ours(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -60,7 +89,16 @@ def ours(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     result = run_sweep(spec, job=job, trainable=testing.NoopTrainable)  # type: ignore[call-arg]
     wall = time.perf_counter() - started
-    return {"wall_s": wall, "trials": len(result.trials), "steps": result.epochs, "counts": result.counts()}
+    ends = [
+        float(t.history[-1]["ended_at"]) for t in result.trials if t.history and t.history[-1].get("ended_at")
+    ]
+    return {
+        "wall_s": wall,
+        "trials": len(result.trials),
+        "steps": result.epochs,
+        "counts": result.counts(),
+        "rate_by_tenth": rate_by_tenth(ends),
+    }
 
 
 def ray_tune_direct(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -153,7 +191,9 @@ def run_isolated(name: str, args: argparse.Namespace, out: Path) -> dict[str, An
     cmd += ["--seed", str(args.seed), "--cpus-per-trial", str(args.cpus_per_trial)]
     if args.checkpoint_frequency:
         cmd += ["--checkpoint-frequency", str(args.checkpoint_frequency)]
-    cmd += ["--smoke"] if args.smoke else ["--trials", str(args.trials), "--max-epochs", str(args.max_epochs)]
+    cmd += (
+        ["--smoke"] if args.smoke else ["--trials", str(args.trials[0]), "--max-epochs", str(args.max_epochs)]
+    )
     proc = subprocess.run(cmd, check=False)
     if proc.returncode != 0 or not target.exists():
         return {"variant": name, "failed": f"exit code {proc.returncode}"}
@@ -169,14 +209,32 @@ def body(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
     for name in names:
         if name not in VARIANTS:
             raise InputError(f"unknown variant {name!r}; choose from: {', '.join(VARIANTS)}")
-    runs = [run_variant(n, args) if args.in_process else run_isolated(n, args, out) for n in names]
-    trials, epochs = _sizes(args)
+    sizes = [20] if args.smoke else args.trials
+    runs = []
+    for size in sizes:
+        sized = argparse.Namespace(**{**vars(args), "trials": [size]})
+        for name in names:
+            run = run_variant(name, sized) if args.in_process else run_isolated(name, sized, out)
+            runs.append({**run, "size": size})
+    epochs = _sizes(args)[1]
     rows = []
     for run in runs:
         if "wall_s" not in run:
-            rows.append([run["variant"], "-", "-", "-", "-", "-", run.get("skipped") or run.get("failed")])
+            rows.append(
+                [
+                    run["variant"],
+                    run["size"],
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    run.get("skipped") or run.get("failed"),
+                ]
+            )
             continue
-        met = run["wall_s"] <= TARGET_S * trials / 1000
+        met = run["wall_s"] <= TARGET_S * run["trials"] / 1000
+        tenths = run.get("rate_by_tenth") or []
         rows.append(
             [
                 run["variant"],
@@ -184,42 +242,57 @@ def body(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
                 run["steps"],
                 fmt(run["wall_s"], 1),
                 fmt(run["trials_per_s"], 1),
+                fmt(tenths[-1] / tenths[0], 2) if tenths and tenths[0] else "-",
                 fmt(run["peak_rss_mib"], 0),
                 ("met" if met else "NOT met") if run["variant"] == "tuning-service" else "reference",
             ]
         )
-    text = "\n".join(
-        [
-            f"## driver scale{' (smoke)' if args.smoke else ''}: {trials} no-op trials, random + ASHA "
-            f"(max_t {epochs}), {args.cpus_per_trial:g} CPU per trial",
+    lines = [
+        f"## driver scale{' (smoke)' if args.smoke else ''}: no-op trials, random + ASHA "
+        f"(max_t {epochs}), {args.cpus_per_trial:g} CPU per trial",
+        "",
+        markdown_table(
+            [
+                "variant",
+                "trials",
+                "steps",
+                "wall s",
+                "trials/s",
+                "last tenth / first tenth rate",
+                "driver peak RSS MiB",
+                f"<= {TARGET_S:.0f} s / 1000",
+            ],
+            rows,
+        ),
+    ]
+    ours = [r for r in runs if r["variant"] == "tuning-service" and r.get("trials_per_s")]
+    if len(ours) > 1:
+        small, large = ours[0], ours[-1]
+        ratio = large["trials_per_s"] / small["trials_per_s"]
+        verdict = "met" if ratio >= TARGET_FLAT else "NOT met"
+        lines += [
             "",
-            markdown_table(
-                [
-                    "variant",
-                    "trials",
-                    "steps",
-                    "wall s",
-                    "trials/s",
-                    "driver peak RSS MiB",
-                    f"<= {TARGET_S:.0f} s / 1000",
-                ],
-                rows,
-            ),
+            f"- target: {large['trials']} trials at >= {TARGET_FLAT:.0%} of the {small['trials']}-trial rate: "
+            f"{ratio:.2f} ({verdict})",
         ]
-    )
     publish(
         out / "driver_scale",
         "driver_scale",
         args,
-        text,
-        {"trials": trials, "max_epochs": epochs, "target_s_per_1000": TARGET_S, "runs": runs},
+        "\n".join(lines),
+        {"sizes": sizes, "max_epochs": epochs, "target_s_per_1000": TARGET_S, "runs": runs},
     )
     return runs
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = cli.parser("driver_scale", (__doc__ or "").splitlines()[0])
-    ap.add_argument("--trials", type=int, default=1000)
+    ap.add_argument(
+        "--trials",
+        type=_trial_counts,
+        default=[1000, 10000],
+        help="sweep sizes, comma-separated (default 1000,10000: the 10,000-trial sweep takes minutes)",
+    )
     ap.add_argument(
         "--max-epochs", type=int, default=9, help="ASHA's max_t: steps of a trial that is never stopped"
     )

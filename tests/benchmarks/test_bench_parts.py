@@ -182,3 +182,23 @@ def test_worker_time_splits_a_workers_calls_by_kind():
     rows = {row[0]: row for row in summary_rows(report)}
     assert rows["first train"][1:4] == [3, "1.9", "0.600"]
     assert rows["idle between calls"][2] == "0.4"
+
+
+def test_the_driver_scale_rate_by_tenth_shows_a_sweep_slowing_down():
+    from benchmarks.driver_scale import rate_by_tenth
+
+    steady = [i * 0.1 for i in range(200)]
+    assert rate_by_tenth(steady) == pytest.approx([10.0] * 10, rel=0.1)
+    # Each trial takes longer than the one before: the last tenth ends fewer trials per second.
+    slowing = [sum(0.01 * (1 + k / 50) for k in range(i)) for i in range(200)]
+    tenths = rate_by_tenth(slowing)
+    assert tenths[-1] < 0.5 * tenths[0] and sum(tenths) * (max(slowing) - min(slowing)) / 10 == pytest.approx(200)
+    assert rate_by_tenth(steady[:5]) == []
+
+
+def test_driver_scale_sizes_are_checked():
+    from benchmarks import driver_scale
+
+    assert driver_scale.build_parser().parse_args(["--trials", "1000,10000"]).trials == [1000, 10000]
+    with pytest.raises(SystemExit):
+        driver_scale.build_parser().parse_args(["--trials", "1000,lots"])
