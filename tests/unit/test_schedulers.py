@@ -66,3 +66,61 @@ def test_asha_stops_the_worse_trial_at_its_first_rung_in_epochs():
     first = asha.on_trial_result(None, good, {"training_iteration": 1, "val_accuracy": 0.9})
     second = asha.on_trial_result(None, bad, {"training_iteration": 1, "val_accuracy": 0.1})
     assert (first, second) == (TrialScheduler.CONTINUE, TrialScheduler.STOP)
+
+
+class _Controller:
+    """What Tune hands a scheduler: every trial in the order it was added, and the live ones."""
+
+    def __init__(self, trials):
+        self.trials = trials
+
+    def get_trials(self):
+        return self.trials
+
+    def get_live_trials(self):
+        # A set, as Tune's: no order to rely on.
+        return {t for t in self.trials if t.status not in ("TERMINATED", "ERROR")}
+
+
+class _Trial:
+    def __init__(self, trial_id, status):
+        self.trial_id, self.status = trial_id, status
+
+    def __repr__(self):
+        return f"{self.trial_id}:{self.status}"
+
+
+@pytest.mark.parametrize("name", ["fifo", "asha", "median"])
+def test_the_next_trial_is_the_one_rays_scheduler_picks_among_live_trials_only(name):
+    import random
+
+    from ray.tune.schedulers import FIFOScheduler
+
+    rng = random.Random(7)
+    statuses = ["PENDING", "PAUSED", "RUNNING", "TERMINATED", "ERROR"]
+    for _ in range(200):
+        trials = [_Trial(f"t{i:03d}", rng.choice(statuses)) for i in range(rng.randrange(0, 40))]
+        controller = _Controller(trials)
+        ours = create_scheduler(name, max_t=9)
+        ours.set_search_properties("acc", "max")  # as Tune does before adding trials
+        for trial in trials:
+            ours.on_trial_add(controller, trial)
+        for trial in rng.sample(trials, k=len(trials) // 3):  # some end: they leave the order
+            if trial.status in ("TERMINATED", "ERROR"):
+                ours.on_trial_remove(controller, trial)
+        assert ours.choose_trial_to_run(controller) is FIFOScheduler().choose_trial_to_run(controller)
+
+
+def test_choosing_the_next_trial_does_not_walk_ended_trials():
+    class Walked(list):
+        def __iter__(self):
+            raise AssertionError("walked every trial of the sweep")
+
+    live = _Trial("t2", "PENDING")
+    controller = _Controller([_Trial("t0", "TERMINATED"), _Trial("t1", "TERMINATED"), live])
+    asha = create_scheduler("asha", max_t=9)
+    asha.set_search_properties("acc", "max")
+    for trial in controller.trials:
+        asha.on_trial_add(controller, trial)
+    controller.get_trials = lambda: Walked(controller.trials)
+    assert asha.choose_trial_to_run(controller) is live

@@ -9,9 +9,9 @@ from tuning_service.schedulers import TIME_ATTR
 
 def build(*, max_t: int, grace_period: int = 1, reduction_factor: float = 3, brackets: int = 1) -> Any:
     """Ray's ASHAScheduler with rungs at grace_period * reduction_factor**k epochs."""
-    from ray.tune.schedulers import ASHAScheduler
+    from tuning_service.schedulers.live import ASHA
 
-    return ASHAScheduler(
+    return ASHA(
         time_attr=TIME_ATTR,
         max_t=max_t,
         grace_period=min(grace_period, max_t),
