@@ -57,15 +57,18 @@ class ProgressCallback(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         s = self.snapshot
-        if self._last.get(trial.trial_id, {}).get(REPLAYED_KEY):
+        # An ended trial's last result is needed no more (it would grow every snapshot).
+        last = self._last.pop(trial.trial_id, {})
+        if last.get(REPLAYED_KEY):
             return  # finished before the sweep was resumed: counted from the store already
-        s.count(trial_status(self._last.get(trial.trial_id, {}), s.max_epochs, trial.config or {}))
+        s.count(trial_status(last, s.max_epochs, trial.config or {}))
         self._live.pop(trial.trial_id, None)
         s.running = self._running()
         self._emit()
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.snapshot.errored += 1
+        self._last.pop(trial.trial_id, None)
         self._live.pop(trial.trial_id, None)
         self.snapshot.running = self._running()
         self._emit()

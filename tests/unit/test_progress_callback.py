@@ -48,3 +48,23 @@ def test_running_counts_follow_starts_pauses_and_ends_without_walking_every_tria
     c.status = "ERROR"
     callback.on_trial_error(0, trials, c)
     assert seen[-1] == 1 and snapshot.errored == 1
+
+
+def test_the_callbacks_saved_state_does_not_grow_with_ended_trials():
+    """Tune pickles the callback into every snapshot: ended trials must not pile up in it."""
+    import pickle
+
+    def state_after(n: int) -> int:
+        snapshot = Snapshot(total=n, metric="val_accuracy", mode="max", max_epochs=1)
+        callback = ProgressCallback(snapshot, None, dict)  # as Tune pickles it: a module-level function
+        trials = AllTrials()
+        for i in range(n):
+            trial = FakeTrial(f"t{i}", config={"units": i % 7})
+            callback.on_trial_start(0, trials, trial)
+            trial.status = "RUNNING"
+            callback.on_trial_result(0, trials, trial, {"val_accuracy": i / n, "training_iteration": 1})
+            callback.on_trial_complete(0, trials, trial)
+            trial.status = "TERMINATED"
+        return len(pickle.dumps(callback))
+
+    assert state_after(500) < state_after(10) + 200
