@@ -37,11 +37,17 @@ ORDER = (
     "ours-random",
     "ours-grid",
     "optuna-hyperband",
+    "optuna-hyperband-2proc",
     "gridsearchcv",
 )
 BUDGETED = ("ours-optuna", "ours-hyperopt", "ours-random")
 # Each peer's wall time is compared with the run of ours that does the same kind of search.
-COUNTERPART = {"keras-tuner": "ours-optuna", "optuna-hyperband": "ours-optuna", "gridsearchcv": "ours-grid"}
+COUNTERPART = {
+    "keras-tuner": "ours-optuna",
+    "optuna-hyperband": "ours-optuna",
+    "optuna-hyperband-2proc": "ours-optuna",
+    "gridsearchcv": "ours-grid",
+}
 REFERENCE = "keras-tuner"
 
 

@@ -1,16 +1,23 @@
-"""The tools users would pick instead, run in-process on the same data, builder and budget.
+"""The tools users would pick instead, run on the same data, builder and budget.
 
-Keras Tuner's Hyperband, an Optuna study with a Hyperband pruner, and scikit-learn's
-GridSearchCV over a scikeras wrapper. They are installed by the ``bench`` extra only;
-a missing one is named with the command that installs it.
+Keras Tuner's Hyperband, an Optuna study with a Hyperband pruner (in-process, or run by
+two processes sharing one storage, the parallel setup), and scikit-learn's GridSearchCV
+over a scikeras wrapper. They are installed by the ``bench`` extra only; a missing one is
+named with the command that installs it.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import math
+import multiprocessing
+import multiprocessing.connection
+import os
+import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,24 +157,37 @@ def _optuna_param(trial: Any, name: str, param: Param) -> Any:
     raise InputError(f"parameter {name!r}: no Optuna form for {type(param).__name__}")
 
 
-def optuna_hyperband(ctx: Context) -> ToolRun:
-    """An in-process Optuna study (TPE) with a Hyperband pruner, stopped at the epoch budget."""
+def _optuna_sampler(optuna: Any, seed: int) -> Any:
+    """TPE with Optuna's defaults (its constant liar keeps parallel workers apart)."""
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _optuna_pruner(optuna: Any, problem: Problem) -> Any:
+    return optuna.pruners.HyperbandPruner(
+        min_resource=1, max_resource=problem.max_epochs, reduction_factor=problem.factor
+    )
+
+
+def _optuna_direction(problem: Problem) -> str:
+    return "maximize" if problem.job.mode == "max" else "minimize"
+
+
+def _optimize(
+    ctx: Context,
+    data: Dataset,
+    study: Any,
+    record: Callable[[Any, dict[str, Any], int, float], None],
+    spent: Callable[[], bool],
+) -> None:
+    """Run ``study`` until ``spent()`` says the epoch budget is gone; ``record`` sees every epoch.
+
+    ``record(trial, config, epochs trained, value)`` is called after the epoch is
+    reported to the trial, so a budget counted from the study's storage includes it.
+    """
     optuna = require("optuna")
     import keras
 
     problem, job = ctx.problem, ctx.problem.job
-    t0, started = time.time(), time.perf_counter()
-    data = ctx.load()
-    keras.utils.set_random_seed(ctx.seed)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        direction="maximize" if job.mode == "max" else "minimize",
-        sampler=optuna.samplers.TPESampler(seed=ctx.seed),
-        pruner=optuna.pruners.HyperbandPruner(
-            min_resource=1, max_resource=problem.max_epochs, reduction_factor=problem.factor
-        ),
-    )
-    epochs_seen: list[tuple[float, float, dict[str, Any], int]] = []
 
     # The way Optuna's Keras integration prunes: report every epoch, stop fit when told.
     class Pruning(keras.callbacks.Callback):
@@ -177,13 +197,12 @@ def optuna_hyperband(ctx: Context) -> ToolRun:
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             value = _float((logs or {}).get(job.metric))
-            epochs_seen.append((time.time() - t0, value, self.config, epoch + 1))
-            if len(epochs_seen) >= ctx.budget:
+            self.trial.report(value if math.isfinite(value) else job.worst_value, epoch)
+            record(self.trial, self.config, epoch + 1, value)
+            if spent():
                 study.stop()  # the budget is spent: this trial ends, no other starts
                 self.model.stop_training = True
-                return
-            self.trial.report(value if math.isfinite(value) else job.worst_value, epoch)
-            if self.trial.should_prune():
+            elif self.trial.should_prune():
                 self.pruned = True
                 self.model.stop_training = True
 
@@ -206,9 +225,188 @@ def optuna_hyperband(ctx: Context) -> ToolRun:
         values = [v for v in history.history.get(job.metric, []) if math.isfinite(v)]
         return (max if job.mode == "max" else min)(values) if values else job.worst_value
 
-    study.optimize(objective, n_trials=None, gc_after_trial=False)
+    def stop_when_spent(study: Any, trial: Any) -> None:
+        # Another process may have spent the budget while this one's trial was pruned.
+        if spent():
+            study.stop()
+
+    study.optimize(objective, n_trials=None, gc_after_trial=False, callbacks=[stop_when_spent])
+
+
+def optuna_hyperband(ctx: Context) -> ToolRun:
+    """An in-process Optuna study (TPE) with a Hyperband pruner, stopped at the epoch budget."""
+    optuna = require("optuna")
+    import keras
+
+    t0, started = time.time(), time.perf_counter()
+    data = ctx.load()
+    keras.utils.set_random_seed(ctx.seed)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction=_optuna_direction(ctx.problem),
+        sampler=_optuna_sampler(optuna, ctx.seed),
+        pruner=_optuna_pruner(optuna, ctx.problem),
+    )
+    epochs_seen: list[tuple[float, float, dict[str, Any], int]] = []
+
+    def record(trial: Any, config: dict[str, Any], epochs: int, value: float) -> None:
+        epochs_seen.append((time.time() - t0, value, config, epochs))
+
+    _optimize(ctx, data, study, record, lambda: len(epochs_seen) >= ctx.budget)
     wall = time.perf_counter() - started
     return _from_epochs("optuna hyperband (in-process)", wall, len(study.trials), epochs_seen)
+
+
+# --- Optuna, one study shared by two processes -----------------------------------------------
+
+# Worker processes of the shared study: one per core of the machine the issue compares on,
+# as many trials at once as our sweeps run there.
+OPTUNA_WORKERS = 2
+
+
+def _journal(optuna: Any, path: Path) -> Any:
+    """Optuna's storage for several processes without a server: an append-only journal file.
+
+    The open(O_EXCL) lock works on local disks of every OS and on NFSv3 or later.
+    """
+    journal = optuna.storages.journal
+    return journal.JournalStorage(
+        journal.JournalFileBackend(str(path), journal.JournalFileOpenLock(str(path)))
+    )
+
+
+def _reported_epochs(study: Any) -> int:
+    """Epochs every process has reported to the study: each one is an intermediate value."""
+    return sum(len(t.intermediate_values) for t in study.get_trials(deepcopy=False))
+
+
+def _optuna_worker(ctx: Context, index: int, journal: Path, study_name: str, t0: float, start: Any) -> None:
+    """One process of the shared study: 1 TensorFlow thread, its own seeds, its epochs to a file.
+
+    Runs in a spawned process; ``start`` is a barrier both workers pass once the data
+    is loaded and TensorFlow imported, so both train from the first trial on.
+    """
+    try:
+        data = ctx.load()  # first: data that cannot load fails the worker before TensorFlow's import
+        import tensorflow as tf
+
+        # One thread per trial, as our sweeps give each trial 1 CPU.
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        optuna = require("optuna")
+        import keras
+
+        seed = ctx.seed * OPTUNA_WORKERS + index
+        keras.utils.set_random_seed(seed)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.load_study(
+            study_name=study_name,
+            storage=_journal(optuna, journal),
+            sampler=_optuna_sampler(optuna, seed),
+            pruner=_optuna_pruner(optuna, ctx.problem),
+        )
+        start.wait()
+    except BaseException:
+        start.abort()  # the other worker must not wait for this one
+        raise
+    pid = os.getpid()
+    with _records(journal, index).open("w", encoding="utf-8") as out:
+
+        def record(trial: Any, config: dict[str, Any], epochs: int, value: float) -> None:
+            row = {"t": time.time() - t0, "value": value, "config": config, "epochs": epochs}
+            out.write(json.dumps(row | {"trial": trial.number, "pid": pid}) + "\n")
+            out.flush()
+
+        _optimize(ctx, data, study, record, lambda: _reported_epochs(study) >= ctx.budget)
+
+
+def _records(journal: Path, index: int) -> Path:
+    return journal.with_name(f"epochs-{index}.jsonl")
+
+
+def _run_workers(ctx: Context, journal: Path, study_name: str, t0: float) -> None:
+    """Start the workers and wait for all; if one fails, stop the others and say which."""
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked TensorFlow state
+    start = spawn.Barrier(OPTUNA_WORKERS)
+    workers = [
+        spawn.Process(
+            target=_optuna_worker,
+            args=(ctx, i, journal, study_name, t0, start),
+            name=f"optuna-worker-{i}",
+        )
+        for i in range(OPTUNA_WORKERS)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        running = list(workers)
+        while running:
+            multiprocessing.connection.wait([w.sentinel for w in running])
+            running = [w for w in running if w.exitcode is None]
+            if any(w.exitcode for w in workers):
+                break
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+            worker.join()
+    failed = [f"{w.name} (exit code {w.exitcode})" for w in workers if w.exitcode]
+    if failed:
+        raise RuntimeError(
+            f"the shared Optuna study's workers failed: {', '.join(failed)}; their errors are on stderr above"
+        )
+
+
+def optuna_hyperband_2proc(ctx: Context) -> ToolRun:
+    """The same Optuna study run by two processes sharing one journal file, one trial each at a time.
+
+    What a user of an in-process tuner runs to use two cores. The wall time includes
+    starting the processes and TensorFlow's import in them; each worker checks the
+    study's reported epochs against the budget after every epoch and trial, so
+    epochs in flight in the other process when the budget is reached still count.
+    """
+    optuna = require("optuna")
+
+    t0, started = time.time(), time.perf_counter()
+    folder = ctx.workdir / "optuna_2proc"
+    if folder.exists():
+        shutil.rmtree(folder)  # a kept workdir from an earlier run: start a new study
+    folder.mkdir(parents=True)
+    journal = folder / "journal.log"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=ctx.problem.name,
+        storage=_journal(optuna, journal),
+        direction=_optuna_direction(ctx.problem),
+    )
+    _run_workers(ctx, journal, study.study_name, t0)
+    wall = time.perf_counter() - started
+
+    rows = [
+        json.loads(line)
+        for i in range(OPTUNA_WORKERS)
+        for line in _records(journal, i).read_text(encoding="utf-8").splitlines()
+    ]
+    rows.sort(key=lambda r: r["t"])
+    per_pid = Counter(r["pid"] for r in rows)
+    run = _from_epochs(
+        f"optuna hyperband ({OPTUNA_WORKERS} processes)",
+        wall,
+        len({r["trial"] for r in rows}),
+        [(r["t"], r["value"], r["config"], r["epochs"]) for r in rows],
+    )
+    run.notes.append(
+        f"{OPTUNA_WORKERS} processes, 1 TensorFlow thread each, shared a JournalStorage file; epochs per "
+        f"process {sorted(per_pid.values(), reverse=True)}; results in flight when the budget is reached "
+        "still count"
+    )
+    run.extra.update(
+        {
+            "epochs_per_pid": {str(pid): n for pid, n in per_pid.items()},
+            "storage_epochs": _reported_epochs(study),
+        }
+    )
+    return run
 
 
 # --- scikit-learn GridSearchCV over scikeras ----------------------------------------------
@@ -340,5 +538,6 @@ def refit_test_accuracy(
 PEERS: dict[str, Callable[[Context], ToolRun]] = {
     "keras-tuner": keras_tuner_hyperband,
     "optuna-hyperband": optuna_hyperband,
+    "optuna-hyperband-2proc": optuna_hyperband_2proc,
     "gridsearchcv": gridsearchcv,
 }

@@ -1,4 +1,4 @@
-"""Telco churn, the seed's space and budget: this service vs Keras Tuner, in-process Optuna and GridSearchCV.
+"""Telco churn, the seed's space and budget: this service vs Keras Tuner, two Optuna setups, GridSearchCV.
 
 python -m benchmarks.telco [--smoke] [--out DIR] [--tools ours-optuna,keras-tuner,...]
 """

@@ -73,8 +73,10 @@ def test_ratios_and_targets_against_keras_tuner():
         "ours-random": _run("r", 50.0, 0.79),
         "ours-grid": _run("g", 20.0, 0.80),
         "gridsearchcv": _run("gs", 80.0, 0.80),
+        "optuna-hyperband-2proc": _run("o2", 70.0, 0.80),
     }
     rel = compare.ratios(runs)
+    assert rel["optuna-hyperband-2proc"]["peer_vs_ours"] == pytest.approx(2.0)
     assert rel["keras-tuner"]["peer_vs_ours"] == pytest.approx(100 / 35)
     assert rel["gridsearchcv"]["peer_vs_ours"] == pytest.approx(4.0)
     assert compare.targets(runs, None) == []  # only problems with a target get target lines

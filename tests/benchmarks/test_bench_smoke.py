@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import replace
 
 import pytest
 
-from benchmarks import driver_scale, epoch_cost, overhead, small, startup, telco
+from benchmarks import driver_scale, epoch_cost, overhead, peers, small, startup, telco
 from benchmarks.ours import engine_support
+from benchmarks.problems import get_problem
+from jobs import digits
 
 
 def _runs(path):
@@ -51,6 +55,44 @@ def test_small_smoke_peers_without_ray(tmp_path):
     )
     data = _runs(tmp_path / "digits.json")
     assert data["runs"]["optuna-hyperband"]["epochs"] == data["epoch_budget"]
+
+
+@pytest.mark.integration  # no Ray, but two worker processes that import TensorFlow
+def test_two_process_optuna_study_shares_one_budget(tmp_path):
+    assert (
+        small.main(
+            ["--dataset", "digits", "--smoke", "--tools", "optuna-hyperband-2proc", "--out", str(tmp_path)]
+        )
+        == 0
+    )
+    data = _runs(tmp_path / "digits.json")
+    run, budget = data["runs"]["optuna-hyperband-2proc"], data["epoch_budget"]
+    # Both processes trained trials of the one study, and the storage holds every epoch recorded.
+    per_pid = run["extra"]["epochs_per_pid"]
+    assert len(per_pid) == peers.OPTUNA_WORKERS and all(n >= 1 for n in per_pid.values()), per_pid
+    assert run["extra"]["storage_epochs"] == run["epochs"] == sum(per_pid.values())
+    # The budget holds up to the epochs the other processes had in flight when it was reached.
+    assert budget <= run["epochs"] <= budget + peers.OPTUNA_WORKERS - 1
+    assert run["test_acc"] is not None and run["best_val"] is not None
+
+
+def _loads_once(**options):
+    """The digits for the first worker that asks; the second finds the data source gone."""
+    try:
+        os.close(os.open(os.environ["BENCH_TEST_LOADED"], os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        raise OSError("data source unreachable") from None
+    return digits.load_data(**options)
+
+
+def test_two_process_study_reports_a_failed_worker_instead_of_waiting(tmp_path, capfd, monkeypatch):
+    # One worker fails while the other waits for it at the start: the run ends and says which.
+    monkeypatch.setenv("BENCH_TEST_LOADED", str(tmp_path / "loaded"))
+    problem = get_problem("digits", smoke=True)
+    problem = replace(problem, job=replace(problem.job, load_data=_loads_once))
+    with pytest.raises(RuntimeError, match=r"workers failed: .*optuna-worker-\d \(exit code 1\)"):
+        peers.optuna_hyperband_2proc(peers.Context(problem, 11, 0, tmp_path / "work"))
+    assert "OSError: data source unreachable" in capfd.readouterr().err
 
 
 @pytest.mark.integration
