@@ -194,7 +194,9 @@ def test_the_driver_scale_rate_by_tenth_shows_a_sweep_slowing_down():
     # Each trial takes longer than the one before: the last tenth ends fewer trials per second.
     slowing = [sum(0.01 * (1 + k / 50) for k in range(i)) for i in range(200)]
     tenths = rate_by_tenth(slowing)
-    assert tenths[-1] < 0.5 * tenths[0] and sum(tenths) * (max(slowing) - min(slowing)) / 10 == pytest.approx(200)
+    assert tenths[-1] < 0.5 * tenths[0] and sum(tenths) * (max(slowing) - min(slowing)) / 10 == pytest.approx(
+        200
+    )
     assert rate_by_tenth(steady[:5]) == []
 
 
