@@ -110,6 +110,7 @@ class SweepSpec:
                 raise InputError(
                     "--mlflow needs a tracking URI, e.g. sqlite:///mlflow.db or http://127.0.0.1:5000"
                 )
+            _refuse_password("--mlflow", self.mlflow, MLFLOW_PASSWORD_HELP)
         check_creatable(self.storage)
         if self.db is not None:
             from tuning_service.store.engine import parse_url
@@ -119,6 +120,24 @@ class SweepSpec:
             except InputError as exc:
                 raise InputError(f"--db: {exc}") from None
         return self
+
+
+# Where MLflow finds credentials without a URI holding them.
+MLFLOW_PASSWORD_HELP = (
+    "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD for an MLflow server, "
+    "PGPASSWORD or ~/.pgpass for a PostgreSQL store"
+)
+
+
+def _refuse_password(flag: str, uri: str, where: str) -> None:
+    """A URI kept with the sweep (its record, Tune's state, a submission) must hold no password."""
+    from tuning_service.credentials import has_password, hide
+
+    if has_password(uri):
+        raise InputError(
+            f"{flag} {hide(uri)!r} holds a password, which would be stored with the sweep and shown on "
+            f"command lines; remove it from the URI and give it in {where}"
+        )
 
 
 def _is_number(value: Any) -> bool:

@@ -192,3 +192,24 @@ def test_a_submission_id_that_is_not_one_is_refused_before_any_request(bad):
     with pytest.raises(InputError, match=r"a submission id is letters, digits, .* got"):
         check_id(bad)
     assert check_id("tuning-digits-20261123-163541-e76eb2") == "tuning-digits-20261123-163541-e76eb2"
+
+
+def test_submit_never_ships_the_database_password_in_the_entrypoint(caplog):
+    """Before: `submit --db postgresql://u:PW@...` forwarded --db as given into the Ray Job's entrypoint."""
+    given = [
+        "--address",
+        "http://h:8265",
+        "--db",
+        "postgresql://tuner:s3cret@db.example:5432/results?password=s3cret",
+    ]
+    argv = run_args(submit.make_context("submit", given).params)
+    command = entrypoint("python", "digits", argv, "~/r")
+    assert "s3cret" not in command
+    assert argv == ["--db", "postgresql://tuner@db.example:5432/results"]
+    assert "PGPASSWORD" in caplog.text  # says where the head reads it from
+    # A SQLite file on the head travels as given; there is no password to drop.
+    sqlite = ["--address", "http://h:8265", "--db", "sqlite:////srv/results/tuning.db"]
+    assert run_args(submit.make_context("submit", sqlite).params) == [
+        "--db",
+        "sqlite:////srv/results/tuning.db",
+    ]

@@ -129,9 +129,6 @@ def _remote_db(url: str | None) -> str | None:
     if url is None:
         return None
     from tuning_service.store.engine import parse_url
+    from tuning_service.submission import remote_db
 
-    parsed = parse_url(url)
-    if parsed.get_backend_name() != "postgresql":
-        return None
-    # URL.set() leaves a field given as None unchanged; the URL is a named tuple underneath.
-    return parsed._replace(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    return remote_db(url) if parse_url(url).get_backend_name() == "postgresql" else None

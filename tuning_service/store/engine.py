@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from tuning_service.credentials import PG_PASSWORD_HELP, hide
 from tuning_service.errors import InputError, TuningServiceError
 
 if TYPE_CHECKING:
@@ -21,7 +22,9 @@ log = logging.getLogger(__name__)
 
 DB_ENV = "TUNING_SERVICE_DB"
 DB_FILE = "tuning.db"
-URL_FORMS = "sqlite:///PATH or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+URL_FORMS = (
+    "sqlite:///PATH or postgresql://USER@HOST[:PORT]/DATABASE (its password in PGPASSWORD or ~/.pgpass)"
+)
 # An unreachable server must fail a command within seconds, not hang it.
 CONNECT_TIMEOUT_S = 5
 # SQLite waits this long for another writer's lock before giving up.
@@ -53,7 +56,7 @@ def parse_url(text: str) -> URL:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    bad = f"database URL {text!r} is malformed; use {URL_FORMS}"
+    bad = f"database URL {hide(str(text))!r} is malformed; use {URL_FORMS}"
     if not isinstance(text, str) or not text.strip():
         raise InputError(bad)
     try:
@@ -88,13 +91,21 @@ def parse_url(text: str) -> URL:
 
 
 def redact(url: URL | str) -> str:
-    """The URL without its password, for messages and records."""
-    from sqlalchemy.engine import make_url
+    """The URL without its password (in the user part or the query), for messages and records.
 
-    try:
-        return (make_url(url) if isinstance(url, str) else url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a malformed URL is shown as given, minus nothing we could parse
-        return str(url)
+    Never the URL as given: a string is masked character by character, parsed or not.
+    """
+    text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    return hide(text)
+
+
+def without_password(url: URL) -> URL:
+    """``url`` minus its password and password query parameters: the form that may travel."""
+    from tuning_service.credentials import PASSWORD_KEYS
+
+    # URL.set() leaves a field given as None unchanged; the URL is a named tuple underneath.
+    bare = url._replace(password=None)
+    return bare.difference_update_query([k for k in bare.query if k.lower() in PASSWORD_KEYS])
 
 
 def sqlite_path(url: URL) -> Path | None:
@@ -194,9 +205,20 @@ def check_reachable(url: URL, *, must_exist: bool) -> None:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as exc:
-        raise InputError(f"cannot connect to database {redact(url)!r}: {describe(exc)}") from None
+        reason = describe(exc)
+        raise InputError(
+            f"cannot connect to database {redact(url)!r}: {reason}{_password_hint(reason)}"
+        ) from None
     finally:
         engine.dispose()
+
+
+def _password_hint(reason: str) -> str:
+    """Where a refused password should come from: never a URL on a command line."""
+    text = reason.lower()
+    if "no password supplied" in text or "password authentication failed" in text:
+        return f"; give the password in {PG_PASSWORD_HELP}"
+    return ""
 
 
 def _check_sqlite_file(path: Path) -> None:
