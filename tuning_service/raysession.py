@@ -21,7 +21,17 @@ log = logging.getLogger(__name__)
 
 RAY_LOG = "ray.log"
 # Joining a cluster fails within this many seconds (per check) instead of Ray's minute of retries.
-CONNECT_TIMEOUT_S = float(os.environ.get("TUNING_SERVICE_CONNECT_TIMEOUT_S", "10"))
+CONNECT_TIMEOUT_ENV = "TUNING_SERVICE_CONNECT_TIMEOUT_S"
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+
+
+def connect_timeout() -> float:
+    """Seconds each cluster check may take: $TUNING_SERVICE_CONNECT_TIMEOUT_S, else 10."""
+    from tuning_service.envvars import positive_seconds
+
+    return positive_seconds(CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT_S)
+
+
 # Ray's single-machine switch: with it off ("0"), Ray keeps 127.0.0.1 as this node's
 # address instead of swapping in the machine's public one.
 SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -82,8 +92,9 @@ def host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def check_reachable(host: str, port: int, *, timeout: float = CONNECT_TIMEOUT_S, what: str = "Ray") -> None:
+def check_reachable(host: str, port: int, *, timeout: float | None = None, what: str = "Ray") -> None:
     """Refuse an address nothing answers at within ``timeout`` (Ray alone retries for a minute)."""
+    timeout = connect_timeout() if timeout is None else timeout
     started = time.monotonic()
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -96,13 +107,14 @@ def check_reachable(host: str, port: int, *, timeout: float = CONNECT_TIMEOUT_S,
         ) from None
 
 
-def check_cluster_access(host: str, port: int, *, timeout: float = CONNECT_TIMEOUT_S) -> Any:
+def check_cluster_access(host: str, port: int, *, timeout: float | None = None) -> Any:
     """Refuse clearly, within ``timeout``, a cluster that rejects this process's token.
 
     Ray's own ``ray.init`` retries for about 20 seconds and then reports only
     "Failed to connect"; one GCS handshake tells a wrong or missing token apart.
     Returns Ray's GCS client, connected.
     """
+    timeout = connect_timeout() if timeout is None else timeout
     from ray._raylet import GcsClient
     from ray.exceptions import AuthenticationError
 
@@ -132,8 +144,9 @@ def check_cluster_access(host: str, port: int, *, timeout: float = CONNECT_TIMEO
     raise InputError(f"cannot connect to Ray at {where}: {outcome['error']}")
 
 
-def alive_nodes(client: Any, *, timeout: float = CONNECT_TIMEOUT_S) -> dict[str, Any]:
+def alive_nodes(client: Any, *, timeout: float | None = None) -> dict[str, Any]:
     """Node id -> Ray's node record, for every alive node the cluster's GCS knows."""
+    timeout = connect_timeout() if timeout is None else timeout
     from ray.core.generated.gcs_pb2 import GcsNodeInfo
 
     infos = client.get_all_node_info(timeout=timeout)
@@ -142,12 +155,13 @@ def alive_nodes(client: Any, *, timeout: float = CONNECT_TIMEOUT_S) -> dict[str,
     }
 
 
-def check_local_node(client: Any, where: str, *, timeout: float = CONNECT_TIMEOUT_S) -> None:
+def check_local_node(client: Any, where: str, *, timeout: float | None = None) -> None:
     """Refuse at once a driver on a machine that is not a node of the cluster.
 
     A Ray driver attaches to a node on its own machine; without one, ray.init waits
     a minute and then names node attributes. Skipped if Ray's internals moved.
     """
+    timeout = connect_timeout() if timeout is None else timeout
     try:
         from ray._private.services import find_node_ids
 

@@ -61,6 +61,11 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
 
         check_fits(spec.cpus_per_trial, spec.gpus_per_trial, os.cpu_count() or 1, math.inf, "this machine")
     check_database(spec.db, spec.storage)  # an unreachable server fails here, within seconds
+    snapshot_period(spec.num_samples)  # a bad TUNING_SERVICE_SNAPSHOT_S fails here, not in Tune
+    if spec.address not in (None, "local"):
+        from tuning_service.raysession import connect_timeout
+
+        connect_timeout()  # likewise TUNING_SERVICE_CONNECT_TIMEOUT_S
     return PreparedSweep(spec, job, spec.max_epochs or job.max_epochs)
 
 
@@ -354,9 +359,15 @@ def snapshot_period(num_samples: int) -> str:
     SNAPSHOT_EVERY_STEP_UP_TO trials Tune's own pace (at most 5 % of the driver's time)
     is kept, and a resume may repeat the last seconds (benchmarks/RESULTS.md, "What is left").
     """
-    chosen = os.environ.get(USER_SNAPSHOT_ENV) or _TUNE_PERIOD_AT_START
-    if chosen:
-        return chosen
+    from tuning_service.envvars import parse_seconds
+
+    for name, chosen in (
+        (USER_SNAPSHOT_ENV, os.environ.get(USER_SNAPSHOT_ENV)),
+        (SNAPSHOT_PERIOD_ENV, _TUNE_PERIOD_AT_START),
+    ):
+        if chosen and chosen.strip():
+            period = parse_seconds(name, chosen, zero=True, words=("auto",))  # Tune would fail mid-sweep
+            return period if isinstance(period, str) else f"{period:g}"
     return "0" if num_samples <= SNAPSHOT_EVERY_STEP_UP_TO else "auto"
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from tuning_service.auth import bearer_headers, missing_or_wrong, token_source
 from tuning_service.credentials import PG_PASSWORD_HELP
 from tuning_service.errors import InputError, SweepError
-from tuning_service.raysession import CONNECT_TIMEOUT_S, check_fits, check_reachable
+from tuning_service.raysession import check_fits, check_reachable, connect_timeout
 from tuning_service.spec import SweepSpec
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,9 @@ def parse_jobs_url(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port) if port else _DEFAULT_PORTS[scheme]
 
 
-def connect(address: str, *, timeout: float = CONNECT_TIMEOUT_S) -> Any:
+def connect(address: str, *, timeout: float | None = None) -> Any:
     """A JobSubmissionClient for ``address`` that sends this machine's token, or a clear refusal."""
+    timeout = connect_timeout() if timeout is None else timeout
     _quiet_ray_clients()
     host, port = parse_jobs_url(address)
     check_reachable(host, port, timeout=timeout, what="the Ray Jobs API")
@@ -109,8 +110,9 @@ def api_errors(address: str, submission_id: str | None = None) -> Iterator[None]
         ) from None
 
 
-def cluster_capacity(address: str, *, timeout: float = CONNECT_TIMEOUT_S) -> tuple[float, float] | None:
+def cluster_capacity(address: str, *, timeout: float | None = None) -> tuple[float, float] | None:
     """The most CPUs and GPUs any alive node has, from the dashboard; None if it cannot tell."""
+    timeout = connect_timeout() if timeout is None else timeout
     import requests
 
     try:

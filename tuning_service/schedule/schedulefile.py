@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from tuning_service import yamlio  # the project's one YAML reader
 from tuning_service.errors import InputError
+from tuning_service.job import FOLDER_NAME_RULE, is_folder_name
 from tuning_service.registry import Registry, did_you_mean
 from tuning_service.schedule import cron
 from tuning_service.spec import SweepSpec
@@ -199,8 +201,6 @@ def _compose(text: str, problems: _Problems) -> tuple[Any, dict[tuple[str, ...],
     PyYAML keeps the last of two equal keys without a word, so the node tree is
     walked here before the data is built.
     """
-    from tuning_service import yamlio  # the project's one YAML 1.2 dialect
-
     lines: dict[tuple[str, ...], int] = {(): 1}
     try:
         node = yamlio.compose(text)
@@ -221,7 +221,8 @@ def _walk(
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
-            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            # As the data will have it: the key `08:` is the number 8.
+            key = str(yamlio.construct(key_node)) if isinstance(key_node, yaml.ScalarNode) else "?"
             line = key_node.start_mark.line + 1
             if key in seen:
                 # PyYAML keeps the last one: check that one, and say where the first was.
@@ -260,14 +261,16 @@ def _sweeps(
     for key in data:
         if key not in TOP_KEYS:
             problems.add(
-                lines[(str(key),)],
+                _line(lines, (str(key),)),
                 str(key),
                 f"unknown key {key!r} (accepted: {', '.join(TOP_KEYS)}){did_you_mean(str(key), list(TOP_KEYS))}",
             )
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, Mapping):
         problems.add(
-            lines[("defaults",)], "defaults", f"expected a mapping of sweep keys, got {_kind(defaults)}"
+            _line(lines, ("defaults",)),
+            "defaults",
+            f"expected a mapping of sweep keys, got {_kind(defaults)}",
         )
         defaults = {}
     _check_keys(defaults, ("defaults",), lines, problems)
@@ -279,8 +282,15 @@ def _sweeps(
     out = []
     for name, body in sweeps.items():
         path = ("sweeps", str(name))
+        if not is_folder_name(name):
+            # The name becomes folders (<storage>/<job>/schedules/<name>) and the lock's key.
+            rule = FOLDER_NAME_RULE if isinstance(name, str) else "a string: quote it"
+            problems.add(_line(lines, path), _dotted(path), f"sweep name {name!r} must be {rule}")
+            continue
         if not isinstance(body, Mapping):
-            problems.add(lines[path], _dotted(path), f"expected a mapping of sweep keys, got {_kind(body)}")
+            problems.add(
+                _line(lines, path), _dotted(path), f"expected a mapping of sweep keys, got {_kind(body)}"
+            )
             continue
         ok = _check_keys(body, path, lines, problems)
         merged = {**defaults, **body}
@@ -301,14 +311,16 @@ def _check_keys(
         spec = FIELDS.get(str(key))
         if spec is None:
             problems.add(
-                lines[key_path],
+                _line(lines, key_path),
                 _dotted(key_path),
                 f"unknown key {key!r} (accepted: {', '.join(sorted(FIELDS))}){did_you_mean(str(key), list(FIELDS))}",
             )
             ok = False
         elif not spec.check(value):
             problems.add(
-                lines[key_path], _dotted(key_path), f"expected {spec.accepts}, got {value!r} ({_kind(value)})"
+                _line(lines, key_path),
+                _dotted(key_path),
+                f"expected {spec.accepts}, got {value!r} ({_kind(value)})",
             )
             ok = False
     return ok
@@ -413,7 +425,7 @@ def _sweep(
         warm_start=values.get("warm_start", DEFAULT_WARM_START),
         export_dir=Path(export),
         lock_ttl_s=float(values.get("lock_ttl_s", DEFAULT_LOCK_TTL_S)),
-        line=lines[path],
+        line=_line(lines, path),
         job_name=job_name,
         metric=job.metric if job is not None else "",
         mode=job.mode if job is not None else "max",
