@@ -176,8 +176,6 @@ def stage(job_ref: str, includes: Sequence[str], into: Path) -> Staged:
             shutil.copy2(path, target)
     if any(into.iterdir()):
         runtime_env["working_dir"] = str(into)
-    # The sweep's progress lines wrap at 80 columns when not on a terminal.
-    runtime_env["env_vars"] = {"COLUMNS": "160"}
     return Staged(remote_ref, runtime_env)
 
 

@@ -58,17 +58,28 @@ class LazyGroup(click.Group):
 def cli(ctx: click.Context, verbose: int, quiet: bool, log_file: str | None) -> None:
     """Distributed hyperparameter search for Keras models on Ray Tune."""
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    console = logging.StreamHandler(sys.stderr)
+    handlers: list[logging.Handler] = [console]
     if log_file:
-        # A log file is read later: each line says when it happened.
-        stamped = logging.Formatter("%(asctime)s | %(levelname)s %(name)s: %(message)s")
-        stamped.default_msec_format = "%s.%03d"
         handlers.append(logging.FileHandler(log_file))
+        # A log file is read later: each line says when it happened.
+        stamped = OneLineFormatter("%(asctime)s | " + LOG_FORMAT)
+        stamped.default_msec_format = "%s.%03d"
         handlers[-1].setFormatter(stamped)
-    logging.basicConfig(
-        level=level, handlers=handlers, format="%(levelname)s %(name)s: %(message)s", force=True
-    )
+    logging.basicConfig(level=level, handlers=handlers, format=LOG_FORMAT, force=True)
+    if not sys.stderr.isatty():
+        console.setFormatter(OneLineFormatter(LOG_FORMAT))
     ctx.obj = {"quiet": quiet}
+
+
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+class OneLineFormatter(logging.Formatter):
+    """One line per event for cron, journald and log files: a traceback's lines are joined with " | "."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return " | ".join(line for line in super().format(record).splitlines() if line.strip())
 
 
 # click >= 8.2 raises this for a bare `tuning-service`; older releases print help themselves.
