@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
 
 # Set before Keras, TensorFlow or Ray is imported anywhere in the session.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -36,3 +38,32 @@ def ray_local():
 def storage(tmp_path):
     """A results root that does not exist yet."""
     return tmp_path / "results"
+
+
+@pytest.fixture
+def silent_port():
+    """A port on 127.0.0.1 that accepts connections and never answers (a firewall, a stuck server)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])  # accepted, never answered
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        server.close()

@@ -8,7 +8,6 @@ import os
 import shutil
 import tarfile
 import tempfile
-import threading
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,22 +127,13 @@ def _try_fetch(source: ImageSource, cache_dir: Path) -> str:
 
 def _open_url(url: str) -> object:
     """Open ``url`` within `CONNECT_TIMEOUT_S`, name resolution included (urlopen's timeout skips DNS)."""
-    box: dict[str, object] = {}
+    from tuning_service.deadline import within
 
-    def target() -> None:
-        try:
-            box["response"] = urllib.request.urlopen(url, timeout=CONNECT_TIMEOUT_S)  # noqa: S310 - fixed https origins
-        except BaseException as exc:  # handed to the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(CONNECT_TIMEOUT_S)
-    if thread.is_alive():
-        raise TimeoutError(f"no answer from {url} within {CONNECT_TIMEOUT_S:g} s")
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["response"]
+    return within(
+        CONNECT_TIMEOUT_S,
+        lambda: urllib.request.urlopen(url, timeout=CONNECT_TIMEOUT_S),  # noqa: S310 - fixed https origins
+        what=url,
+    )
 
 
 def _download(url: str, dest: Path) -> None:

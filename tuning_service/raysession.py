@@ -7,7 +7,6 @@ import os
 import secrets
 import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -118,30 +117,22 @@ def check_cluster_access(host: str, port: int, *, timeout: float | None = None) 
     from ray._raylet import GcsClient
     from ray.exceptions import AuthenticationError
 
-    outcome: dict[str, Any] = {}
+    from tuning_service.deadline import within
 
-    def handshake() -> None:
-        try:
-            outcome["client"] = GcsClient(address=host_port(host, port))
-        except BaseException as exc:  # reported below, in the caller's thread
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=handshake, name="ray-handshake", daemon=True)
-    worker.start()
-    worker.join(timeout)
     where = host_port(host, port)
-    if "client" in outcome:
-        return outcome["client"]
-    if "error" not in outcome:
+    try:
+        return within(timeout, lambda: GcsClient(address=where), what=f"Ray at {where}")
+    except TimeoutError:
         raise InputError(
             f"no Ray head answered at {where} within {timeout:g}s; is that the head's GCS port "
             "(`ray start --port`, default 6379) rather than the dashboard's (8265)?"
-        )
-    if isinstance(outcome["error"], AuthenticationError):
+        ) from None
+    except AuthenticationError:
         raise InputError(
             f"the Ray cluster at {where} refused this client: {missing_or_wrong(token_source())}"
-        )
-    raise InputError(f"cannot connect to Ray at {where}: {outcome['error']}")
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - whatever Ray raised, as one line
+        raise InputError(f"cannot connect to Ray at {where}: {exc}") from None
 
 
 def alive_nodes(client: Any, *, timeout: float | None = None) -> dict[str, Any]:

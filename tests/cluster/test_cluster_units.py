@@ -213,3 +213,33 @@ def test_submit_never_ships_the_database_password_in_the_entrypoint(caplog):
         "--db",
         "sqlite:////srv/results/tuning.db",
     ]
+
+
+def test_a_jobs_api_that_takes_the_connection_but_never_answers_fails_within_the_timeout(
+    silent_port, monkeypatch, capsys
+):
+    """Before: Ray's job client sent its first request without a timeout and waited for ever."""
+    import threading
+    import time
+
+    from tuning_service.cli import main
+
+    monkeypatch.setenv("TUNING_SERVICE_CONNECT_TIMEOUT_S", "1")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "0" * 64)  # a token to send: the request itself must go out
+    outcome: dict[str, int] = {}
+    started = time.monotonic()
+    command = threading.Thread(
+        target=lambda: outcome.setdefault(
+            "code", main(["submissions", "list", "--address", f"http://127.0.0.1:{silent_port}"])
+        ),
+        daemon=True,
+    )
+    command.start()
+    command.join(30)
+    assert outcome.get("code") == 2, "the command was still waiting after 30 s"
+    assert time.monotonic() - started < 10
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: the Jobs API at http://127.0.0.1:{silent_port} did not answer within 1s; check that the "
+        "address is the head's dashboard port (8265) and that the head is not overloaded\n"
+    )

@@ -267,3 +267,19 @@ def test_numbers_with_a_leading_zero_are_decimal_as_in_yaml_1_2(write_schedule):
     (sweep,) = load_schedule(path).sweeps
     assert sweep.spec.num_samples == 8
     assert (sweep.cron["hour"], sweep.cron["minute"]) == ("2", "8")
+
+
+def test_a_submitted_sweep_is_waited_for_a_bounded_time(write_schedule):
+    """Before: `target: submit` polled a submission for ever, holding up every later sweep."""
+    submit = "    target: submit\n    address: http://head:8265\n"
+    path = write_schedule(
+        _sweep(submit, name="budgeted").replace("    cron:", "    time_budget_s: 600\n    cron:", 1)
+        + _sweep(submit + "    wait_timeout_s: 90\n", name="explicit").removeprefix("sweeps:\n")
+        + _sweep(submit, name="unbounded").removeprefix("sweeps:\n")
+    )
+    budgeted, explicit, unbounded = load_schedule(path).sweeps
+    assert (budgeted.wait_timeout_s, explicit.wait_timeout_s, unbounded.wait_timeout_s) == (4200, 90, 86400)
+    with pytest.raises(
+        InputError, match=r"'wait_timeout_s' is for target submit, and this sweep's target is 'local'"
+    ):
+        load_schedule(write_schedule(_sweep("    wait_timeout_s: 90\n")))

@@ -29,6 +29,10 @@ DEFAULT_TIME_ZONE = "UTC"
 DEFAULT_WARM_START = 3
 # A lock not renewed for this long belongs to a scheduler that died; its sweep may run again.
 DEFAULT_LOCK_TTL_S = 600.0
+# Target submit: the scheduler waits this long for a submission to end, then stops it (a sweep
+# with a time budget: that budget plus SUBMIT_SLACK_S, for the head's start-up and queueing).
+DEFAULT_WAIT_TIMEOUT_S = 24 * 3600.0
+SUBMIT_SLACK_S = 3600.0
 
 # Where a sweep runs. Each entry runs one sweep and reports its outcome (see `targets`).
 TARGETS = Registry("target")
@@ -58,6 +62,7 @@ class ScheduledSweep:
     warm_start: int = DEFAULT_WARM_START
     export_dir: Path = Path(".")
     lock_ttl_s: float = DEFAULT_LOCK_TTL_S
+    wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S
     line: int = 0
     job_name: str = ""
     metric: str = ""
@@ -137,6 +142,7 @@ FIELDS: dict[str, Field] = {
     "export": _text(),
     "warm_start": _int(0),
     "lock_ttl_s": _positive_number(),
+    "wait_timeout_s": _positive_number(),
 }
 REQUIRED = ("job", "cron")
 RESOURCES = ("cpu", "gpu")
@@ -146,6 +152,7 @@ TARGET_KEYS = {
     "python": ("submit",),
     "include": ("submit",),
     "remote_storage": ("submit",),
+    "wait_timeout_s": ("submit",),
 }
 
 
@@ -425,11 +432,16 @@ def _sweep(
         warm_start=values.get("warm_start", DEFAULT_WARM_START),
         export_dir=Path(export),
         lock_ttl_s=float(values.get("lock_ttl_s", DEFAULT_LOCK_TTL_S)),
+        wait_timeout_s=float(values.get("wait_timeout_s", _wait_default(spec.time_budget_s))),
         line=_line(lines, path),
         job_name=job_name,
         metric=job.metric if job is not None else "",
         mode=job.mode if job is not None else "max",
     )
+
+
+def _wait_default(time_budget_s: float | None) -> float:
+    return DEFAULT_WAIT_TIMEOUT_S if time_budget_s is None else time_budget_s + SUBMIT_SLACK_S
 
 
 _ADDRESS_HELP = {

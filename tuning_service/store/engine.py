@@ -27,6 +27,19 @@ URL_FORMS = (
 )
 # An unreachable server must fail a command within seconds, not hang it.
 CONNECT_TIMEOUT_S = 5
+# No statement of ours waits longer than this for PostgreSQL (a lock held by a stuck client, a
+# server in trouble); the user can change it. Each write is one short transaction.
+STATEMENT_TIMEOUT_ENV = "TUNING_SERVICE_DB_STATEMENT_TIMEOUT_S"
+DEFAULT_STATEMENT_TIMEOUT_S = 60.0
+# A server (or the network to it) that vanishes without closing the connection is noticed within
+# about a minute: TCP keepalive probes on an idle connection, and a bound on unacknowledged data.
+_PG_KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,  # milliseconds
+}
 # SQLite waits this long for another writer's lock before giving up.
 BUSY_TIMEOUT_S = 30.0
 # Transient failures (a locked SQLite file, a PostgreSQL deadlock or restart) are retried this long.
@@ -167,9 +180,18 @@ def create_engine(url: URL) -> Engine:
             conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
+    from tuning_service.envvars import positive_seconds
+
+    statement_ms = round(1000 * positive_seconds(STATEMENT_TIMEOUT_ENV, DEFAULT_STATEMENT_TIMEOUT_S))
     return sa.create_engine(
         url,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "tuning-service"},
+        connect_args={
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "application_name": "tuning-service",
+            # Lock waits count as statement time: a lock another client never releases ends too.
+            "options": f"-c statement_timeout={statement_ms}",
+            **_PG_KEEPALIVE,
+        },
         json_serializer=dumps_json,
         pool_pre_ping=True,
     )
