@@ -105,11 +105,15 @@ def resume_sweep(
     """
     from tuning_service.resume import check_resumable, plan_resume, spec_of
     from tuning_service.snapshots import reinstate
+    from tuning_service.trusted import check_job_file, check_sweep_folder
 
     store = open_store(db, storage=storage, must_exist=True)
     try:
         row = store.find_sweep(ref)
         trials_dir = check_resumable(row)
+        # The folder and job file come from a database row: nothing in them runs unless trusted.
+        check_sweep_folder(row.sweep_id, trials_dir.parent, storage)
+        check_job_file(row.job_ref)
         reinstate(row.sweep_id, trials_dir)
         job = load_job(row.job_ref)
         prepared = prepare(spec_of(row, db=db), job)
