@@ -205,6 +205,7 @@ def check_reachable(url: URL, *, must_exist: bool) -> None:
     """
     path = sqlite_path(url)
     if path is not None:
+        _refuse_network_filesystem(path)
         if path.exists():
             if not path.is_file():
                 raise InputError(f"results database {str(path)!r} is not a file")
@@ -241,6 +242,19 @@ def _password_hint(reason: str) -> str:
     if "no password supplied" in text or "password authentication failed" in text:
         return f"; give the password in {PG_PASSWORD_HELP}"
     return ""
+
+
+def _refuse_network_filesystem(path: Path) -> None:
+    """SQLite's WAL mode needs shared memory and locks every client sees: on NFS and its kind it loses writes."""
+    from tuning_service.store.filesystems import network_mount
+
+    mount = network_mount(path)
+    if mount is not None:
+        raise InputError(
+            f"results database {str(path)!r} would be SQLite on a network filesystem ({mount.fstype} at "
+            f"{str(mount.point)!r}), where its locking is unsafe and writes get lost; use PostgreSQL: "
+            f"--db postgresql://USER@HOST/DB (or {DB_ENV}), or keep --storage on a local disk"
+        )
 
 
 def _check_sqlite_file(path: Path) -> None:
