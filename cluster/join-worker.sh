@@ -46,9 +46,23 @@ if [[ -z "${RAY_AUTH_TOKEN:-}" ]]; then
       "scp HEAD:~/.ray/auth_token $token_path && chmod 600 $token_path" >&2
     exit 2
   fi
+  if [[ ! -O "$token_path" ]]; then
+    echo "error: $token_path belongs to another user; the token must be a file of your own" >&2
+    exit 2
+  fi
+  mode="$(ls -lnL "$token_path" | cut -c1-10)"
+  if [[ "$mode" != "-rw-------" ]]; then
+    echo "error: $token_path has mode $mode; the token must be readable by you only: chmod 600 $token_path" >&2
+    exit 2
+  fi
   export RAY_AUTH_TOKEN_PATH="$token_path"
 fi
+# Always token mode, whatever RAY_AUTH_MODE said: the head refuses a node without the token.
 export RAY_AUTH_MODE=token
+
+# A worker for a head on another machine binds beyond loopback, always.
+echo "warning: Ray's cluster ports and its metrics endpoints (which answer without the token)" \
+  "listen on every interface of this machine; admit only the cluster's nodes (see README, Security)" >&2
 
 exec ray start --address="$head" \
   ${host:+--node-ip-address="$host"} \

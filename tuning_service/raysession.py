@@ -168,12 +168,19 @@ def check_local_node(client: Any, where: str, *, timeout: float | None = None) -
         )
 
 
+def _private_log(path: Path) -> Path:
+    """``path`` as a log file only its owner reads: Ray's logs name nodes, jobs and environments."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    os.chmod(path, 0o600)  # a file from before, or a umask that let more through
+    return path
+
+
 @contextmanager
 def _stderr_to(path: Path) -> Iterator[None]:
     """Send this process's file descriptor 2 to ``path``: Ray's C++ client warns there directly."""
     sys.stderr.flush()
     saved = os.dup(2)
-    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    target = os.open(_private_log(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         os.dup2(target, 2)
         yield
@@ -187,7 +194,7 @@ def _stderr_to(path: Path) -> Iterator[None]:
 @contextmanager
 def ray_logs_to(path: Path) -> Iterator[None]:
     """Send Ray's Python logging to ``path`` for the duration of a sweep."""
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = logging.FileHandler(_private_log(path), encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     saved = []
     for name in _RAY_LOGGERS:
@@ -251,6 +258,9 @@ def ensure_local_token() -> None:
     only needs a token its own processes share, so it gets a fresh one in the
     environment, which Ray's raylet and workers inherit.
     """
+    from tuning_service.auth import warn_if_auth_disabled
+
+    warn_if_auth_disabled()
     os.environ.setdefault("RAY_AUTH_MODE", "token")
     configured = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
     if not any(os.environ.get(k) for k in configured) and not (Path.home() / ".ray" / "auth_token").exists():
@@ -302,7 +312,12 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
                 f"the Ray cluster at {address!r} refused this client: {missing_or_wrong(token_source())}"
             ) from None
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise InputError(f"cannot connect to Ray at {address!r}: {exc}") from None
+            hint = ""
+            if address.startswith("ray://") and "timeout" in str(exc):
+                # The Ray Client answers a client without this cluster's token by never
+                # finishing the handshake: the port is open (checked above), the wait runs out.
+                hint = f"; a Ray Client refuses this way a client without the cluster's token: {missing_or_wrong(token_source())}"
+            raise InputError(f"cannot connect to Ray at {address!r}: {exc}{hint}") from None
         where = (
             "embedded local Ray"
             if embedded

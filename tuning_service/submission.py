@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tuning_service.auth import bearer_headers, missing_or_wrong, token_source
+from tuning_service.auth import bearer_headers, missing_or_wrong, token_source, warn_if_sent_in_clear
 from tuning_service.credentials import PG_PASSWORD_HELP
 from tuning_service.errors import InputError, SweepError
 from tuning_service.raysession import check_fits, check_reachable, connect_timeout
@@ -76,6 +76,7 @@ def connect(address: str, *, timeout: float | None = None) -> Any:
     timeout = connect_timeout() if timeout is None else timeout
     _quiet_ray_clients()
     host, port = parse_jobs_url(address)
+    warn_if_sent_in_clear(address)
     check_reachable(host, port, timeout=timeout, what="the Ray Jobs API")
     headers = bearer_headers()  # explicit: Ray adds one only if RAY_AUTH_MODE was set before import
     from ray.job_submission import JobSubmissionClient

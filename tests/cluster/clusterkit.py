@@ -104,6 +104,7 @@ class LocalCluster:
     token_path: Path
     env: dict[str, str]
     home: Path
+    client: str = ""  # the Ray Client server, ray://127.0.0.1:PORT
     started: list[Started] = field(default_factory=list)
 
     def cli(
