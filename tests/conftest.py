@@ -34,6 +34,31 @@ def ray_local():
     ray.shutdown()
 
 
+# Where Ray puts its session folders; under a file, no Ray can start.
+_RAY_TMPDIR = "RAY_TMPDIR"
+_NO_RAY = os.path.join(os.devnull, "integration-tests-only")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A test without the `integration` marker cannot start Ray, in this process or in a child,
+    from the test or from any fixture it sets up: Ray's session folder would go under a file.
+    So `-m "not integration"` starts no Ray, as README says, and a test that starts one without
+    the marker fails at once instead of slowing that run down."""
+    if item.get_closest_marker("integration") is not None:
+        yield
+        return
+    saved = os.environ.get(_RAY_TMPDIR)
+    os.environ[_RAY_TMPDIR] = _NO_RAY
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(_RAY_TMPDIR, None)
+        else:
+            os.environ[_RAY_TMPDIR] = saved
+
+
 @pytest.fixture
 def storage(tmp_path):
     """A results root that does not exist yet."""

@@ -56,7 +56,7 @@ def test_documents_the_service_refuses_fail_at_once_with_one_line(text, message)
     started = time.monotonic()
     with pytest.raises(yaml.YAMLError) as raised:
         yamlio.loads(text)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 20  # at once, not the minutes (or the memory) of expanding it
     line = yamlio.describe(raised.value)
     assert "\n" not in line
     assert re.search(message, line), line
@@ -96,4 +96,4 @@ def test_every_yaml_input_refuses_a_recursive_or_exploding_document_in_one_line(
     assert "\n" not in str(raised.value)
     with pytest.raises(click.UsageError, match=r"--searcher-option 'k=.*': the value is not valid YAML"):
         parse_key_values("--searcher-option", (f"k={value}",))
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 20  # at once, not the minutes (or the memory) of expanding it
