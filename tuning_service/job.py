@@ -20,9 +20,9 @@ Task = Literal["binary", "multiclass", "regression"]
 MODES: tuple[str, ...] = ("max", "min")
 # Job and schedule sweep names become one folder of the results root: no separator, no "..",
 # nothing that starts like an option or a hidden file.
-_FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 FOLDER_NAME_RULE = (
-    "letters, digits, '_', '-' or '.', starting with a letter or digit (it names a results folder)"
+    "up to 100 letters, digits, '_', '-' or '.', starting with a letter or digit (it names a results folder)"
 )
 
 

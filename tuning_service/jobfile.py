@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -119,7 +120,7 @@ class CsvData:
 def read_job_file(path: Path) -> dict[str, Any]:
     """The file's top-level mapping; TOML by suffix, YAML (and JSON) otherwise."""
     where = str(path)
-    if not path.is_file():
+    if not os.path.isfile(path):
         raise InputError(f"job file {where!r} does not exist")
     try:
         if path.suffix == ".toml":

@@ -156,13 +156,32 @@ def _resource(flag: str, value: Any, *, minimum_exclusive: bool) -> None:
         raise InputError(f"--{flag} must be a number {bound} (fractions allowed), got {value!r}")
 
 
+# The longest file or folder name Linux filesystems take (bytes); a longer one fails at mkdir.
+NAME_MAX = 255
+
+
+def _short(text: str, keep: int = 80) -> str:
+    return text if len(text) <= keep else text[:keep] + "..."
+
+
 def check_creatable(path: str | os.PathLike[str]) -> Path:
     """Check that ``path`` is a directory or could be created, without creating anything."""
     target = Path(path).expanduser().absolute()
+    try:
+        long_names = [part for part in target.parts if len(os.fsencode(part)) > NAME_MAX]
+    except UnicodeEncodeError:  # a lone surrogate: no file name can hold it
+        long_names = None
+    if long_names or long_names is None or "\0" in str(target):
+        why = (
+            f"a folder name is longer than {NAME_MAX} bytes"
+            if long_names
+            else "it holds characters no file name can (a NUL or a lone surrogate)"
+        )
+        raise InputError(f"--storage {_short(str(path))!r} cannot be created: {why}")
     probe = target
-    while not probe.exists():
+    while not os.path.exists(probe):
         probe = probe.parent
-    if not probe.is_dir():
+    if not os.path.isdir(probe):
         raise InputError(
             f"--storage {str(path)!r} cannot be created: {str(probe)!r} is a file, not a directory"
         )

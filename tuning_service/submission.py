@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import shlex
 import shutil
@@ -172,7 +173,7 @@ def stage(job_ref: str, includes: Sequence[str], into: Path) -> Staged:
 
     runtime_env: dict[str, Any] = {}
     remote_ref = job_ref
-    path_part, sep, attr = job_ref.partition(":") if not Path(job_ref).exists() else (job_ref, "", "")
+    path_part, sep, attr = job_ref.partition(":") if not os.path.exists(job_ref) else (job_ref, "", "")
     if job_ref in builtin_jobs():
         pass
     elif path_part.endswith(".py") or path_part.lower().endswith(SUFFIXES):
@@ -194,10 +195,10 @@ def stage(job_ref: str, includes: Sequence[str], into: Path) -> Staged:
             runtime_env["py_modules"] = [str(local)]
     for extra in includes:
         path = Path(extra)
-        if not path.exists():
+        if not os.path.exists(path):
             raise InputError(f"--include {extra!r} does not exist")
         target = into / path.name
-        if path.is_dir():
+        if os.path.isdir(path):
             shutil.copytree(path, target, dirs_exist_ok=True)
         else:
             shutil.copy2(path, target)

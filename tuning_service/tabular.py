@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -79,7 +80,7 @@ def _read(path: Path, sep: str, where: str | None, nrows: int | None) -> pd.Data
     import pandas as pd
 
     at = f"{where}: " if where else ""
-    if not path.is_file():
+    if not os.path.isfile(path):
         raise InputError(f"{at}CSV file {str(path)!r} does not exist")
     try:
         return pd.read_csv(path, sep=sep, nrows=nrows)

@@ -39,9 +39,9 @@ def check_sweep_folder(
         )
     chain = [folder, *[p for p in folder.parents if p == root or root in p.parents]]
     trials = folder / "trials"
-    state = [p for p in (trials.iterdir() if trials.is_dir() else ()) if p.suffix in _STATE_SUFFIXES]
+    state = [p for p in (trials.iterdir() if os.path.isdir(trials) else ()) if p.suffix in _STATE_SUFFIXES]
     for path in [*reversed(chain), trials, *sorted(state), *folder.glob("*.tar")]:
-        if path.exists():
+        if os.path.exists(path):
             _check_private(path, f"sweep {sweep_id}")
     return folder
 
@@ -52,9 +52,9 @@ def check_job_file(job_ref: str) -> None:
     Built-in names and ``package.module:JOB`` references are imported the usual way.
     """
     path = Path(job_ref)
-    if not path.exists():
+    if not os.path.exists(path):
         path = Path(job_ref.partition(":")[0])
-    if not path.is_file():
+    if not os.path.isfile(path):
         return
     resolved = path.absolute().resolve()
     for checked in (resolved.parent, resolved):

@@ -80,15 +80,26 @@ def _construct_float(loader: yaml.SafeLoader, node: yaml.Node) -> float:
     return float(special.get(text, text))
 
 
+def _construct_str(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    """Text that UTF-8 can hold. PyYAML reads JSON's ``"\\ud83d\\ude00"`` as two halves of a pair:
+    joined here, as JSON does; a lone half (``"\\ud800"``), which no file name, log line or
+    database takes, is refused here rather than failing far from the file."""
+    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        # A lone surrogate fails to decode: a ValueError, reported with the node's line.
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+    return text
+
+
 def _construct_bool(loader: yaml.SafeLoader, node: yaml.Node) -> bool:
     return {"true": True, "false": False}[str(loader.construct_scalar(node)).lower()]  # type: ignore[arg-type]
 
 
 # JSON's types and nothing else; an unknown tag fails with PyYAML's "could not determine a constructor".
 _Yaml12Loader.yaml_constructors = {
-    tag: yaml.SafeLoader.yaml_constructors[tag]
-    for tag in ("tag:yaml.org,2002:null", "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq")
+    tag: yaml.SafeLoader.yaml_constructors[tag] for tag in ("tag:yaml.org,2002:null", "tag:yaml.org,2002:seq")
 }
+_Yaml12Loader.add_constructor("tag:yaml.org,2002:str", _construct_str)
 _Yaml12Loader.add_constructor(
     "tag:yaml.org,2002:map", yaml.SafeLoader.yaml_constructors["tag:yaml.org,2002:map"]
 )

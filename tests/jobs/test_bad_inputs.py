@@ -131,7 +131,9 @@ def test_a_python_job_whose_name_is_not_one_folder_is_refused(tmp_path, capsys, 
         f"JOB = dataclasses.replace(tiny_job(), name={name!r})\n"
     )
     err = _run(tmp_path, capsys, str(job))
-    assert f"job name {name!r} must be letters, digits, '_', '-' or '.', starting with a letter" in err
+    assert (
+        f"job name {name!r} must be up to 100 letters, digits, '_', '-' or '.', starting with a letter" in err
+    )
 
 
 def test_a_job_file_whose_file_name_cannot_name_its_folder_says_to_add_a_name(tmp_path, capsys, tiny_files):

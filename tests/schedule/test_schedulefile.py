@@ -102,6 +102,17 @@ BAD = {
         4,
         "a crontab expression has 5 fields .* use the mapping form",
     ),
+    # Found by the fuzzer: APScheduler looked for Feb 31 up to the year 9999, seconds per check.
+    "cron that never fires": (
+        "sweeps:\n  nightly:\n    job: digits\n    cron: '0 0 31 2 *'\n",
+        4,
+        r"sweeps.nightly.cron: cron expression '0 0 31 2 \*' never fires \(not within ten years\)",
+    ),
+    "cron that fires too late": (
+        "sweeps:\n  nightly:\n    job: digits\n    cron: {year: 2099}\n",
+        4,
+        "never fires",
+    ),
     "invalid cron field": (
         "sweeps:\n  nightly:\n    job: digits\n    cron: {seconds: '*/5'}\n",
         4,
@@ -189,9 +200,13 @@ BAD = {
     "a sweep name that climbs out of the results": (
         _sweep("", name="../../etc"),
         2,
-        r"sweeps.../../etc: sweep name '../../etc' must be letters, digits, '_', '-' or '.', starting with",
+        r"sweeps.../../etc: sweep name '../../etc' must be up to 100 letters, digits, '_', '-' or '.', starting with",
     ),
-    "an absolute sweep name": (_sweep("", name="/tmp/x"), 2, r"sweep name '/tmp/x' must be letters"),
+    "an absolute sweep name": (
+        _sweep("", name="/tmp/x"),
+        2,
+        r"sweep name '/tmp/x' must be up to 100 letters",
+    ),
     "a sweep name that is a number": (
         _sweep("", name="08"),
         2,

@@ -50,6 +50,8 @@ def test_numbers_follow_yaml_1_2():
         ("a: !!bool maybe\n", "cannot read 'maybe' as bool"),
         ("a: " + "9" * 5000 + "\n", r"cannot read '9{40}\.\.\.' as int"),
         ("{[1]: 2}\n", "found unhashable key"),
+        # Found by the fuzzer: JSON's escape of half a surrogate pair reached os.fsencode (UnicodeEncodeError).
+        ('a: "\\ud800"\n', r"cannot read '\\ud800' as str"),
     ],
 )
 def test_documents_the_service_refuses_fail_at_once_with_one_line(text, message):
@@ -60,6 +62,10 @@ def test_documents_the_service_refuses_fail_at_once_with_one_line(text, message)
     line = yamlio.describe(raised.value)
     assert "\n" not in line
     assert re.search(message, line), line
+
+
+def test_a_whole_surrogate_pair_is_one_character_as_in_json():
+    assert yamlio.loads('a: "\\ud83d\\ude00"\n') == {"a": "\U0001f600"}
 
 
 def test_aliases_that_only_repeat_a_little_are_read():

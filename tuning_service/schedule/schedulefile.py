@@ -164,7 +164,9 @@ class _Problems:
     found: list[tuple[int, str, str]] = field(default_factory=list)
 
     def add(self, line: int, path: str, message: str) -> None:
-        self.found.append((line, path, message))
+        # One problem, one line: a library's message may quote a value holding a line break.
+        one_line = message.replace("\r", "\\r").replace("\n", "\\n")
+        self.found.append((line, path, one_line))
 
     def raise_if_any(self) -> None:
         if not self.found:
@@ -183,7 +185,7 @@ def load_schedule(path: str | os.PathLike[str], *, check_jobs: bool = True) -> S
     is created or written.
     """
     source = Path(path)
-    if not source.is_file():
+    if not os.path.isfile(source):
         raise InputError(f"schedule file {str(path)!r} does not exist")
     try:
         text = source.read_text(encoding="utf-8")
@@ -218,7 +220,8 @@ def _compose(text: str, problems: _Problems) -> tuple[Any, dict[tuple[str, ...],
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        problems.add(line, "(file)", f"not valid YAML: {getattr(exc, 'problem', None) or exc}")
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        problems.add(line, "(file)", f"not valid YAML: {problem}")
         return None, lines
 
 
@@ -246,7 +249,8 @@ def _walk(
 
 
 def _dotted(path: tuple[str, ...]) -> str:
-    return ".".join(path) or "(file)"
+    """The key path as the problem lines show it; a key holding a line break shows it escaped."""
+    return ".".join(p if p.isprintable() else p.encode("unicode_escape").decode() for p in path) or "(file)"
 
 
 def _line(lines: Mapping[tuple[str, ...], int], path: tuple[str, ...]) -> int:
@@ -269,7 +273,7 @@ def _sweeps(
         if key not in TOP_KEYS:
             problems.add(
                 _line(lines, (str(key),)),
-                str(key),
+                _dotted((str(key),)),
                 f"unknown key {key!r} (accepted: {', '.join(TOP_KEYS)}){did_you_mean(str(key), list(TOP_KEYS))}",
             )
     defaults = data.get("defaults") or {}
@@ -281,6 +285,8 @@ def _sweeps(
         )
         defaults = {}
     _check_keys(defaults, ("defaults",), lines, problems)
+    # A bad default is reported once, above; the sweeps are checked without it.
+    defaults = {k: v for k, v in defaults.items() if str(k) in FIELDS and FIELDS[str(k)].check(v)}
     sweeps = data.get("sweeps")
     if not isinstance(sweeps, Mapping) or not sweeps:
         where = lines.get(("sweeps",), 1)
@@ -456,7 +462,7 @@ def _cron(values: dict[str, Any], report: Callable[[str | None, str], None]) -> 
     zone = values.get("time_zone", DEFAULT_TIME_ZONE)
     try:
         ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name longer than a file name
         report(
             "time_zone",
             f"unknown time zone {zone!r}; use an IANA name such as UTC, Europe/Paris or America/New_York",
@@ -464,14 +470,14 @@ def _cron(values: dict[str, Any], report: Callable[[str | None, str], None]) -> 
         zone = None
     try:
         fields = cron.cron_fields(values["cron"])
-        trigger = cron.make_trigger(fields, zone or DEFAULT_TIME_ZONE)
+        cron.make_trigger(fields, zone or DEFAULT_TIME_ZONE)  # refuses what APScheduler cannot read
     except ValueError as exc:
         report("cron", f"invalid cron expression {values['cron']!r}: {exc}")
         return None
     from datetime import UTC, datetime
 
-    if not cron.next_fires(trigger, datetime.now(UTC), 1):
-        report("cron", f"cron expression {values['cron']!r} never fires")
+    if not cron.fires(fields, zone or DEFAULT_TIME_ZONE, datetime.now(UTC)):
+        report("cron", f"cron expression {values['cron']!r} never fires (not within ten years)")
         return None
     return fields if zone else None
 
@@ -569,7 +575,7 @@ def _job_ref(base: Path, ref: str) -> str:
     part, sep, attr = ref.partition(":")
     if part.endswith(".py") or part.lower().endswith(SUFFIXES):
         candidate = Path(_path(base, part))
-        if candidate.exists():
+        if os.path.exists(candidate):
             return str(candidate) + sep + attr
     return ref
 

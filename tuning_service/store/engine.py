@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote
 
 from tuning_service.credentials import PG_PASSWORD_HELP, hide
 from tuning_service.errors import InputError, TuningServiceError
@@ -77,7 +78,9 @@ def parse_url(text: str) -> URL:
         port = url.port  # a non-numeric port raises ValueError (in make_url or here)
     except (ArgumentError, ValueError):
         raise InputError(bad) from None
-    backend, driver = url.get_backend_name(), url.get_driver_name()
+    # From the name as written: SQLAlchemy's own getters import the dialect, and one it does not
+    # know (postgres://, mysql+x://) raised NoSuchModuleError instead of being refused here.
+    backend, _, driver = url.drivername.partition("+")
     shown = redact(url)
     if backend == "sqlite":
         if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
@@ -96,6 +99,8 @@ def parse_url(text: str) -> URL:
             )
         if not url.database:
             raise InputError(f"database URL {shown!r} names no database; use {URL_FORMS}")
+        if url.host and not _is_host_name(url.host):
+            raise InputError(f"database URL {shown!r}: {url.host!r} is not a host name or address")
         if port is not None and not 0 < port < 65536:
             raise InputError(f"database URL {shown!r}: port must be 1-65535, got {port}")
         # psycopg 3 is the driver this package depends on, whatever the URL asked for.
@@ -103,12 +108,25 @@ def parse_url(text: str) -> URL:
     raise InputError(f"database URL {shown!r}: unsupported database {backend!r}; use {URL_FORMS}")
 
 
+def _is_host_name(host: str) -> bool:
+    """What the resolver can take (a name lookup of ``..`` raised a UnicodeError from deep inside)."""
+    if ":" in host:  # an IPv6 address, from [::1]
+        return all(c in "0123456789abcdefABCDEF:.%" or c.isalnum() for c in host)
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return True
+
+
 def redact(url: URL | str) -> str:
     """The URL without its password (in the user part or the query), for messages and records.
 
     Never the URL as given: a string is masked character by character, parsed or not.
     """
-    text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    # Decoded first: SQLAlchemy renders a ":" or "@" it saw outside the user part as %3A / %40,
+    # and `postgresql:///user:pw@host/db` (one slash too many) keeps the password there.
+    text = url if isinstance(url, str) else unquote(url.render_as_string(hide_password=False))
     return hide(text)
 
 
@@ -206,8 +224,8 @@ def check_reachable(url: URL, *, must_exist: bool) -> None:
     path = sqlite_path(url)
     if path is not None:
         _refuse_network_filesystem(path)
-        if path.exists():
-            if not path.is_file():
+        if os.path.exists(path):
+            if not os.path.isfile(path):
                 raise InputError(f"results database {str(path)!r} is not a file")
             _check_sqlite_file(path)
             return
@@ -216,9 +234,9 @@ def check_reachable(url: URL, *, must_exist: bool) -> None:
                 f"no results database at {str(path)!r}; run a sweep first, or pass --db URL (or set {DB_ENV})"
             )
         probe = path.parent
-        while not probe.exists():
+        while not os.path.exists(probe):
             probe = probe.parent
-        if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
             raise InputError(f"results database {str(path)!r} cannot be created in {str(probe)!r}")
         return
     import sqlalchemy as sa
@@ -227,7 +245,7 @@ def check_reachable(url: URL, *, must_exist: bool) -> None:
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-    except sa.exc.SQLAlchemyError as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the driver raised, as one line
         reason = describe(exc)
         raise InputError(
             f"cannot connect to database {redact(url)!r}: {reason}{_password_hint(reason)}"

@@ -38,7 +38,7 @@ def mount_of(path: str | os.PathLike[str]) -> Mount | None:
     except OSError:
         return None
     probe = Path(path).expanduser().absolute()
-    while not probe.exists() and probe != probe.parent:
+    while not os.path.exists(probe) and probe != probe.parent:
         probe = probe.parent
     probe = probe.resolve()
     found: Mount | None = None
