@@ -51,6 +51,11 @@ BAD_INPUTS = [
         "a recursive alias (an anchor used inside itself)",
     ),
     (["run", "--searcher-option", "=3"], "--searcher-option takes KEY=VALUE, got '=3'"),
+    # Before: a FileNotFoundError traceback from the log handler.
+    (
+        ["--log-file", "/nonexistent/sweep.log", "run"],
+        "--log-file '/nonexistent/sweep.log' cannot be written: No such file or directory",
+    ),
 ]
 
 

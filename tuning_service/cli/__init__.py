@@ -61,7 +61,12 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_file: str | None) -> 
     console = logging.StreamHandler(sys.stderr)
     handlers: list[logging.Handler] = [console]
     if log_file:
-        handlers.append(logging.FileHandler(log_file))
+        try:
+            handlers.append(logging.FileHandler(log_file))
+        except OSError as exc:  # a missing folder, a name too long, no permission
+            raise click.UsageError(
+                f"--log-file {log_file!r} cannot be written: {exc.strerror or exc}"
+            ) from None
         # A log file is read later: each line says when it happened.
         stamped = OneLineFormatter("%(asctime)s | " + LOG_FORMAT)
         stamped.default_msec_format = "%s.%03d"
