@@ -17,6 +17,8 @@
 # every worker node and client (same path, mode 0600). The token never appears on a
 # command line or in the output.
 set -euo pipefail
+# shellcheck source=token-file.sh
+source "$(dirname "${BASH_SOURCE[0]}")/token-file.sh"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
@@ -47,15 +49,7 @@ if [[ -z "${RAY_AUTH_TOKEN:-}" ]]; then
     mv -f "$new_token" "$token_path"
     echo "created the cluster token in $token_path (mode 0600): copy it to every worker and client" >&2
   fi
-  if [[ ! -O "$token_path" ]]; then
-    echo "error: $token_path belongs to another user; the token must be a file of your own" >&2
-    exit 2
-  fi
-  mode="$(ls -lnL "$token_path" | cut -c1-10)"
-  if [[ "$mode" != "-rw-------" ]]; then
-    echo "error: $token_path has mode $mode; the token must be readable by you only: chmod 600 $token_path" >&2
-    exit 2
-  fi
+  refuse_unsafe_token "$token_path"
   export RAY_AUTH_TOKEN_PATH="$token_path"
 fi
 # Always token mode, whatever RAY_AUTH_MODE said: a head without it runs anyone's code.
