@@ -168,13 +168,14 @@ def check_creatable(path: str | os.PathLike[str]) -> Path:
     """Check that ``path`` is a directory or could be created, without creating anything."""
     target = Path(path).expanduser().absolute()
     try:
-        long_names = [part for part in target.parts if len(os.fsencode(part)) > NAME_MAX]
+        too_long = any(len(os.fsencode(part)) > NAME_MAX for part in target.parts)
+        unnamable = "\0" in str(target)
     except UnicodeEncodeError:  # a lone surrogate: no file name can hold it
-        long_names = None
-    if long_names or long_names is None or "\0" in str(target):
+        too_long, unnamable = False, True
+    if too_long or unnamable:
         why = (
             f"a folder name is longer than {NAME_MAX} bytes"
-            if long_names
+            if too_long
             else "it holds characters no file name can (a NUL or a lone surrogate)"
         )
         raise InputError(f"--storage {_short(str(path))!r} cannot be created: {why}")
