@@ -46,7 +46,7 @@ def token_source() -> TokenSource | None:
         return TokenSource(f"the {TOKEN_ENV} environment variable")
     configured = os.environ.get(TOKEN_PATH_ENV)
     if configured:
-        path = Path(configured).expanduser()
+        path = Path(os.path.expanduser(configured))
         if not path.is_file() or path.stat().st_size == 0:
             raise InputError(
                 f"{TOKEN_PATH_ENV}={configured!r} names no token file (missing or empty); "

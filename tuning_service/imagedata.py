@@ -32,7 +32,7 @@ OFFLINE_ENV = "TUNING_SERVICE_OFFLINE"
 
 def keras_cache_dir() -> Path:
     """Where `keras.datasets` keeps its files: ``$KERAS_HOME/datasets`` or ``~/.keras/datasets``."""
-    home = os.environ.get("KERAS_HOME") or Path("~/.keras").expanduser()
+    home = os.environ.get("KERAS_HOME") or Path(os.path.expanduser("~/.keras"))
     return Path(home) / "datasets"
 
 
@@ -87,7 +87,7 @@ class ImageSource:
 
 def load_arrays(source: ImageSource, data_dir: str | Path | None = None) -> Arrays:
     """The dataset's arrays from ``data_dir`` (default: Keras' cache), downloading only if absent."""
-    cache_dir = Path(data_dir).expanduser() if data_dir else keras_cache_dir()
+    cache_dir = Path(os.path.expanduser(data_dir)) if data_dir else keras_cache_dir()
     folder = source.locate(cache_dir)
     if folder is None:
         missing = next(f for f in source.files if not (cache_dir / source.layouts[0] / f).is_file())

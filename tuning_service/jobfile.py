@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -55,6 +56,18 @@ def _job_name(value: Any) -> str | None:
     return value if is_folder_name(value) else None
 
 
+def _separator(value: Any) -> str | None:
+    """pandas reads a separator longer than one character as a regular expression: it must compile."""
+    if not isinstance(value, str) or not value:
+        return None
+    if len(value) > 1:
+        try:
+            re.compile(value)
+        except re.error:
+            return None
+    return value
+
+
 def _names(value: Any) -> tuple[str, ...] | None:
     if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
         return tuple(value)
@@ -84,7 +97,7 @@ SCHEMA: dict[str, tuple[Callable[[Any], Any], str]] = {
     "description": (_text, "a non-empty string"),
     "csv": (_text, "a path to a CSV file, relative to the job file"),
     "target": (_text, "a column name"),
-    "separator": (_text, "a string such as ',' or ';'"),
+    "separator": (_separator, "one character such as ',' or ';', or a regular expression such as '\\s+'"),
     "ignore": (_names, "a list of column names"),
     "numeric": (_names, "a list of column names"),
     "zero_is_missing": (_names, "a list of column names"),
@@ -171,7 +184,7 @@ def load_job_file(path: str | Path) -> Job:
     path = Path(path)
     where = str(path)
     settings = check_keys(read_job_file(path), where)
-    csv = Path(settings["csv"]).expanduser()
+    csv = Path(os.path.expanduser(settings["csv"]))
     csv = csv if csv.is_absolute() else (path.parent / csv)
     separator = settings.get("separator", ",")
     table = TableSpec(

@@ -65,7 +65,7 @@ def choose(store: Store, *, sweep: str | None = None, job: str | None = None) ->
 def model_path_for(sweep: SweepRow, output: str | os.PathLike[str] | None) -> Path:
     """Where the model goes (next to the sweep by default); refused before any training."""
     if output is not None:
-        path = Path(output).expanduser()
+        path = Path(os.path.expanduser(output))
     elif sweep.sweep_dir:
         path = Path(sweep.sweep_dir) / MODEL_FILE
     else:

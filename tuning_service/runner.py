@@ -132,7 +132,7 @@ def _run_recorded(
     spec, job = prepared.spec, prepared.job
     if resume is None:
         sweep_id = new_sweep_id()
-        sweep_dir = Path(spec.storage).expanduser().absolute() / job.name / sweep_id
+        sweep_dir = Path(os.path.expanduser(spec.storage)).absolute() / job.name / sweep_id
         sweep_dir.mkdir(parents=True)
         log.info("sweep %s of job %s in %s", sweep_id, job.name, sweep_dir)
     else:

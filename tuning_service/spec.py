@@ -166,7 +166,7 @@ def _short(text: str, keep: int = 80) -> str:
 
 def check_creatable(path: str | os.PathLike[str]) -> Path:
     """Check that ``path`` is a directory or could be created, without creating anything."""
-    target = Path(path).expanduser().absolute()
+    target = Path(os.path.expanduser(path)).absolute()
     try:
         too_long = any(len(os.fsencode(part)) > NAME_MAX for part in target.parts)
         unnamable = "\0" in str(target)

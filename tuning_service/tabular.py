@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -86,7 +87,7 @@ def _read(path: Path, sep: str, where: str | None, nrows: int | None) -> pd.Data
         return pd.read_csv(path, sep=sep, nrows=nrows)
     except pd.errors.EmptyDataError:
         raise InputError(f"{at}CSV file {str(path)!r} is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, re.error) as exc:  # re: a regex separator
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{at}{str(path)!r} is not a CSV table ({reason})") from None
 

@@ -30,8 +30,8 @@ def check_sweep_folder(
     down to the folder, its ``trials`` folder and the state files Tune reads there:
     owned by this user and writable by no one else.
     """
-    root = Path(storage).expanduser().absolute().resolve()
-    folder = Path(sweep_dir).expanduser().absolute().resolve()
+    root = Path(os.path.expanduser(storage)).absolute().resolve()
+    folder = Path(os.path.expanduser(sweep_dir)).absolute().resolve()
     if folder == root or root not in folder.parents:
         raise InputError(
             f"sweep {sweep_id}: its folder {str(folder)!r} is not inside the results root {str(root)!r}; "

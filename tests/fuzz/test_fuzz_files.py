@@ -69,6 +69,10 @@ def job_files(draw: st.DrawFn) -> str:
     text="csv: data.csv\ntarget: label\nspace: {a: [1, 2, 3], b: [1, 2, 3], c: [1, 2, 3], d: [1, 2, 3], e: [1, 2, 3], f: [1, 2, 3], g: [1, 2, 3], h: [1, 2, 3], i: [1, 2, 3], j: [1, 2, 3], k: [1, 2, 3], l: [1, 2, 3], m: [1, 2, 3], n: [1, 2, 3], o: [1, 2, 3]}\n",
     command="run-grid",
 )
+# Found: a separator pandas reads as a regular expression that does not compile: re.error.
+@example(text="csv: data.csv\ntarget: label\nseparator: '*x'\n", command="jobs")
+# Found: a path starting with ~ and a user name that does not exist: RuntimeError from Path.expanduser.
+@example(text="csv: ~0\ntarget: label\n", command="jobs")
 def test_job_files(text, command):
     with workspace() as folder:
         (folder / "data.csv").write_text(CSV)

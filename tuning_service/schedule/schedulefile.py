@@ -564,7 +564,7 @@ def _key_of(message: str, values: Mapping[str, Any]) -> str | None:
 
 
 def _path(base: Path, value: str) -> str:
-    path = Path(value).expanduser()
+    path = Path(os.path.expanduser(value))
     return str(path if path.is_absolute() else base / path)
 
 
@@ -591,7 +591,7 @@ def _database(base: Path, url: str | None, report: Callable[[str | None, str], N
     except InputError as exc:
         report("database", str(exc))
         return url
-    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database).expanduser().is_absolute():
+    if parsed.get_backend_name() == "sqlite" and not Path(os.path.expanduser(parsed.database)).is_absolute():
         return f"sqlite:///{_path(base, parsed.database)}"
     return url
 

@@ -62,7 +62,7 @@ def resolve_url(db: str | None, storage: str | os.PathLike[str]) -> str:
         return db
     if os.environ.get(DB_ENV):
         return os.environ[DB_ENV]
-    return f"sqlite:///{Path(storage).expanduser().absolute() / DB_FILE}"
+    return f"sqlite:///{Path(os.path.expanduser(storage)).absolute() / DB_FILE}"
 
 
 def parse_url(text: str) -> URL:
@@ -140,7 +140,7 @@ def without_password(url: URL) -> URL:
 
 
 def sqlite_path(url: URL) -> Path | None:
-    return Path(url.database).expanduser().absolute() if url.get_backend_name() == "sqlite" else None
+    return Path(os.path.expanduser(url.database)).absolute() if url.get_backend_name() == "sqlite" else None
 
 
 def _json_default(value: Any) -> Any:

@@ -37,7 +37,7 @@ def mount_of(path: str | os.PathLike[str]) -> Mount | None:
         table = MOUNTS.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    probe = Path(path).expanduser().absolute()
+    probe = Path(os.path.expanduser(path)).absolute()
     while not os.path.exists(probe) and probe != probe.parent:
         probe = probe.parent
     probe = probe.resolve()
