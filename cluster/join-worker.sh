@@ -12,6 +12,8 @@
 # node. A second node on the head's own machine, for a head on 127.0.0.1, is started
 # with `tuning-service cluster join` instead (Ray cannot join a loopback-only head).
 set -euo pipefail
+# shellcheck source=token-file.sh
+source "$(dirname "${BASH_SOURCE[0]}")/token-file.sh"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
@@ -46,9 +48,15 @@ if [[ -z "${RAY_AUTH_TOKEN:-}" ]]; then
       "scp HEAD:~/.ray/auth_token $token_path && chmod 600 $token_path" >&2
     exit 2
   fi
+  refuse_unsafe_token "$token_path"
   export RAY_AUTH_TOKEN_PATH="$token_path"
 fi
+# Always token mode, whatever RAY_AUTH_MODE said: the head refuses a node without the token.
 export RAY_AUTH_MODE=token
+
+# A worker for a head on another machine binds beyond loopback, always.
+echo "warning: Ray's cluster ports and its metrics endpoints (which answer without the token)" \
+  "listen on every interface of this machine; admit only the cluster's nodes (see README, Security)" >&2
 
 exec ray start --address="$head" \
   ${host:+--node-ip-address="$host"} \

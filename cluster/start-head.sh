@@ -17,6 +17,8 @@
 # every worker node and client (same path, mode 0600). The token never appears on a
 # command line or in the output.
 set -euo pipefail
+# shellcheck source=token-file.sh
+source "$(dirname "${BASH_SOURCE[0]}")/token-file.sh"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
@@ -37,18 +39,20 @@ done
 if [[ -z "${RAY_AUTH_TOKEN:-}" ]]; then
   token_path="${RAY_AUTH_TOKEN_PATH:-$HOME/.ray/auth_token}"
   if [[ ! -s "$token_path" ]]; then
-    mkdir -p "$(dirname "$token_path")"
-    # 256 random bits as 64 hex characters, written with no access for anyone else.
-    (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$token_path")
+    # 256 random bits as 64 hex characters, written into a new file no one else can read
+    # (mktemp makes it 0600) and renamed over the path: an empty file or a symbolic link
+    # already there is replaced, never written through.
+    token_dir="$(dirname "$token_path")"
+    (umask 077 && mkdir -p "$token_dir")
+    new_token="$(mktemp "$token_dir/.auth_token.XXXXXX")"
+    od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$new_token"
+    mv -f "$new_token" "$token_path"
     echo "created the cluster token in $token_path (mode 0600): copy it to every worker and client" >&2
   fi
-  mode="$(ls -ln "$token_path" | cut -c1-10)"
-  if [[ "$mode" != "-rw-------" ]]; then
-    echo "error: $token_path has mode $mode; the token must be readable by you only: chmod 600 $token_path" >&2
-    exit 2
-  fi
+  refuse_unsafe_token "$token_path"
   export RAY_AUTH_TOKEN_PATH="$token_path"
 fi
+# Always token mode, whatever RAY_AUTH_MODE said: a head without it runs anyone's code.
 export RAY_AUTH_MODE=token
 
 case "$host" in
@@ -56,6 +60,10 @@ case "$host" in
     # Ray's single-machine switch: without it Ray swaps a loopback --node-ip-address for
     # the machine's public address and binds its ports on every interface.
     export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 ;;
+  *)
+    echo "warning: with --host $host, Ray's cluster ports and its metrics endpoints (which answer" \
+      "without the token) listen on every interface of this machine; admit only the cluster's nodes" \
+      "(see README, Security)" >&2 ;;
 esac
 
 exec ray start --head \

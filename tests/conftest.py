@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
 
 # Set before Keras, TensorFlow or Ray is imported anywhere in the session.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -32,7 +34,61 @@ def ray_local():
     ray.shutdown()
 
 
+# Where Ray puts its session folders; under a file, no Ray can start.
+_RAY_TMPDIR = "RAY_TMPDIR"
+_NO_RAY = os.path.join(os.devnull, "integration-tests-only")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A test without the `integration` marker cannot start Ray, in this process or in a child,
+    from the test or from any fixture it sets up: Ray's session folder would go under a file.
+    So `-m "not integration"` starts no Ray, as README says, and a test that starts one without
+    the marker fails at once instead of slowing that run down."""
+    if item.get_closest_marker("integration") is not None:
+        yield
+        return
+    saved = os.environ.get(_RAY_TMPDIR)
+    os.environ[_RAY_TMPDIR] = _NO_RAY
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(_RAY_TMPDIR, None)
+        else:
+            os.environ[_RAY_TMPDIR] = saved
+
+
 @pytest.fixture
 def storage(tmp_path):
     """A results root that does not exist yet."""
     return tmp_path / "results"
+
+
+@pytest.fixture
+def silent_port():
+    """A port on 127.0.0.1 that accepts connections and never answers (a firewall, a stuck server)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])  # accepted, never answered
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        server.close()

@@ -256,7 +256,7 @@ def _csv(records: list[dict[str, Any]]) -> str:
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
     """Refuse an export path we could not write, before reading anything; creates nothing."""
-    target = Path(path).expanduser()
+    target = Path(os.path.expanduser(path))
     shown = str(path)
     if target.is_dir():
         raise InputError(f"cannot write export to {shown!r}: it is a directory")

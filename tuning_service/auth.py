@@ -46,7 +46,7 @@ def token_source() -> TokenSource | None:
         return TokenSource(f"the {TOKEN_ENV} environment variable")
     configured = os.environ.get(TOKEN_PATH_ENV)
     if configured:
-        path = Path(configured).expanduser()
+        path = Path(os.path.expanduser(configured))
         if not path.is_file() or path.stat().st_size == 0:
             raise InputError(
                 f"{TOKEN_PATH_ENV}={configured!r} names no token file (missing or empty); "
@@ -83,10 +83,59 @@ def prepare_client_auth() -> TokenSource | None:
     Ray sends no token unless RAY_AUTH_MODE=token, even when one is configured, and
     a cluster started with token authentication refuses such a client.
     """
+    warn_if_auth_disabled()
     source = token_source()
     if source is not None and not os.environ.get(MODE_ENV):
         os.environ[MODE_ENV] = "token"
     return source
+
+
+def warn_if_auth_disabled() -> None:
+    """Say so, once, when the environment turns Ray's token authentication off (it is honoured)."""
+    mode = os.environ.get(MODE_ENV, "").strip()
+    if mode and mode.lower() != "token" and ("mode", mode) not in _warned:
+        _warned.add(("mode", mode))
+        log.warning(
+            "%s=%s: Ray runs without token authentication, so anyone who can reach its ports can run "
+            "code as you, and a cluster started by cluster/start-head.sh refuses this client; unset it",
+            MODE_ENV,
+            mode,
+        )
+
+
+def warn_if_sent_in_clear(url: str) -> None:
+    """Say so, once per address, when the token is about to travel in plain HTTP beyond this machine."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "http" or _is_loopback(host) or token_source() is None:
+        return
+    if ("http", host) in _warned:
+        return
+    _warned.add(("http", host))
+    log.warning(
+        "the cluster token goes to %s in plain HTTP: anyone on the network path can read it and run code on "
+        "the cluster; reach the Jobs API through `ssh -L 8265:127.0.0.1:8265 %s` and use "
+        "--address http://127.0.0.1:8265 (or put HTTPS in front of it)",
+        host,
+        host,
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# What has been warned about in this process: a scheduler would otherwise say it at every run.
+_warned: set[tuple[str, str]] = set()
 
 
 def missing_or_wrong(source: TokenSource | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -34,7 +35,7 @@ def load_job(ref: str) -> Job:
 
     if ref.lower().endswith(SUFFIXES):
         return load_job_file(Path(ref))
-    path_part, _, attr = ref.partition(":") if not Path(ref).exists() else (ref, "", "")
+    path_part, _, attr = ref.partition(":") if not os.path.exists(ref) else (ref, "", "")
     if path_part.endswith(".py"):
         return _checked(_from_file(Path(path_part), attr or "JOB"), ref)
     if attr:
@@ -56,7 +57,7 @@ def _from_module(module_name: str, attr: str) -> object:
 
 
 def _from_file(path: Path, attr: str) -> object:
-    if not path.is_file():
+    if not os.path.isfile(path):
         raise InputError(f"job file {str(path)!r} does not exist")
     module_name = f"tuning_service_userjob_{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)

@@ -8,7 +8,6 @@ import os
 import shutil
 import tarfile
 import tempfile
-import threading
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ OFFLINE_ENV = "TUNING_SERVICE_OFFLINE"
 
 def keras_cache_dir() -> Path:
     """Where `keras.datasets` keeps its files: ``$KERAS_HOME/datasets`` or ``~/.keras/datasets``."""
-    home = os.environ.get("KERAS_HOME") or Path("~/.keras").expanduser()
+    home = os.environ.get("KERAS_HOME") or Path(os.path.expanduser("~/.keras"))
     return Path(home) / "datasets"
 
 
@@ -88,7 +87,7 @@ class ImageSource:
 
 def load_arrays(source: ImageSource, data_dir: str | Path | None = None) -> Arrays:
     """The dataset's arrays from ``data_dir`` (default: Keras' cache), downloading only if absent."""
-    cache_dir = Path(data_dir).expanduser() if data_dir else keras_cache_dir()
+    cache_dir = Path(os.path.expanduser(data_dir)) if data_dir else keras_cache_dir()
     folder = source.locate(cache_dir)
     if folder is None:
         missing = next(f for f in source.files if not (cache_dir / source.layouts[0] / f).is_file())
@@ -128,22 +127,13 @@ def _try_fetch(source: ImageSource, cache_dir: Path) -> str:
 
 def _open_url(url: str) -> object:
     """Open ``url`` within `CONNECT_TIMEOUT_S`, name resolution included (urlopen's timeout skips DNS)."""
-    box: dict[str, object] = {}
+    from tuning_service.deadline import within
 
-    def target() -> None:
-        try:
-            box["response"] = urllib.request.urlopen(url, timeout=CONNECT_TIMEOUT_S)  # noqa: S310 - fixed https origins
-        except BaseException as exc:  # handed to the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(CONNECT_TIMEOUT_S)
-    if thread.is_alive():
-        raise TimeoutError(f"no answer from {url} within {CONNECT_TIMEOUT_S:g} s")
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["response"]
+    return within(
+        CONNECT_TIMEOUT_S,
+        lambda: urllib.request.urlopen(url, timeout=CONNECT_TIMEOUT_S),  # noqa: S310 - fixed https origins
+        what=url,
+    )
 
 
 def _download(url: str, dest: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,6 +18,17 @@ if TYPE_CHECKING:
 Mode = Literal["max", "min"]
 Task = Literal["binary", "multiclass", "regression"]
 MODES: tuple[str, ...] = ("max", "min")
+# Job and schedule sweep names become one folder of the results root: no separator, no "..",
+# nothing that starts like an option or a hidden file.
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+FOLDER_NAME_RULE = (
+    "up to 100 letters, digits, '_', '-' or '.', starting with a letter or digit (it names a results folder)"
+)
+
+
+def is_folder_name(value: Any) -> bool:
+    """Whether ``value`` is safe as one folder name under the results root."""
+    return isinstance(value, str) and _FOLDER_NAME.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,8 @@ class Job:
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not is_folder_name(self.name):
+            raise InputError(f"job name {self.name!r} must be {FOLDER_NAME_RULE}")
         if not isinstance(self.space, Space):
             object.__setattr__(self, "space", Space.from_dict(self.space, where=f"job {self.name!r}"))
         if self.mode not in MODES:

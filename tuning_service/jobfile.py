@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tuning_service import yamlio
 from tuning_service.errors import InputError
-from tuning_service.job import MODES, Dataset, Job
+from tuning_service.job import FOLDER_NAME_RULE, MODES, Dataset, Job, is_folder_name
 from tuning_service.models import build_mlp, check_config_keys
 from tuning_service.registry import did_you_mean
 from tuning_service.space import Choice, Float, Int, Space
@@ -50,7 +53,19 @@ def _text(value: Any) -> str | None:
 
 def _job_name(value: Any) -> str | None:
     """A name that is safe as a folder of the results root."""
-    return value if isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value) else None
+    return value if is_folder_name(value) else None
+
+
+def _separator(value: Any) -> str | None:
+    """pandas reads a separator longer than one character as a regular expression: it must compile."""
+    if not isinstance(value, str) or not value:
+        return None
+    if len(value) > 1:
+        try:
+            re.compile(value)
+        except re.error:
+            return None
+    return value
 
 
 def _names(value: Any) -> tuple[str, ...] | None:
@@ -78,11 +93,11 @@ def _mapping(value: Any) -> Mapping[str, Any] | None:
 
 # key -> (converter returning None for a wrong value, what a right value looks like)
 SCHEMA: dict[str, tuple[Callable[[Any], Any], str]] = {
-    "name": (_job_name, "letters, digits, '_', '-' or '.' (it names the results folder)"),
+    "name": (_job_name, FOLDER_NAME_RULE),
     "description": (_text, "a non-empty string"),
     "csv": (_text, "a path to a CSV file, relative to the job file"),
     "target": (_text, "a column name"),
-    "separator": (_text, "a string such as ',' or ';'"),
+    "separator": (_separator, "one character such as ',' or ';', or a regular expression such as '\\s+'"),
     "ignore": (_names, "a list of column names"),
     "numeric": (_names, "a list of column names"),
     "zero_is_missing": (_names, "a list of column names"),
@@ -118,7 +133,7 @@ class CsvData:
 def read_job_file(path: Path) -> dict[str, Any]:
     """The file's top-level mapping; TOML by suffix, YAML (and JSON) otherwise."""
     where = str(path)
-    if not path.is_file():
+    if not os.path.isfile(path):
         raise InputError(f"job file {where!r} does not exist")
     try:
         if path.suffix == ".toml":
@@ -127,12 +142,14 @@ def read_job_file(path: Path) -> dict[str, Any]:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         else:
             data = yamlio.load_file(path)
+    except OSError as exc:
+        raise InputError(f"{where}: cannot be read: {exc.strerror or exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:  # tomllib.TOMLDecodeError is a ValueError
         raise InputError(f"{where}: not valid {path.suffix[1:].upper()}: {_one_line(exc)}") from None
-    except Exception as exc:  # yaml.YAMLError
-        if type(exc).__module__.startswith("yaml"):
-            raise InputError(f"{where}: not valid YAML: {_one_line(exc)}") from None
-        raise
+    except RecursionError:  # tomllib recurses once per level of nesting
+        raise InputError(f"{where}: not valid TOML: nested too deeply to read") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{where}: not valid YAML: {yamlio.describe(exc)}") from None
     if not isinstance(data, Mapping):
         raise InputError(f"{where}: expected a mapping of job settings, got {type(data).__name__}")
     return dict(data)
@@ -167,7 +184,7 @@ def load_job_file(path: str | Path) -> Job:
     path = Path(path)
     where = str(path)
     settings = check_keys(read_job_file(path), where)
-    csv = Path(settings["csv"]).expanduser()
+    csv = Path(os.path.expanduser(settings["csv"]))
     csv = csv if csv.is_absolute() else (path.parent / csv)
     separator = settings.get("separator", ",")
     table = TableSpec(
@@ -191,8 +208,13 @@ def load_job_file(path: str | Path) -> Job:
     space = Space.from_dict(settings.get("space", DEFAULT_SPACE), where=f"{where}: space")
     defaults = dict(settings.get("defaults", {}))
     check_config_keys(list(space) + list(defaults), where=where)
+    name = settings.get("name", path.stem)
+    if not is_folder_name(name):
+        raise InputError(
+            f"{where}: the file's name {name!r} cannot name the results folder; add a key 'name': {FOLDER_NAME_RULE}"
+        )
     return Job(
-        name=settings.get("name", path.stem),
+        name=name,
         description=settings.get("description", f"{csv.name}: predict {table.target} ({table.task})"),
         space=space,
         load_data=CsvData(csv.absolute(), table, separator, where),

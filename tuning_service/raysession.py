@@ -7,7 +7,6 @@ import os
 import secrets
 import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,17 @@ log = logging.getLogger(__name__)
 
 RAY_LOG = "ray.log"
 # Joining a cluster fails within this many seconds (per check) instead of Ray's minute of retries.
-CONNECT_TIMEOUT_S = float(os.environ.get("TUNING_SERVICE_CONNECT_TIMEOUT_S", "10"))
+CONNECT_TIMEOUT_ENV = "TUNING_SERVICE_CONNECT_TIMEOUT_S"
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+
+
+def connect_timeout() -> float:
+    """Seconds each cluster check may take: $TUNING_SERVICE_CONNECT_TIMEOUT_S, else 10."""
+    from tuning_service.envvars import positive_seconds
+
+    return positive_seconds(CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT_S)
+
+
 # Ray's single-machine switch: with it off ("0"), Ray keeps 127.0.0.1 as this node's
 # address instead of swapping in the machine's public one.
 SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -82,8 +91,9 @@ def host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def check_reachable(host: str, port: int, *, timeout: float = CONNECT_TIMEOUT_S, what: str = "Ray") -> None:
+def check_reachable(host: str, port: int, *, timeout: float | None = None, what: str = "Ray") -> None:
     """Refuse an address nothing answers at within ``timeout`` (Ray alone retries for a minute)."""
+    timeout = connect_timeout() if timeout is None else timeout
     started = time.monotonic()
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -96,44 +106,38 @@ def check_reachable(host: str, port: int, *, timeout: float = CONNECT_TIMEOUT_S,
         ) from None
 
 
-def check_cluster_access(host: str, port: int, *, timeout: float = CONNECT_TIMEOUT_S) -> Any:
+def check_cluster_access(host: str, port: int, *, timeout: float | None = None) -> Any:
     """Refuse clearly, within ``timeout``, a cluster that rejects this process's token.
 
     Ray's own ``ray.init`` retries for about 20 seconds and then reports only
     "Failed to connect"; one GCS handshake tells a wrong or missing token apart.
     Returns Ray's GCS client, connected.
     """
+    timeout = connect_timeout() if timeout is None else timeout
     from ray._raylet import GcsClient
     from ray.exceptions import AuthenticationError
 
-    outcome: dict[str, Any] = {}
+    from tuning_service.deadline import within
 
-    def handshake() -> None:
-        try:
-            outcome["client"] = GcsClient(address=host_port(host, port))
-        except BaseException as exc:  # reported below, in the caller's thread
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=handshake, name="ray-handshake", daemon=True)
-    worker.start()
-    worker.join(timeout)
     where = host_port(host, port)
-    if "client" in outcome:
-        return outcome["client"]
-    if "error" not in outcome:
+    try:
+        return within(timeout, lambda: GcsClient(address=where), what=f"Ray at {where}")
+    except TimeoutError:
         raise InputError(
             f"no Ray head answered at {where} within {timeout:g}s; is that the head's GCS port "
             "(`ray start --port`, default 6379) rather than the dashboard's (8265)?"
-        )
-    if isinstance(outcome["error"], AuthenticationError):
+        ) from None
+    except AuthenticationError:
         raise InputError(
             f"the Ray cluster at {where} refused this client: {missing_or_wrong(token_source())}"
-        )
-    raise InputError(f"cannot connect to Ray at {where}: {outcome['error']}")
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - whatever Ray raised, as one line
+        raise InputError(f"cannot connect to Ray at {where}: {exc}") from None
 
 
-def alive_nodes(client: Any, *, timeout: float = CONNECT_TIMEOUT_S) -> dict[str, Any]:
+def alive_nodes(client: Any, *, timeout: float | None = None) -> dict[str, Any]:
     """Node id -> Ray's node record, for every alive node the cluster's GCS knows."""
+    timeout = connect_timeout() if timeout is None else timeout
     from ray.core.generated.gcs_pb2 import GcsNodeInfo
 
     infos = client.get_all_node_info(timeout=timeout)
@@ -142,12 +146,13 @@ def alive_nodes(client: Any, *, timeout: float = CONNECT_TIMEOUT_S) -> dict[str,
     }
 
 
-def check_local_node(client: Any, where: str, *, timeout: float = CONNECT_TIMEOUT_S) -> None:
+def check_local_node(client: Any, where: str, *, timeout: float | None = None) -> None:
     """Refuse at once a driver on a machine that is not a node of the cluster.
 
     A Ray driver attaches to a node on its own machine; without one, ray.init waits
     a minute and then names node attributes. Skipped if Ray's internals moved.
     """
+    timeout = connect_timeout() if timeout is None else timeout
     try:
         from ray._private.services import find_node_ids
 
@@ -163,12 +168,19 @@ def check_local_node(client: Any, where: str, *, timeout: float = CONNECT_TIMEOU
         )
 
 
+def _private_log(path: Path) -> Path:
+    """``path`` as a log file only its owner reads: Ray's logs name nodes, jobs and environments."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    os.chmod(path, 0o600)  # a file from before, or a umask that let more through
+    return path
+
+
 @contextmanager
 def _stderr_to(path: Path) -> Iterator[None]:
     """Send this process's file descriptor 2 to ``path``: Ray's C++ client warns there directly."""
     sys.stderr.flush()
     saved = os.dup(2)
-    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    target = os.open(_private_log(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         os.dup2(target, 2)
         yield
@@ -182,7 +194,7 @@ def _stderr_to(path: Path) -> Iterator[None]:
 @contextmanager
 def ray_logs_to(path: Path) -> Iterator[None]:
     """Send Ray's Python logging to ``path`` for the duration of a sweep."""
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = logging.FileHandler(_private_log(path), encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     saved = []
     for name in _RAY_LOGGERS:
@@ -246,6 +258,9 @@ def ensure_local_token() -> None:
     only needs a token its own processes share, so it gets a fresh one in the
     environment, which Ray's raylet and workers inherit.
     """
+    from tuning_service.auth import warn_if_auth_disabled
+
+    warn_if_auth_disabled()
     os.environ.setdefault("RAY_AUTH_MODE", "token")
     configured = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
     if not any(os.environ.get(k) for k in configured) and not (Path.home() / ".ray" / "auth_token").exists():
@@ -297,7 +312,12 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
                 f"the Ray cluster at {address!r} refused this client: {missing_or_wrong(token_source())}"
             ) from None
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise InputError(f"cannot connect to Ray at {address!r}: {exc}") from None
+            hint = ""
+            if address.startswith("ray://") and "timeout" in str(exc):
+                # The Ray Client answers a client without this cluster's token by never
+                # finishing the handshake: the port is open (checked above), the wait runs out.
+                hint = f"; a Ray Client refuses this way a client without the cluster's token: {missing_or_wrong(token_source())}"
+            raise InputError(f"cannot connect to Ray at {address!r}: {exc}{hint}") from None
         where = (
             "embedded local Ray"
             if embedded

@@ -65,7 +65,7 @@ def choose(store: Store, *, sweep: str | None = None, job: str | None = None) ->
 def model_path_for(sweep: SweepRow, output: str | os.PathLike[str] | None) -> Path:
     """Where the model goes (next to the sweep by default); refused before any training."""
     if output is not None:
-        path = Path(output).expanduser()
+        path = Path(os.path.expanduser(output))
     elif sweep.sweep_dir:
         path = Path(sweep.sweep_dir) / MODEL_FILE
     else:
@@ -90,17 +90,25 @@ def refit(
     job: str | None = None,
     output: str | os.PathLike[str] | None = None,
     job_obj: Job | None = None,
+    storage: str | os.PathLike[str] | None = None,
 ) -> RefitOutcome:
     """Retrain the chosen trial's config on train + validation for its best epoch count,
     evaluate on the test split, save the model atomically and record the test metrics.
 
     ``job_obj`` overrides loading the job from what the sweep recorded (tests, notebooks).
+    ``storage`` is the results root: without ``output`` the model goes into the sweep's
+    folder, which must be inside it (the folder comes from a database row).
     """
+    from tuning_service.trusted import check_job_file, check_sweep_folder
+
     trial, row = choose(store, sweep=sweep, job=job)
+    if output is None and storage is not None and row.sweep_dir:
+        check_sweep_folder(row.sweep_id, row.sweep_dir, storage)
     path = model_path_for(row, output)
     if job_obj is None:
         from tuning_service.catalog import load_job
 
+        check_job_file(row.job_ref)  # imported: its code runs here
         job_obj = load_job(row.job_ref)
     if job_obj.name != row.job:
         raise InputError(f"sweep {row.sweep_id} tuned job {row.job!r}, not {job_obj.name!r}")

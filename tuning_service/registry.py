@@ -5,7 +5,10 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import math
+import typing
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from tuning_service.errors import InputError
@@ -77,6 +80,20 @@ class Registry(Mapping[str, Callable[..., Any]]):
         return len(self._targets)
 
 
+@dataclass(frozen=True)
+class AtLeast:
+    """A numeric option's lower bound, written ``Annotated[int, AtLeast(1)]`` in a builder's signature."""
+
+    low: float
+    strict: bool = False  # the value must be greater than ``low``, not equal to it
+
+    def admits(self, value: float) -> bool:
+        return value > self.low if self.strict else value >= self.low
+
+    def __str__(self) -> str:
+        return f"{'>' if self.strict else '>='} {self.low:g}"
+
+
 def check_options(
     kind: str,
     name: str,
@@ -84,18 +101,56 @@ def check_options(
     options: Mapping[str, Any],
     reserved: tuple[str, ...] = (),
 ) -> None:
-    """Refuse options that ``builder`` does not take as keyword-only arguments.
+    """Refuse options that ``builder`` does not take as keyword-only arguments, or of the wrong type.
 
-    A builder's keyword-only parameters are its option schema; unknown ones are
-    refused rather than silently dropped.
+    A builder's keyword-only parameters are its option schema: unknown ones are refused
+    rather than silently dropped, and each value must have the parameter's type (``int``,
+    ``float``, ``bool``) and bound (`AtLeast`), which Ray would otherwise check with an
+    ``assert`` once the sweep had started, or not at all.
     """
     params = inspect.signature(builder).parameters
     accepted = sorted(
         p for p, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY and p not in reserved
     )
-    for key in options:
+    hints = typing.get_type_hints(builder, include_extras=True)
+    for key, value in options.items():
         if key not in accepted:
             raise InputError(
                 f"{kind} {name!r}: unknown option {key!r} "
                 f"(accepted: {', '.join(accepted) or 'none'}){did_you_mean(key, accepted)}"
             )
+        wanted = _option_type(hints.get(key))
+        if wanted is not None and not _fits(value, *wanted):
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:60] + "..."
+            raise InputError(f"{kind} {name!r}: option {key!r} must be {_describe(*wanted)}, got {shown}")
+
+
+def _option_type(hint: Any) -> tuple[type, AtLeast | None] | None:
+    """(int, float or bool; its bound) from an annotation such as ``Annotated[int, AtLeast(1)]``."""
+    bound = None
+    if typing.get_origin(hint) is typing.Annotated:
+        hint, *extras = typing.get_args(hint)
+        bound = next((e for e in extras if isinstance(e, AtLeast)), None)
+    return (hint, bound) if hint in (int, float, bool) else None
+
+
+def _fits(value: Any, kind: type, bound: AtLeast | None) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    numeric = isinstance(value, int) if kind is int else isinstance(value, int | float)
+    if isinstance(value, bool) or not numeric:
+        return False
+    # Ray hands numbers to NumPy: a float must be finite, an int fit in 64 bits (10**400 would not).
+    if (
+        isinstance(value, float)
+        and not math.isfinite(value)
+        or isinstance(value, int)
+        and abs(value) >= 2**63
+    ):
+        return False
+    return bound is None or bound.admits(value)
+
+
+def _describe(kind: type, bound: AtLeast | None) -> str:
+    what = {bool: "true or false", int: "an integer", float: "a number"}[kind]
+    return f"{what} {bound}" if bound is not None else what

@@ -61,6 +61,11 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
 
         check_fits(spec.cpus_per_trial, spec.gpus_per_trial, os.cpu_count() or 1, math.inf, "this machine")
     check_database(spec.db, spec.storage)  # an unreachable server fails here, within seconds
+    snapshot_period(spec.num_samples)  # a bad TUNING_SERVICE_SNAPSHOT_S fails here, not in Tune
+    if spec.address not in (None, "local"):
+        from tuning_service.raysession import connect_timeout
+
+        connect_timeout()  # likewise TUNING_SERVICE_CONNECT_TIMEOUT_S
     return PreparedSweep(spec, job, spec.max_epochs or job.max_epochs)
 
 
@@ -100,11 +105,15 @@ def resume_sweep(
     """
     from tuning_service.resume import check_resumable, plan_resume, spec_of
     from tuning_service.snapshots import reinstate
+    from tuning_service.trusted import check_job_file, check_sweep_folder
 
     store = open_store(db, storage=storage, must_exist=True)
     try:
         row = store.find_sweep(ref)
         trials_dir = check_resumable(row)
+        # The folder and job file come from a database row: nothing in them runs unless trusted.
+        check_sweep_folder(row.sweep_id, trials_dir.parent, storage)
+        check_job_file(row.job_ref)
         reinstate(row.sweep_id, trials_dir)
         job = load_job(row.job_ref)
         prepared = prepare(spec_of(row, db=db), job)
@@ -123,7 +132,7 @@ def _run_recorded(
     spec, job = prepared.spec, prepared.job
     if resume is None:
         sweep_id = new_sweep_id()
-        sweep_dir = Path(spec.storage).expanduser().absolute() / job.name / sweep_id
+        sweep_dir = Path(os.path.expanduser(spec.storage)).absolute() / job.name / sweep_id
         sweep_dir.mkdir(parents=True)
         log.info("sweep %s of job %s in %s", sweep_id, job.name, sweep_dir)
     else:
@@ -354,9 +363,15 @@ def snapshot_period(num_samples: int) -> str:
     SNAPSHOT_EVERY_STEP_UP_TO trials Tune's own pace (at most 5 % of the driver's time)
     is kept, and a resume may repeat the last seconds (benchmarks/RESULTS.md, "What is left").
     """
-    chosen = os.environ.get(USER_SNAPSHOT_ENV) or _TUNE_PERIOD_AT_START
-    if chosen:
-        return chosen
+    from tuning_service.envvars import parse_seconds
+
+    for name, chosen in (
+        (USER_SNAPSHOT_ENV, os.environ.get(USER_SNAPSHOT_ENV)),
+        (SNAPSHOT_PERIOD_ENV, _TUNE_PERIOD_AT_START),
+    ):
+        if chosen and chosen.strip():
+            period = parse_seconds(name, chosen, zero=True, words=("auto",))  # Tune would fail mid-sweep
+            return period if isinstance(period, str) else f"{period:g}"
     return "0" if num_samples <= SNAPSHOT_EVERY_STEP_UP_TO else "auto"
 
 

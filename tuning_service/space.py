@@ -13,6 +13,8 @@ Scalar = str | int | float | bool | None
 
 # A grid over an integer range enumerates it; past this many values it is surely a mistake.
 MAX_INT_GRID = 1000
+# A grid search runs every point: beyond this many it is refused before anything is listed in full.
+MAX_GRID_POINTS = 100_000
 
 
 def _is_int(value: Any) -> bool:
@@ -200,13 +202,13 @@ class Int(_Range):
     def grid_values(self, name: str) -> list[Scalar]:
         if self.grid is not None:
             return list(self.grid)
-        values = list(range(self.low, self.high + 1, self.step or 1))
-        if len(values) > MAX_INT_GRID:
+        step = self.step or 1
+        count = (self.high - self.low) // step + 1  # counted, not listed: a range may be 10^13 long
+        if count > MAX_INT_GRID:
             raise InputError(
-                f"searcher 'grid' will not enumerate {len(values)} values of {name!r}; "
-                "give grid values or use a choice"
+                f"searcher 'grid' will not enumerate {count} values of {name!r}; give grid values or use a choice"
             )
-        return values
+        return list(range(self.low, self.high + 1, step))
 
     def contains(self, value: Any) -> bool:
         if not _is_int(value) or not self.low <= value <= self.high:
@@ -314,6 +316,11 @@ class Space(Mapping[str, Param]):
                     nxt.extend({**point, name: value} for value in values)
                 else:
                     nxt.append(point)
+                if len(nxt) > MAX_GRID_POINTS:  # stop before the product fills the memory
+                    raise InputError(
+                        f"searcher 'grid': the space has more than {MAX_GRID_POINTS} grid points; "
+                        "give fewer grid values, or use random or optuna"
+                    )
             points = nxt
         return points
 
@@ -369,7 +376,7 @@ def param_from_data(name: str, spec: Any, *, where: str = "space") -> Param:
         spec = {"type": "fixed", "value": spec}
     spec = dict(spec)
     kind = spec.pop("type", None)
-    if kind not in _PARAM_KEYS:
+    if not isinstance(kind, str) or kind not in _PARAM_KEYS:  # a list or mapping is not hashable
         raise InputError(
             f"{where}: parameter {name!r}: unknown type {kind!r} (accepted: {', '.join(_PARAM_KEYS)})"
         )
@@ -377,7 +384,7 @@ def param_from_data(name: str, spec: Any, *, where: str = "space") -> Param:
     if not isinstance(when_raw, Mapping):
         raise InputError(f"{where}: parameter {name!r}: 'when' must map parameter names to values")
     when = {str(k): tuple(v) if isinstance(v, list | tuple) else (v,) for k, v in when_raw.items()}
-    unknown = sorted(set(spec) - set(_PARAM_KEYS[kind]))
+    unknown = sorted(str(key) for key in set(spec) - set(_PARAM_KEYS[kind]))  # keys may be numbers
     if unknown:
         raise InputError(
             f"{where}: parameter {name!r}: unknown key {unknown[0]!r} for type {kind} "
@@ -393,8 +400,8 @@ def param_from_data(name: str, spec: Any, *, where: str = "space") -> Param:
             raise InputError(f"{where}: parameter {name!r}: fixed needs a value")
         return Fixed(spec["value"], when=when)
     for key in ("low", "high"):
-        if key not in spec:
-            raise InputError(f"{where}: parameter {name!r}: {kind} range needs {key}")
+        if spec.get(key) is None:  # absent, or written `low:` / `low: null`
+            raise InputError(f"{where}: parameter {name!r}: {kind} range needs a number for {key}")
     numbers = {
         k: _coerce_number(name, k, spec[k], where=where)
         for k in ("low", "high", "step")

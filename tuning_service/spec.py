@@ -110,6 +110,7 @@ class SweepSpec:
                 raise InputError(
                     "--mlflow needs a tracking URI, e.g. sqlite:///mlflow.db or http://127.0.0.1:5000"
                 )
+            _refuse_password("--mlflow", self.mlflow, MLFLOW_PASSWORD_HELP)
         check_creatable(self.storage)
         if self.db is not None:
             from tuning_service.store.engine import parse_url
@@ -119,6 +120,24 @@ class SweepSpec:
             except InputError as exc:
                 raise InputError(f"--db: {exc}") from None
         return self
+
+
+# Where MLflow finds credentials without a URI holding them.
+MLFLOW_PASSWORD_HELP = (
+    "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD for an MLflow server, "
+    "PGPASSWORD or ~/.pgpass for a PostgreSQL store"
+)
+
+
+def _refuse_password(flag: str, uri: str, where: str) -> None:
+    """A URI kept with the sweep (its record, Tune's state, a submission) must hold no password."""
+    from tuning_service.credentials import has_password, hide
+
+    if has_password(uri):
+        raise InputError(
+            f"{flag} {hide(uri)!r} holds a password, which would be stored with the sweep and shown on "
+            f"command lines; remove it from the URI and give it in {where}"
+        )
 
 
 def _is_number(value: Any) -> bool:
@@ -137,13 +156,33 @@ def _resource(flag: str, value: Any, *, minimum_exclusive: bool) -> None:
         raise InputError(f"--{flag} must be a number {bound} (fractions allowed), got {value!r}")
 
 
+# The longest file or folder name Linux filesystems take (bytes); a longer one fails at mkdir.
+NAME_MAX = 255
+
+
+def _short(text: str, keep: int = 80) -> str:
+    return text if len(text) <= keep else text[:keep] + "..."
+
+
 def check_creatable(path: str | os.PathLike[str]) -> Path:
     """Check that ``path`` is a directory or could be created, without creating anything."""
-    target = Path(path).expanduser().absolute()
+    target = Path(os.path.expanduser(path)).absolute()
+    try:
+        too_long = any(len(os.fsencode(part)) > NAME_MAX for part in target.parts)
+        unnamable = "\0" in str(target)
+    except UnicodeEncodeError:  # a lone surrogate: no file name can hold it
+        too_long, unnamable = False, True
+    if too_long or unnamable:
+        why = (
+            f"a folder name is longer than {NAME_MAX} bytes"
+            if too_long
+            else "it holds characters no file name can (a NUL or a lone surrogate)"
+        )
+        raise InputError(f"--storage {_short(str(path))!r} cannot be created: {why}")
     probe = target
-    while not probe.exists():
+    while not os.path.exists(probe):
         probe = probe.parent
-    if not probe.is_dir():
+    if not os.path.isdir(probe):
         raise InputError(
             f"--storage {str(path)!r} cannot be created: {str(probe)!r} is a file, not a directory"
         )

@@ -5,20 +5,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import shlex
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from tuning_service.auth import bearer_headers, missing_or_wrong, token_source
+from tuning_service.auth import bearer_headers, missing_or_wrong, token_source, warn_if_sent_in_clear
+from tuning_service.credentials import PG_PASSWORD_HELP
 from tuning_service.errors import InputError, SweepError
-from tuning_service.raysession import CONNECT_TIMEOUT_S, check_fits, check_reachable
+from tuning_service.raysession import check_fits, check_reachable, connect_timeout
 from tuning_service.spec import SweepSpec
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,11 @@ _URL = re.compile(r"^(https?)://(\[[0-9a-fA-F:]+\]|[^\s/:\[\]]+)(?::(\d+))?/?$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # A sweep's results land on the head; ~ is expanded there, by the sweep, not by a shell.
 DEFAULT_REMOTE_STORAGE = "~/tuning-results"
+# One Jobs API request (a submission uploads its working_dir) gets at most this long.
+REQUEST_TIMEOUT_S = 120.0
+# Submissions in these states have ended.
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -64,16 +72,38 @@ def parse_jobs_url(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port) if port else _DEFAULT_PORTS[scheme]
 
 
-def connect(address: str, *, timeout: float = CONNECT_TIMEOUT_S) -> Any:
+def connect(address: str, *, timeout: float | None = None) -> Any:
     """A JobSubmissionClient for ``address`` that sends this machine's token, or a clear refusal."""
+    timeout = connect_timeout() if timeout is None else timeout
     _quiet_ray_clients()
     host, port = parse_jobs_url(address)
+    warn_if_sent_in_clear(address)
     check_reachable(host, port, timeout=timeout, what="the Ray Jobs API")
     headers = bearer_headers()  # explicit: Ray adds one only if RAY_AUTH_MODE was set before import
     from ray.job_submission import JobSubmissionClient
 
-    with api_errors(address):
-        return JobSubmissionClient(address.rstrip("/"), headers=headers)
+    # The client asks the server's version first: a port that takes connections but never
+    # answers HTTP (another service, a stuck head) must not hang the command.
+    return api_call(
+        address, lambda: JobSubmissionClient(address.rstrip("/"), headers=headers), timeout=timeout
+    )
+
+
+def api_call(
+    address: str, call: Callable[[], T], *, submission_id: str | None = None, timeout: float | None = None
+) -> T:
+    """One Jobs API request, bounded (Ray's client sends every request without a timeout)."""
+    from tuning_service.deadline import within
+
+    limit = REQUEST_TIMEOUT_S if timeout is None else timeout
+    with api_errors(address, submission_id):
+        try:
+            return within(limit, call, what=f"the Jobs API at {address}")
+        except TimeoutError:
+            raise InputError(
+                f"the Jobs API at {address} did not answer within {limit:g}s; check that the address is the "
+                "head's dashboard port (8265) and that the head is not overloaded"
+            ) from None
 
 
 def _quiet_ray_clients() -> None:
@@ -108,8 +138,9 @@ def api_errors(address: str, submission_id: str | None = None) -> Iterator[None]
         ) from None
 
 
-def cluster_capacity(address: str, *, timeout: float = CONNECT_TIMEOUT_S) -> tuple[float, float] | None:
+def cluster_capacity(address: str, *, timeout: float | None = None) -> tuple[float, float] | None:
     """The most CPUs and GPUs any alive node has, from the dashboard; None if it cannot tell."""
+    timeout = connect_timeout() if timeout is None else timeout
     import requests
 
     try:
@@ -142,7 +173,7 @@ def stage(job_ref: str, includes: Sequence[str], into: Path) -> Staged:
 
     runtime_env: dict[str, Any] = {}
     remote_ref = job_ref
-    path_part, sep, attr = job_ref.partition(":") if not Path(job_ref).exists() else (job_ref, "", "")
+    path_part, sep, attr = job_ref.partition(":") if not os.path.exists(job_ref) else (job_ref, "", "")
     if job_ref in builtin_jobs():
         pass
     elif path_part.endswith(".py") or path_part.lower().endswith(SUFFIXES):
@@ -164,17 +195,15 @@ def stage(job_ref: str, includes: Sequence[str], into: Path) -> Staged:
             runtime_env["py_modules"] = [str(local)]
     for extra in includes:
         path = Path(extra)
-        if not path.exists():
+        if not os.path.exists(path):
             raise InputError(f"--include {extra!r} does not exist")
         target = into / path.name
-        if path.is_dir():
+        if os.path.isdir(path):
             shutil.copytree(path, target, dirs_exist_ok=True)
         else:
             shutil.copy2(path, target)
     if any(into.iterdir()):
         runtime_env["working_dir"] = str(into)
-    # The sweep's progress lines wrap at 80 columns when not on a terminal.
-    runtime_env["env_vars"] = {"COLUMNS": "160"}
     return Staged(remote_ref, runtime_env)
 
 
@@ -206,6 +235,28 @@ def _local_package(module_name: str) -> Path | None:
 
 
 WARM_START_FILE = "tuning_service_warm_start.json"
+
+
+def remote_db(url: str) -> str:
+    """The ``--db`` a submission forwards: never with a password.
+
+    A PostgreSQL URL travels without its password (every token holder reads the
+    entrypoint in `ray job list` and the dashboard); the sweep on the head takes the
+    password from PGPASSWORD or ~/.pgpass there, and says so when it has none. A
+    SQLite URL names a file on the head and travels as given.
+    """
+    from tuning_service.store.engine import parse_url, without_password
+
+    parsed = parse_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return url
+    bare = without_password(parsed)._replace(drivername="postgresql")
+    if bare != parsed._replace(drivername="postgresql"):
+        log.warning(
+            "the database password is not sent with the submission; the sweep on the head reads it from %s there",
+            PG_PASSWORD_HELP,
+        )
+    return bare.render_as_string(hide_password=False)
 
 
 def entrypoint(python: str, job_ref: str, run_args: Sequence[str], storage: str) -> str:
@@ -245,8 +296,9 @@ def submit_sweep(
             (Path(workdir) / WARM_START_FILE).write_text(json.dumps(list(spec.points_to_evaluate)))
             run_args = [*run_args, "--warm-start", WARM_START_FILE]
         staged = stage(spec.job, includes, Path(workdir))
-        with api_errors(address):
-            client.submit_job(
+        api_call(
+            address,
+            lambda: client.submit_job(
                 entrypoint=entrypoint(python, staged.job_ref, run_args, spec.storage),
                 runtime_env=staged.runtime_env,
                 submission_id=submission_id,
@@ -256,7 +308,8 @@ def submit_sweep(
                     "searcher": spec.searcher,
                     "scheduler": spec.scheduler,
                 },
-            )
+            ),
+        )
     log.info("submitted %s to %s", submission_id, address)
     return submission_id
 
@@ -271,8 +324,7 @@ def _version() -> str:
 def list_submissions(address: str, *, everything: bool = False) -> list[Submission]:
     """Submissions on the cluster, oldest first: ours, or every Ray Job with ``everything``."""
     client = connect(address)
-    with api_errors(address):
-        details = client.list_jobs()
+    details = api_call(address, client.list_jobs)
     found = [_submission(d) for d in details if d.submission_id]
     return sorted(
         (s for s in found if everything or s.ours), key=lambda s: (s.start_time or 0, s.submission_id)
@@ -304,15 +356,15 @@ def check_id(submission_id: str) -> str:
 def get_submission(address: str, submission_id: str) -> Submission:
     check_id(submission_id)
     client = connect(address)
-    with api_errors(address, submission_id):
-        return _submission(client.get_job_info(submission_id))
+    return _submission(
+        api_call(address, lambda: client.get_job_info(submission_id), submission_id=submission_id)
+    )
 
 
 def get_logs(address: str, submission_id: str) -> str:
     check_id(submission_id)
     client = connect(address)
-    with api_errors(address, submission_id):
-        return client.get_job_logs(submission_id)
+    return api_call(address, lambda: client.get_job_logs(submission_id), submission_id=submission_id)
 
 
 def follow_logs(address: str, submission_id: str, write: Callable[[str], None]) -> Submission:
@@ -324,18 +376,47 @@ def follow_logs(address: str, submission_id: str, write: Callable[[str], None]) 
         async for chunk in client.tail_job_logs(submission_id):
             write(chunk)
 
+    # An unknown id fails here, not inside the websocket.
+    api_call(address, lambda: client.get_job_info(submission_id), submission_id=submission_id)
     with api_errors(address, submission_id):
-        client.get_job_info(submission_id)  # an unknown id fails here, not inside the websocket
-        asyncio.run(tail())
-        return _submission(client.get_job_info(submission_id))
+        asyncio.run(tail())  # until the submission ends (or Ctrl-C): a wait the user watches
+    return _submission(
+        api_call(address, lambda: client.get_job_info(submission_id), submission_id=submission_id)
+    )
+
+
+def wait_for_end(address: str, submission_id: str, *, timeout_s: float, poll_s: float = 15.0) -> Submission:
+    """Read the submission's state every ``poll_s`` until it ends; past ``timeout_s``, stop it.
+
+    A scheduler waits for its submissions one at a time: one that never ends (a stuck
+    driver, trials waiting for a node that never comes) must not hold up every later
+    sweep. SweepError names the state it was left in.
+    """
+    started = time.monotonic()
+    while True:
+        submission = get_submission(address, submission_id)
+        if submission.status in TERMINAL:
+            return submission
+        waited = time.monotonic() - started
+        if waited >= timeout_s:
+            try:
+                stop_submission(address, submission_id)
+                what = "stopped it"
+            except InputError as exc:
+                what = f"could not stop it ({exc})"
+            raise SweepError(
+                f"submission {submission_id} was still {submission.status} after {waited:.0f}s, the most "
+                f"the scheduler waits (wait_timeout_s: {timeout_s:g}); {what}"
+            )
+        log.debug("%s is %s after %.0fs", submission_id, submission.status, waited)
+        time.sleep(min(poll_s, max(0.0, timeout_s - waited)))
 
 
 def stop_submission(address: str, submission_id: str) -> bool:
     """Ask the cluster to stop a submission; False when it had already finished."""
     check_id(submission_id)
     client = connect(address)
-    with api_errors(address, submission_id):
-        return bool(client.stop_job(submission_id))
+    return bool(api_call(address, lambda: client.stop_job(submission_id), submission_id=submission_id))
 
 
 def best_record(logs: str) -> dict[str, Any] | None:

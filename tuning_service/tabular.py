@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -79,13 +81,13 @@ def _read(path: Path, sep: str, where: str | None, nrows: int | None) -> pd.Data
     import pandas as pd
 
     at = f"{where}: " if where else ""
-    if not path.is_file():
+    if not os.path.isfile(path):
         raise InputError(f"{at}CSV file {str(path)!r} does not exist")
     try:
         return pd.read_csv(path, sep=sep, nrows=nrows)
     except pd.errors.EmptyDataError:
         raise InputError(f"{at}CSV file {str(path)!r} is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, re.error) as exc:  # re: a regex separator
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{at}{str(path)!r} is not a CSV table ({reason})") from None
 

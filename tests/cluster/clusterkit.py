@@ -61,10 +61,20 @@ class Started:
         return self.process.pid
 
     def members(self) -> list[int]:
-        """Every live process in this session (Ray's workers leave the process group, not the session)."""
-        listed = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True, check=True)
-        rows = (line.split() for line in listed.stdout.splitlines())
-        return [int(pid) for pid, sid in rows if int(sid) == self.sid]
+        """Every live process in this session (Ray's workers leave the process group, not the session).
+
+        Read from /proc, as `ps` would: no tool that a slim machine may lack.
+        """
+        found = []
+        for stat_file in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # pid (comm) state ppid pgrp session ...; comm may hold spaces and parentheses.
+                fields = stat_file.read_text().rpartition(")")[2].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            if int(fields[3]) == self.sid:
+                found.append(int(stat_file.parent.name))
+        return found
 
     def stop(self) -> None:
         """SIGTERM (Ray's own clean shutdown), then SIGKILL whatever of this session is left."""
@@ -104,6 +114,7 @@ class LocalCluster:
     token_path: Path
     env: dict[str, str]
     home: Path
+    client: str = ""  # the Ray Client server, ray://127.0.0.1:PORT
     started: list[Started] = field(default_factory=list)
 
     def cli(

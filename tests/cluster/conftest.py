@@ -35,11 +35,11 @@ def start_cluster() -> LocalCluster:
         RAY_health_check_timeout_ms="1000",
         RAY_health_check_failure_threshold="3",
     )
-    gcs_port, dashboard_port = free_port(), free_port()
+    gcs_port, dashboard_port, client_port = free_port(), free_port(), free_port()
     head_argv = ["bash", str(ROOT / "cluster" / "start-head.sh"), "--port", str(gcs_port)]
     head_argv += ["--dashboard-port", str(dashboard_port), "--num-cpus", "1", "--num-gpus", "0"]
+    head_argv += ["--ray-client-server-port", str(client_port)]
     for flag in (
-        "--ray-client-server-port",
         "--dashboard-agent-listen-port",
         "--dashboard-agent-grpc-port",
         "--runtime-env-agent-port",
@@ -55,6 +55,7 @@ def start_cluster() -> LocalCluster:
         token_path=token_path,
         env=env,
         home=home,
+        client=f"ray://127.0.0.1:{client_port}",
     )
     try:
         head = start("head", head_argv, env, home)

@@ -114,3 +114,31 @@ def test_an_unknown_submission_is_named_in_the_error(local_cluster):
         f"error: no submission 'tuning-nope' at {local_cluster.jobs_url}; "
         "`tuning-service submissions list` shows them\n"
     )
+
+
+def test_a_submission_that_outlives_the_schedulers_wait_is_stopped(local_cluster, monkeypatch):
+    """Before: `target: submit` polled it for ever, and no later sweep of the schedule ran."""
+    import secrets
+    import time
+
+    from tuning_service.errors import SweepError
+    from tuning_service.submission import connect, get_submission, wait_for_end
+
+    for name in ("RAY_AUTH_TOKEN", "RAY_AUTH_MODE"):  # the shared embedded Ray's token is not this cluster's
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(local_cluster.token_path))
+    url = local_cluster.jobs_url
+    submission_id = f"tuning-sleeper-{secrets.token_hex(3)}"
+    connect(url).submit_job(entrypoint="sleep 600", submission_id=submission_id)
+    started = time.monotonic()
+    with pytest.raises(
+        SweepError,
+        match=rf"submission {submission_id} was still (PENDING|RUNNING) after [34]s, the most the scheduler "
+        r"waits \(wait_timeout_s: 3\); stopped it",
+    ):
+        wait_for_end(url, submission_id, timeout_s=3, poll_s=0.5)
+    assert time.monotonic() - started < 15
+    deadline = time.monotonic() + 60
+    while (status := get_submission(url, submission_id).status) != "STOPPED" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert status == "STOPPED"

@@ -45,3 +45,23 @@ def test_every_kuberay_cluster_requires_the_token_and_shares_the_results_volume(
             assert claims == {"tuning-service-results"}
             assert not any("RAY_AUTH_TOKEN" in str(c.get("env", "")) for c in pod["containers"])
     assert "--address auto" in documents[2]["spec"]["entrypoint"]
+
+
+def test_every_pod_that_drives_sweeps_records_them_in_postgresql_with_the_password_from_a_secret():
+    """Before: KubeRay's sweeps wrote SQLite onto the shared volume (a network filesystem), and the
+    CronJob's Secret was made with the password on kubectl's command line."""
+    documents = list(yaml.safe_load_all((CLUSTER / "kuberay.yaml").read_text()))
+    cron = [d for d in yaml.safe_load_all((CLUSTER / "schedule" / "cronjob.yaml").read_text())]
+    (cron_job,) = [d for d in cron if d["kind"] == "CronJob"]
+    drivers = [
+        documents[1]["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0],
+        documents[2]["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0],
+        cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0],
+    ]
+    for container in drivers:
+        assert {"secretRef": {"name": "tuning-service-db"}} in container["envFrom"], container["name"]
+        assert "TUNING_SERVICE_DB" not in str(container.get("env", ""))  # never inline
+    for name in ("kuberay.yaml", "schedule/cronjob.yaml"):
+        text = (CLUSTER / name).read_text()
+        assert "--from-literal" not in text and ":PASSWORD@" not in text
+        assert "kubectl create secret generic tuning-service-db --from-env-file=db.env" in text

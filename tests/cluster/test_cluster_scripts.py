@@ -123,3 +123,53 @@ def test_join_worker_points_a_loopback_head_to_cluster_join(fake):
 def test_the_scripts_are_executable():
     for script in ("start-head.sh", "join-worker.sh"):
         assert Path(ROOT / "cluster" / script).stat().st_mode & stat.S_IXUSR
+
+
+def test_start_head_replaces_an_empty_token_file_others_can_read_instead_of_writing_into_it(fake, tmp_path):
+    """Before: the token was written into the existing 0644 file, then the mode check failed:
+    the new token was left readable by everyone."""
+    token = tmp_path / "token"
+    token.write_text("")
+    token.chmod(0o644)
+    done, ray = fake("start-head.sh", RAY_AUTH_TOKEN_PATH=str(token))
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600 and len(token.read_text()) == 64
+    assert ray["env"]["RAY_AUTH_TOKEN_PATH"] == str(token)
+
+
+def test_start_head_never_writes_the_token_through_a_symbolic_link(fake, tmp_path):
+    """Before: a link at the token's path sent the token into whatever file it named."""
+    public = tmp_path / "public" / "token.txt"
+    public.parent.mkdir()
+    public.write_text("")
+    public.chmod(0o644)
+    token = tmp_path / "token"
+    token.symlink_to(public)
+    done, _ = fake("start-head.sh", RAY_AUTH_TOKEN_PATH=str(token))
+    assert done.returncode == 0, done.stderr
+    assert public.read_text() == ""  # nothing went through the link
+    assert not token.is_symlink() and stat.S_IMODE(token.stat().st_mode) == 0o600
+
+
+def test_start_head_warns_that_host_exposes_the_metrics_endpoints(fake, tmp_path):
+    token = tmp_path / "token"
+    done, _ = fake("start-head.sh", "--host", "10.0.0.5", RAY_AUTH_TOKEN_PATH=str(token))
+    assert done.returncode == 0
+    assert "warning: with --host 10.0.0.5, Ray's cluster ports and its metrics endpoints" in done.stderr
+    loopback, _ = fake("start-head.sh", RAY_AUTH_TOKEN_PATH=str(token))
+    assert "warning" not in loopback.stderr
+
+
+def test_start_head_turns_token_mode_on_whatever_the_environment_says(fake, tmp_path):
+    done, ray = fake("start-head.sh", RAY_AUTH_TOKEN_PATH=str(tmp_path / "token"), RAY_AUTH_MODE="disabled")
+    assert done.returncode == 0 and ray["env"]["RAY_AUTH_MODE"] == "token"
+
+
+def test_join_worker_refuses_a_token_others_can_read(fake, tmp_path):
+    """Before: a worker started with a token file anyone could read."""
+    token = tmp_path / "token"
+    token.write_text("b" * 64)
+    token.chmod(0o644)
+    done, ray = fake("join-worker.sh", "10.0.0.5:6379", RAY_AUTH_TOKEN_PATH=str(token))
+    assert done.returncode == 2 and ray is None
+    assert f"error: {token} has mode -rw-r--r--; the token must be readable by you only" in done.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
 import subprocess
 import sys
@@ -71,11 +72,12 @@ def test_a_worker_without_the_token_is_refused_and_never_joins(local_cluster):
     assert len(local_cluster.alive_nodes()) == 2
 
 
+@pytest.mark.skipif(
+    shutil.which("ss") is None, reason="ss (Debian's iproute2) is not installed; .ci/run installs it"
+)
 def test_nothing_of_the_cluster_listens_beyond_loopback(local_cluster):
     pids = [pid for started in local_cluster.started for pid in started.members()]
-    listening = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True)
-    if listening.returncode != 0:
-        pytest.skip("ss is not available")
+    listening = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True)
     ours = [
         line.split()[3]
         for line in listening.stdout.splitlines()
@@ -136,3 +138,42 @@ def test_a_driver_on_a_machine_without_a_node_of_the_cluster_is_refused_at_once(
     assert done.returncode != 0
     assert f"no node of the Ray cluster at {local_cluster.gcs} runs on this machine" in done.stderr
     assert "tuning-service submit --address http://HEAD:8265" in done.stderr
+
+
+CLIENT_PROBE = """
+import os, sys, time, ray
+started = time.monotonic()
+try:
+    ray.util.connect(sys.argv[1].removeprefix("ray://"), connection_retries=1)
+except ConnectionError as exc:
+    print(f"refused after {time.monotonic() - started:.0f}s: {exc}")
+    sys.exit(3)
+print("ran as uid", ray.get(ray.remote(lambda: os.getuid()).remote()))
+"""
+
+
+def test_the_ray_client_port_enforces_the_token(local_cluster):
+    """Ray 2.60's Ray Client server (port 10001 by default, used by `ray://` addresses such as the
+    CronJob example's) refuses a client without the cluster's token or with a wrong one: the
+    handshake never completes. The same client with the token runs code."""
+    for env in (
+        local_cluster.without_token(),
+        local_cluster.without_token(RAY_AUTH_TOKEN="f" * 64, RAY_AUTH_MODE="token"),
+    ):
+        refused = subprocess.run(
+            [sys.executable, "-c", CLIENT_PROBE, local_cluster.client],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert refused.returncode == 3, refused.stdout + refused.stderr[-2000:]
+        assert "ray client connection timeout" in refused.stdout
+    allowed = subprocess.run(
+        [sys.executable, "-c", CLIENT_PROBE, local_cluster.client],
+        env={**local_cluster.env, "RAY_AUTH_MODE": "token"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert allowed.returncode == 0 and "ran as uid" in allowed.stdout, allowed.stdout + allowed.stderr[-2000:]

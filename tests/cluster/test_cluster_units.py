@@ -192,3 +192,110 @@ def test_a_submission_id_that_is_not_one_is_refused_before_any_request(bad):
     with pytest.raises(InputError, match=r"a submission id is letters, digits, .* got"):
         check_id(bad)
     assert check_id("tuning-digits-20261123-163541-e76eb2") == "tuning-digits-20261123-163541-e76eb2"
+
+
+def test_submit_never_ships_the_database_password_in_the_entrypoint(caplog):
+    """Before: `submit --db postgresql://u:PW@...` forwarded --db as given into the Ray Job's entrypoint."""
+    given = [
+        "--address",
+        "http://h:8265",
+        "--db",
+        "postgresql://tuner:s3cret@db.example:5432/results?password=s3cret",
+    ]
+    argv = run_args(submit.make_context("submit", given).params)
+    command = entrypoint("python", "digits", argv, "~/r")
+    assert "s3cret" not in command
+    assert argv == ["--db", "postgresql://tuner@db.example:5432/results"]
+    assert "PGPASSWORD" in caplog.text  # says where the head reads it from
+    # A SQLite file on the head travels as given; there is no password to drop.
+    sqlite = ["--address", "http://h:8265", "--db", "sqlite:////srv/results/tuning.db"]
+    assert run_args(submit.make_context("submit", sqlite).params) == [
+        "--db",
+        "sqlite:////srv/results/tuning.db",
+    ]
+
+
+def test_a_jobs_api_that_takes_the_connection_but_never_answers_fails_within_the_timeout(
+    silent_port, monkeypatch, capsys
+):
+    """Before: Ray's job client sent its first request without a timeout and waited for ever."""
+    import threading
+    import time
+
+    from tuning_service.cli import main
+
+    monkeypatch.setenv("TUNING_SERVICE_CONNECT_TIMEOUT_S", "1")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "0" * 64)  # a token to send: the request itself must go out
+    outcome: dict[str, int] = {}
+    started = time.monotonic()
+    command = threading.Thread(
+        target=lambda: outcome.setdefault(
+            "code", main(["submissions", "list", "--address", f"http://127.0.0.1:{silent_port}"])
+        ),
+        daemon=True,
+    )
+    command.start()
+    command.join(30)
+    assert outcome.get("code") == 2, "the command was still waiting after 30 s"
+    assert time.monotonic() - started < 10
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: the Jobs API at http://127.0.0.1:{silent_port} did not answer within 1s; check that the "
+        "address is the head's dashboard port (8265) and that the head is not overloaded\n"
+    )
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch):
+    """Each test sees the once-per-process warnings anew."""
+    monkeypatch.setattr(auth, "_warned", set())
+
+
+def test_ray_auth_mode_disabled_is_said_out_loud(no_token, monkeypatch, caplog, fresh_warnings):
+    """Before: an embedded Ray or a cluster client ran without token authentication, silently."""
+    from tuning_service.raysession import ensure_local_token
+
+    monkeypatch.setenv(auth.MODE_ENV, "disabled")
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    ensure_local_token()
+    auth.prepare_client_auth()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "RAY_AUTH_MODE=disabled: Ray runs without token authentication, so anyone who can reach its ports "
+        "can run code as you, and a cluster started by cluster/start-head.sh refuses this client; unset it"
+    ]  # once per process, not at every sweep of a scheduler
+
+
+def test_the_token_in_plain_http_beyond_this_machine_is_warned_about(monkeypatch, capsys, fresh_warnings):
+    """Before: `submit --address http://HEAD:8265` sent the bearer token in clear text without a word."""
+    from tuning_service.cli import main
+
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "0" * 64)
+    monkeypatch.setenv("TUNING_SERVICE_CONNECT_TIMEOUT_S", "1")
+    assert main(["submissions", "list", "--address", "http://head.invalid:8265"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "WARNING tuning_service.auth: the cluster token goes to head.invalid in plain HTTP: anyone on the network "
+        "path can read it and run code on the cluster; reach the Jobs API through "
+        "`ssh -L 8265:127.0.0.1:8265 head.invalid`" in err
+    )
+    for quiet in ("http://127.0.0.2:1", "http://[::1]:1", "https://head.invalid:8265"):
+        main(["submissions", "list", "--address", quiet])
+        assert "plain HTTP" not in capsys.readouterr().err, quiet
+
+
+def test_rays_log_in_the_sweep_folder_is_readable_by_its_owner_only(tmp_path):
+    """Before: ray.log was created with the umask's mode, readable by every user of the machine."""
+    import logging
+    import os
+
+    from tuning_service.raysession import RAY_LOG, ray_logs_to
+
+    previous = os.umask(0o022)
+    try:
+        with ray_logs_to(tmp_path / RAY_LOG):
+            logging.getLogger("ray").warning("a line from Ray")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / RAY_LOG).stat().st_mode) == 0o600
+    assert "a line from Ray" in (tmp_path / RAY_LOG).read_text()

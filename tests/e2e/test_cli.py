@@ -40,6 +40,22 @@ BAD_INPUTS = [
     (["run", "--max-failures", "-1"], "--max-failures must be an integer >= 0, got -1"),
     (["run", "20261123-190541-7821df"], "'20261123-190541-7821df' is a sweep id, not a job"),
     (["resume", "20261123-190541-7821df"], "no results database at"),
+    # Before: a traceback from the YAML parser.
+    (
+        ["run", "--searcher-option", "n_startup_trials=[1"],
+        "--searcher-option 'n_startup_trials=[1': the value is not valid YAML (expected ',' or ']', "
+        "but got '<stream end>' at line 1, column 3); quote it if it is a string",
+    ),
+    (
+        ["run", "--scheduler-option", "grace_period=&x [*x]"],
+        "a recursive alias (an anchor used inside itself)",
+    ),
+    (["run", "--searcher-option", "=3"], "--searcher-option takes KEY=VALUE, got '=3'"),
+    # Before: a FileNotFoundError traceback from the log handler.
+    (
+        ["--log-file", "/nonexistent/sweep.log", "run"],
+        "--log-file '/nonexistent/sweep.log' cannot be written: No such file or directory",
+    ),
 ]
 
 
@@ -155,3 +171,34 @@ def test_a_job_file_with_a_bad_space_exits_2_and_creates_nothing(tmp_path, capsy
 def test_cv_folds_below_two_is_refused(tmp_path, capsys):
     assert main(["run", "--cv-folds", "1", "--storage", str(tmp_path / "r")]) == 2
     assert capsys.readouterr().err == "error: --cv-folds must be an integer >= 2, got 1\n"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "argv", "message"),
+    [
+        # Before: a ValueError traceback at import, for every command.
+        (
+            "TUNING_SERVICE_CONNECT_TIMEOUT_S",
+            "ten",
+            ["run", "--address", "127.0.0.1:6379"],
+            "TUNING_SERVICE_CONNECT_TIMEOUT_S must be a number of seconds > 0, got 'ten'; fix or unset it",
+        ),
+        ("TUNING_SERVICE_CONNECT_TIMEOUT_S", "-1", ["run", "--address", "auto"], "got '-1'"),
+        # Before: passed on to Ray Tune, which failed with a traceback once the sweep had started.
+        (
+            "TUNING_SERVICE_SNAPSHOT_S",
+            "often",
+            ["run"],
+            "TUNING_SERVICE_SNAPSHOT_S must be a number of seconds >= 0 or 'auto', got 'often'",
+        ),
+    ],
+)
+def test_a_bad_number_in_an_environment_variable_is_one_line_naming_it(
+    tmp_path, capsys, monkeypatch, variable, value, argv, message
+):
+    monkeypatch.setenv(variable, value)
+    storage = tmp_path / "results"
+    code = main([*argv, "--storage", str(storage)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert not storage.exists()

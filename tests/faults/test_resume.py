@@ -14,6 +14,9 @@ import pytest
 from tests.faults.conftest import JOB_FILE, cli, finished_trials, kill_group, wait_for
 from tuning_service.store import open_store
 
+# Real drivers, killed and resumed: four sweeps on embedded Rays.
+pytestmark = pytest.mark.integration
+
 FINISHED = {"completed", "stopped early", "diverged", "errored"}
 
 

@@ -64,7 +64,8 @@ def test_run_with_an_interrupted_sweeps_id_points_at_resume(tmp_path, capsys):
     ],
 )
 def test_resume_refuses_a_sweep_without_a_readable_snapshot(state, message, tmp_path, capsys):
-    storage, sweep_dir = tmp_path / "results", tmp_path / "sweep"
+    storage = tmp_path / "results"
+    sweep_dir = storage / "digits" / "20260101-000000-aaaaaa"
     (sweep_dir / "trials").mkdir(parents=True)
     (sweep_dir / "trials" / "tuner.pkl").write_bytes(b"tuner")
     if state is not None:

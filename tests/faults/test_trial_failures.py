@@ -64,6 +64,7 @@ except OSError as exc:
 """
 
 
+@pytest.mark.integration
 def test_full_disk_and_out_of_memory_fail_only_their_trials(tmp_path):
     if shutil.which("unshare") is None:
         pytest.fail("this test needs util-linux's `unshare` to mount a private tmpfs")
@@ -114,6 +115,7 @@ def test_full_disk_and_out_of_memory_fail_only_their_trials(tmp_path):
     assert json.loads((tmp_path / "best_after_full_disk.json").read_text()) == before
 
 
+@pytest.mark.integration
 def test_a_killed_worker_continues_from_its_checkpoint(ray_local, tmp_path):
     (tmp_path / "resumable_job.py").write_text(JOB_FILE)
     job = load_job(f"{tmp_path / 'resumable_job.py'}:JOB")

@@ -120,3 +120,25 @@ def test_a_python_job_file_that_fails_to_import_is_one_line(tmp_path, capsys):
     err = _run(tmp_path, capsys, str(broken))
     assert f"job file '{broken}' failed to import: ModuleNotFoundError: " in err
     assert "No module named 'no_such_dependency' (line 3)" in err
+
+
+@pytest.mark.parametrize("name", ["../../outside", "/tmp/abs", ".hidden", "-rf", "a b"])
+def test_a_python_job_whose_name_is_not_one_folder_is_refused(tmp_path, capsys, name):
+    """Before: the name went into <storage>/<name>/<sweep-id> unchecked (a job file's name was checked)."""
+    job = tmp_path / "named.py"
+    job.write_text(
+        "import dataclasses\nfrom tuning_service.testing import tiny_job\n"
+        f"JOB = dataclasses.replace(tiny_job(), name={name!r})\n"
+    )
+    err = _run(tmp_path, capsys, str(job))
+    assert (
+        f"job name {name!r} must be up to 100 letters, digits, '_', '-' or '.', starting with a letter" in err
+    )
+
+
+def test_a_job_file_whose_file_name_cannot_name_its_folder_says_to_add_a_name(tmp_path, capsys, tiny_files):
+    _csv(tmp_path, tiny_files)
+    job = tmp_path / "my churn.yaml"
+    job.write_text("csv: data.csv\ntarget: label\n")
+    err = _run(tmp_path, capsys, str(job))
+    assert "the file's name 'my churn' cannot name the results folder; add a key 'name':" in err

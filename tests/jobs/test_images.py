@@ -125,6 +125,7 @@ def local_server(tmp_path):
     server.server_close()
 
 
+@pytest.mark.integration  # serves HTTP on loopback
 def test_missing_files_are_downloaded_into_the_keras_layout(tiny_files, tmp_path, monkeypatch, local_server):
     import tarfile
 

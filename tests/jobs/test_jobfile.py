@@ -104,7 +104,10 @@ def test_task_metric_and_mode_follow_the_target(job_dir):
             "key 'space' must be a mapping of parameter names, got 3",
         ),
         ("target: label\n", "missing required key 'csv'"),
-        ("csv: data/customers.csv\ntarget: label\nname: ../up\n", "key 'name' must be letters, digits"),
+        (
+            "csv: data/customers.csv\ntarget: label\nname: ../up\n",
+            "key 'name' must be up to 100 letters, digits",
+        ),
         (
             "csv: data/customers.csv\ntarget: label\nmetric: val_auc\n",
             "key 'metric': a binary job reports val_accuracy, val_loss",
@@ -112,7 +115,7 @@ def test_task_metric_and_mode_follow_the_target(job_dir):
         ("csv: data/customers.csv\ntarget: label\nspace: {lr: [0.1, 0.01]}\n", "unknown model setting 'lr'"),
         (
             "csv: data/customers.csv\ntarget: label\nspace: {units: {type: int, low: 8}}\n",
-            "space: parameter 'units': int range needs high",
+            "space: parameter 'units': int range needs a number for high",
         ),
         ("- just\n- a list\n", "expected a mapping of job settings, got list"),
         ("csv: [unclosed\n", "not valid YAML"),

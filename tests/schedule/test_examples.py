@@ -61,3 +61,12 @@ def test_a_submitted_sweep_gets_the_run_options_it_was_given():
     assert params["time_budget"] == 600.0 and params["searcher_option"] == ("n_initial_points=4",)
     assert params["db"] == "postgresql://tuner@db.example/results"
     assert "--db" not in run_args(spec.replace(db="sqlite:///here.db"))  # a file on this machine stays here
+
+
+@pytest.mark.parametrize("name", ["tuning-service-run-due.service", "tuning-service-scheduler.service"])
+def test_the_units_read_settings_and_secrets_from_a_private_file_not_environment_lines(name):
+    """Before: the unit suggested `Environment=TUNING_SERVICE_DB=postgresql://...`, which
+    `systemctl show` prints to every user of the machine."""
+    lines = (EXAMPLES / name).read_text().splitlines()
+    assert "EnvironmentFile=-/etc/tuning-service/env" in lines
+    assert not [line for line in lines if re.search(r"\bEnvironment=\w+=", line)]  # set or suggested

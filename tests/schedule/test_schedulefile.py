@@ -102,6 +102,17 @@ BAD = {
         4,
         "a crontab expression has 5 fields .* use the mapping form",
     ),
+    # Found by the fuzzer: APScheduler looked for Feb 31 up to the year 9999, seconds per check.
+    "cron that never fires": (
+        "sweeps:\n  nightly:\n    job: digits\n    cron: '0 0 31 2 *'\n",
+        4,
+        r"sweeps.nightly.cron: cron expression '0 0 31 2 \*' never fires \(not within ten years\)",
+    ),
+    "cron that fires too late": (
+        "sweeps:\n  nightly:\n    job: digits\n    cron: {year: 2099}\n",
+        4,
+        "never fires",
+    ),
     "invalid cron field": (
         "sweeps:\n  nightly:\n    job: digits\n    cron: {seconds: '*/5'}\n",
         4,
@@ -172,6 +183,35 @@ BAD = {
         1,
         "sweeps: expected a mapping of sweep names to sweeps, got nothing",
     ),
+    # Before: a RecursionError traceback.
+    "recursive alias": (
+        "sweeps:\n  nightly: &x [*x]\n",
+        1,
+        r"\(file\): not valid YAML: a recursive alias \(an anchor used inside itself\) at line 2",
+    ),
+    # Before: the nine levels of nine aliases expanded to 387 million values, in memory.
+    "billion laughs": (
+        _sweep("    searcher_options: {n_startup_trials: 1}\n")
+        + "".join(f"x{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9 if i else ['lol'] * 9)}]\n" for i in range(9)),
+        1,
+        r"\(file\): not valid YAML: aliases expand this document from \d+ to \d+ values",
+    ),
+    # Before: the name went into <storage>/<job>/schedules/<name> unchecked.
+    "a sweep name that climbs out of the results": (
+        _sweep("", name="../../etc"),
+        2,
+        r"sweeps.../../etc: sweep name '../../etc' must be up to 100 letters, digits, '_', '-' or '.', starting with",
+    ),
+    "an absolute sweep name": (
+        _sweep("", name="/tmp/x"),
+        2,
+        r"sweep name '/tmp/x' must be up to 100 letters",
+    ),
+    "a sweep name that is a number": (
+        _sweep("", name="08"),
+        2,
+        r"sweeps.8: sweep name 8 must be a string: quote it",
+    ),
 }
 
 
@@ -232,3 +272,29 @@ def test_every_problem_is_reported_at_once(write_schedule):
 def test_a_missing_file_is_bad_input(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         load_schedule(tmp_path / "nope.yaml")
+
+
+def test_numbers_with_a_leading_zero_are_decimal_as_in_yaml_1_2(write_schedule):
+    """Before: `num_samples: 08` and `hour: 02` ended in "invalid literal for int() with base 0"."""
+    path = write_schedule(
+        _sweep("    num_samples: 08\n").replace("cron: '0 2 * * *'", "cron: {hour: 02, minute: 0o10}")
+    )
+    (sweep,) = load_schedule(path).sweeps
+    assert sweep.spec.num_samples == 8
+    assert (sweep.cron["hour"], sweep.cron["minute"]) == ("2", "8")
+
+
+def test_a_submitted_sweep_is_waited_for_a_bounded_time(write_schedule):
+    """Before: `target: submit` polled a submission for ever, holding up every later sweep."""
+    submit = "    target: submit\n    address: http://head:8265\n"
+    path = write_schedule(
+        _sweep(submit, name="budgeted").replace("    cron:", "    time_budget_s: 600\n    cron:", 1)
+        + _sweep(submit + "    wait_timeout_s: 90\n", name="explicit").removeprefix("sweeps:\n")
+        + _sweep(submit, name="unbounded").removeprefix("sweeps:\n")
+    )
+    budgeted, explicit, unbounded = load_schedule(path).sweeps
+    assert (budgeted.wait_timeout_s, explicit.wait_timeout_s, unbounded.wait_timeout_s) == (4200, 90, 86400)
+    with pytest.raises(
+        InputError, match=r"'wait_timeout_s' is for target submit, and this sweep's target is 'local'"
+    ):
+        load_schedule(write_schedule(_sweep("    wait_timeout_s: 90\n")))

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import socket
-import threading
 import time
 
 import pytest
@@ -245,36 +244,13 @@ def test_reading_commands_never_create_the_default_database(capsys, tmp_path):
     assert not storage.exists()
 
 
-def test_a_server_that_never_answers_fails_within_seconds(capsys, tmp_path):
+def test_a_server_that_never_answers_fails_within_seconds(capsys, tmp_path, silent_port):
     """A firewall that drops packets looks like this: the connect timeout, not a hang."""
     from tuning_service.store.engine import CONNECT_TIMEOUT_S
 
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])  # accepted, never answered
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        url = f"postgresql://u@127.0.0.1:{server.getsockname()[1]}/db"
-        started = time.monotonic()
-        code, _, err = _run(capsys, "results", "--db", url)
-        elapsed = time.monotonic() - started
-    finally:
-        stop.set()
-        thread.join()
-        for conn in held:
-            conn.close()
-        server.close()
+    url = f"postgresql://u@127.0.0.1:{silent_port}/db"
+    started = time.monotonic()
+    code, _, err = _run(capsys, "results", "--db", url)
+    elapsed = time.monotonic() - started
     assert code == 2 and "cannot connect to database" in err and "timeout" in err.lower(), err
     assert CONNECT_TIMEOUT_S - 1 <= elapsed < CONNECT_TIMEOUT_S + 5

@@ -75,7 +75,7 @@ def test_numbers_written_as_strings_are_accepted():
         ),
         ({"x": {"type": "int", "low": 0, "high": 4, "q": 2}}, r"unknown key 'q' for type int"),
         ({"x": {"type": "float", "low": "abc", "high": 1}}, r"low must be a number, got 'abc'"),
-        ({"x": {"type": "int", "high": 3}}, r"int range needs low"),
+        ({"x": {"type": "int", "high": 3}}, r"int range needs a number for low"),
         ([1, 2], r"expected a mapping of parameter names"),
     ],
 )

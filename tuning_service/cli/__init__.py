@@ -58,21 +58,49 @@ class LazyGroup(click.Group):
 def cli(ctx: click.Context, verbose: int, quiet: bool, log_file: str | None) -> None:
     """Distributed hyperparameter search for Keras models on Ray Tune."""
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    console = logging.StreamHandler(sys.stderr)
+    handlers: list[logging.Handler] = [console]
     if log_file:
+        try:
+            handlers.append(logging.FileHandler(log_file))
+        except OSError as exc:  # a missing folder, a name too long, no permission
+            raise click.UsageError(
+                f"--log-file {log_file!r} cannot be written: {exc.strerror or exc}"
+            ) from None
         # A log file is read later: each line says when it happened.
-        stamped = logging.Formatter("%(asctime)s | %(levelname)s %(name)s: %(message)s")
+        stamped = OneLineFormatter("%(asctime)s | " + LOG_FORMAT)
         stamped.default_msec_format = "%s.%03d"
-        handlers.append(logging.FileHandler(log_file))
         handlers[-1].setFormatter(stamped)
-    logging.basicConfig(
-        level=level, handlers=handlers, format="%(levelname)s %(name)s: %(message)s", force=True
-    )
+    logging.basicConfig(level=level, handlers=handlers, format=LOG_FORMAT, force=True)
+    if not sys.stderr.isatty():
+        console.setFormatter(OneLineFormatter(LOG_FORMAT))
     ctx.obj = {"quiet": quiet}
+
+
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+class OneLineFormatter(logging.Formatter):
+    """One line per event for cron, journald and log files: a traceback's lines are joined with " | "."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return " | ".join(line for line in super().format(record).splitlines() if line.strip())
 
 
 # click >= 8.2 raises this for a bare `tuning-service`; older releases print help themselves.
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def printable(message: str) -> str:
+    """``message`` with every control character but its own line breaks written as an escape.
+
+    User text reaches messages (a key, a sweep name, a path): a carriage return or a
+    record separator in it would split one error line into several for a terminal, a log
+    or `str.splitlines`.
+    """
+    return "".join(
+        c if c == "\n" or c.isprintable() else c.encode("unicode_escape").decode() for c in message
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         return 0
     except click.UsageError as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
+        click.echo(f"error: {printable(exc.format_message())}", err=True)
         return 2
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -91,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except TuningServiceError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {printable(str(exc))}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

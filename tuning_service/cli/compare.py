@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from tuning_service.aggregate import SweepSummary, summary_dict
 from tuning_service.aggregate import compare as compare_sweeps
@@ -55,7 +56,7 @@ def _table(a: SweepSummary, b: SweepSummary) -> Table:
     table.add_row(
         "best",
         *(
-            f"[bold green]{fmt(s.best.value)}[/]"
+            Text(fmt(s.best.value), style="bold green")
             if s.best and i == winner
             else fmt(s.best.value if s.best else None)
             for i, s in enumerate((a, b))

@@ -6,6 +6,7 @@ import json
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from tuning_service import yamlio
 from tuning_service.catalog import builtin_jobs, load_job
@@ -56,7 +57,7 @@ def jobs(job: str | None, fmt: str) -> None:
     if fmt != "table":
         click.echo(json.dumps(data, indent=2) if fmt == "json" else yamlio.dumps(data))
         return
-    console.print(f"[bold]{j.name}[/bold]: {j.description}")
+    console.print(Text.assemble((j.name, "bold"), f": {j.description}"))
     console.print(f"metric {j.metric} ({j.mode}), up to {j.max_epochs} epochs")
     table = Table("parameter", "type", "values / range", "only when")
     for name, param in j.space.items():

@@ -30,7 +30,7 @@ def refit(
     if (sweep is None) == (job is None):
         raise click.UsageError("give a SWEEP or --job JOB (one of them)")
     with open_for_reading(db, storage) as store:
-        outcome = run_refit(store, sweep=sweep, job=job, output=output)
+        outcome = run_refit(store, sweep=sweep, job=job, output=output, storage=storage)
     if fmt_ == "json":
         data = {k: str(v) if k == "model_path" else v for k, v in outcome.__dict__.items()}
         click.echo(json.dumps(data, indent=2))

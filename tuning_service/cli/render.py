@@ -19,10 +19,26 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+# Piped output (cron mail, journald, a file) is never wrapped: one event, one line, however long.
+UNWRAPPED_WIDTH = 10_000
+
+
+def console_for(*, stderr: bool = False) -> Console:
+    """A Rich console for stdout (results) or stderr (progress).
+
+    Markup is off: job descriptions, configs and messages are shown as written (a
+    ``[/b]`` in them is text, not a style, and cannot break the output). On a terminal
+    Rich fits its width; piped, nothing is wrapped or cropped.
+    """
+    console = Console(stderr=stderr, markup=False)
+    if console.is_terminal:
+        return console
+    return Console(stderr=stderr, markup=False, width=UNWRAPPED_WIDTH, soft_wrap=True)
+
+
 def stdout_console() -> Console:
-    """Rich console for results; wide when piped, so tables in logs and files stay readable."""
-    console = Console()
-    return console if console.is_terminal else Console(width=200)
+    """The console results are printed to."""
+    return console_for()
 
 
 def snapshot_view(s: Snapshot) -> Group:

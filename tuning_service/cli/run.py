@@ -11,7 +11,6 @@ from contextlib import nullcontext, redirect_stdout
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.live import Live
 
 from tuning_service.cli.options import parse_key_values
@@ -218,9 +217,9 @@ def show_sweep(start: Callable[[Any], Any], *, quiet: bool, fmt: str) -> None:
 
 def _with_progress(start: Callable[[Any], Any], *, quiet: bool) -> Any:
     """A live view on a terminal, or a line per finished trial otherwise."""
-    from tuning_service.cli.render import snapshot_line, snapshot_view
+    from tuning_service.cli.render import console_for, snapshot_line, snapshot_view
 
-    console = Console(stderr=True)
+    console = console_for(stderr=True)
     live = (
         Live(console=console, refresh_per_second=2, transient=False)
         if console.is_terminal and not quiet

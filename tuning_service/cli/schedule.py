@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from tuning_service.cli.render import stdout_console
@@ -95,8 +94,7 @@ def list_(file: str, count: int, fmt: str) -> None:
             + (f" {last['best_value']:.4f}" if last["best_value"] is not None else "")
             + (f" ({last['change']})" if last["change"] else ""),
         )
-    console = stdout_console()
-    (console if console.is_terminal else Console(width=160)).print(table)
+    stdout_console().print(table)
 
 
 @schedule.command()

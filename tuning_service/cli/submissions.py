@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from tuning_service import yamlio
+from tuning_service.cli.render import stdout_console
 from tuning_service.errors import SweepError
 
 
@@ -57,7 +56,7 @@ def list_(address: str, everything: bool, fmt: str) -> None:
         table.add_row(
             s.submission_id, s.status, s.job, _when(s.start_time), _took(s.start_time, s.end_time), s.message
         )
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    stdout_console().print(table)
 
 
 @submissions.command()

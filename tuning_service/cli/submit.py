@@ -26,12 +26,21 @@ def _run_params() -> list[click.Parameter]:
 
 
 def run_args(values: dict[str, Any]) -> list[str]:
-    """The forwarded options back as argv, each exactly as given (defaults left out)."""
+    """The forwarded options back as argv, each as given (defaults left out), minus any password.
+
+    This argv is the Ray Job's entrypoint, which every holder of the cluster token can
+    read: ``--db`` travels without its password (the sweep on the head reads it from
+    PGPASSWORD or ~/.pgpass there), and `SweepSpec` refuses an ``--mlflow`` URI with one.
+    """
+    from tuning_service.submission import remote_db
+
     argv: list[str] = []
     for param in _run_params():
         if not isinstance(param, click.Option):
             continue
         value, flag = values.get(param.name), param.opts[0]
+        if param.name == "db" and value:
+            value = remote_db(value)
         if value is None or value == () or (not param.multiple and value == param.default):
             continue
         if param.is_flag:

@@ -64,16 +64,31 @@ def cron_fields(value: Any) -> dict[str, str]:
     raise ValueError(f"expected a crontab string or a mapping of cron fields, got {type(value).__name__}")
 
 
-def make_trigger(fields: Mapping[str, str], time_zone: str) -> CronTrigger:
+def make_trigger(
+    fields: Mapping[str, str], time_zone: str, *, end_date: datetime | None = None
+) -> CronTrigger:
     """The APScheduler trigger; ValueError for an expression it refuses."""
     from zoneinfo import ZoneInfo
 
     from apscheduler.triggers.cron import CronTrigger
 
     try:
-        return CronTrigger(**fields, timezone=ZoneInfo(time_zone))
+        return CronTrigger(**fields, timezone=ZoneInfo(time_zone), end_date=end_date)
     except (TypeError, ValueError) as exc:
         raise ValueError(str(exc)) from None
+
+
+# A schedule whose next time is further away than this never fires, as far as anyone waits.
+FIRES_WITHIN = timedelta(days=366 * 10)
+
+
+def fires(fields: Mapping[str, str], time_zone: str, now: datetime) -> bool:
+    """Whether the schedule fires within FIRES_WITHIN of ``now``.
+
+    Asked without a horizon, APScheduler walks to the year 9999 for an expression that
+    never fires (`0 0 31 2 *`): seconds of work per check, more on a busy machine.
+    """
+    return bool(next_fires(make_trigger(fields, time_zone, end_date=now + FIRES_WITHIN), now, 1))
 
 
 def describe(fields: Mapping[str, str]) -> str:

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from tuning_service import yamlio  # the project's one YAML reader
 from tuning_service.errors import InputError
+from tuning_service.job import FOLDER_NAME_RULE, is_folder_name
 from tuning_service.registry import Registry, did_you_mean
 from tuning_service.schedule import cron
 from tuning_service.spec import SweepSpec
@@ -27,6 +29,10 @@ DEFAULT_TIME_ZONE = "UTC"
 DEFAULT_WARM_START = 3
 # A lock not renewed for this long belongs to a scheduler that died; its sweep may run again.
 DEFAULT_LOCK_TTL_S = 600.0
+# Target submit: the scheduler waits this long for a submission to end, then stops it (a sweep
+# with a time budget: that budget plus SUBMIT_SLACK_S, for the head's start-up and queueing).
+DEFAULT_WAIT_TIMEOUT_S = 24 * 3600.0
+SUBMIT_SLACK_S = 3600.0
 
 # Where a sweep runs. Each entry runs one sweep and reports its outcome (see `targets`).
 TARGETS = Registry("target")
@@ -56,6 +62,7 @@ class ScheduledSweep:
     warm_start: int = DEFAULT_WARM_START
     export_dir: Path = Path(".")
     lock_ttl_s: float = DEFAULT_LOCK_TTL_S
+    wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S
     line: int = 0
     job_name: str = ""
     metric: str = ""
@@ -135,6 +142,7 @@ FIELDS: dict[str, Field] = {
     "export": _text(),
     "warm_start": _int(0),
     "lock_ttl_s": _positive_number(),
+    "wait_timeout_s": _positive_number(),
 }
 REQUIRED = ("job", "cron")
 RESOURCES = ("cpu", "gpu")
@@ -144,6 +152,7 @@ TARGET_KEYS = {
     "python": ("submit",),
     "include": ("submit",),
     "remote_storage": ("submit",),
+    "wait_timeout_s": ("submit",),
 }
 
 
@@ -155,7 +164,9 @@ class _Problems:
     found: list[tuple[int, str, str]] = field(default_factory=list)
 
     def add(self, line: int, path: str, message: str) -> None:
-        self.found.append((line, path, message))
+        # One problem, one line: a library's message may quote a value holding a line break.
+        one_line = message.replace("\r", "\\r").replace("\n", "\\n")
+        self.found.append((line, path, one_line))
 
     def raise_if_any(self) -> None:
         if not self.found:
@@ -174,7 +185,7 @@ def load_schedule(path: str | os.PathLike[str], *, check_jobs: bool = True) -> S
     is created or written.
     """
     source = Path(path)
-    if not source.is_file():
+    if not os.path.isfile(source):
         raise InputError(f"schedule file {str(path)!r} does not exist")
     try:
         text = source.read_text(encoding="utf-8")
@@ -199,8 +210,6 @@ def _compose(text: str, problems: _Problems) -> tuple[Any, dict[tuple[str, ...],
     PyYAML keeps the last of two equal keys without a word, so the node tree is
     walked here before the data is built.
     """
-    from tuning_service import yamlio  # the project's one YAML 1.2 dialect
-
     lines: dict[tuple[str, ...], int] = {(): 1}
     try:
         node = yamlio.compose(text)
@@ -211,7 +220,8 @@ def _compose(text: str, problems: _Problems) -> tuple[Any, dict[tuple[str, ...],
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        problems.add(line, "(file)", f"not valid YAML: {getattr(exc, 'problem', None) or exc}")
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        problems.add(line, "(file)", f"not valid YAML: {problem}")
         return None, lines
 
 
@@ -221,7 +231,8 @@ def _walk(
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
-            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            # As the data will have it: the key `08:` is the number 8.
+            key = str(yamlio.construct(key_node)) if isinstance(key_node, yaml.ScalarNode) else "?"
             line = key_node.start_mark.line + 1
             if key in seen:
                 # PyYAML keeps the last one: check that one, and say where the first was.
@@ -238,7 +249,8 @@ def _walk(
 
 
 def _dotted(path: tuple[str, ...]) -> str:
-    return ".".join(path) or "(file)"
+    """The key path as the problem lines show it; a key holding a line break shows it escaped."""
+    return ".".join(p if p.isprintable() else p.encode("unicode_escape").decode() for p in path) or "(file)"
 
 
 def _line(lines: Mapping[tuple[str, ...], int], path: tuple[str, ...]) -> int:
@@ -260,17 +272,21 @@ def _sweeps(
     for key in data:
         if key not in TOP_KEYS:
             problems.add(
-                lines[(str(key),)],
-                str(key),
+                _line(lines, (str(key),)),
+                _dotted((str(key),)),
                 f"unknown key {key!r} (accepted: {', '.join(TOP_KEYS)}){did_you_mean(str(key), list(TOP_KEYS))}",
             )
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, Mapping):
         problems.add(
-            lines[("defaults",)], "defaults", f"expected a mapping of sweep keys, got {_kind(defaults)}"
+            _line(lines, ("defaults",)),
+            "defaults",
+            f"expected a mapping of sweep keys, got {_kind(defaults)}",
         )
         defaults = {}
     _check_keys(defaults, ("defaults",), lines, problems)
+    # A bad default is reported once, above; the sweeps are checked without it.
+    defaults = {k: v for k, v in defaults.items() if str(k) in FIELDS and FIELDS[str(k)].check(v)}
     sweeps = data.get("sweeps")
     if not isinstance(sweeps, Mapping) or not sweeps:
         where = lines.get(("sweeps",), 1)
@@ -279,8 +295,15 @@ def _sweeps(
     out = []
     for name, body in sweeps.items():
         path = ("sweeps", str(name))
+        if not is_folder_name(name):
+            # The name becomes folders (<storage>/<job>/schedules/<name>) and the lock's key.
+            rule = FOLDER_NAME_RULE if isinstance(name, str) else "a string: quote it"
+            problems.add(_line(lines, path), _dotted(path), f"sweep name {name!r} must be {rule}")
+            continue
         if not isinstance(body, Mapping):
-            problems.add(lines[path], _dotted(path), f"expected a mapping of sweep keys, got {_kind(body)}")
+            problems.add(
+                _line(lines, path), _dotted(path), f"expected a mapping of sweep keys, got {_kind(body)}"
+            )
             continue
         ok = _check_keys(body, path, lines, problems)
         merged = {**defaults, **body}
@@ -301,14 +324,16 @@ def _check_keys(
         spec = FIELDS.get(str(key))
         if spec is None:
             problems.add(
-                lines[key_path],
+                _line(lines, key_path),
                 _dotted(key_path),
                 f"unknown key {key!r} (accepted: {', '.join(sorted(FIELDS))}){did_you_mean(str(key), list(FIELDS))}",
             )
             ok = False
         elif not spec.check(value):
             problems.add(
-                lines[key_path], _dotted(key_path), f"expected {spec.accepts}, got {value!r} ({_kind(value)})"
+                _line(lines, key_path),
+                _dotted(key_path),
+                f"expected {spec.accepts}, got {value!r} ({_kind(value)})",
             )
             ok = False
     return ok
@@ -413,11 +438,16 @@ def _sweep(
         warm_start=values.get("warm_start", DEFAULT_WARM_START),
         export_dir=Path(export),
         lock_ttl_s=float(values.get("lock_ttl_s", DEFAULT_LOCK_TTL_S)),
-        line=lines[path],
+        wait_timeout_s=float(values.get("wait_timeout_s", _wait_default(spec.time_budget_s))),
+        line=_line(lines, path),
         job_name=job_name,
         metric=job.metric if job is not None else "",
         mode=job.mode if job is not None else "max",
     )
+
+
+def _wait_default(time_budget_s: float | None) -> float:
+    return DEFAULT_WAIT_TIMEOUT_S if time_budget_s is None else time_budget_s + SUBMIT_SLACK_S
 
 
 _ADDRESS_HELP = {
@@ -432,7 +462,7 @@ def _cron(values: dict[str, Any], report: Callable[[str | None, str], None]) -> 
     zone = values.get("time_zone", DEFAULT_TIME_ZONE)
     try:
         ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name longer than a file name
         report(
             "time_zone",
             f"unknown time zone {zone!r}; use an IANA name such as UTC, Europe/Paris or America/New_York",
@@ -440,14 +470,14 @@ def _cron(values: dict[str, Any], report: Callable[[str | None, str], None]) -> 
         zone = None
     try:
         fields = cron.cron_fields(values["cron"])
-        trigger = cron.make_trigger(fields, zone or DEFAULT_TIME_ZONE)
+        cron.make_trigger(fields, zone or DEFAULT_TIME_ZONE)  # refuses what APScheduler cannot read
     except ValueError as exc:
         report("cron", f"invalid cron expression {values['cron']!r}: {exc}")
         return None
     from datetime import UTC, datetime
 
-    if not cron.next_fires(trigger, datetime.now(UTC), 1):
-        report("cron", f"cron expression {values['cron']!r} never fires")
+    if not cron.fires(fields, zone or DEFAULT_TIME_ZONE, datetime.now(UTC)):
+        report("cron", f"cron expression {values['cron']!r} never fires (not within ten years)")
         return None
     return fields if zone else None
 
@@ -534,7 +564,7 @@ def _key_of(message: str, values: Mapping[str, Any]) -> str | None:
 
 
 def _path(base: Path, value: str) -> str:
-    path = Path(value).expanduser()
+    path = Path(os.path.expanduser(value))
     return str(path if path.is_absolute() else base / path)
 
 
@@ -545,7 +575,7 @@ def _job_ref(base: Path, ref: str) -> str:
     part, sep, attr = ref.partition(":")
     if part.endswith(".py") or part.lower().endswith(SUFFIXES):
         candidate = Path(_path(base, part))
-        if candidate.exists():
+        if os.path.exists(candidate):
             return str(candidate) + sep + attr
     return ref
 
@@ -561,7 +591,7 @@ def _database(base: Path, url: str | None, report: Callable[[str | None, str], N
     except InputError as exc:
         report("database", str(exc))
         return url
-    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database).expanduser().is_absolute():
+    if parsed.get_backend_name() == "sqlite" and not Path(os.path.expanduser(parsed.database)).is_absolute():
         return f"sqlite:///{_path(base, parsed.database)}"
     return url
 

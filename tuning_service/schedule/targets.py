@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +15,6 @@ log = logging.getLogger(__name__)
 
 # How often a submitted sweep's status is read while the scheduler waits for it.
 POLL_S = 15.0
-_TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ def submit_and_wait(sweep: ScheduledSweep, spec: SweepSpec) -> RunOutcome:
     or ~/.pgpass). Warm-start points travel as a file that `run --warm-start` reads.
     """
     from tuning_service.errors import SweepError
-    from tuning_service.submission import get_result, get_submission, submit_sweep
+    from tuning_service.submission import get_result, submit_sweep, wait_for_end
 
     address = sweep.jobs_api or ""
     submission_id = submit_sweep(
@@ -66,9 +64,7 @@ def submit_and_wait(sweep: ScheduledSweep, spec: SweepSpec) -> RunOutcome:
         python=sweep.python,
     )
     log.info("%s: submitted %s to %s", sweep.name, submission_id, address)
-    while (status := get_submission(address, submission_id).status) not in _TERMINAL:
-        log.debug("%s: %s is %s", sweep.name, submission_id, status)
-        time.sleep(POLL_S)
+    wait_for_end(address, submission_id, timeout_s=sweep.wait_timeout_s, poll_s=POLL_S)
     record = get_result(address, submission_id)  # SweepError unless SUCCEEDED
     if record.get("value") is None:
         raise SweepError(f"submission {submission_id} reported no best value")
@@ -129,9 +125,6 @@ def _remote_db(url: str | None) -> str | None:
     if url is None:
         return None
     from tuning_service.store.engine import parse_url
+    from tuning_service.submission import remote_db
 
-    parsed = parse_url(url)
-    if parsed.get_backend_name() != "postgresql":
-        return None
-    # URL.set() leaves a field given as None unchanged; the URL is a named tuple underneath.
-    return parsed._replace(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    return remote_db(url) if parse_url(url).get_backend_name() == "postgresql" else None

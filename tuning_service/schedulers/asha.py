@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from tuning_service.registry import AtLeast
 from tuning_service.schedulers import TIME_ATTR
 
 
-def build(*, max_t: int, grace_period: int = 1, reduction_factor: float = 3, brackets: int = 1) -> Any:
+def build(
+    *,
+    max_t: int,
+    grace_period: Annotated[int, AtLeast(1)] = 1,
+    reduction_factor: Annotated[float, AtLeast(1, strict=True)] = 3,
+    brackets: Annotated[int, AtLeast(1)] = 1,
+) -> Any:
     """Ray's ASHAScheduler with rungs at grace_period * reduction_factor**k epochs."""
     from tuning_service.schedulers.live import ASHA
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from tuning_service.registry import AtLeast
 from tuning_service.schedulers import TIME_ATTR
 
 
-def build(*, max_t: int, reduction_factor: float = 3, stop_last_trials: bool = True) -> Any:
+def build(
+    *,
+    max_t: int,
+    reduction_factor: Annotated[float, AtLeast(1, strict=True)] = 3,
+    stop_last_trials: bool = True,
+) -> Any:
     """Ray's HyperBandScheduler; paused trials resume from their saved epoch."""
     from ray.tune.schedulers import HyperBandScheduler
 

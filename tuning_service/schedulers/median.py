@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from tuning_service.registry import AtLeast
 from tuning_service.schedulers import TIME_ATTR
 
 
-def build(*, max_t: int, grace_period: int = 1, min_samples_required: int = 3) -> Any:
+def build(
+    *,
+    max_t: int,
+    grace_period: Annotated[int, AtLeast(1)] = 1,
+    min_samples_required: Annotated[int, AtLeast(1)] = 3,
+) -> Any:
     """Ray's MedianStoppingRule, judged in epochs."""
     from tuning_service.schedulers.live import MedianStopping
 

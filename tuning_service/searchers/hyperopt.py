@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from tuning_service.registry import AtLeast
 from tuning_service.searchers import SearchPlan, limit_concurrency
 from tuning_service.space import Space
 
@@ -14,7 +15,7 @@ def build(
     seed: int,
     points_to_evaluate: list[dict[str, Any]] | None = None,
     max_concurrent: int | None = None,
-    n_initial_points: int = 5,
+    n_initial_points: Annotated[int, AtLeast(0)] = 5,
 ) -> SearchPlan:
     """TPE: ``points_to_evaluate`` first, random for the first ``n_initial_points``, then model-guided."""
     from ray.tune.search.hyperopt import HyperOptSearch

@@ -70,6 +70,8 @@ def read_points_file(path: str | Path) -> tuple[dict[str, Any], ...]:
     A best-config export (a mapping with a ``config`` key, or a list of them) is
     accepted too, so `tuning-service export` output can seed the next sweep.
     """
+    import yaml
+
     from tuning_service import yamlio
     from tuning_service.errors import InputError
 
@@ -77,8 +79,12 @@ def read_points_file(path: str | Path) -> tuple[dict[str, Any], ...]:
         data = yamlio.load_file(path)
     except OSError as exc:
         raise InputError(f"--warm-start {str(path)!r} cannot be read: {exc.strerror or exc}") from None
-    except Exception as exc:  # a YAML/JSON syntax error
-        raise InputError(f"--warm-start {str(path)!r} is not valid JSON or YAML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"--warm-start {str(path)!r} is not UTF-8 text: {exc.reason}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(
+            f"--warm-start {str(path)!r} is not valid JSON or YAML: {yamlio.describe(exc)}"
+        ) from None
     items = data if isinstance(data, list) else [data]
     points = [item.get("config", item) if isinstance(item, Mapping) else item for item in items]
     if not points or not all(isinstance(p, Mapping) and p for p in points):

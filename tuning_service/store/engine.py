@@ -11,7 +11,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote
 
+from tuning_service.credentials import PG_PASSWORD_HELP, hide
 from tuning_service.errors import InputError, TuningServiceError
 
 if TYPE_CHECKING:
@@ -21,9 +23,24 @@ log = logging.getLogger(__name__)
 
 DB_ENV = "TUNING_SERVICE_DB"
 DB_FILE = "tuning.db"
-URL_FORMS = "sqlite:///PATH or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+URL_FORMS = (
+    "sqlite:///PATH or postgresql://USER@HOST[:PORT]/DATABASE (its password in PGPASSWORD or ~/.pgpass)"
+)
 # An unreachable server must fail a command within seconds, not hang it.
 CONNECT_TIMEOUT_S = 5
+# No statement of ours waits longer than this for PostgreSQL (a lock held by a stuck client, a
+# server in trouble); the user can change it. Each write is one short transaction.
+STATEMENT_TIMEOUT_ENV = "TUNING_SERVICE_DB_STATEMENT_TIMEOUT_S"
+DEFAULT_STATEMENT_TIMEOUT_S = 60.0
+# A server (or the network to it) that vanishes without closing the connection is noticed within
+# about a minute: TCP keepalive probes on an idle connection, and a bound on unacknowledged data.
+_PG_KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,  # milliseconds
+}
 # SQLite waits this long for another writer's lock before giving up.
 BUSY_TIMEOUT_S = 30.0
 # Transient failures (a locked SQLite file, a PostgreSQL deadlock or restart) are retried this long.
@@ -45,7 +62,7 @@ def resolve_url(db: str | None, storage: str | os.PathLike[str]) -> str:
         return db
     if os.environ.get(DB_ENV):
         return os.environ[DB_ENV]
-    return f"sqlite:///{Path(storage).expanduser().absolute() / DB_FILE}"
+    return f"sqlite:///{Path(os.path.expanduser(storage)).absolute() / DB_FILE}"
 
 
 def parse_url(text: str) -> URL:
@@ -53,7 +70,7 @@ def parse_url(text: str) -> URL:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    bad = f"database URL {text!r} is malformed; use {URL_FORMS}"
+    bad = f"database URL {hide(str(text))!r} is malformed; use {URL_FORMS}"
     if not isinstance(text, str) or not text.strip():
         raise InputError(bad)
     try:
@@ -61,7 +78,9 @@ def parse_url(text: str) -> URL:
         port = url.port  # a non-numeric port raises ValueError (in make_url or here)
     except (ArgumentError, ValueError):
         raise InputError(bad) from None
-    backend, driver = url.get_backend_name(), url.get_driver_name()
+    # From the name as written: SQLAlchemy's own getters import the dialect, and one it does not
+    # know (postgres://, mysql+x://) raised NoSuchModuleError instead of being refused here.
+    backend, _, driver = url.drivername.partition("+")
     shown = redact(url)
     if backend == "sqlite":
         if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
@@ -80,6 +99,8 @@ def parse_url(text: str) -> URL:
             )
         if not url.database:
             raise InputError(f"database URL {shown!r} names no database; use {URL_FORMS}")
+        if url.host and not _is_host_name(url.host):
+            raise InputError(f"database URL {shown!r}: {url.host!r} is not a host name or address")
         if port is not None and not 0 < port < 65536:
             raise InputError(f"database URL {shown!r}: port must be 1-65535, got {port}")
         # psycopg 3 is the driver this package depends on, whatever the URL asked for.
@@ -87,18 +108,39 @@ def parse_url(text: str) -> URL:
     raise InputError(f"database URL {shown!r}: unsupported database {backend!r}; use {URL_FORMS}")
 
 
-def redact(url: URL | str) -> str:
-    """The URL without its password, for messages and records."""
-    from sqlalchemy.engine import make_url
-
+def _is_host_name(host: str) -> bool:
+    """What the resolver can take (a name lookup of ``..`` raised a UnicodeError from deep inside)."""
+    if ":" in host:  # an IPv6 address, from [::1]
+        return all(c in "0123456789abcdefABCDEF:.%" or c.isalnum() for c in host)
     try:
-        return (make_url(url) if isinstance(url, str) else url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a malformed URL is shown as given, minus nothing we could parse
-        return str(url)
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return True
+
+
+def redact(url: URL | str) -> str:
+    """The URL without its password (in the user part or the query), for messages and records.
+
+    Never the URL as given: a string is masked character by character, parsed or not.
+    """
+    # Decoded first: SQLAlchemy renders a ":" or "@" it saw outside the user part as %3A / %40,
+    # and `postgresql:///user:pw@host/db` (one slash too many) keeps the password there.
+    text = url if isinstance(url, str) else unquote(url.render_as_string(hide_password=False))
+    return hide(text)
+
+
+def without_password(url: URL) -> URL:
+    """``url`` minus its password and password query parameters: the form that may travel."""
+    from tuning_service.credentials import PASSWORD_KEYS
+
+    # URL.set() leaves a field given as None unchanged; the URL is a named tuple underneath.
+    bare = url._replace(password=None)
+    return bare.difference_update_query([k for k in bare.query if k.lower() in PASSWORD_KEYS])
 
 
 def sqlite_path(url: URL) -> Path | None:
-    return Path(url.database).expanduser().absolute() if url.get_backend_name() == "sqlite" else None
+    return Path(os.path.expanduser(url.database)).absolute() if url.get_backend_name() == "sqlite" else None
 
 
 def _json_default(value: Any) -> Any:
@@ -156,9 +198,18 @@ def create_engine(url: URL) -> Engine:
             conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
+    from tuning_service.envvars import positive_seconds
+
+    statement_ms = round(1000 * positive_seconds(STATEMENT_TIMEOUT_ENV, DEFAULT_STATEMENT_TIMEOUT_S))
     return sa.create_engine(
         url,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "tuning-service"},
+        connect_args={
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "application_name": "tuning-service",
+            # Lock waits count as statement time: a lock another client never releases ends too.
+            "options": f"-c statement_timeout={statement_ms}",
+            **_PG_KEEPALIVE,
+        },
         json_serializer=dumps_json,
         pool_pre_ping=True,
     )
@@ -172,8 +223,9 @@ def check_reachable(url: URL, *, must_exist: bool) -> None:
     """
     path = sqlite_path(url)
     if path is not None:
-        if path.exists():
-            if not path.is_file():
+        _refuse_network_filesystem(path)
+        if os.path.exists(path):
+            if not os.path.isfile(path):
                 raise InputError(f"results database {str(path)!r} is not a file")
             _check_sqlite_file(path)
             return
@@ -182,9 +234,9 @@ def check_reachable(url: URL, *, must_exist: bool) -> None:
                 f"no results database at {str(path)!r}; run a sweep first, or pass --db URL (or set {DB_ENV})"
             )
         probe = path.parent
-        while not probe.exists():
+        while not os.path.exists(probe):
             probe = probe.parent
-        if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
             raise InputError(f"results database {str(path)!r} cannot be created in {str(probe)!r}")
         return
     import sqlalchemy as sa
@@ -193,10 +245,34 @@ def check_reachable(url: URL, *, must_exist: bool) -> None:
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-    except sa.exc.SQLAlchemyError as exc:
-        raise InputError(f"cannot connect to database {redact(url)!r}: {describe(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - whatever the driver raised, as one line
+        reason = describe(exc)
+        raise InputError(
+            f"cannot connect to database {redact(url)!r}: {reason}{_password_hint(reason)}"
+        ) from None
     finally:
         engine.dispose()
+
+
+def _password_hint(reason: str) -> str:
+    """Where a refused password should come from: never a URL on a command line."""
+    text = reason.lower()
+    if "no password supplied" in text or "password authentication failed" in text:
+        return f"; give the password in {PG_PASSWORD_HELP}"
+    return ""
+
+
+def _refuse_network_filesystem(path: Path) -> None:
+    """SQLite's WAL mode needs shared memory and locks every client sees: on NFS and its kind it loses writes."""
+    from tuning_service.store.filesystems import network_mount
+
+    mount = network_mount(path)
+    if mount is not None:
+        raise InputError(
+            f"results database {str(path)!r} would be SQLite on a network filesystem ({mount.fstype} at "
+            f"{str(mount.point)!r}), where its locking is unsafe and writes get lost; use PostgreSQL: "
+            f"--db postgresql://USER@HOST/DB (or {DB_ENV}), or keep --storage on a local disk"
+        )
 
 
 def _check_sqlite_file(path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 def job_ref(ref: str) -> str:
     """The job as `run` was given it, with a file path made absolute so refit finds it later."""
     path, sep, attr = ref.partition(":")
-    if path.endswith(".py") and Path(path).is_file():
+    if path.endswith(".py") and os.path.isfile(path):
         return str(Path(path).absolute()) + sep + attr
     return ref
 

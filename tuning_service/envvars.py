@@ -1,0 +1,40 @@
+"""Numbers read from environment variables, checked when used: a bad value is one line naming the variable."""
+
+from __future__ import annotations
+
+import math
+import os
+
+from tuning_service.errors import InputError
+
+
+def seconds(name: str, default: float, *, zero: bool = False, words: tuple[str, ...] = ()) -> float | str:
+    """The number of seconds in ``$name`` (``default`` when unset or empty).
+
+    ``zero`` allows 0; ``words`` are other values taken as they are (Tune's ``auto``).
+    Read at each use, not at import, so a bad value is reported by the command that
+    needs it, as bad input, and a test or a long-lived process can change it.
+    """
+    text = os.environ.get(name, "").strip()
+    return parse_seconds(name, text, zero=zero, words=words) if text else default
+
+
+def parse_seconds(name: str, text: str, *, zero: bool = False, words: tuple[str, ...] = ()) -> float | str:
+    """``text``, the value of ``$name``, as seconds (or one of ``words``); InputError naming it if not."""
+    text = text.strip()
+    if text in words:
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        bound = ">= 0" if zero else "> 0"
+        also = "".join(f" or {w!r}" for w in words)
+        raise InputError(f"{name} must be a number of seconds {bound}{also}, got {text!r}; fix or unset it")
+    return value
+
+
+def positive_seconds(name: str, default: float) -> float:
+    """``$name`` as a number of seconds > 0 (``default`` when unset)."""
+    return float(seconds(name, default))
