@@ -5,7 +5,7 @@ at best, so its snapshot can predate the last trials to finish. The results stor
 written as each trial finishes, so it is the record of what is done: a trial Tune would
 re-run although the store has its outcome is replayed from the store instead (its last
 result is handed back to Tune without training), and trials Tune never heard of are
-dropped when the resumed sweep is reconciled.
+kept in the store as dropped when the resumed sweep is reconciled.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from tuning_service.job import Job
 from tuning_service.outcomes import DIVERGED_KEY, EARLY_STOPPED_KEY, ERROR_KEY, REPLAYED_KEY
 from tuning_service.results import DIVERGED, ERRORED, STOPPED, TrialSummary
 from tuning_service.spec import SweepSpec
+from tuning_service.store.recording import recorded_trial
 from tuning_service.store.records import RANKED, Store, SweepRow, pid_alive
 from tuning_service.store.schema import FINISHED, RUNNING
 
@@ -85,7 +86,7 @@ def plan_resume(store: Store, row: SweepRow, job: Job) -> Resume:
             continue
         mine = epochs.get(trial.trial_id, [])
         finished[trial.trial_id] = _replay(trial, mine[-1] if mine else None, job)
-        summaries[trial.trial_id] = _summary(trial, mine, job)
+        summaries[trial.trial_id] = recorded_trial(trial, mine, job.metric)
         counts[trial.status] = counts.get(trial.status, 0) + 1
     ranked = [t for t in trials if t.status in RANKED and t.value is not None]
     pick = max if row.mode == "max" else min
@@ -101,30 +102,6 @@ def plan_resume(store: Store, row: SweepRow, job: Job) -> Resume:
         epochs_done=sum(int(t.epochs or 0) for t in trials),
         best=(float(best.value), dict(best.config)) if best else None,
         summaries=summaries,
-    )
-
-
-def _summary(trial: Any, epochs: list[Any], job: Job) -> TrialSummary:
-    """A finished trial as `run_sweep` would have summarised it, from its recorded rows."""
-    history = [
-        {
-            **e.metrics,
-            "training_iteration": e.epoch,
-            DIVERGED_KEY: e.diverged,
-            job.metric: e.metrics.get(job.metric),
-        }
-        for e in epochs
-    ]
-    return TrialSummary(
-        trial_id=trial.trial_id,
-        config=dict(trial.config),
-        status=trial.status,
-        value=trial.value,
-        best_epoch=trial.best_epoch,
-        epochs=int(trial.epochs or 0),
-        train_time_s=float(trial.train_time_s or 0.0),
-        error=trial.message if trial.status == ERRORED else None,
-        history=history,
     )
 
 

@@ -181,6 +181,7 @@ def _run_recorded(
         space=job.space.to_dict(),
         started=started_at,
     )
+    summary = recording.with_dropped(summary)
     recording.finish(summary)
     write_outputs(summary)
     if summary.best is None:

@@ -161,3 +161,46 @@ def test_outcome_messages_say_why_a_trial_ended():
         assert trial_status(last, 3) == status
         text = outcome_message(status, last, 3)
         assert text == message if message is None else message in text
+
+
+def _result(sweep_id, trials, tmp_path):
+    from tuning_service.results import SweepResult
+
+    return SweepResult(
+        sweep_id=sweep_id, job="digits", metric="val_accuracy", mode="max", searcher="random", scheduler="fifo",
+        seed=0, sweep_dir=tmp_path, trials=trials, wall_time_s=1.0, max_epochs=3,
+    )  # fmt: skip
+
+
+def test_reconciliation_keeps_a_trial_tune_does_not_know_as_dropped(store, tmp_path):
+    """A trial the store saw never vanishes: marked dropped with why, its epochs kept, never the best."""
+    from tuning_service.aggregate import best_configs, rank_trials, summarize
+    from tuning_service.results import TrialSummary
+
+    # b finished after the snapshot a resume started from (the best value of all); c never
+    # reported an epoch before the sweep ended.
+    add_sweep(
+        store,
+        "s1",
+        trials={"a": ("completed", [0.5, 0.6, 0.7]), "b": ("completed", [0.9, 0.95])},
+        finish=None,
+    )
+    store.start_trial("s1", "c", {"learning_rate": 0.01})
+    (a,) = [t for t in store.trials(["s1"]) if t.trial_id == "a"]
+    known = TrialSummary("a", a.config, "completed", 0.7, 3, 3, 1.0, history=[])
+    for _ in range(2):  # a replayed reconciliation changes nothing
+        store.record_result(_result("s1", [known], tmp_path))
+    trials = {t.trial_id: t for t in store.trials(["s1"])}
+    assert sorted(trials) == ["a", "b", "c"]
+    assert (trials["a"].status, trials["b"].status, trials["c"].status) == ("completed", "dropped", "dropped")
+    assert "its 2 recorded epochs are kept" in trials["b"].message
+    assert "ended before this trial reported an epoch" in trials["c"].message
+    assert [e.epoch for e in store.epochs("s1", "b")] == [1, 2] and trials["b"].value == 0.95
+    # Every reader: never the best, listed last, counted apart from the trials the sweep ran.
+    store.finish_sweep("s1", "finished")
+    assert [t.trial_id for t, _ in store.top_trials("digits", metric="val_accuracy", mode="max")] == ["a"]
+    assert best_configs(store, job="digits")[0]["trial_id"] == "a"
+    assert [t.trial_id for t in rank_trials(list(trials.values()), "max")] == ["a", "b", "c"]
+    (summary,) = summarize(store, store.sweeps())
+    assert summary.best.trial_id == "a" and summary.trials == 1 and summary.counts["dropped"] == 2
+    assert summary.tally == "1 (1 completed) + 2 dropped"

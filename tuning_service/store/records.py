@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 
 from tuning_service.errors import InputError
-from tuning_service.outcomes import outcome_message
+from tuning_service.outcomes import dropped_message, outcome_message
 from tuning_service.registry import did_you_mean
+from tuning_service.results import DROPPED
 from tuning_service.store import schema
 from tuning_service.store.engine import (
     DB_ENV,
@@ -424,6 +425,7 @@ class Store:
     def record_result(self, result: SweepResult, *, diverged_key: str = "diverged") -> None:
         """Reconcile with the sweep's final results: every trial's outcome, and any epoch the
         live recorder missed (inserted only where absent: the live rows hold every metric).
+        A recorded trial the results do not hold is marked dropped, never deleted.
         """
         now = utcnow()
         t, e = schema.trials, schema.epochs
@@ -476,12 +478,24 @@ class Store:
                         index_elements=["sweep_id", "trial_id", "epoch"]
                     )
                     conn.execute(stmt, rows)
-            # Rows of trials the results leave out (no epoch reported, or started an instant
-            # before a driver died and unknown to the snapshot it resumed from) are not trials.
+            # Trials the results leave out (no epoch reported, or started after the snapshot a
+            # resume started from) were seen all the same: kept as dropped, with their epochs.
             known = [trial.trial_id for trial in result.trials]
-            for table in (e, t):
+            unknown = conn.execute(
+                sa.select(t.c.trial_id, t.c.epochs).where(
+                    t.c.sweep_id == sweep_id, t.c.trial_id.not_in(known), t.c.status != DROPPED
+                )
+            ).all()
+            for trial_id, epochs in unknown:
                 conn.execute(
-                    sa.delete(table).where(table.c.sweep_id == sweep_id, table.c.trial_id.not_in(known))
+                    sa.update(t)
+                    .where(t.c.sweep_id == sweep_id, t.c.trial_id == trial_id)
+                    .values(
+                        status=DROPPED,
+                        message=dropped_message(int(epochs or 0)),
+                        ended_at=sa.func.coalesce(t.c.ended_at, now),
+                        updated_at=now,
+                    )
                 )
 
         self._write(f"recording the results of sweep {sweep_id}", work)
