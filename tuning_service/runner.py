@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tuning_service.catalog import load_job, ship_user_modules
-from tuning_service.errors import InputError, SweepError
+from tuning_service.errors import InputError, NotRecordedError, SweepError
 from tuning_service.job import Job
 from tuning_service.outcomes import (
     DIVERGED_KEY,
@@ -26,12 +26,12 @@ from tuning_service.outcomes import (
     classify_error,
     trial_status,
 )
-from tuning_service.results import SweepResult, TrialSummary, write_outputs
+from tuning_service.results import BEST_CONFIG_JSON, SweepResult, TrialSummary, write_outputs
 from tuning_service.resume import TRIALS_DIR, Resume
 from tuning_service.schedulers import validate_scheduler
 from tuning_service.searchers import validate_searcher
 from tuning_service.spec import DEFAULT_STORAGE, SweepSpec
-from tuning_service.store import Store, check_database, open_store
+from tuning_service.store import Store, StoreError, check_database, open_store
 from tuning_service.store.recording import SweepRecording
 
 log = logging.getLogger(__name__)
@@ -182,14 +182,44 @@ def _run_recorded(
         started=started_at,
     )
     summary = recording.with_dropped(summary)
-    recording.finish(summary)
-    write_outputs(summary)
+    _finish(recording, summary)
     if summary.best is None:
         raise SweepError(
             f"sweep {sweep_id}: no trial finished with a valid {job.metric} "
             f"({', '.join(f'{n} {k}' for k, n in summary.counts().items() if n)}); see {sweep_dir}"
         )
     return summary
+
+
+def _finish(recording: SweepRecording, summary: SweepResult) -> None:
+    """Write the sweep's files first, then record its end: a results database that is down
+    at the end loses nothing (NotRecordedError), and a sweep whose files could not be written
+    (a full disk) is recorded as failed, so that `resume` writes them once there is room."""
+    sweep_id, where = summary.sweep_id, summary.sweep_dir
+    try:
+        write_outputs(summary)
+    except OSError as exc:
+        problem = f"could not write its files in {where}: {exc.strerror or exc}"
+        try:
+            recording.finish(summary, failure=problem)
+        except StoreError as store_exc:
+            problem += f"; the results database could not record it either ({store_exc})"
+        raise SweepError(
+            f"sweep {sweep_id} {problem}; free some space, then `tuning-service resume {sweep_id}` writes them"
+        ) from None
+    try:
+        recording.finish(summary)
+    except StoreError as exc:
+        best = (
+            f"its best config is in {where / BEST_CONFIG_JSON}"
+            if summary.best
+            else f"its files are in {where}"
+        )
+        raise NotRecordedError(
+            f"sweep {sweep_id} ran and {best}, but the results database could not record its end ({exc}); "
+            f"once the database is back, `tuning-service resume {sweep_id}` records it",
+            summary,
+        ) from None
 
 
 def _fit(

@@ -110,13 +110,16 @@ class SweepRecording:
         )
         return replace(result, trials=[*result.trials, *dropped])
 
-    def finish(self, result: SweepResult) -> None:
-        """Reconcile every trial and epoch with Tune's final results, then close the sweep."""
+    def finish(self, result: SweepResult, *, failure: str | None = None) -> None:
+        """Reconcile every trial and epoch with Tune's final results, then close the sweep
+        (as failed, with ``failure`` as its message, when the sweep's files could not be written)."""
         missed = getattr(self._callback, "missed", 0)
         if missed:
             log.warning("sweep %s: %d live writes were skipped; recording them now", self.sweep_id, missed)
         self.store.record_result(result)
-        if result.best is None:
+        if failure is not None:
+            self.store.finish_sweep(self.sweep_id, FAILED, failure)
+        elif result.best is None:
             counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
             self.store.finish_sweep(
                 self.sweep_id, FAILED, f"no trial finished with a valid {result.metric} ({counts})"
