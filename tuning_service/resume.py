@@ -10,19 +10,19 @@ kept in the store as dropped when the resumed sweep is reconciled.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tuning_service import processes
 from tuning_service.errors import InputError
 from tuning_service.job import Job
 from tuning_service.outcomes import DIVERGED_KEY, EARLY_STOPPED_KEY, ERROR_KEY, REPLAYED_KEY
 from tuning_service.results import DIVERGED, ERRORED, STOPPED, TrialSummary
 from tuning_service.spec import SweepSpec
 from tuning_service.store.recording import recorded_trial
-from tuning_service.store.records import RANKED, Store, SweepRow, pid_alive
+from tuning_service.store.records import RANKED, STALE_AFTER_S, Store, SweepRow
 from tuning_service.store.schema import FINISHED, RUNNING
 
 # Where `run_sweep` keeps Tune's experiment (tuner.pkl, experiment_state-*.json, trial folders).
@@ -47,14 +47,14 @@ class Resume:
 
 
 def check_resumable(row: SweepRow) -> Path:
-    """The sweep's Tune experiment folder; InputError saying why the sweep cannot be resumed."""
+    """The sweep's Tune experiment folder; InputError saying why the sweep cannot be resumed.
+
+    The caller then takes the folder's driver lock (`driverlock`) and asks
+    `check_no_live_driver`, in that order, before touching the folder.
+    """
     if row.status == FINISHED:
         raise InputError(
             f"sweep {row.sweep_id} finished already; `tuning-service results {row.sweep_id}` shows it"
-        )
-    if row.status == RUNNING and row.host == socket.gethostname() and row.pid and pid_alive(row.pid):
-        raise InputError(
-            f"sweep {row.sweep_id} is still running (driver pid {row.pid}); it cannot be resumed twice"
         )
     trials_dir = Path(row.sweep_dir or "") / TRIALS_DIR
     if not row.sweep_dir or not (trials_dir / "tuner.pkl").is_file():
@@ -63,6 +63,34 @@ def check_resumable(row: SweepRow) -> Path:
             "(moved or deleted?)"
         )
     return trials_dir
+
+
+def check_no_live_driver(row: SweepRow, *, fresh_s: float = STALE_AFTER_S) -> None:
+    """InputError when the database says a driver may still run the sweep.
+
+    The driver lock settles it wherever the sweep's folder is shared with working locks;
+    this covers the rest. A running sweep's driver on this machine (and pid namespace) is
+    alive or provably gone; one elsewhere (another node, a container with the same host name)
+    counts as alive until its heartbeat is ``fresh_s`` old.
+    """
+    if row.status != RUNNING or processes.is_this_process(row.host, row.pid, row.driver):
+        return  # this process holds no lock on it (DriverLock refused otherwise): its run ended
+    since = (row.driver or {}).get("since") or _iso(row.started_at)
+    driver = f"pid {row.pid} on {row.host} since {since}"
+    alive = processes.state(row.host, row.pid, row.driver)
+    if alive == processes.ALIVE:
+        raise InputError(
+            f"sweep {row.sweep_id} is still being driven by {driver}; one sweep cannot have two drivers: "
+            "wait for it to end, or stop it first"
+        )
+    beat = _aware(row.heartbeat_at or row.started_at)
+    age = (datetime.now(UTC) - beat).total_seconds()
+    if alive == processes.UNKNOWN and age < fresh_s:
+        after = beat + timedelta(seconds=fresh_s)
+        raise InputError(
+            f"sweep {row.sweep_id} may still be driven by {driver}: its last heartbeat was {age:.0f} s ago; "
+            f"stop that driver, or if it is gone, resume after {after:%Y-%m-%d %H:%M:%S} UTC"
+        )
 
 
 def spec_of(row: SweepRow, *, db: str | None) -> SweepSpec:

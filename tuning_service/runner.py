@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tuning_service.catalog import load_job, ship_user_modules
+from tuning_service.driverlock import DriverLock
 from tuning_service.errors import InputError, NotRecordedError, SweepError
 from tuning_service.job import Job
 from tuning_service.outcomes import (
@@ -98,21 +99,24 @@ def resume_sweep(
     the searcher's and scheduler's state come back from Tune's snapshot; the sweep ends
     with the trials it was asked for. InputError when the sweep cannot be resumed.
     """
-    from tuning_service.resume import check_resumable, plan_resume, spec_of
+    from tuning_service.resume import check_no_live_driver, check_resumable, plan_resume, spec_of
     from tuning_service.snapshots import reinstate
 
     store = open_store(db, storage=storage, must_exist=True)
     try:
         row = store.find_sweep(ref)
         trials_dir = check_resumable(row)
-        reinstate(row.sweep_id, trials_dir)
-        job = load_job(row.job_ref)
-        prepared = prepare(spec_of(row, db=db), job)
-        resume = plan_resume(store, row, prepared.job)
-        dataset = prepared.job.load_data(
-            limit=prepared.spec.data_limit, data_dir=prepared.spec.data_dir, seed=prepared.spec.seed
-        )
-        return _run_recorded(prepared, dataset, store, progress, resume)
+        # Nothing in the folder is touched before the lock is ours and no driver may be alive.
+        with DriverLock.acquire(trials_dir.parent, row.sweep_id):
+            check_no_live_driver(store.find_sweep(row.sweep_id))
+            reinstate(row.sweep_id, trials_dir)
+            job = load_job(row.job_ref)
+            prepared = prepare(spec_of(row, db=db), job)
+            resume = plan_resume(store, row, prepared.job)
+            dataset = prepared.job.load_data(
+                limit=prepared.spec.data_limit, data_dir=prepared.spec.data_dir, seed=prepared.spec.seed
+            )
+            return _run_recorded(prepared, dataset, store, progress, resume)
     finally:
         store.close()
 
@@ -120,23 +124,39 @@ def resume_sweep(
 def _run_recorded(
     prepared: PreparedSweep, dataset: Any, store: Store, progress: Any, resume: Resume | None = None
 ) -> SweepResult:
-    spec, job = prepared.spec, prepared.job
-    if resume is None:
-        sweep_id = new_sweep_id()
-        sweep_dir = Path(spec.storage).expanduser().absolute() / job.name / sweep_id
-        sweep_dir.mkdir(parents=True)
-        log.info("sweep %s of job %s in %s", sweep_id, job.name, sweep_dir)
-    else:
-        sweep_id, sweep_dir = resume.sweep_id, resume.sweep_dir
+    """A new sweep (``resume`` None: its folder is made and locked here), or a resumed one
+    (whose folder `resume_sweep` has locked already)."""
+    job = prepared.job
+    if resume is not None:
         log.info(
             "resuming sweep %s of job %s in %s (%d trials finished)",
-            sweep_id,
+            resume.sweep_id,
             job.name,
-            sweep_dir,
+            resume.sweep_dir,
             len(resume.finished),
         )
+        return _drive(prepared, dataset, store, progress, resume.sweep_id, resume.sweep_dir, resume)
+    sweep_id = new_sweep_id()
+    sweep_dir = Path(prepared.spec.storage).expanduser().absolute() / job.name / sweep_id
+    sweep_dir.mkdir(parents=True)
+    with DriverLock.acquire(sweep_dir, sweep_id):  # held while this process drives the sweep
+        log.info("sweep %s of job %s in %s", sweep_id, job.name, sweep_dir)
+        return _drive(prepared, dataset, store, progress, sweep_id, sweep_dir)
 
+
+def _drive(
+    prepared: PreparedSweep,
+    dataset: Any,
+    store: Store,
+    progress: Any,
+    sweep_id: str,
+    sweep_dir: Path,
+    resume: Resume | None = None,
+) -> SweepResult:
+    """Run Ray Tune for the sweep in ``sweep_dir``, record it, write its files."""
     from tuning_service.raysession import prepare_environment, ray_session
+
+    spec, job = prepared.spec, prepared.job
 
     prepare_environment(spec.address)
     started = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -204,3 +205,62 @@ def test_reconciliation_keeps_a_trial_tune_does_not_know_as_dropped(store, tmp_p
     (summary,) = summarize(store, store.sweeps())
     assert summary.best.trial_id == "a" and summary.trials == 1 and summary.counts["dropped"] == 2
     assert summary.tally == "1 (1 completed) + 2 dropped"
+
+
+def test_a_driver_alive_after_being_marked_interrupted_revives_its_sweep(store):
+    """A database outage longer than the stale limit: the next sweep marks this one interrupted; the
+    driver's next heartbeat, once the database is back, says it is running after all."""
+    add_sweep(store, "s1", trials={"t1": ("running", [0.5]), "t2": ("completed", [0.6])}, finish=None)
+    with store.engine.begin() as conn:
+        old = schema.utcnow() - timedelta(hours=1)
+        conn.execute(sa.update(schema.sweeps).values(heartbeat_at=old))
+    assert store.cleanup_stale() == ["s1"]
+    assert store.sweeps()[0].status == INTERRUPTED
+    store.heartbeat("s1")
+    (row,) = store.sweeps()
+    assert (row.status, row.ended_at, row.message) == (RUNNING, None, None)
+    assert {t.trial_id: t.status for t in store.trials(["s1"])} == {"t1": RUNNING, "t2": "completed"}
+
+
+def test_a_driver_in_another_container_with_our_host_name_is_not_taken_for_dead(store):
+    """Same host name, another pid namespace: its pid means nothing here, only its heartbeat counts."""
+    add_sweep(store, "s1", finish=None)
+    (row,) = store.sweeps()
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.update(schema.sweeps).values(pid=2**22 - 1, driver={**row.driver, "pidns": "pid:[123]"})
+        )
+    assert store.cleanup_stale() == [] and store.sweeps()[0].status == RUNNING
+
+
+def test_a_database_made_by_the_previous_version_upgrades_and_keeps_working(db_url):
+    """Revision 0002 (before sweeps recorded their driver's identity) opens, upgrades, and its sweeps
+    are judged by host and pid as before."""
+    from alembic import command
+    from alembic.config import Config
+
+    from tuning_service.store.engine import create_engine, parse_url
+    from tuning_service.store.migrate import MIGRATIONS
+
+    engine = create_engine(parse_url(db_url))
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002")
+        now = schema.utcnow()
+        conn.execute(
+            sa.text(
+                "INSERT INTO sweeps (sweep_id, job, job_ref, metric, mode, searcher, scheduler, seed, space, spec,"
+                " host, pid, versions, status, started_at, heartbeat_at) VALUES ('old', 'digits', 'digits',"
+                " 'val_accuracy', 'max', 'random', 'fifo', 0, '{}', '{}', :host, 2147483646, '{}', 'running', :now, :now)"
+            ),
+            {"host": socket.gethostname(), "now": now.replace(tzinfo=None)},
+        )
+    engine.dispose()
+    with open_store(db_url) as store:
+        (row,) = store.sweeps()
+        assert row.driver is None
+        assert store.cleanup_stale() == ["old"]  # this host, and no process with that pid
+        add_sweep(store, "new", trials={"t1": ("completed", [0.5])})
+        assert store.find_sweep("new").driver["boot"]

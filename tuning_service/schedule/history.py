@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
+from tuning_service.processes import pid_alive
 from tuning_service.schedule.tables import (
     FAILED,
     FINISHED,
@@ -25,7 +26,6 @@ from tuning_service.schedule.tables import (
     schedule_runs,
 )
 from tuning_service.store.engine import retrying
-from tuning_service.store.records import pid_alive
 from tuning_service.store.schema import utcnow
 
 if TYPE_CHECKING:
