@@ -28,3 +28,8 @@ class NotRecordedError(SweepError):
     def __init__(self, message: str, result: object) -> None:
         super().__init__(message)
         self.result = result
+
+
+class SweepStopped(SweepError):
+    """The sweep was stopped before it finished because it must not go on: a scheduled run whose
+    lock another scheduler took over (exit 1). Recorded as interrupted."""

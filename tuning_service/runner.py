@@ -8,6 +8,7 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,8 @@ class PreparedSweep:
     max_epochs: int
     # A Ray Tune class trainable to use instead of KerasTrainable (engine benchmarks).
     trainable: Any = None
+    # Asked before every driver step: a reason to stop the sweep now, or None (see run_sweep).
+    stop: Callable[[], str | None] | None = None
 
 
 def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
@@ -71,16 +74,23 @@ def new_sweep_id() -> str:
 
 
 def run_sweep(
-    spec: SweepSpec, *, job: Job | None = None, progress: Any = None, trainable: Any = None
+    spec: SweepSpec,
+    *,
+    job: Job | None = None,
+    progress: Any = None,
+    trainable: Any = None,
+    stop: Callable[[], str | None] | None = None,
 ) -> SweepResult:
     """Run one sweep to completion and write its best configuration.
 
     ``progress`` is an optional callable receiving a `progress.Snapshot` after every
     trial event. ``trainable`` replaces the Keras trainable (it gets the same setup
-    arguments; see `tuning_service.testing.NoopTrainable`). Raises InputError for bad input (nothing written) and SweepError
-    when the sweep ran but no trial produced a result.
+    arguments; see `tuning_service.testing.NoopTrainable`). ``stop`` is asked before every
+    driver step; a reason it returns ends the sweep (SweepStopped, recorded as interrupted).
+    Raises InputError for bad input (nothing written) and SweepError when the sweep ran but
+    no trial produced a result.
     """
-    prepared = replace(prepare(spec, job), trainable=trainable)
+    prepared = replace(prepare(spec, job), trainable=trainable, stop=stop)
     job = prepared.job
     dataset = job.load_data(limit=spec.data_limit, data_dir=spec.data_dir, seed=spec.seed)
     store = open_store(spec.db, storage=spec.storage)
@@ -252,7 +262,7 @@ def _fit(
 ) -> Any:
     from ray import tune
 
-    from tuning_service.callbacks import ProgressCallback, SnapshotKeeper
+    from tuning_service.callbacks import Halt, ProgressCallback, SnapshotKeeper
     from tuning_service.progress import Snapshot
     from tuning_service.raysession import check_fits, node_capacity
     from tuning_service.schedulers import checkpoint_frequency, create_scheduler
@@ -296,6 +306,7 @@ def _fit(
             recorder,
             *_extra_callbacks(spec, job, sweep_dir),
             SnapshotKeeper(sweep_dir, watch),
+            Halt(prepared.stop),
         ]
 
     if resume is not None:

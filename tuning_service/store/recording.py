@@ -7,6 +7,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tuning_service.errors import SweepStopped
 from tuning_service.outcomes import DIVERGED_KEY, dropped_message
 from tuning_service.results import DROPPED, ERRORED, TrialSummary, versions
 from tuning_service.store.engine import StoreError
@@ -132,7 +133,7 @@ class SweepRecording:
         """Record why the sweep stopped; never hides the original error."""
         if self.done:
             return
-        status = INTERRUPTED if isinstance(exc, KeyboardInterrupt) else FAILED
+        status = INTERRUPTED if isinstance(exc, KeyboardInterrupt | SweepStopped) else FAILED
         text = str(exc).strip().splitlines()
         message = f"{type(exc).__name__}: {text[-1] if text else ''}".rstrip(": ")
         try:
