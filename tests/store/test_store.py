@@ -264,3 +264,33 @@ def test_a_database_made_by_the_previous_version_upgrades_and_keeps_working(db_u
         assert store.cleanup_stale() == ["old"]  # this host, and no process with that pid
         add_sweep(store, "new", trials={"t1": ("completed", [0.5])})
         assert store.find_sweep("new").driver["boot"]
+
+
+def test_two_writers_of_one_trial_at_once_leave_its_summary_exact(db_url):
+    """The second writer waits for the first to commit, then sums up every epoch row (on PostgreSQL a
+    summary computed from a snapshot taken before the first committed would miss epoch 25)."""
+    import threading
+    import time
+
+    with open_store(db_url) as first, open_store(db_url) as second:
+        add_sweep(first, "s1", trials={"t1": ("running", [0.5])}, finish=None)
+        go, done = threading.Event(), []
+
+        @sa.event.listens_for(first.engine, "after_cursor_execute")
+        def hold_the_transaction(conn, cursor, statement, parameters, context, executemany):
+            if statement.lstrip().startswith("UPDATE trials") and not go.is_set():
+                go.set()
+                time.sleep(1.0)  # the second writer runs into this open transaction meanwhile
+
+        def write_second() -> None:
+            go.wait(30)
+            second.record_epoch("s1", "t1", 24, mode="max", value=0.1, metrics={})
+            done.append(True)
+
+        thread = threading.Thread(target=write_second)
+        thread.start()
+        first.record_epoch("s1", "t1", 25, mode="max", value=0.9, metrics={})
+        thread.join(60)
+        assert done
+        (trial,) = first.trials(["s1"])
+        assert (trial.value, trial.best_epoch, trial.epochs) == (0.9, 25, 25)

@@ -364,6 +364,8 @@ class Store:
             value = None
 
         def work(conn: Connection) -> None:
+            # First, so that on PostgreSQL it waits for a concurrent writer of the same trial
+            # (whose summary update holds the row) to commit: the summary below then sees its epochs.
             self._ensure_trial(conn, sweep_id, trial_id, config, now)
             stmt = self._insert(conn, e).values(
                 sweep_id=sweep_id,
