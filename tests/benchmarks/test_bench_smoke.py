@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from benchmarks import driver_scale, epoch_cost, overhead, small, telco
+from benchmarks import chaos, driver_scale, epoch_cost, overhead, small, telco
 from benchmarks.ours import engine_support
 
 
@@ -91,3 +91,22 @@ def test_epoch_cost_refuses_an_unknown_job_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [err[0]] and err[0].startswith("error: unknown job 'nope'; choose one of:")
     assert not (tmp_path / "epoch_cost.json").exists()
+
+
+@pytest.mark.integration
+def test_chaos_smoke_kills_a_driver_resumes_it_and_loses_nothing(tmp_path):
+    # One fault: the drivers are processes of their own (each with its own Ray), so this costs a sweep,
+    # a kill and a resume.
+    assert chaos.main(["--smoke", "--faults", "1", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "chaos.json").read_text())
+    assert (data["faults_injected"], data["faults_survived"], data["data_lost"]) == (1, 1, 0), data["sweeps"]
+    (sweep,) = data["sweeps"]
+    assert sweep["plan"]["kind"] == "driver" and sweep["exits"][-1] == 0 and len(sweep["exits"]) >= 2
+    assert sweep["trials"] == 3 and "| faults survived | 1 |" in (tmp_path / "chaos.md").read_text()
+
+
+def test_chaos_refuses_an_unknown_fault_in_one_line(tmp_path, capsys):
+    assert chaos.main(["--kinds", "driver,meteor", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --kinds 'driver,meteor': choose among driver, worker, node, postgres, disk"]
+    assert not (tmp_path / "chaos.json").exists()
