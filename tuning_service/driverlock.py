@@ -47,7 +47,13 @@ class DriverLock:
         path = Path(sweep_dir).absolute() / LOCK_FILE
         if path in _HELD:
             raise InputError(_refusal(sweep_id, path, _HELD[path]))
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise InputError(
+                f"sweep {sweep_id}: cannot open its driver lock {path} ({exc.strerror or exc}); "
+                "its folder must be writable by whoever drives it"
+            ) from None
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

@@ -70,3 +70,11 @@ def test_a_second_driver_in_the_same_process_is_refused_too(tmp_path):
         with pytest.raises(InputError, match=f"is still being driven by pid {os.getpid()} "):
             DriverLock.acquire(tmp_path, "s1")
     DriverLock.acquire(tmp_path, "s1").release()  # released on leaving the block
+
+
+def test_a_folder_the_lock_cannot_be_made_in_is_one_line(tmp_path):
+    (tmp_path / "sweep").write_text("a file where the sweep's folder should be")
+    with pytest.raises(
+        InputError, match=r"^sweep s1: cannot open its driver lock .*driver.lock \(Not a directory\)"
+    ):
+        DriverLock.acquire(tmp_path / "sweep", "s1")
