@@ -136,6 +136,7 @@ def _archive_fails_once(staging, target) -> None:
 
 
 def test_an_archive_that_could_not_be_updated_never_wins_over_tunes_newer_copy(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="tuning_service.snapshots")  # whatever a CLI test left
     staging, trials, target = tmp_path / "staging", tmp_path / "trials", tmp_path / SNAPSHOT_FILE
     _save(staging, 3)
     keep(staging, target, None)
@@ -154,6 +155,7 @@ def test_an_archive_that_could_not_be_updated_never_wins_over_tunes_newer_copy(t
 
 
 def test_the_set_aside_archive_serves_only_when_tunes_copy_is_damaged(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="tuning_service.snapshots")  # whatever a CLI test left
     staging, trials, target = tmp_path / "staging", tmp_path / "trials", tmp_path / SNAPSHOT_FILE
     _save(staging, 3)
     keep(staging, target, None)
@@ -168,6 +170,7 @@ def test_the_set_aside_archive_serves_only_when_tunes_copy_is_damaged(tmp_path, 
 
 @pytest.mark.parametrize("damage", [b"not a tar archive" * 40, b""])
 def test_a_damaged_archive_falls_back_to_tunes_copy_with_a_warning(tmp_path, caplog, damage):
+    caplog.set_level(logging.WARNING, logger="tuning_service.snapshots")  # whatever a CLI test left
     trials = tmp_path / "trials"
     _save(trials, 4)
     (tmp_path / SNAPSHOT_FILE).write_bytes(damage)
@@ -177,6 +180,7 @@ def test_a_damaged_archive_falls_back_to_tunes_copy_with_a_warning(tmp_path, cap
 
 
 def test_an_archive_whose_experiment_state_is_damaged_is_not_put_back(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="tuning_service.snapshots")  # whatever a CLI test left
     trials = tmp_path / "trials"
     _save(trials, 4)
     with tarfile.open(tmp_path / SNAPSHOT_FILE, "w") as tar:
