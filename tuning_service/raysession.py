@@ -17,6 +17,8 @@ from typing import Any
 from tuning_service.auth import missing_or_wrong, prepare_client_auth, token_source
 from tuning_service.errors import InputError
 
+log = logging.getLogger(__name__)
+
 RAY_LOG = "ray.log"
 # Joining a cluster fails within this many seconds (per check) instead of Ray's minute of retries.
 CONNECT_TIMEOUT_S = float(os.environ.get("TUNING_SERVICE_CONNECT_TIMEOUT_S", "10"))
@@ -170,10 +172,35 @@ def _stderr_to(path: Path) -> Iterator[None]:
         os.close(target)
 
 
+class _RayLogFile(logging.FileHandler):
+    """ray.log in the sweep folder; lines it cannot write (a full disk) are dropped with one
+    warning, instead of the traceback `logging` prints on stderr for every such line."""
+
+    _warned = False
+
+    def _drop(self, exc: BaseException | None) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning(
+                "could not write Ray's log to %s (%s); its lines are dropped until there is room",
+                self.baseFilename,
+                exc,
+            )
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self._drop(sys.exc_info()[1])
+
+    def close(self) -> None:
+        try:
+            super().close()  # flushes what is buffered
+        except OSError as exc:
+            self._drop(exc)
+
+
 @contextmanager
 def ray_logs_to(path: Path) -> Iterator[None]:
     """Send Ray's Python logging to ``path`` for the duration of a sweep."""
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _RayLogFile(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     saved = []
     for name in _RAY_LOGGERS:

@@ -37,6 +37,8 @@ _NOT_STATE = {"tuner.pkl"}
 # The kept archive, set aside when a later step could not be archived (a full disk): Tune's
 # newer copy is then what a resume reads, this one only if Tune's copy is damaged.
 OUTDATED_FILE = "tune-snapshot.outdated.tar"
+# Archives whose last update failed (warned about once, until one succeeds again).
+_FAILING: set[Path] = set()
 # Where reinstate moves Tune's own top-level state files that the kept snapshot replaces.
 SET_ASIDE_DIR = "superseded-snapshot"
 
@@ -79,12 +81,19 @@ def keep(staging: Path, target: Path, seen: tuple[int, int] | None) -> tuple[int
                 archive.add(path, arcname=path.name)
         os.replace(partial, target)
     except OSError as exc:  # a full disk must not end the sweep; Tune's own copy remains
-        log.warning(
-            "could not keep the sweep's snapshot in %s (%s); a resume reads Ray Tune's own copy", target, exc
-        )
+        if target not in _FAILING:  # one line when it starts failing, not one per step
+            _FAILING.add(target)
+            log.warning(
+                "could not keep the sweep's snapshot in %s (%s); until it can, a resume reads Ray Tune's own copy",
+                target,
+                exc,
+            )
         _remove(partial)
         _outdate(target)
         return seen
+    if target in _FAILING:
+        _FAILING.discard(target)
+        log.warning("the sweep's snapshot is kept in %s again", target)
     _remove(target.with_name(OUTDATED_FILE))
     return now
 

@@ -189,3 +189,14 @@ def test_an_archive_whose_experiment_state_is_damaged_is_not_put_back(tmp_path, 
     reinstate("20260101-000000-aaaaaa", trials)
     assert json.loads((trials / STATE).read_text()) == {"trial_data": [0, 1, 2, 3]}
     assert "is damaged" in caplog.text
+
+
+def test_an_archive_failing_step_after_step_is_one_warning_until_it_works_again(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="tuning_service.snapshots")
+    staging, target = tmp_path / "staging", tmp_path / SNAPSHOT_FILE
+    for step in (1, 2, 3):
+        _save(staging, step)
+        _archive_fails_once(staging, target)
+    assert caplog.text.count("could not keep the sweep's snapshot") == 1
+    keep(staging, target, None)
+    assert "is kept in" in caplog.text and target.is_file()
