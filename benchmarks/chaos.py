@@ -95,11 +95,13 @@ class Outcome:
     dropped: int = 0
     epochs: int = 0
     lost: list[str] = field(default_factory=list)  # what the checks found missing or wrong
+    # Commands of this sweep that printed a traceback (never expected, whatever the fault).
+    tracebacks: list[str] = field(default_factory=list)
     wall_s: float = 0.0
 
     @property
     def survived(self) -> bool:
-        return self.injected is not None and not self.lost
+        return self.injected is not None and not self.lost and not self.tracebacks
 
 
 class Lab:
@@ -116,12 +118,12 @@ class Lab:
         self.env = {k: v for k, v in os.environ.items() if k != "TUNING_SERVICE_DB"} | {
             "PYTHONPATH": str(ROOT)
         }
-        self._runs = 0
+        self.errs: list[Path] = []  # every command's stderr, in order
 
     def launch(self, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         """`tuning-service ARGS` in a session of its own, output to files in the work folder."""
-        self._runs += 1
-        stem = self.workdir / f"cli-{self._runs:03d}"
+        stem = self.workdir / f"cli-{len(self.errs) + 1:03d}"
+        self.errs.append(Path(f"{stem}.err"))
         with open(f"{stem}.out", "w") as out, open(f"{stem}.err", "w") as err:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "tuning_service", "-q", *args],
@@ -241,7 +243,7 @@ def kill_worker(s: Sweep) -> str | None:
 
 def kill_node(s: Sweep) -> str | None:
     worker, node_id = s.worker
-    found = s.wait(lambda: s.training(s.plan.epochs // 2, node_id))
+    found = s.wait(lambda: s.training(1, node_id))  # a checkpoint every epoch: it has one
     if not found:
         return None
     from tuning_service.testing.localcluster import kill_session
@@ -341,6 +343,7 @@ def run_one(lab: Lab, plan: Plan) -> Outcome:
         stack.callback(sweep.close)
         if plan.kind == "node":
             sweep.worker = cluster.workers[-1]
+        first = len(lab.errs) - 1
         outcome.injected = FAULTS[plan.kind].inject(sweep)
         outcome.exits.append(_wait(sweep.driver))
         while outcome.exits[-1] != 0 and len(outcome.exits) <= RESUMES and sweep.sweep_id():
@@ -355,6 +358,9 @@ def run_one(lab: Lab, plan: Plan) -> Outcome:
             check(sweep, outcome)
         if outcome.exits[-1] != 0:
             outcome.lost.append(f"still failing after {len(outcome.exits) - 1} resumes: {_last_error(lab)}")
+        outcome.tracebacks = [
+            err.name for err in lab.errs[first:] if "Traceback" in err.read_text(errors="replace")
+        ]
     outcome.wall_s = time.monotonic() - started
     return outcome
 
@@ -371,8 +377,7 @@ def _wait(proc: subprocess.Popen[str]) -> int:
 
 
 def _last_error(lab: Lab) -> str:
-    errs = sorted(lab.workdir.glob("cli-*.err"))
-    lines = errs[-1].read_text(errors="replace").strip().splitlines() if errs else []
+    lines = lab.errs[-1].read_text(errors="replace").strip().splitlines() if lab.errs else []
     return lines[-1][:300] if lines else "no message"
 
 
@@ -498,9 +503,8 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 def _log(o: Outcome) -> None:
     import logging
 
-    verdict = (
-        "survived" if o.survived else ("not injected" if o.injected is None else "LOST: " + "; ".join(o.lost))
-    )
+    problems = [*o.lost, *(f"traceback in {t}" for t in o.tracebacks)]
+    verdict = "survived" if o.survived else ("not injected" if o.injected is None else "; ".join(problems))
     logging.getLogger("benchmarks.chaos").info(
         "sweep %d (%s, %s, %s/%s): %s; exits %s; %s in %.0fs",
         o.plan.index, o.plan.kind, o.plan.backend, o.plan.searcher, o.plan.scheduler,
@@ -514,6 +518,7 @@ def _report(outcomes: list[Outcome], skipped: dict[str, str], wall: float) -> di
         "faults_injected": len(injected),
         "faults_survived": sum(o.survived for o in outcomes),
         "data_lost": sum(len(o.lost) for o in injected),
+        "tracebacks": sum(len(o.tracebacks) for o in outcomes),
         "not_injected": len(outcomes) - len(injected),
         "by_kind": {
             k: {
@@ -544,7 +549,9 @@ def _table(report: dict[str, Any], outcomes: list[Outcome], smoke: bool) -> str:
             len(o.exits) - 1,
             tally(o.statuses, noun=""),
             o.epochs,
-            "survived" if o.survived else "; ".join(o.lost) or "-",
+            "survived"
+            if o.survived
+            else "; ".join([*o.lost, *(f"traceback in {t}" for t in o.tracebacks)]) or "-",
         ]
         for o in outcomes
     ]
@@ -552,6 +559,7 @@ def _table(report: dict[str, Any], outcomes: list[Outcome], smoke: bool) -> str:
         ["faults injected", report["faults_injected"]],
         ["faults survived", report["faults_survived"]],
         ["data lost (missing or wrong items)", report["data_lost"]],
+        ["commands that printed a traceback", report["tracebacks"]],
         ["resumes", report["resumes"]],
         ["trials / epochs checked", f"{report['trials']} / {report['epochs']}"],
         ["wall time (s)", f"{report['wall_s']:.0f}"],
