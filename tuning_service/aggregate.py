@@ -14,11 +14,20 @@ from typing import Any
 
 from tuning_service import yamlio
 from tuning_service.errors import InputError
-from tuning_service.results import COMPLETED, DIVERGED, ERRORED, STOPPED, versions, write_atomic
+from tuning_service.results import (
+    COMPLETED,
+    DIVERGED,
+    DROPPED,
+    ERRORED,
+    STOPPED,
+    tally,
+    versions,
+    write_atomic,
+)
 from tuning_service.store import RANKED, RefitRow, Store, SweepRow, TrialRow, open_store
 
 FORMATS = ("json", "yaml", "csv")
-STATUS_ORDER = (COMPLETED, STOPPED, DIVERGED, ERRORED, "running", "interrupted")
+STATUS_ORDER = (COMPLETED, STOPPED, DIVERGED, ERRORED, "running", "interrupted", DROPPED)
 
 
 @dataclass(frozen=True)
@@ -33,7 +42,13 @@ class SweepSummary:
 
     @property
     def trials(self) -> int:
-        return sum(self.counts.values())
+        """The trials the sweep ran: dropped ones (see `results.DROPPED`) are kept but not counted."""
+        return sum(n for status, n in self.counts.items() if status != DROPPED)
+
+    @property
+    def tally(self) -> str:
+        """``12 (6 completed, 6 stopped early)``, ``+ 1 dropped`` if any."""
+        return tally(self.counts, noun="")
 
 
 def _fmt_time(value: datetime | None) -> str | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from ray import tune
 
+from tuning_service.errors import SweepStopped
 from tuning_service.outcomes import REPLAYED_KEY, is_measured, trial_status
 from tuning_service.progress import Sink, Snapshot
 from tuning_service.snapshots import SNAPSHOT_FILE, RestoreWatch, keep
@@ -103,3 +104,22 @@ class SnapshotKeeper(tune.Callback):
     def _keep(self, trials: list) -> None:
         if trials:  # Tune's staging folder is only reachable through a trial
             self._seen = keep(Path(trials[0].local_experiment_path), self.target, self._seen)
+
+
+class Halt(tune.Callback):
+    """Stops the sweep before a driver step once ``why()`` names a reason to (raising SweepStopped).
+
+    The runner's ``stop`` argument: a scheduled run asks whether its lock is still its own.
+    """
+
+    def __init__(self, why: Callable[[], str | None] | None) -> None:
+        self.why = why
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles callbacks with its experiment state; the question is this run's alone.
+        return {**self.__dict__, "why": None}
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        reason = self.why() if self.why is not None else None
+        if reason:
+            raise SweepStopped(reason)

@@ -68,6 +68,16 @@ def outcome_message(status: str, last: Mapping[str, Any], max_epochs: int) -> st
     return None
 
 
+def dropped_message(epochs: int) -> str:
+    """Why the store keeps a trial as dropped: Ray Tune's final results do not hold it."""
+    if not epochs:
+        return "dropped: the sweep ended before this trial reported an epoch; it is not in Ray Tune's results"
+    return (
+        "dropped: not in Ray Tune's results (it ran after the snapshot the sweep was resumed from, and "
+        f"another trial took its place); its {epochs} recorded epoch{'s' * (epochs != 1)} are kept"
+    )
+
+
 # "OSError: ...", "ray.exceptions.ActorDiedError: ...": the line naming the exception.
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b:")
 # Words in an error that say what kind of failure it was, checked in this order.

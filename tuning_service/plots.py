@@ -16,12 +16,15 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from tuning_service.results import UNRANKED
+
 # Outcome -> line style of its learning curve; the colours follow the CLI's live view.
 STYLES: dict[str, dict[str, Any]] = {
     "completed": {"color": "#2e7d32", "linestyle": "-", "alpha": 0.9},
     "stopped early": {"color": "#f9a825", "linestyle": "--", "alpha": 0.7},
     "diverged": {"color": "#c62828", "linestyle": ":", "alpha": 0.9},
     "errored": {"color": "#6a1b9a", "linestyle": ":", "alpha": 0.9},
+    "dropped": {"color": "#757575", "linestyle": "-.", "alpha": 0.6},
 }
 
 
@@ -62,7 +65,7 @@ def best_so_far(trials: Sequence[TrialCurve], metric: str, mode: str) -> Figure:
     events = sorted(
         (end, value)
         for t in trials
-        if t.status not in ("diverged", "errored")
+        if t.status not in UNRANKED
         for end, value in zip(t.ends, t.metric, strict=False)
         if value is not None and math.isfinite(value)
     )
@@ -124,7 +127,7 @@ def parallel_coordinates(trials: Sequence[TrialCurve], metric: str, mode: str) -
     """One line per finished trial across every hyperparameter, coloured by the metric."""
     import matplotlib as mpl
 
-    done = [t for t in trials if t.value is not None and t.status not in ("diverged", "errored")]
+    done = [t for t in trials if t.value is not None and t.status not in UNRANKED]
     keys = sorted({k for t in done for k in t.config})
     fig, ax = _figure("configurations vs metric", "", "scaled value", size=(9.0, 3.8))
     if not done or not keys:

@@ -6,6 +6,7 @@ import logging
 import os
 import secrets
 import socket
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -170,8 +171,12 @@ def check_local_node(client: Any, where: str, *, timeout: float | None = None) -
 
 def _private_log(path: Path) -> Path:
     """``path`` as a log file only its owner reads: Ray's logs name nodes, jobs and environments."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-    os.chmod(path, 0o600)  # a file from before, or a umask that let more through
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # never a device or pipe the user pointed at
+            os.fchmod(fd, 0o600)  # a file from before, or a umask that let more through
+    finally:
+        os.close(fd)
     return path
 
 
@@ -191,10 +196,35 @@ def _stderr_to(path: Path) -> Iterator[None]:
         os.close(target)
 
 
+class _RayLogFile(logging.FileHandler):
+    """ray.log in the sweep folder; lines it cannot write (a full disk) are dropped with one
+    warning, instead of the traceback `logging` prints on stderr for every such line."""
+
+    _warned = False
+
+    def _drop(self, exc: BaseException | None) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning(
+                "could not write Ray's log to %s (%s); its lines are dropped until there is room",
+                self.baseFilename,
+                exc,
+            )
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self._drop(sys.exc_info()[1])
+
+    def close(self) -> None:
+        try:
+            super().close()  # flushes what is buffered
+        except OSError as exc:
+            self._drop(exc)
+
+
 @contextmanager
 def ray_logs_to(path: Path) -> Iterator[None]:
     """Send Ray's Python logging to ``path`` for the duration of a sweep."""
-    handler = logging.FileHandler(_private_log(path), encoding="utf-8")
+    handler = _RayLogFile(_private_log(path), encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     saved = []
     for name in _RAY_LOGGERS:

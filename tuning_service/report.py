@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tuning_service.errors import InputError
-from tuning_service.results import SweepResult, write_atomic
+from tuning_service.results import UNRANKED, SweepResult, tally, write_atomic
 from tuning_service.space import Space
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid
 table{border-collapse:collapse;font-size:.85rem}td,th{padding:.25rem .6rem;border-bottom:1px solid #eee;text-align:left}
 th{background:#f5f5f5}.num{text-align:right;font-variant-numeric:tabular-nums}
 .figure svg{max-width:100%;height:auto}.note{color:#666;font-size:.85rem}
-.status-diverged{color:#c62828}.status-errored{color:#6a1b9a}.status-stopped{color:#8d6e00}
+.status-diverged{color:#c62828}.status-errored{color:#6a1b9a}.status-stopped{color:#8d6e00}.status-dropped{color:#757575}
 """
 
 
@@ -73,7 +73,7 @@ def param_importance(result: SweepResult, space: Space | None) -> dict[str, floa
         for k, v in OptunaSearch.convert_search_space(space.to_ray()).items()
         if len(getattr(v, "choices", (0, 1))) > 1
     }
-    finished = [t for t in result.trials if t.value is not None and t.status not in ("diverged", "errored")]
+    finished = [t for t in result.trials if t.value is not None and t.status not in UNRANKED]
     if len(finished) < 3 or not searched:
         return {}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -138,14 +138,13 @@ def _fmt(value: Any) -> str:
 def render_html(result: SweepResult, space: Space | None, figs: Mapping[str, Any]) -> str:
     """The page: summary, leaderboard and every figure inline."""
     best = result.best
-    counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
     summary = [
         ("job", result.job),
         ("sweep", result.sweep_id),
         ("searcher", result.searcher),
         ("scheduler", result.scheduler),
         ("seed", result.seed),
-        ("trials", f"{len(result.trials)} ({counts})"),
+        ("trials", tally(result.counts(), noun="")),
         ("epochs spent", result.epochs),
         ("wall time", f"{result.wall_time_s:.1f} s"),
         (

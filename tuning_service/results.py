@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -16,6 +17,12 @@ from tuning_service import yamlio
 from tuning_service.errors import InputError
 
 COMPLETED, STOPPED, DIVERGED, ERRORED = "completed", "stopped early", "diverged", "errored"
+# A trial the results store saw that Ray Tune's final results do not hold (it started an
+# instant before the sweep ended, or after the snapshot a resume started from): kept, never
+# ranked, never deleted.
+DROPPED = "dropped"
+# Statuses that never rank on a leaderboard or as a best config, whatever their value.
+UNRANKED = (DIVERGED, ERRORED, DROPPED)
 BEST_CONFIG_JSON, BEST_CONFIG_YAML, TRIALS_JSON = "best_config.json", "best_config.yaml", "trials.json"
 SWEEP_JSON = "sweep.json"
 _VERSIONED = ("tuning-service", "ray", "tensorflow", "keras", "optuna", "hyperopt", "scikit-learn", "pandas")
@@ -60,15 +67,15 @@ class SweepResult:
         return ranked[0] if ranked and ranked[0].value is not None else None
 
     def leaderboard(self, top: int | None = None) -> list[TrialSummary]:
-        """Trials with a finite metric, best first; diverged and errored trials last."""
+        """Trials with a finite metric, best first; diverged, errored and dropped trials last."""
         sign = -1.0 if self.mode == "max" else 1.0
-        ok = [t for t in self.trials if t.value is not None and t.status not in (DIVERGED, ERRORED)]
+        ok = [t for t in self.trials if t.value is not None and t.status not in UNRANKED]
         rest = [t for t in self.trials if t not in ok]
         ranked = sorted(ok, key=lambda t: sign * t.value) + rest  # type: ignore[operator]
         return ranked[:top] if top else ranked
 
     def counts(self) -> dict[str, int]:
-        out = {COMPLETED: 0, STOPPED: 0, DIVERGED: 0, ERRORED: 0}
+        out = {COMPLETED: 0, STOPPED: 0, DIVERGED: 0, ERRORED: 0, DROPPED: 0}
         for trial in self.trials:
             out[trial.status] += 1
         return out
@@ -76,6 +83,15 @@ class SweepResult:
     @property
     def epochs(self) -> int:
         return sum(t.epochs for t in self.trials)
+
+
+def tally(counts: Mapping[str, int], noun: str = "trials") -> str:
+    """``12 trials (6 completed, 6 stopped early)``, plus ``+ 1 dropped`` when the store kept
+    trials Ray Tune's results lack: dropped trials are not among the trials a sweep ran."""
+    ran = {k: n for k, n in counts.items() if n and k != DROPPED}
+    head = " ".join(str(x) for x in (sum(ran.values()), noun) if x != "")
+    line = f"{head} ({', '.join(f'{n} {k}' for k, n in ran.items())})" if ran else head
+    return line + (f" + {counts[DROPPED]} dropped" if counts.get(DROPPED) else "")
 
 
 def versions() -> dict[str, str]:

@@ -5,23 +5,24 @@ at best, so its snapshot can predate the last trials to finish. The results stor
 written as each trial finishes, so it is the record of what is done: a trial Tune would
 re-run although the store has its outcome is replayed from the store instead (its last
 result is handed back to Tune without training), and trials Tune never heard of are
-dropped when the resumed sweep is reconciled.
+kept in the store as dropped when the resumed sweep is reconciled.
 """
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tuning_service import processes
 from tuning_service.errors import InputError
 from tuning_service.job import Job
 from tuning_service.outcomes import DIVERGED_KEY, EARLY_STOPPED_KEY, ERROR_KEY, REPLAYED_KEY
 from tuning_service.results import DIVERGED, ERRORED, STOPPED, TrialSummary
 from tuning_service.spec import SweepSpec
-from tuning_service.store.records import RANKED, Store, SweepRow, pid_alive
+from tuning_service.store.recording import recorded_trial
+from tuning_service.store.records import RANKED, STALE_AFTER_S, Store, SweepRow
 from tuning_service.store.schema import FINISHED, RUNNING
 
 # Where `run_sweep` keeps Tune's experiment (tuner.pkl, experiment_state-*.json, trial folders).
@@ -46,14 +47,14 @@ class Resume:
 
 
 def check_resumable(row: SweepRow) -> Path:
-    """The sweep's Tune experiment folder; InputError saying why the sweep cannot be resumed."""
+    """The sweep's Tune experiment folder; InputError saying why the sweep cannot be resumed.
+
+    The caller then takes the folder's driver lock (`driverlock`) and asks
+    `check_no_live_driver`, in that order, before touching the folder.
+    """
     if row.status == FINISHED:
         raise InputError(
             f"sweep {row.sweep_id} finished already; `tuning-service results {row.sweep_id}` shows it"
-        )
-    if row.status == RUNNING and row.host == socket.gethostname() and row.pid and pid_alive(row.pid):
-        raise InputError(
-            f"sweep {row.sweep_id} is still running (driver pid {row.pid}); it cannot be resumed twice"
         )
     trials_dir = Path(row.sweep_dir or "") / TRIALS_DIR
     if not row.sweep_dir or not (trials_dir / "tuner.pkl").is_file():
@@ -62,6 +63,34 @@ def check_resumable(row: SweepRow) -> Path:
             "(moved or deleted?)"
         )
     return trials_dir
+
+
+def check_no_live_driver(row: SweepRow, *, fresh_s: float = STALE_AFTER_S) -> None:
+    """InputError when the database says a driver may still run the sweep.
+
+    The driver lock settles it wherever the sweep's folder is shared with working locks;
+    this covers the rest. A running sweep's driver on this machine (and pid namespace) is
+    alive or provably gone; one elsewhere (another node, a container with the same host name)
+    counts as alive until its heartbeat is ``fresh_s`` old.
+    """
+    if row.status != RUNNING or processes.is_this_process(row.host, row.pid, row.driver):
+        return  # this process holds no lock on it (DriverLock refused otherwise): its run ended
+    since = (row.driver or {}).get("since") or _iso(row.started_at)
+    driver = f"pid {row.pid} on {row.host} since {since}"
+    alive = processes.state(row.host, row.pid, row.driver)
+    if alive == processes.ALIVE:
+        raise InputError(
+            f"sweep {row.sweep_id} is still being driven by {driver}; one sweep cannot have two drivers: "
+            "wait for it to end, or stop it first"
+        )
+    beat = _aware(row.heartbeat_at or row.started_at)
+    age = (datetime.now(UTC) - beat).total_seconds()
+    if alive == processes.UNKNOWN and age < fresh_s:
+        after = beat + timedelta(seconds=fresh_s)
+        raise InputError(
+            f"sweep {row.sweep_id} may still be driven by {driver}: its last heartbeat was {age:.0f} s ago; "
+            f"stop that driver, or if it is gone, resume after {after:%Y-%m-%d %H:%M:%S} UTC"
+        )
 
 
 def spec_of(row: SweepRow, *, db: str | None) -> SweepSpec:
@@ -85,7 +114,7 @@ def plan_resume(store: Store, row: SweepRow, job: Job) -> Resume:
             continue
         mine = epochs.get(trial.trial_id, [])
         finished[trial.trial_id] = _replay(trial, mine[-1] if mine else None, job)
-        summaries[trial.trial_id] = _summary(trial, mine, job)
+        summaries[trial.trial_id] = recorded_trial(trial, mine, job.metric)
         counts[trial.status] = counts.get(trial.status, 0) + 1
     ranked = [t for t in trials if t.status in RANKED and t.value is not None]
     pick = max if row.mode == "max" else min
@@ -101,30 +130,6 @@ def plan_resume(store: Store, row: SweepRow, job: Job) -> Resume:
         epochs_done=sum(int(t.epochs or 0) for t in trials),
         best=(float(best.value), dict(best.config)) if best else None,
         summaries=summaries,
-    )
-
-
-def _summary(trial: Any, epochs: list[Any], job: Job) -> TrialSummary:
-    """A finished trial as `run_sweep` would have summarised it, from its recorded rows."""
-    history = [
-        {
-            **e.metrics,
-            "training_iteration": e.epoch,
-            DIVERGED_KEY: e.diverged,
-            job.metric: e.metrics.get(job.metric),
-        }
-        for e in epochs
-    ]
-    return TrialSummary(
-        trial_id=trial.trial_id,
-        config=dict(trial.config),
-        status=trial.status,
-        value=trial.value,
-        best_epoch=trial.best_epoch,
-        epochs=int(trial.epochs or 0),
-        train_time_s=float(trial.train_time_s or 0.0),
-        error=trial.message if trial.status == ERRORED else None,
-        history=history,
     )
 
 

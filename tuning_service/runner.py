@@ -8,13 +8,15 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tuning_service.catalog import load_job, ship_user_modules
-from tuning_service.errors import InputError, SweepError
+from tuning_service.driverlock import DriverLock
+from tuning_service.errors import InputError, NotRecordedError, SweepError
 from tuning_service.job import Job
 from tuning_service.outcomes import (
     DIVERGED_KEY,
@@ -26,12 +28,12 @@ from tuning_service.outcomes import (
     classify_error,
     trial_status,
 )
-from tuning_service.results import SweepResult, TrialSummary, write_outputs
+from tuning_service.results import BEST_CONFIG_JSON, SweepResult, TrialSummary, write_outputs
 from tuning_service.resume import TRIALS_DIR, Resume
 from tuning_service.schedulers import validate_scheduler
 from tuning_service.searchers import validate_searcher
 from tuning_service.spec import DEFAULT_STORAGE, SweepSpec
-from tuning_service.store import Store, check_database, open_store
+from tuning_service.store import Store, StoreError, check_database, open_store
 from tuning_service.store.recording import SweepRecording
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,8 @@ class PreparedSweep:
     max_epochs: int
     # A Ray Tune class trainable to use instead of KerasTrainable (engine benchmarks).
     trainable: Any = None
+    # Asked before every driver step: a reason to stop the sweep now, or None (see run_sweep).
+    stop: Callable[[], str | None] | None = None
 
 
 def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
@@ -75,16 +79,23 @@ def new_sweep_id() -> str:
 
 
 def run_sweep(
-    spec: SweepSpec, *, job: Job | None = None, progress: Any = None, trainable: Any = None
+    spec: SweepSpec,
+    *,
+    job: Job | None = None,
+    progress: Any = None,
+    trainable: Any = None,
+    stop: Callable[[], str | None] | None = None,
 ) -> SweepResult:
     """Run one sweep to completion and write its best configuration.
 
     ``progress`` is an optional callable receiving a `progress.Snapshot` after every
     trial event. ``trainable`` replaces the Keras trainable (it gets the same setup
-    arguments; see `tuning_service.testing.NoopTrainable`). Raises InputError for bad input (nothing written) and SweepError
-    when the sweep ran but no trial produced a result.
+    arguments; see `tuning_service.testing.NoopTrainable`). ``stop`` is asked before every
+    driver step; a reason it returns ends the sweep (SweepStopped, recorded as interrupted).
+    Raises InputError for bad input (nothing written) and SweepError when the sweep ran but
+    no trial produced a result.
     """
-    prepared = replace(prepare(spec, job), trainable=trainable)
+    prepared = replace(prepare(spec, job), trainable=trainable, stop=stop)
     job = prepared.job
     dataset = job.load_data(limit=spec.data_limit, data_dir=spec.data_dir, seed=spec.seed)
     store = open_store(spec.db, storage=spec.storage)
@@ -103,7 +114,7 @@ def resume_sweep(
     the searcher's and scheduler's state come back from Tune's snapshot; the sweep ends
     with the trials it was asked for. InputError when the sweep cannot be resumed.
     """
-    from tuning_service.resume import check_resumable, plan_resume, spec_of
+    from tuning_service.resume import check_no_live_driver, check_resumable, plan_resume, spec_of
     from tuning_service.snapshots import reinstate
     from tuning_service.trusted import check_job_file, check_sweep_folder
 
@@ -114,14 +125,17 @@ def resume_sweep(
         # The folder and job file come from a database row: nothing in them runs unless trusted.
         check_sweep_folder(row.sweep_id, trials_dir.parent, storage)
         check_job_file(row.job_ref)
-        reinstate(row.sweep_id, trials_dir)
-        job = load_job(row.job_ref)
-        prepared = prepare(spec_of(row, db=db), job)
-        resume = plan_resume(store, row, prepared.job)
-        dataset = prepared.job.load_data(
-            limit=prepared.spec.data_limit, data_dir=prepared.spec.data_dir, seed=prepared.spec.seed
-        )
-        return _run_recorded(prepared, dataset, store, progress, resume)
+        # Nothing in the folder is touched before the lock is ours and no driver may be alive.
+        with DriverLock.acquire(trials_dir.parent, row.sweep_id):
+            check_no_live_driver(store.find_sweep(row.sweep_id))
+            reinstate(row.sweep_id, trials_dir)
+            job = load_job(row.job_ref)
+            prepared = prepare(spec_of(row, db=db), job)
+            resume = plan_resume(store, row, prepared.job)
+            dataset = prepared.job.load_data(
+                limit=prepared.spec.data_limit, data_dir=prepared.spec.data_dir, seed=prepared.spec.seed
+            )
+            return _run_recorded(prepared, dataset, store, progress, resume)
     finally:
         store.close()
 
@@ -129,23 +143,40 @@ def resume_sweep(
 def _run_recorded(
     prepared: PreparedSweep, dataset: Any, store: Store, progress: Any, resume: Resume | None = None
 ) -> SweepResult:
-    spec, job = prepared.spec, prepared.job
-    if resume is None:
-        sweep_id = new_sweep_id()
-        sweep_dir = Path(os.path.expanduser(spec.storage)).absolute() / job.name / sweep_id
-        sweep_dir.mkdir(parents=True)
-        log.info("sweep %s of job %s in %s", sweep_id, job.name, sweep_dir)
-    else:
-        sweep_id, sweep_dir = resume.sweep_id, resume.sweep_dir
+    """A new sweep (``resume`` None: its folder is made and locked here), or a resumed one
+    (whose folder `resume_sweep` has locked already)."""
+    job = prepared.job
+    if resume is not None:
         log.info(
             "resuming sweep %s of job %s in %s (%d trials finished)",
-            sweep_id,
+            resume.sweep_id,
             job.name,
-            sweep_dir,
+            resume.sweep_dir,
             len(resume.finished),
         )
+        return _drive(prepared, dataset, store, progress, resume.sweep_id, resume.sweep_dir, resume)
+    sweep_id = new_sweep_id()
+    # os.path.expanduser leaves a ~user that does not exist as it is; Path.expanduser raises.
+    sweep_dir = Path(os.path.expanduser(prepared.spec.storage)).absolute() / job.name / sweep_id
+    sweep_dir.mkdir(parents=True)
+    with DriverLock.acquire(sweep_dir, sweep_id):  # held while this process drives the sweep
+        log.info("sweep %s of job %s in %s", sweep_id, job.name, sweep_dir)
+        return _drive(prepared, dataset, store, progress, sweep_id, sweep_dir)
 
+
+def _drive(
+    prepared: PreparedSweep,
+    dataset: Any,
+    store: Store,
+    progress: Any,
+    sweep_id: str,
+    sweep_dir: Path,
+    resume: Resume | None = None,
+) -> SweepResult:
+    """Run Ray Tune for the sweep in ``sweep_dir``, record it, write its files."""
     from tuning_service.raysession import prepare_environment, ray_session
+
+    spec, job = prepared.spec, prepared.job
 
     prepare_environment(spec.address)
     started = time.monotonic()
@@ -190,14 +221,45 @@ def _run_recorded(
         space=job.space.to_dict(),
         started=started_at,
     )
-    recording.finish(summary)
-    write_outputs(summary)
+    summary = recording.with_dropped(summary)
+    _finish(recording, summary)
     if summary.best is None:
         raise SweepError(
             f"sweep {sweep_id}: no trial finished with a valid {job.metric} "
             f"({', '.join(f'{n} {k}' for k, n in summary.counts().items() if n)}); see {sweep_dir}"
         )
     return summary
+
+
+def _finish(recording: SweepRecording, summary: SweepResult) -> None:
+    """Write the sweep's files first, then record its end: a results database that is down
+    at the end loses nothing (NotRecordedError), and a sweep whose files could not be written
+    (a full disk) is recorded as failed, so that `resume` writes them once there is room."""
+    sweep_id, where = summary.sweep_id, summary.sweep_dir
+    try:
+        write_outputs(summary)
+    except OSError as exc:
+        problem = f"could not write its files in {where}: {exc.strerror or exc}"
+        try:
+            recording.finish(summary, failure=problem)
+        except StoreError as store_exc:
+            problem += f"; the results database could not record it either ({store_exc})"
+        raise SweepError(
+            f"sweep {sweep_id} {problem}; free some space, then `tuning-service resume {sweep_id}` writes them"
+        ) from None
+    try:
+        recording.finish(summary)
+    except StoreError as exc:
+        best = (
+            f"its best config is in {where / BEST_CONFIG_JSON}"
+            if summary.best
+            else f"its files are in {where}"
+        )
+        raise NotRecordedError(
+            f"sweep {sweep_id} ran and {best}, but the results database could not record its end ({exc}); "
+            f"once the database is back, `tuning-service resume {sweep_id}` records it",
+            summary,
+        ) from None
 
 
 def _fit(
@@ -210,7 +272,7 @@ def _fit(
 ) -> Any:
     from ray import tune
 
-    from tuning_service.callbacks import ProgressCallback, SnapshotKeeper
+    from tuning_service.callbacks import Halt, ProgressCallback, SnapshotKeeper
     from tuning_service.progress import Snapshot
     from tuning_service.raysession import check_fits, node_capacity
     from tuning_service.schedulers import checkpoint_frequency, create_scheduler
@@ -254,6 +316,7 @@ def _fit(
             recorder,
             *_extra_callbacks(spec, job, sweep_dir),
             SnapshotKeeper(sweep_dir, watch),
+            Halt(prepared.stop),
         ]
 
     if resume is not None:

@@ -34,6 +34,11 @@ SNAPSHOT_FILE = "tune-snapshot.tar"
 STATE_PATTERN = "experiment_state-*.json"
 # Written once by Tuner(...) straight into the sweep folder, never part of a step's snapshot.
 _NOT_STATE = {"tuner.pkl"}
+# The kept archive, set aside when a later step could not be archived (a full disk): Tune's
+# newer copy is then what a resume reads, this one only if Tune's copy is damaged.
+OUTDATED_FILE = "tune-snapshot.outdated.tar"
+# Archives whose last update failed (warned about once, until one succeeds again).
+_FAILING: set[Path] = set()
 # Where reinstate moves Tune's own top-level state files that the kept snapshot replaces.
 SET_ASIDE_DIR = "superseded-snapshot"
 
@@ -76,10 +81,38 @@ def keep(staging: Path, target: Path, seen: tuple[int, int] | None) -> tuple[int
                 archive.add(path, arcname=path.name)
         os.replace(partial, target)
     except OSError as exc:  # a full disk must not end the sweep; Tune's own copy remains
-        log.warning("could not keep the sweep's snapshot in %s (%s)", target, exc)
-        partial.unlink(missing_ok=True)
+        if target not in _FAILING:  # one line when it starts failing, not one per step
+            _FAILING.add(target)
+            log.warning(
+                "could not keep the sweep's snapshot in %s (%s); until it can, a resume reads Ray Tune's own copy",
+                target,
+                exc,
+            )
+        _remove(partial)
+        _outdate(target)
         return seen
+    if target in _FAILING:
+        _FAILING.discard(target)
+        log.warning("the sweep's snapshot is kept in %s again", target)
+    _remove(target.with_name(OUTDATED_FILE))
     return now
+
+
+def _outdate(target: Path) -> None:
+    """Set the archive aside once Tune's copy has moved past it: a resume must not go back to it
+    while Tune's newer copy is readable. Renaming needs no free space; removing is the fallback."""
+    try:
+        if target.exists():
+            os.replace(target, target.with_name(OUTDATED_FILE))
+    except OSError:
+        _remove(target)
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not remove %s (%s)", path, exc)
 
 
 def reinstate(sweep_id: str, trials_dir: Path) -> None:
@@ -89,36 +122,78 @@ def reinstate(sweep_id: str, trials_dir: Path) -> None:
     copies, which are often a step or more behind (Tune skips a copy while the previous
     one runs) and cut off if the driver died mid-copy. Those copies, and state files the
     archive does not hold, are moved to ``trials/superseded-snapshot/``, not deleted.
-    Sweeps without an archive are checked as they are.
+    Without a readable archive (none kept, a damaged one, or one set aside because a later
+    step could not be archived) Tune's own copy is used; an archive set aside is put back
+    only when Tune's copy cannot be read.
     """
-    archive = trials_dir.parent / SNAPSHOT_FILE
-    if archive.is_file():
-        with tarfile.open(archive) as tar:
-            kept = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
-        aside = trials_dir / SET_ASIDE_DIR
-        for path in state_files(trials_dir):
-            if kept.get(path.name) != path.read_bytes():
-                aside.mkdir(exist_ok=True)
-                os.replace(path, aside / path.name)
-        for name, data in kept.items():
-            target = trials_dir / name
-            if not target.exists():
-                partial = target.with_name(f"tmp-{name}")
-                partial.write_bytes(data)
-                os.replace(partial, target)
+    folder = trials_dir.parent
+    kept = _archived(folder / SNAPSHOT_FILE)
+    if kept is None and _state_problem(trials_dir) is not None:
+        kept = _archived(folder / OUTDATED_FILE)
+        if kept is not None:
+            log.warning(
+                "sweep %s: Ray Tune's snapshot in %s cannot be read; resuming from the older kept snapshot %s",
+                sweep_id,
+                trials_dir,
+                folder / OUTDATED_FILE,
+            )
+    if kept is not None:
+        _put_back(kept, trials_dir)
     state = _newest_state(trials_dir)
     if state is None:
         raise InputError(
             f"sweep {sweep_id} cannot be resumed: it stopped before Ray Tune saved its first snapshot in {trials_dir}; "
             "run it again instead"
         )
+    problem = _state_problem(trials_dir)
+    if problem is not None:
+        raise InputError(
+            f"sweep {sweep_id} cannot be resumed: its Ray Tune snapshot {state} is damaged ({problem}) and no whole copy "
+            f"({SNAPSHOT_FILE}) was kept; run it again instead"
+        )
+
+
+def _archived(archive: Path) -> dict[str, bytes] | None:
+    """The state files a kept archive holds, or None if there is none or it cannot be read (a warning)."""
+    if not archive.is_file():
+        return None
+    try:
+        with tarfile.open(archive) as tar:
+            kept = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+        states = sorted(name for name in kept if Path(name).match(STATE_PATTERN))
+        if not states:
+            raise ValueError("it holds no experiment state")
+        json.loads(kept[states[-1]])
+    except (tarfile.TarError, OSError, EOFError, ValueError, UnicodeDecodeError) as exc:
+        log.warning("the kept snapshot %s is damaged (%s); resuming from Ray Tune's own copy", archive, exc)
+        return None
+    return kept
+
+
+def _put_back(kept: dict[str, bytes], trials_dir: Path) -> None:
+    aside = trials_dir / SET_ASIDE_DIR
+    for path in state_files(trials_dir):
+        if kept.get(path.name) != path.read_bytes():
+            aside.mkdir(exist_ok=True)
+            os.replace(path, aside / path.name)
+    for name, data in kept.items():
+        target = trials_dir / name
+        if not target.exists():
+            partial = target.with_name(f"tmp-{name}")
+            partial.write_bytes(data)
+            os.replace(partial, target)
+
+
+def _state_problem(trials_dir: Path) -> str | None:
+    """Why Tune's newest experiment state in ``trials_dir`` cannot be read, or None if it can (or is absent)."""
+    state = _newest_state(trials_dir)
+    if state is None:
+        return None
     try:
         json.loads(state.read_bytes())
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(
-            f"sweep {sweep_id} cannot be resumed: its Ray Tune snapshot {state} is damaged ({exc}) and no whole copy "
-            f"({SNAPSHOT_FILE}) was kept; run it again instead"
-        ) from None
+        return str(exc)
+    return None
 
 
 class RestoreWatch(logging.Handler):

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from tuning_service.auth import bearer_headers, missing_or_wrong, token_source, warn_if_sent_in_clear
 from tuning_service.credentials import PG_PASSWORD_HELP
-from tuning_service.errors import InputError, SweepError
+from tuning_service.errors import InputError, SweepError, SweepStopped
 from tuning_service.raysession import check_fits, check_reachable, connect_timeout
 from tuning_service.spec import SweepSpec
 
@@ -385,18 +385,29 @@ def follow_logs(address: str, submission_id: str, write: Callable[[str], None]) 
     )
 
 
-def wait_for_end(address: str, submission_id: str, *, timeout_s: float, poll_s: float = 15.0) -> Submission:
+def wait_for_end(
+    address: str,
+    submission_id: str,
+    *,
+    timeout_s: float,
+    poll_s: float = 15.0,
+    stop: Callable[[], str | None] | None = None,
+) -> Submission:
     """Read the submission's state every ``poll_s`` until it ends; past ``timeout_s``, stop it.
 
     A scheduler waits for its submissions one at a time: one that never ends (a stuck
     driver, trials waiting for a node that never comes) must not hold up every later
-    sweep. SweepError names the state it was left in.
+    sweep. SweepError names the state it was left in. ``stop``, asked at every poll, names
+    a reason to stop the submission now (its run lost the schedule lock): SweepStopped.
     """
     started = time.monotonic()
     while True:
         submission = get_submission(address, submission_id)
         if submission.status in TERMINAL:
             return submission
+        if stop is not None and (why := stop()):
+            stop_submission(address, submission_id)
+            raise SweepStopped(f"{why}; stopped submission {submission_id}")
         waited = time.monotonic() - started
         if waited >= timeout_s:
             try:

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from benchmarks import driver_scale, epoch_cost, overhead, peers, small, startup, telco
+from benchmarks import chaos, driver_scale, epoch_cost, overhead, peers, small, startup, telco
 from benchmarks.ours import engine_support
 from benchmarks.problems import get_problem
 from jobs import digits
@@ -149,3 +149,22 @@ def test_startup_smoke_times_the_command_and_its_phases(tmp_path):
         "Tune start to first epoch",
     ]
     assert sum(run["phases_s"].values()) == pytest.approx(run["to_first_epoch_s"])
+
+
+@pytest.mark.integration
+def test_chaos_smoke_kills_a_driver_resumes_it_and_loses_nothing(tmp_path):
+    # One fault: the drivers are processes of their own (each with its own Ray), so this costs a sweep,
+    # a kill and a resume.
+    assert chaos.main(["--smoke", "--faults", "1", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "chaos.json").read_text())
+    assert (data["faults_injected"], data["faults_survived"], data["data_lost"]) == (1, 1, 0), data["sweeps"]
+    (sweep,) = data["sweeps"]
+    assert sweep["plan"]["kind"] == "driver" and sweep["exits"][-1] == 0 and len(sweep["exits"]) >= 2
+    assert sweep["trials"] == 3 and "| faults survived | 1 |" in (tmp_path / "chaos.md").read_text()
+
+
+def test_chaos_refuses_an_unknown_fault_in_one_line(tmp_path, capsys):
+    assert chaos.main(["--kinds", "driver,meteor", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --kinds 'driver,meteor': choose among driver, worker, node, postgres, disk"]
+    assert not (tmp_path / "chaos.json").exists()

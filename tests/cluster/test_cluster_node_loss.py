@@ -1,4 +1,5 @@
-"""A worker node dies mid-sweep: its trials continue on the surviving nodes and the sweep completes."""
+"""A worker node dies mid-sweep: its trials continue from their checkpoints on the surviving nodes and
+the sweep completes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import sys
 
 import pytest
 from clusterkit import ROOT, start, wait_for
+
+from tuning_service.store import open_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -42,6 +45,7 @@ def test_trials_of_a_lost_node_finish_on_the_surviving_nodes(local_cluster, tmp_
             [sys.executable, "-m", "tuning_service", "-q", "run", f"{tmp_path / 'resumable_job.py'}:JOB"]
             + ["--address", local_cluster.gcs, "--searcher", "random", "--scheduler", "fifo"]
             + ["--num-samples", "3", "--max-epochs", "20", "--max-concurrent", "3", "--max-failures", "2"]
+            + ["--checkpoint-frequency", "1"]
             + ["--storage", str(storage), "--format", "json"],
             env=local_cluster.env,
             cwd=tmp_path,
@@ -51,8 +55,9 @@ def test_trials_of_a_lost_node_finish_on_the_surviving_nodes(local_cluster, tmp_
         )
 
         def a_trial_trains_on_the_doomed_node() -> bool:
+            # A checkpoint every epoch: by its third epoch the trial has one to move with.
             return any(
-                rows and rows[-1]["node_id"] == doomed and rows[-1]["training_iteration"] >= 2
+                rows and rows[-1]["node_id"] == doomed and rows[-1]["training_iteration"] >= 3
                 for rows in result_lines(storage).values()
             )
 
@@ -83,4 +88,13 @@ def test_trials_of_a_lost_node_finish_on_the_surviving_nodes(local_cluster, tmp_
         if any(r["node_id"] == doomed for r in rows) and rows[-1]["node_id"] != doomed
     ]
     assert moved, "no trial of the lost node finished elsewhere"
-    assert all(rows[-1]["training_iteration"] == 20 for rows in moved)
+    for rows in moved:
+        assert rows[-1]["training_iteration"] == 20
+        before = [r["training_iteration"] for r in rows if r["node_id"] == doomed]
+        after = [r["training_iteration"] for r in rows if r["node_id"] != doomed]
+        # From its checkpoint: the first epoch on the new node follows one trained on the lost node.
+        assert 1 < after[0] <= max(before) + 1, (before, after)
+        assert after == list(range(after[0], 21)), after
+    with open_store(None, storage=storage) as store:
+        for trial in store.trials([record["sweep_id"]]):
+            assert [e.epoch for e in store.epochs(record["sweep_id"], trial.trial_id)] == list(range(1, 21))

@@ -127,3 +127,54 @@ def result_lines(storage: Path) -> dict[str, list[dict]]:
                 pass
         found[path.parent.name] = rows
     return found
+
+
+class MemoryCgroup:
+    """A memory cgroup of its own for one process tree (cgroup v1 or v2): past its limit, the kernel's
+    OOM killer acts inside it alone, as on a machine that runs out of memory."""
+
+    def __init__(self, path: Path, version: int) -> None:
+        self.path, self.version = path, version
+
+    @classmethod
+    def create(cls, limit_bytes: int) -> MemoryCgroup:
+        """pytest.skip with the reason when this machine gives us none (needs root)."""
+        name = f"tuning-service-test-{os.getpid()}-{next(_runs)}"
+        v1, v2 = Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup")
+        try:
+            if (v1 / "memory.limit_in_bytes").exists():
+                group = cls(v1 / name, 1)
+                group.path.mkdir()
+                (group.path / "memory.limit_in_bytes").write_text(str(limit_bytes))
+                return group
+            if "memory" in (v2 / "cgroup.subtree_control").read_text().split():
+                group = cls(v2 / name, 2)
+                group.path.mkdir()
+                (group.path / "memory.max").write_text(str(limit_bytes))
+                (group.path / "memory.swap.max").write_text("0")
+                return group
+        except OSError as exc:
+            pytest.skip(f"cannot make a memory cgroup here ({exc}); this test needs root and cgroups")
+        pytest.skip("no cgroup v1 memory controller nor cgroup v2 with memory enabled at /sys/fs/cgroup")
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        """``argv`` run inside the group (its children too)."""
+        return ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.path / "cgroup.procs"), *argv]
+
+    def oom_kills(self) -> int:
+        text = (self.path / ("memory.oom_control" if self.version == 1 else "memory.events")).read_text()
+        return next(int(line.split()[1]) for line in text.splitlines() if line.startswith("oom_kill "))
+
+    def destroy(self) -> None:
+        for _ in range(50):
+            pids = (self.path / "cgroup.procs").read_text().split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                self.path.rmdir()
+                return
+            except OSError:
+                time.sleep(0.2)

@@ -133,11 +133,14 @@ def test_resume_after_the_driver_is_killed_halfway(searcher, crashes):
     assert code == 0, err[-3000:]
 
     assert row.status == "finished", row.message
-    assert len(after) == 12, sorted(after)
-    statuses = {trial_id: record[0] for trial_id, record in after.items()}
+    # A trial started an instant before the kill, unknown to Tune's snapshot, stays recorded as
+    # dropped (with any epoch it reported); the sweep ran exactly its 12 trials besides.
+    ran = {trial_id: record for trial_id, record in after.items() if record[0] != "dropped"}
+    assert len(ran) == 12, sorted(after)
+    statuses = {trial_id: record[0] for trial_id, record in ran.items()}
     assert set(statuses.values()) <= FINISHED, statuses
-    assert all(1 <= record[2] <= 3 for record in after.values()), "a trial ran past its 3 epochs"
-    assert len({record[3] for record in after.values()}) == 12, "a config ran twice"
+    assert all(1 <= record[2] <= 3 for record in ran.values()), "a trial ran past its 3 epochs"
+    assert len({record[3] for record in ran.values()}) == 12, "a config ran twice"
     for trial_id, record in before.items():
         assert after.get(trial_id) == record, (
             f"trial {trial_id} changed after the resume: {record} -> {after.get(trial_id)}; "

@@ -1,5 +1,6 @@
-"""Trials that fail: a killed worker continues from its checkpoint; a full disk and an impossible
-allocation fail only their own trials, with the reason recorded; a bad config is not retried."""
+"""Trials that fail: a killed worker continues from its checkpoint; a full disk, an impossible
+allocation and a worker the kernel kills for memory fail only their own trials, with the reason
+recorded; a bad config is not retried."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import time
 
 import pytest
 
-from tests.faults.conftest import JOB_FILE, result_lines
+from tests.faults.conftest import JOB_FILE, MemoryCgroup, result_lines
 from tuning_service.catalog import load_job
 from tuning_service.runner import run_sweep
 from tuning_service.spec import SweepSpec
@@ -163,3 +164,57 @@ def _one_point(job):
 
     space = {"learning_rate": Choice((0.01,)), "units": Choice((32,)), "batch_size": Choice((16,))}
     return replace(job, space=space)
+
+
+# Units per trial: one that trains, one whose model (64 inputs x 12M units, about 3 GB of
+# weights, written as they are initialised) outgrows the 2 GiB its sweep may use.
+GREEDY_JOB = """\
+from tuning_service.space import Choice
+from tuning_service.testing import tiny_job
+
+JOB = tiny_job({"units": Choice((16, 12_000_000))}, max_epochs=2)
+"""
+
+
+@pytest.mark.integration
+def test_a_worker_the_kernel_kills_for_memory_is_retried_then_recorded(tmp_path):
+    """Memory pressure, not a refused allocation: the sweep (driver, Ray and workers) runs in a
+    memory cgroup, and the greedy trial's worker is killed by the kernel's OOM killer, each time."""
+    (tmp_path / "greedy_job.py").write_text(GREEDY_JOB)
+    storage = tmp_path / "results"
+    group = MemoryCgroup.create(2 * 2**30)
+    try:
+        run = subprocess.run(
+            group.wrap(
+                [sys.executable, "-m", "tuning_service", "-q", "run", f"{tmp_path / 'greedy_job.py'}:JOB"]
+                + [
+                    "--searcher",
+                    "grid",
+                    "--scheduler",
+                    "fifo",
+                    "--max-concurrent",
+                    "1",
+                    "--max-failures",
+                    "1",
+                ]
+                + ["--storage", str(storage), "--format", "json"]
+            ),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=400,
+        )
+        kills = group.oom_kills()
+    finally:
+        group.destroy()
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert kills >= 2, (
+        f"the kernel killed {kills} process(es); the first attempt and its one retry should die"
+    )
+    with open_store(None, storage=storage) as store:
+        (sweep,) = store.sweeps()
+        trials = {t.config["units"]: t for t in store.trials([sweep.sweep_id])}
+    assert sweep.status == "finished"
+    assert {u: t.status for u, t in trials.items()} == {16: "completed", 12_000_000: "errored"}
+    assert trials[12_000_000].message.startswith("worker died:"), trials[12_000_000].message
+    assert json.loads(run.stdout)["config"]["units"] == 16

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from tuning_service.cli import main
 from tuning_service.errors import SweepError
+from tuning_service.processes import identity
 from tuning_service.schedule import history
 from tuning_service.schedule.schedulefile import TARGETS, load_schedule
 from tuning_service.schedule.service import open_history, run_due
@@ -33,7 +34,7 @@ class FakeSweeps:
         self.runs = list(runs)
         self.specs: list = []
 
-    def __call__(self, sweep, spec) -> RunOutcome:
+    def __call__(self, sweep, spec, *, stop=None) -> RunOutcome:
         self.specs.append(spec)
         planned = self.runs.pop(0)
         if isinstance(planned, Exception):
@@ -128,6 +129,8 @@ def _dead_pid() -> int:
         ({"host": socket.gethostname(), "pid": "dead", "expires_in": 3600}, True),  # killed here
         ({"host": "elsewhere", "pid": 4242, "expires_in": -1}, True),  # expired
         ({"host": "elsewhere", "pid": 4242, "expires_in": 3600}, False),  # alive elsewhere
+        # A container with our host name: its pid means nothing here, its lock holds until it expires.
+        ({"host": socket.gethostname(), "pid": "dead", "expires_in": 3600, "pidns": "pid:[1]"}, False),
     ],
 )
 def test_stale_locks_of_killed_schedulers_are_taken_over(schedule, holder, runs):
@@ -143,6 +146,8 @@ def test_stale_locks_of_killed_schedulers_are_taken_over(schedule, holder, runs)
                     owner=f"{holder['host']}:{pid}:x",
                     host=holder["host"],
                     pid=pid,
+                    # Without a pid namespace: judged by host and pid, as locks taken before it.
+                    process={**identity(), "pidns": holder["pidns"]} if "pidns" in holder else None,
                     expires_at=utcnow() + timedelta(seconds=holder["expires_in"]),
                 )
             )

@@ -5,6 +5,7 @@ python stress_writer.py URL SWEEP WRITER WRITES START_AT SHARED
 
 from __future__ import annotations
 
+import random
 import sys
 import time
 from pathlib import Path
@@ -41,9 +42,15 @@ def main(url: str, sweep: str, writer: int, writes: int, go: Path, shared: int) 
         store.record_epoch(
             sweep, f"w{writer}", epoch, mode="max", value=value(writer, epoch), metrics={"writer": writer}
         )
-    # Every writer also writes the same keys: upserts under contention, one row each.
-    for epoch in range(1, shared + 1):
-        store.record_epoch(sweep, "shared", epoch, mode="max", value=epoch / 1000, metrics={})
+    # Every writer also writes the same keys, each in its own order and with its own values:
+    # upserts under contention, one row each (the last write wins), and the trial's summary
+    # (best value, best epoch, epochs) must match the rows whichever write commits last.
+    order = list(range(1, shared + 1))
+    random.Random(writer).shuffle(order)
+    for epoch in order:
+        store.record_epoch(
+            sweep, "shared", epoch, mode="max", value=value(writer, epoch + 1000), metrics={"writer": writer}
+        )
     store.close()
 
 

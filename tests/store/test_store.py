@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -161,3 +162,135 @@ def test_outcome_messages_say_why_a_trial_ended():
         assert trial_status(last, 3) == status
         text = outcome_message(status, last, 3)
         assert text == message if message is None else message in text
+
+
+def _result(sweep_id, trials, tmp_path):
+    from tuning_service.results import SweepResult
+
+    return SweepResult(
+        sweep_id=sweep_id, job="digits", metric="val_accuracy", mode="max", searcher="random", scheduler="fifo",
+        seed=0, sweep_dir=tmp_path, trials=trials, wall_time_s=1.0, max_epochs=3,
+    )  # fmt: skip
+
+
+def test_reconciliation_keeps_a_trial_tune_does_not_know_as_dropped(store, tmp_path):
+    """A trial the store saw never vanishes: marked dropped with why, its epochs kept, never the best."""
+    from tuning_service.aggregate import best_configs, rank_trials, summarize
+    from tuning_service.results import TrialSummary
+
+    # b finished after the snapshot a resume started from (the best value of all); c never
+    # reported an epoch before the sweep ended.
+    add_sweep(
+        store,
+        "s1",
+        trials={"a": ("completed", [0.5, 0.6, 0.7]), "b": ("completed", [0.9, 0.95])},
+        finish=None,
+    )
+    store.start_trial("s1", "c", {"learning_rate": 0.01})
+    (a,) = [t for t in store.trials(["s1"]) if t.trial_id == "a"]
+    known = TrialSummary("a", a.config, "completed", 0.7, 3, 3, 1.0, history=[])
+    for _ in range(2):  # a replayed reconciliation changes nothing
+        store.record_result(_result("s1", [known], tmp_path))
+    trials = {t.trial_id: t for t in store.trials(["s1"])}
+    assert sorted(trials) == ["a", "b", "c"]
+    assert (trials["a"].status, trials["b"].status, trials["c"].status) == ("completed", "dropped", "dropped")
+    assert "its 2 recorded epochs are kept" in trials["b"].message
+    assert "ended before this trial reported an epoch" in trials["c"].message
+    assert [e.epoch for e in store.epochs("s1", "b")] == [1, 2] and trials["b"].value == 0.95
+    # Every reader: never the best, listed last, counted apart from the trials the sweep ran.
+    store.finish_sweep("s1", "finished")
+    assert [t.trial_id for t, _ in store.top_trials("digits", metric="val_accuracy", mode="max")] == ["a"]
+    assert best_configs(store, job="digits")[0]["trial_id"] == "a"
+    assert [t.trial_id for t in rank_trials(list(trials.values()), "max")] == ["a", "b", "c"]
+    (summary,) = summarize(store, store.sweeps())
+    assert summary.best.trial_id == "a" and summary.trials == 1 and summary.counts["dropped"] == 2
+    assert summary.tally == "1 (1 completed) + 2 dropped"
+
+
+def test_a_driver_alive_after_being_marked_interrupted_revives_its_sweep(store):
+    """A database outage longer than the stale limit: the next sweep marks this one interrupted; the
+    driver's next heartbeat, once the database is back, says it is running after all."""
+    add_sweep(store, "s1", trials={"t1": ("running", [0.5]), "t2": ("completed", [0.6])}, finish=None)
+    with store.engine.begin() as conn:
+        old = schema.utcnow() - timedelta(hours=1)
+        conn.execute(sa.update(schema.sweeps).values(heartbeat_at=old))
+    assert store.cleanup_stale() == ["s1"]
+    assert store.sweeps()[0].status == INTERRUPTED
+    store.heartbeat("s1")
+    (row,) = store.sweeps()
+    assert (row.status, row.ended_at, row.message) == (RUNNING, None, None)
+    assert {t.trial_id: t.status for t in store.trials(["s1"])} == {"t1": RUNNING, "t2": "completed"}
+
+
+def test_a_driver_in_another_container_with_our_host_name_is_not_taken_for_dead(store):
+    """Same host name, another pid namespace: its pid means nothing here, only its heartbeat counts."""
+    add_sweep(store, "s1", finish=None)
+    (row,) = store.sweeps()
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.update(schema.sweeps).values(pid=2**22 - 1, driver={**row.driver, "pidns": "pid:[123]"})
+        )
+    assert store.cleanup_stale() == [] and store.sweeps()[0].status == RUNNING
+
+
+def test_a_database_made_by_the_previous_version_upgrades_and_keeps_working(db_url):
+    """Revision 0002 (before sweeps recorded their driver's identity) opens, upgrades, and its sweeps
+    are judged by host and pid as before."""
+    from alembic import command
+    from alembic.config import Config
+
+    from tuning_service.store.engine import create_engine, parse_url
+    from tuning_service.store.migrate import MIGRATIONS
+
+    engine = create_engine(parse_url(db_url))
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002")
+        now = schema.utcnow()
+        conn.execute(
+            sa.text(
+                "INSERT INTO sweeps (sweep_id, job, job_ref, metric, mode, searcher, scheduler, seed, space, spec,"
+                " host, pid, versions, status, started_at, heartbeat_at) VALUES ('old', 'digits', 'digits',"
+                " 'val_accuracy', 'max', 'random', 'fifo', 0, '{}', '{}', :host, 2147483646, '{}', 'running', :now, :now)"
+            ),
+            {"host": socket.gethostname(), "now": now.replace(tzinfo=None)},
+        )
+    engine.dispose()
+    with open_store(db_url) as store:
+        (row,) = store.sweeps()
+        assert row.driver is None
+        assert store.cleanup_stale() == ["old"]  # this host, and no process with that pid
+        add_sweep(store, "new", trials={"t1": ("completed", [0.5])})
+        assert store.find_sweep("new").driver["boot"]
+
+
+def test_two_writers_of_one_trial_at_once_leave_its_summary_exact(db_url):
+    """The second writer waits for the first to commit, then sums up every epoch row (on PostgreSQL a
+    summary computed from a snapshot taken before the first committed would miss epoch 25)."""
+    import threading
+    import time
+
+    with open_store(db_url) as first, open_store(db_url) as second:
+        add_sweep(first, "s1", trials={"t1": ("running", [0.5])}, finish=None)
+        go, done = threading.Event(), []
+
+        @sa.event.listens_for(first.engine, "after_cursor_execute")
+        def hold_the_transaction(conn, cursor, statement, parameters, context, executemany):
+            if statement.lstrip().startswith("UPDATE trials") and not go.is_set():
+                go.set()
+                time.sleep(1.0)  # the second writer runs into this open transaction meanwhile
+
+        def write_second() -> None:
+            go.wait(30)
+            second.record_epoch("s1", "t1", 24, mode="max", value=0.1, metrics={})
+            done.append(True)
+
+        thread = threading.Thread(target=write_second)
+        thread.start()
+        first.record_epoch("s1", "t1", 25, mode="max", value=0.9, metrics={})
+        thread.join(60)
+        assert done
+        (trial,) = first.trials(["s1"])
+        assert (trial.value, trial.best_epoch, trial.epochs) == (0.9, 25, 25)

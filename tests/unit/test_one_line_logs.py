@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rich.table import Table
 
-from tuning_service.cli import main
+from tuning_service.cli import cli, main
 from tuning_service.cli.render import stdout_console
 from tuning_service.cli.run import _with_progress
 from tuning_service.progress import Snapshot
@@ -55,7 +55,7 @@ def test_user_text_that_looks_like_rich_markup_is_printed_as_written(tmp_path, c
 
 @pytest.fixture
 def root_handlers():
-    """`main` installs the CLI's handlers on the root logger; put the previous ones back."""
+    """The CLI group installs its handlers on the root logger; put the previous ones back."""
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     yield
@@ -67,7 +67,8 @@ def root_handlers():
 
 def test_a_logged_traceback_is_one_line_in_a_log_file(tmp_path: Path, root_handlers):
     log_file = tmp_path / "service.log"
-    assert main(["--log-file", str(log_file), "jobs", "--format", "json"]) == 0
+    # The group itself, not `main`: `main` takes its handlers down again when the command returns.
+    cli.main(["--log-file", str(log_file), "jobs", "--format", "json"], standalone_mode=False)
     try:
         raise RuntimeError("first line\nsecond line")
     except RuntimeError:
@@ -76,3 +77,10 @@ def test_a_logged_traceback_is_one_line_in_a_log_file(tmp_path: Path, root_handl
     assert len(lines) == 1, lines
     assert " | ERROR tuning_service.schedule: nightly: run 3 failed | Traceback" in lines[0]
     assert lines[0].endswith("RuntimeError: first line | second line")
+
+
+def test_main_leaves_the_callers_logging_as_it_found_it(tmp_path: Path, root_handlers):
+    root = logging.getLogger()
+    before = root.handlers[:], root.level
+    assert main(["--log-file", str(tmp_path / "service.log"), "-v", "jobs", "--format", "json"]) == 0
+    assert (root.handlers, root.level) == before

@@ -12,7 +12,14 @@ import pytest
 
 from tuning_service.callbacks import SnapshotKeeper
 from tuning_service.errors import InputError, SweepError
-from tuning_service.snapshots import SET_ASIDE_DIR, SNAPSHOT_FILE, RestoreWatch, keep, reinstate
+from tuning_service.snapshots import (
+    OUTDATED_FILE,
+    SET_ASIDE_DIR,
+    SNAPSHOT_FILE,
+    RestoreWatch,
+    keep,
+    reinstate,
+)
 
 STATE = "experiment_state-2026-01-01_00-00-00.json"
 SEARCHER = "searcher-state-2026-01-01_00-00-00.pkl"
@@ -117,3 +124,79 @@ def test_a_restore_tune_gave_up_on_stops_before_any_trial_starts(tmp_path):
     assert watch not in tune_log.handlers
     # Tune pickles its callbacks into the snapshot: the watch stays behind.
     assert pickle.loads(pickle.dumps(keeper)).watch is None
+
+
+def _archive_fails_once(staging, target) -> None:
+    """A step whose archive cannot be written (as on a full disk): its partial file cannot be created."""
+    partial = target.with_name(SNAPSHOT_FILE + ".partial")
+    partial.mkdir()
+    seen = keep(staging, target, ("no", "snapshot"))
+    partial.rmdir()
+    assert seen == ("no", "snapshot")
+
+
+def test_an_archive_that_could_not_be_updated_never_wins_over_tunes_newer_copy(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="tuning_service.snapshots")  # whatever a CLI test left
+    staging, trials, target = tmp_path / "staging", tmp_path / "trials", tmp_path / SNAPSHOT_FILE
+    _save(staging, 3)
+    keep(staging, target, None)
+    _save(staging, 4)  # the next step: Tune copies it into trials/, the archive fails
+    _save(trials, 4)
+    _archive_fails_once(staging, target)
+    assert "could not keep the sweep's snapshot" in caplog.text and not target.exists()
+    assert (tmp_path / OUTDATED_FILE).is_file()
+    reinstate("20260101-000000-aaaaaa", trials)
+    assert json.loads((trials / STATE).read_text()) == {"trial_data": [0, 1, 2, 3]}
+    assert not (trials / SET_ASIDE_DIR).exists()
+    # The next step archives again: the set-aside copy goes.
+    _save(staging, 5)
+    keep(staging, target, None)
+    assert target.is_file() and not (tmp_path / OUTDATED_FILE).exists()
+
+
+def test_the_set_aside_archive_serves_only_when_tunes_copy_is_damaged(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="tuning_service.snapshots")  # whatever a CLI test left
+    staging, trials, target = tmp_path / "staging", tmp_path / "trials", tmp_path / SNAPSHOT_FILE
+    _save(staging, 3)
+    keep(staging, target, None)
+    _save(staging, 4)
+    _archive_fails_once(staging, target)
+    _save(trials, 4)
+    (trials / STATE).write_bytes(b'{"trial_data": [0, 1')  # Tune's copy cut off too
+    reinstate("20260101-000000-aaaaaa", trials)
+    assert json.loads((trials / STATE).read_text()) == {"trial_data": [0, 1, 2]}
+    assert "resuming from the older kept snapshot" in caplog.text
+
+
+@pytest.mark.parametrize("damage", [b"not a tar archive" * 40, b""])
+def test_a_damaged_archive_falls_back_to_tunes_copy_with_a_warning(tmp_path, caplog, damage):
+    caplog.set_level(logging.WARNING, logger="tuning_service.snapshots")  # whatever a CLI test left
+    trials = tmp_path / "trials"
+    _save(trials, 4)
+    (tmp_path / SNAPSHOT_FILE).write_bytes(damage)
+    reinstate("20260101-000000-aaaaaa", trials)
+    assert json.loads((trials / STATE).read_text()) == {"trial_data": [0, 1, 2, 3]}
+    assert "is damaged" in caplog.text and "resuming from Ray Tune's own copy" in caplog.text
+
+
+def test_an_archive_whose_experiment_state_is_damaged_is_not_put_back(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="tuning_service.snapshots")  # whatever a CLI test left
+    trials = tmp_path / "trials"
+    _save(trials, 4)
+    with tarfile.open(tmp_path / SNAPSHOT_FILE, "w") as tar:
+        (tmp_path / STATE).write_bytes(b"{")
+        tar.add(tmp_path / STATE, arcname=STATE)
+    reinstate("20260101-000000-aaaaaa", trials)
+    assert json.loads((trials / STATE).read_text()) == {"trial_data": [0, 1, 2, 3]}
+    assert "is damaged" in caplog.text
+
+
+def test_an_archive_failing_step_after_step_is_one_warning_until_it_works_again(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="tuning_service.snapshots")
+    staging, target = tmp_path / "staging", tmp_path / SNAPSHOT_FILE
+    for step in (1, 2, 3):
+        _save(staging, step)
+        _archive_fails_once(staging, target)
+    assert caplog.text.count("could not keep the sweep's snapshot") == 1
+    keep(staging, target, None)
+    assert "is kept in" in caplog.text and target.is_file()

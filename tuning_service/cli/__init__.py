@@ -104,7 +104,24 @@ def printable(message: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: one line on stderr and exit code 2 for bad input, never a traceback."""
+    """Entry point: one line on stderr and exit code 2 for bad input, never a traceback.
+
+    The logging set up for the command is undone when it returns, so a caller in the same
+    process (a test, a notebook) keeps its own handlers, not ones writing to a stream gone since.
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        return _run(argv)
+    finally:
+        for handler in root.handlers:
+            if handler not in handlers:
+                handler.close()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         cli.main(args=argv, prog_name="tuning-service", standalone_mode=False)
     except _NO_ARGS_IS_HELP as exc:

@@ -63,7 +63,7 @@ def _table(a: SweepSummary, b: SweepSummary) -> Table:
         ),
     )
     row("best trial / epoch", lambda s: f"{s.best.trial_id} / {s.best.best_epoch}" if s.best else "-")
-    row("trials", lambda s: f"{s.trials} (" + ", ".join(f"{n} {k}" for k, n in s.counts.items()) + ")")
+    row("trials", lambda s: s.tally)
     row("epochs spent", lambda s: str(s.epochs))
     row("wall time", lambda s: fmt_duration(s.sweep.wall_time_s))
     row("started", lambda s: f"{s.sweep.started_at:%Y-%m-%d %H:%M:%S} UTC")

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tuning_service.progress import Snapshot
-from tuning_service.results import SweepResult
+from tuning_service.results import SweepResult, tally
 
 
 def _fmt(value: Any) -> str:
@@ -103,11 +103,8 @@ def leaderboard_table(result: SweepResult, top: int = 10) -> Table:
 
 
 def print_summary(console: Console, result: SweepResult) -> None:
-    counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
     console.print(leaderboard_table(result))
-    console.print(
-        f"{len(result.trials)} trials ({counts}), {result.epochs} epochs, {result.wall_time_s:.1f}s wall time"
-    )
+    console.print(f"{tally(result.counts())}, {result.epochs} epochs, {result.wall_time_s:.1f}s wall time")
     if result.best is not None:
         console.print(
             f"best {result.metric} {result.best.value:.4f} -> {result.sweep_dir / 'best_config.json'}"

@@ -148,7 +148,6 @@ def _sweeps_table(summaries: list[SweepSummary]) -> Table:
             col, justify="right" if col in ("trials", "epochs", "best", "test", "time") else "left"
         )
     for s in summaries:
-        counts = ", ".join(f"{n} {k}" for k, n in s.counts.items())
         test = f"{s.refit.test_metric} {fmt(s.refit.test_value)}" if s.refit else "-"
         table.add_row(
             s.sweep.sweep_id,
@@ -156,7 +155,7 @@ def _sweeps_table(summaries: list[SweepSummary]) -> Table:
             s.sweep.status,
             s.sweep.searcher,
             s.sweep.scheduler,
-            f"{s.trials} ({counts})" if counts else "0",
+            s.tally,
             str(s.epochs),
             fmt(s.best.value) if s.best else "-",
             test,

@@ -14,7 +14,7 @@ import click
 from rich.live import Live
 
 from tuning_service.cli.options import parse_key_values
-from tuning_service.errors import InputError
+from tuning_service.errors import InputError, NotRecordedError
 from tuning_service.results import best_config_record
 from tuning_service.searchers.points import read_points_file
 from tuning_service.spec import DEFAULT_JOB, DEFAULT_STORAGE, SweepSpec
@@ -205,8 +205,18 @@ def show_sweep(start: Callable[[Any], Any], *, quiet: bool, fmt: str) -> None:
     """Run ``start(progress_sink)``, with a live view, then print the leaderboard or the best config."""
     # Ray prints some cluster events ("(raylet) ...") on the driver's stdout; with --format
     # json, stdout must hold the JSON document alone.
+    unrecorded = None
     with redirect_stdout(sys.stderr) if fmt == "json" else nullcontext():
-        result = _with_progress(start, quiet=quiet)
+        try:
+            result = _with_progress(start, quiet=quiet)
+        except NotRecordedError as exc:  # the sweep ran and its files are written: show it, then fail
+            result, unrecorded = exc.result, exc
+    _show_result(result, fmt)
+    if unrecorded is not None:
+        raise unrecorded
+
+
+def _show_result(result: Any, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(best_config_record(result), indent=2, default=str))
     else:

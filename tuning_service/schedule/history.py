@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
+from tuning_service import processes
 from tuning_service.schedule.tables import (
     FAILED,
     FINISHED,
@@ -24,8 +25,7 @@ from tuning_service.schedule.tables import (
     schedule_locks,
     schedule_runs,
 )
-from tuning_service.store.engine import retrying
-from tuning_service.store.records import pid_alive
+from tuning_service.store.engine import StoreError, retrying
 from tuning_service.store.schema import utcnow
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Insert-or-lock rounds before start_run gives up on a lock that keeps being taken and released.
+_LOCK_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class LockRow:
     run_id: int | None
     acquired_at: datetime
     expires_at: datetime
+    process: dict[str, Any] | None = None  # processes.identity() of its scheduler
 
 
 @dataclass(frozen=True)
@@ -118,13 +121,13 @@ def _insert(conn: Connection, table: sa.Table) -> Any:
 def is_stale(lock: LockRow, now: datetime) -> str | None:
     """Why ``lock`` no longer protects a live run, or None while it does.
 
-    Expired: its scheduler stopped renewing it. Dead: it was taken on this host by a
-    process that no longer exists (a killed scheduler), so nobody has to wait out the
-    expiry.
+    Expired: its scheduler stopped renewing it. Dead: it was taken on this machine (and pid
+    namespace: not a container with the same host name) by a process that no longer exists
+    (a killed scheduler), so nobody has to wait out the expiry.
     """
     if lock.expires_at <= now:
         return f"expired at {lock.expires_at:%Y-%m-%d %H:%M:%S} UTC"
-    if lock.host == socket.gethostname() and lock.pid != os.getpid() and not pid_alive(lock.pid):
+    if processes.state(lock.host, lock.pid, lock.process) == processes.GONE:
         return f"its scheduler (pid {lock.pid}) is gone"
     return None
 
@@ -180,17 +183,13 @@ def start_run(
     def work(conn: Connection) -> Started | Skipped:
         now = utcnow()
         values = lock.row_values(now)
-        # RETURNING, not rowcount: drivers do not all count a row ON CONFLICT DO NOTHING skipped.
-        inserted = conn.execute(
-            _insert(conn, locks)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["name"])
-            .returning(locks.c.name)
-        ).first()
+        holder = _insert_or_hold(conn, values)
         took_over = None
-        if inserted is None:
-            row = conn.execute(sa.select(locks).where(locks.c.name == name).with_for_update()).first()
-            holder = LockRow(**row._mapping)
+        if holder is not None:
+            if holder.owner == lock.owner and holder.run_id is not None:
+                # This very call, replayed after its commit's acknowledgement was lost: the
+                # lock and the run are ours already.
+                return Started(_run(conn, holder.run_id), lock, None)
             why = is_stale(holder, now)
             if why is None:
                 message = (
@@ -229,6 +228,31 @@ def start_run(
             is_stale(holder, utcnow()) or "expired",
         )
     return outcome
+
+
+def _insert_or_hold(conn: Connection, values: dict[str, Any]) -> LockRow | None:
+    """Insert the lock row (None: it is ours now) or lock the holder's row and return it.
+
+    Between a conflicting insert and the SELECT ... FOR UPDATE the holder may release the
+    lock (PostgreSQL reads each statement afresh): then the insert is tried again.
+    """
+    locks = schedule_locks
+    for _ in range(_LOCK_ATTEMPTS):
+        # RETURNING, not rowcount: drivers do not all count a row ON CONFLICT DO NOTHING skipped.
+        inserted = conn.execute(
+            _insert(conn, locks)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["name"])
+            .returning(locks.c.name)
+        ).first()
+        if inserted is not None:
+            return None
+        row = conn.execute(sa.select(locks).where(locks.c.name == values["name"]).with_for_update()).first()
+        if row is not None:
+            return LockRow(**row._mapping)
+    raise StoreError(
+        f"results database: the lock of {values['name']} changed hands {_LOCK_ATTEMPTS} times in a row; try again"
+    )
 
 
 def _insert_run(
@@ -295,9 +319,11 @@ def finish_run(store: Store, run_id: int, status: str, **values: Any) -> RunRow:
         raise ValueError(f"a run ends finished, failed or interrupted, got {status!r}")
 
     def work(conn: Connection) -> RunRow:
+        # Only a running run: one marked interrupted by a scheduler that took its stale lock over
+        # keeps saying so.
         conn.execute(
             sa.update(schedule_runs)
-            .where(schedule_runs.c.run_id == run_id)
+            .where(schedule_runs.c.run_id == run_id, schedule_runs.c.status == RUNNING)
             .values(status=status, ended_at=utcnow(), **values)
         )
         return _run(conn, run_id)
@@ -311,6 +337,7 @@ class SweepLock:
     def __init__(self, store: Store, name: str, ttl_s: float) -> None:
         self.store, self.name, self.ttl_s = store, name, ttl_s
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._lost: str | None = None
 
     def row_values(self, now: datetime) -> dict[str, Any]:
         return {
@@ -318,10 +345,24 @@ class SweepLock:
             "owner": self.owner,
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "process": processes.identity(),
             "run_id": None,
             "acquired_at": now,
             "expires_at": now + timedelta(seconds=self.ttl_s),
         }
+
+    def lost(self) -> str | None:
+        """Why this lock is no longer ours (another scheduler took it over), or None while it is:
+        the run it protects must stop, since that scheduler is starting the same sweep."""
+        return self._lost
+
+    def _note_lost(self) -> None:
+        try:
+            holder = lock_holder(self.store, self.name)
+        except Exception:  # noqa: BLE001 - who took it is a detail; that it is gone is what counts
+            holder = None
+        to = f"{holder.host} pid {holder.pid} (run {holder.run_id})" if holder else "another scheduler"
+        self._lost = f"lost the lock of {self.name} to {to}, which took it over as stale"
 
     def renew(self) -> bool:
         """Push the expiry back; False if the lock is no longer ours (taken over as stale)."""
@@ -357,7 +398,8 @@ class SweepLock:
             while not stop.wait(self.ttl_s / 3):
                 try:
                     if not self.renew():
-                        log.warning("%s: lost the lock (another scheduler took it as stale)", self.name)
+                        self._note_lost()
+                        log.warning("%s: %s; stopping this run", self.name, self._lost)
                         return
                 except Exception as exc:  # noqa: BLE001 - a missed renewal is retried on the next beat
                     log.warning("%s: could not renew the lock: %s", self.name, exc)

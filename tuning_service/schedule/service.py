@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tuning_service.errors import TuningServiceError
 from tuning_service.schedule import change as changes
@@ -22,15 +22,20 @@ from tuning_service.schedule.history import (
 )
 from tuning_service.schedule.schedulefile import TARGETS, Schedule, ScheduledSweep
 from tuning_service.schedule.tables import FAILED, FINISHED, INTERRUPTED, SKIPPED
-from tuning_service.schedule.targets import RunOutcome
+from tuning_service.schedule.targets import RunOutcome, Stop
 from tuning_service.schedule.warmstart import earlier_best_configs
 from tuning_service.spec import SweepSpec
 from tuning_service.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
-# Runs one sweep where its target says; tests pass their own.
-Execute = Callable[[ScheduledSweep, SweepSpec], RunOutcome]
+
+class Execute(Protocol):
+    """Runs one sweep where its target says (tests pass their own); stops once ``stop()`` says why."""
+
+    def __call__(self, sweep: ScheduledSweep, spec: SweepSpec, *, stop: Stop | None = None) -> RunOutcome: ...
+
+
 EXPORT_FILE = "best_config.json"
 
 
@@ -122,8 +127,8 @@ def run_once(
     if isinstance(started, Skipped):
         log.warning("%s: %s", sweep.name, started.run.message)
         return RunReport(sweep.name, SKIPPED, scheduled_for, started.run.run_id, message=started.run.message)
-    run = started.run
-    with started.lock.kept_alive():
+    run, lock = started.run, started.lock
+    with lock.kept_alive():
         try:
             points = earlier_best_configs(
                 store, sweep.name, metric=sweep.metric, mode=sweep.mode, count=sweep.warm_start
@@ -137,9 +142,11 @@ def run_once(
                 len(points),
             )
             outcome = (execute or TARGETS[sweep.target])(
-                sweep, sweep.spec.replace(points_to_evaluate=tuple(points))
+                sweep, sweep.spec.replace(points_to_evaluate=tuple(points)), stop=lock.lost
             )
         except (Exception, KeyboardInterrupt) as exc:
+            if lock.lost() is not None:
+                return _lost(store, sweep, run, scheduled_for, lock.lost() or "")
             interrupted = isinstance(exc, KeyboardInterrupt)
             message = _one_line(exc)
             finish_run(store, run.run_id, INTERRUPTED if interrupted else FAILED, message=message)
@@ -148,6 +155,8 @@ def run_once(
             if not isinstance(exc, TuningServiceError):
                 log.exception("%s: run %d failed", sweep.name, run.run_id)
             return RunReport(sweep.name, FAILED, scheduled_for, run.run_id, message=message)
+        if lock.lost() is not None:  # the sweep ended, but the run is no longer this scheduler's
+            return _lost(store, sweep, run, scheduled_for, lock.lost() or "", sweep_id=outcome.sweep_id)
         earlier = [r for r in runs(store, sweep.name, statuses=(FINISHED,)) if r.run_id != run.run_id]
         summary = changes.summarize(
             name=sweep.name,
@@ -182,6 +191,22 @@ def run_once(
         change=summary,
         files=tuple(files),
     )
+
+
+def _lost(
+    store: Store,
+    sweep: ScheduledSweep,
+    run: Any,
+    scheduled_for: datetime,
+    why: str,
+    *,
+    sweep_id: str | None = None,
+) -> RunReport:
+    """A run whose lock another scheduler took over: it is interrupted (the scheduler that took
+    the lock marked it so already), and it writes no export: the new holder's run does."""
+    finish_run(store, run.run_id, INTERRUPTED, message=f"interrupted: {why}")
+    log.warning("%s: run %d stopped: %s", sweep.name, run.run_id, why)
+    return RunReport(sweep.name, INTERRUPTED, scheduled_for, run.run_id, sweep_id=sweep_id, message=why)
 
 
 def _write_files(store: Store, sweep: ScheduledSweep, summary: dict[str, Any]) -> list[Path]:

@@ -42,6 +42,7 @@ schedule_locks = Table(
     Column("owner", String(300), nullable=False),  # host:pid:token of the scheduler holding it
     Column("host", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
+    Column("process", JSON),  # processes.identity() of the scheduler: boot id, pid namespace, start time
     Column("run_id", Integer),
     Column("acquired_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),  # renewed while the run lives

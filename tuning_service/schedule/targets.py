@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,8 @@ log = logging.getLogger(__name__)
 
 # How often a submitted sweep's status is read while the scheduler waits for it.
 POLL_S = 15.0
+# Asked while a sweep runs: a reason it must stop now (its run lost the schedule lock), or None.
+Stop = Callable[[], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -30,22 +33,23 @@ class RunOutcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def run_here(sweep: ScheduledSweep, spec: SweepSpec) -> RunOutcome:
+def run_here(sweep: ScheduledSweep, spec: SweepSpec, *, stop: Stop | None = None) -> RunOutcome:
     """Targets ``local`` and ``address``: the sweep runs in this process, on its own or the cluster's Ray.
 
-    Raises SweepError when no trial produced a result (the run is recorded as failed).
+    Raises SweepError when no trial produced a result (the run is recorded as failed), and
+    SweepStopped once ``stop`` names a reason (the sweep is recorded as interrupted).
     """
     from tuning_service.errors import SweepError
     from tuning_service.runner import run_sweep
 
-    result = run_sweep(spec)
+    result = run_sweep(spec, stop=stop)
     best = result.best
     if best is None or best.value is None:  # run_sweep raises first; kept for the type checker
         raise SweepError(f"sweep {result.sweep_id}: no trial finished with a valid {result.metric}")
     return RunOutcome(result.sweep_id, result.metric, result.mode, best.value, dict(best.config))
 
 
-def submit_and_wait(sweep: ScheduledSweep, spec: SweepSpec) -> RunOutcome:
+def submit_and_wait(sweep: ScheduledSweep, spec: SweepSpec, *, stop: Stop | None = None) -> RunOutcome:
     """Target ``submit``: send the sweep to the cluster's Jobs API, wait for it, read its best config.
 
     The sweep records itself in the database the head reaches: ``--db`` is passed for a
@@ -64,7 +68,7 @@ def submit_and_wait(sweep: ScheduledSweep, spec: SweepSpec) -> RunOutcome:
         python=sweep.python,
     )
     log.info("%s: submitted %s to %s", sweep.name, submission_id, address)
-    wait_for_end(address, submission_id, timeout_s=sweep.wait_timeout_s, poll_s=POLL_S)
+    wait_for_end(address, submission_id, timeout_s=sweep.wait_timeout_s, poll_s=POLL_S, stop=stop)
     record = get_result(address, submission_id)  # SweepError unless SUCCEEDED
     if record.get("value") is None:
         raise SweepError(f"submission {submission_id} reported no best value")

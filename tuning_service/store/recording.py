@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tuning_service.results import versions
+from tuning_service.errors import SweepStopped
+from tuning_service.outcomes import DIVERGED_KEY, dropped_message
+from tuning_service.results import DROPPED, ERRORED, TrialSummary, versions
 from tuning_service.store.engine import StoreError
-from tuning_service.store.records import Store
+from tuning_service.store.records import EpochRow, Store, TrialRow
 from tuning_service.store.schema import FAILED, FINISHED, INTERRUPTED
 
 if TYPE_CHECKING:
@@ -82,13 +84,44 @@ class SweepRecording:
         )
         return self._callback
 
-    def finish(self, result: SweepResult) -> None:
-        """Reconcile every trial and epoch with Tune's final results, then close the sweep."""
+    def with_dropped(self, result: SweepResult) -> SweepResult:
+        """``result`` plus, as dropped, the recorded trials Ray Tune's results do not hold,
+        so the sweep's files list every trial the store keeps. A store that cannot be read
+        adds none (the reconciliation marks them all the same once it can write)."""
+        known = {t.trial_id for t in result.trials}
+        try:
+            rows = [t for t in self.store.trials([self.sweep_id]) if t.trial_id not in known]
+            epochs = self.store.epochs(self.sweep_id) if rows else []
+        except StoreError as exc:
+            log.warning("sweep %s: could not read its recorded trials (%s)", self.sweep_id, exc)
+            return result
+        if not rows:
+            return result
+        by_trial: dict[str, list[EpochRow]] = {}
+        for epoch in epochs:
+            by_trial.setdefault(epoch.trial_id, []).append(epoch)
+        dropped = []
+        for row in rows:
+            summary = recorded_trial(row, by_trial.get(row.trial_id, []), result.metric)
+            dropped.append(replace(summary, status=DROPPED, error=dropped_message(summary.epochs)))
+        log.warning(
+            "sweep %s: %d recorded trial(s) are not in Ray Tune's results and are kept as dropped: %s",
+            self.sweep_id,
+            len(dropped),
+            ", ".join(t.trial_id for t in dropped),
+        )
+        return replace(result, trials=[*result.trials, *dropped])
+
+    def finish(self, result: SweepResult, *, failure: str | None = None) -> None:
+        """Reconcile every trial and epoch with Tune's final results, then close the sweep
+        (as failed, with ``failure`` as its message, when the sweep's files could not be written)."""
         missed = getattr(self._callback, "missed", 0)
         if missed:
             log.warning("sweep %s: %d live writes were skipped; recording them now", self.sweep_id, missed)
         self.store.record_result(result)
-        if result.best is None:
+        if failure is not None:
+            self.store.finish_sweep(self.sweep_id, FAILED, failure)
+        elif result.best is None:
             counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
             self.store.finish_sweep(
                 self.sweep_id, FAILED, f"no trial finished with a valid {result.metric} ({counts})"
@@ -101,7 +134,7 @@ class SweepRecording:
         """Record why the sweep stopped; never hides the original error."""
         if self.done:
             return
-        status = INTERRUPTED if isinstance(exc, KeyboardInterrupt) else FAILED
+        status = INTERRUPTED if isinstance(exc, KeyboardInterrupt | SweepStopped) else FAILED
         text = str(exc).strip().splitlines()
         message = f"{type(exc).__name__}: {text[-1] if text else ''}".rstrip(": ")
         try:
@@ -109,6 +142,25 @@ class SweepRecording:
         except StoreError as store_exc:
             log.warning("sweep %s: could not record its end (%s)", self.sweep_id, store_exc)
         self.done = True
+
+
+def recorded_trial(trial: TrialRow, epochs: list[EpochRow], metric: str) -> TrialSummary:
+    """A trial as `run_sweep` would have summarised it, from its recorded rows (``epochs`` in order)."""
+    history = [
+        {**e.metrics, "training_iteration": e.epoch, DIVERGED_KEY: e.diverged, metric: e.metrics.get(metric)}
+        for e in epochs
+    ]
+    return TrialSummary(
+        trial_id=trial.trial_id,
+        config=dict(trial.config),
+        status=trial.status,
+        value=trial.value,
+        best_epoch=trial.best_epoch,
+        epochs=int(trial.epochs or 0),
+        train_time_s=float(trial.train_time_s or 0.0),
+        error=trial.message if trial.status == ERRORED else None,
+        history=history,
+    )
 
 
 def _with_gcs_address(where: str) -> str:

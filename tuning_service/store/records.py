@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
+from tuning_service import processes
 from tuning_service.errors import InputError
-from tuning_service.outcomes import outcome_message
+from tuning_service.outcomes import dropped_message, outcome_message
 from tuning_service.registry import did_you_mean
+from tuning_service.results import DROPPED
 from tuning_service.store import schema
 from tuning_service.store.engine import (
     DB_ENV,
@@ -61,6 +63,7 @@ class SweepRow:
     sweep_dir: str | None
     host: str | None
     pid: int | None
+    driver: dict[str, Any] | None  # see processes.identity
     versions: dict[str, str]
     status: str
     message: str | None
@@ -221,6 +224,7 @@ class Store:
             "sweep_dir": sweep_dir,
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "driver": processes.identity(),
             "versions": dict(versions),
             "status": RUNNING,
             "message": None,
@@ -245,8 +249,35 @@ class Store:
         self._update_sweep(sweep_id, cluster_address=address)
 
     def heartbeat(self, sweep_id: str) -> None:
-        """Say the driver is alive; `cleanup_stale` marks sweeps without one as interrupted."""
-        self._update_sweep(sweep_id, heartbeat_at=utcnow())
+        """Say the driver is alive; `cleanup_stale` marks sweeps without one as interrupted.
+
+        A sweep marked interrupted while its driver lived on (its heartbeats missed during a
+        database outage) is running again, with its trials, as soon as a heartbeat gets through.
+        """
+        s, t = schema.sweeps, schema.trials
+        now = utcnow()
+
+        def work(conn: Connection) -> None:
+            conn.execute(sa.update(s).where(s.c.sweep_id == sweep_id).values(heartbeat_at=now))
+            revived = conn.execute(
+                sa.update(s)
+                .where(
+                    s.c.sweep_id == sweep_id,
+                    s.c.status == INTERRUPTED,
+                    s.c.host == socket.gethostname(),
+                    s.c.pid == os.getpid(),
+                )
+                .values(status=RUNNING, ended_at=None, message=None)
+                .returning(s.c.sweep_id)
+            ).first()
+            if revived is not None:
+                conn.execute(
+                    sa.update(t)
+                    .where(t.c.sweep_id == sweep_id, t.c.status == INTERRUPTED)
+                    .values(status=RUNNING, updated_at=now)
+                )
+
+        self._write(f"recording a heartbeat of sweep {sweep_id}", work)
 
     def finish_sweep(self, sweep_id: str, status: str, message: str | None = None) -> None:
         if status not in SWEEP_STATUSES:
@@ -333,6 +364,8 @@ class Store:
             value = None
 
         def work(conn: Connection) -> None:
+            # First, so that on PostgreSQL it waits for a concurrent writer of the same trial
+            # (whose summary update holds the row) to commit: the summary below then sees its epochs.
             self._ensure_trial(conn, sweep_id, trial_id, config, now)
             stmt = self._insert(conn, e).values(
                 sweep_id=sweep_id,
@@ -424,6 +457,7 @@ class Store:
     def record_result(self, result: SweepResult, *, diverged_key: str = "diverged") -> None:
         """Reconcile with the sweep's final results: every trial's outcome, and any epoch the
         live recorder missed (inserted only where absent: the live rows hold every metric).
+        A recorded trial the results do not hold is marked dropped, never deleted.
         """
         now = utcnow()
         t, e = schema.trials, schema.epochs
@@ -476,12 +510,24 @@ class Store:
                         index_elements=["sweep_id", "trial_id", "epoch"]
                     )
                     conn.execute(stmt, rows)
-            # Rows of trials the results leave out (no epoch reported, or started an instant
-            # before a driver died and unknown to the snapshot it resumed from) are not trials.
+            # Trials the results leave out (no epoch reported, or started after the snapshot a
+            # resume started from) were seen all the same: kept as dropped, with their epochs.
             known = [trial.trial_id for trial in result.trials]
-            for table in (e, t):
+            unknown = conn.execute(
+                sa.select(t.c.trial_id, t.c.epochs).where(
+                    t.c.sweep_id == sweep_id, t.c.trial_id.not_in(known), t.c.status != DROPPED
+                )
+            ).all()
+            for trial_id, epochs in unknown:
                 conn.execute(
-                    sa.delete(table).where(table.c.sweep_id == sweep_id, table.c.trial_id.not_in(known))
+                    sa.update(t)
+                    .where(t.c.sweep_id == sweep_id, t.c.trial_id == trial_id)
+                    .values(
+                        status=DROPPED,
+                        message=dropped_message(int(epochs or 0)),
+                        ended_at=sa.func.coalesce(t.c.ended_at, now),
+                        updated_at=now,
+                    )
                 )
 
         self._write(f"recording the results of sweep {sweep_id}", work)
@@ -532,23 +578,22 @@ class Store:
     def cleanup_stale(self, *, stale_after_s: float = STALE_AFTER_S) -> list[str]:
         """Mark RUNNING sweeps whose driver is gone as interrupted, with their running trials.
 
-        Gone: a driver on this host whose process no longer exists, or any driver
-        that has not written a heartbeat for ``stale_after_s``.
+        Gone: a driver of this machine (and pid namespace) whose process no longer exists, or
+        any driver that has not written a heartbeat for ``stale_after_s``.
         """
         s, t = schema.sweeps, schema.trials
-        host = socket.gethostname()
         now = utcnow()
 
         def work(conn: Connection) -> list[str]:
             rows = conn.execute(
-                sa.select(s.c.sweep_id, s.c.host, s.c.pid, s.c.heartbeat_at, s.c.started_at).where(
-                    s.c.status == RUNNING
-                )
+                sa.select(
+                    s.c.sweep_id, s.c.host, s.c.pid, s.c.driver, s.c.heartbeat_at, s.c.started_at
+                ).where(s.c.status == RUNNING)
             ).all()
             stale = []
             for row in rows:
                 beat = row.heartbeat_at or row.started_at
-                dead = row.host == host and row.pid is not None and not pid_alive(row.pid)
+                dead = processes.state(row.host, row.pid, row.driver) == processes.GONE
                 if dead or now - beat > timedelta(seconds=stale_after_s):
                     stale.append((row.sweep_id, beat, dead))
             for sweep_id, beat, dead in stale:
@@ -682,17 +727,6 @@ class Store:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process of this host with ``pid`` still exists (stale-row checks)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 def open_store(

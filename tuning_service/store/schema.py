@@ -77,6 +77,7 @@ sweeps = Table(
     Column("sweep_dir", Text),
     Column("host", String(255)),
     Column("pid", Integer),
+    Column("driver", JSON),  # processes.identity() of the driver: boot id, pid namespace, start time
     Column("versions", JSON, nullable=False),
     Column("status", String(32), nullable=False, index=True),
     Column("message", Text),
