@@ -11,7 +11,7 @@ from ray import tune
 from tuning_service.errors import SweepStopped
 from tuning_service.outcomes import REPLAYED_KEY, is_measured, trial_status
 from tuning_service.progress import Sink, Snapshot
-from tuning_service.snapshots import SNAPSHOT_FILE, RestoreWatch, keep
+from tuning_service.snapshots import SNAPSHOT_FILE, RestoreWatch, Seen, keep
 
 
 class ProgressCallback(tune.Callback):
@@ -85,7 +85,7 @@ class SnapshotKeeper(tune.Callback):
     def __init__(self, sweep_dir: Path, watch: RestoreWatch | None = None) -> None:
         self.target = Path(sweep_dir) / SNAPSHOT_FILE
         self.watch = watch
-        self._seen: tuple[int, int] | None = None
+        self._seen: Seen | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles callbacks with its experiment state; a logging handler cannot be pickled.

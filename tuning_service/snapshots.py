@@ -56,22 +56,45 @@ def state_files(folder: Path) -> list[Path]:
     )
 
 
+def _known_state(staging: Path, seen: Seen | None) -> tuple[Path, os.stat_result] | None:
+    """The experiment state in ``staging`` and its stat: the file ``seen`` names, else the newest."""
+    if seen is not None:
+        try:
+            return staging / seen[0], (staging / seen[0]).stat()
+        except OSError:  # gone, or a name from before: look for it
+            pass
+    state = _newest_state(staging) if staging.is_dir() else None
+    if state is None:
+        return None
+    try:
+        return state, state.stat()
+    except OSError:
+        return None
+
+
 def _newest_state(folder: Path) -> Path | None:
     found = sorted(folder.glob(STATE_PATTERN))  # Tune picks the greatest name
     return found[-1] if found else None
 
 
-def keep(staging: Path, target: Path, seen: tuple[int, int] | None) -> tuple[int, int] | None:
+# The experiment state archived last: its file name, mtime and size.
+Seen = tuple[str, int, int]
+
+
+def keep(staging: Path, target: Path, seen: Seen | None) -> Seen | None:
     """Archive the snapshot in Tune's ``staging`` folder as ``target`` if it is not the one
-    archived last (``seen``: the experiment state's mtime and size then); returns what is
-    archived now. The archive is written beside its final name and renamed over it: a reader
-    sees the previous snapshot or the new one, never a mix.
+    archived last (``seen``); returns what is archived now. The archive is written beside its
+    final name and renamed over it: a reader sees the previous snapshot or the new one, never a mix.
+
+    The staging folder holds a folder per trial; it is listed only while the state file's
+    name is unknown (a driver keeps one name for its life), so a step costs the same at
+    10,000 trials as at 10.
     """
-    state = _newest_state(staging) if staging.is_dir() else None
-    if state is None:
+    found = _known_state(staging, seen)
+    if found is None:
         return seen
-    stat = state.stat()
-    now = (stat.st_mtime_ns, stat.st_size)
+    state, stat = found
+    now = (state.name, stat.st_mtime_ns, stat.st_size)
     if now == seen:
         return seen
     partial = target.with_name(target.name + ".partial")

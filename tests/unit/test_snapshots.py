@@ -55,6 +55,24 @@ def test_keep_archives_each_new_snapshot_once(tmp_path):
     assert not target.with_name(SNAPSHOT_FILE + ".partial").exists()
 
 
+def test_keep_lists_the_staging_folder_only_while_the_state_file_is_unknown(tmp_path, monkeypatch):
+    """Tune's staging folder holds a folder per trial: listing it every step costs O(trials) a step."""
+    from tuning_service import snapshots
+
+    staging, target = tmp_path / "staging", tmp_path / SNAPSHOT_FILE
+    _save(staging, 1)
+    seen = keep(staging, target, None)
+    listed = []
+    monkeypatch.setattr(snapshots, "_newest_state", lambda folder: listed.append(folder))
+    _save(staging, 2)
+    written = target.stat().st_mtime_ns
+    os.utime(staging / STATE, ns=(written + 10**9, written + 10**9))
+    assert keep(staging, target, seen) != seen and listed == []
+    assert json.loads(_archived(target)[STATE]) == {"trial_data": [0, 1]}
+    (staging / STATE).unlink()  # a name it no longer has: looked for again
+    assert keep(staging, target, seen) == seen and listed == [staging]
+
+
 def test_keep_waits_for_tunes_first_snapshot(tmp_path):
     staging = tmp_path / "staging"
     staging.mkdir()
@@ -130,9 +148,9 @@ def _archive_fails_once(staging, target) -> None:
     """A step whose archive cannot be written (as on a full disk): its partial file cannot be created."""
     partial = target.with_name(SNAPSHOT_FILE + ".partial")
     partial.mkdir()
-    seen = keep(staging, target, ("no", "snapshot"))
+    seen = keep(staging, target, ("no-such-state.json", 0, 0))
     partial.rmdir()
-    assert seen == ("no", "snapshot")
+    assert seen == ("no-such-state.json", 0, 0)
 
 
 def test_an_archive_that_could_not_be_updated_never_wins_over_tunes_newer_copy(tmp_path, caplog):
