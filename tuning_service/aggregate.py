@@ -61,39 +61,43 @@ def _sign(mode: str) -> float:
 
 def rank_trials(trials: list[TrialRow], mode: str) -> list[TrialRow]:
     """Ranked trials (finished with a value) best first, then the rest by status."""
-    ok = sorted(
-        (t for t in trials if t.status in RANKED and t.value is not None),
-        key=lambda t: (_sign(mode) * t.value, t.sweep_id, t.trial_id),  # type: ignore[operator]
-    )
+    ranked = [t for t in trials if t.status in RANKED and t.value is not None]
+    ok = sorted(ranked, key=lambda t: (_sign(mode) * t.value, t.sweep_id, t.trial_id))  # type: ignore[operator]
     order = {s: i for i, s in enumerate(STATUS_ORDER)}
-    rest = sorted((t for t in trials if t not in ok), key=lambda t: (order.get(t.status, 99), t.trial_id))
+    rest = sorted(
+        (t for t in trials if not (t.status in RANKED and t.value is not None)),
+        key=lambda t: (order.get(t.status, 99), t.trial_id),
+    )
     return ok + rest
 
 
-def status_counts(trials: list[TrialRow]) -> dict[str, int]:
-    """Trials per outcome, in the order a user reads them (completed first)."""
-    counts = Counter(t.status for t in trials)
+def _in_reading_order(counts: dict[str, int]) -> dict[str, int]:
+    """Counts per outcome, in the order a user reads them (completed first)."""
     order = {s: i for i, s in enumerate(STATUS_ORDER)}
     return {s: counts[s] for s in sorted(counts, key=lambda s: (order.get(s, 99), s))}
 
 
+def status_counts(trials: list[TrialRow]) -> dict[str, int]:
+    """Trials per outcome, in the order a user reads them (completed first)."""
+    return _in_reading_order(Counter(t.status for t in trials))
+
+
 def summarize(store: Store, sweeps: list[SweepRow]) -> list[SweepSummary]:
-    """Per-sweep summaries, in the order given, from three queries."""
+    """Per-sweep summaries, in the order given, from four queries that each return a row or
+    so per sweep (counts and best trials are the database's work, not a scan of every trial)."""
     ids = [s.sweep_id for s in sweeps]
-    by_sweep: dict[str, list[TrialRow]] = {i: [] for i in ids}
-    for trial in store.trials(ids):
-        by_sweep[trial.sweep_id].append(trial)
+    counts = store.trial_counts(ids)
+    bests = store.best_trials(ids)
     epochs = store.epoch_counts(ids)
     refits: dict[tuple[str, str], RefitRow] = {(r.sweep_id, r.trial_id): r for r in store.refits(ids)}
     out = []
     for sweep in sweeps:
-        trials = by_sweep[sweep.sweep_id]
-        ranked = rank_trials(trials, sweep.mode)
-        best = ranked[0] if ranked and ranked[0].status in RANKED and ranked[0].value is not None else None
+        best = bests.get(sweep.sweep_id)
         refit = refits.get((sweep.sweep_id, best.trial_id)) if best else None
         if refit is None:  # a refit of an earlier best still says something
             refit = next((r for (s, _), r in refits.items() if s == sweep.sweep_id), None)
-        out.append(SweepSummary(sweep, status_counts(trials), epochs.get(sweep.sweep_id, 0), best, refit))
+        summary_counts = _in_reading_order(counts.get(sweep.sweep_id, {}))
+        out.append(SweepSummary(sweep, summary_counts, epochs.get(sweep.sweep_id, 0), best, refit))
     return out
 
 

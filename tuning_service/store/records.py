@@ -690,6 +690,38 @@ class Store:
         )
         return self._read(lambda conn: {r[0]: int(r[1]) for r in conn.execute(query)})
 
+    def trial_counts(self, sweep_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+        """Trials per sweep and status, counted by the database (no trial row is loaded)."""
+        t = schema.trials
+        query = (
+            sa.select(t.c.sweep_id, t.c.status, sa.func.count())
+            .where(t.c.sweep_id.in_(list(sweep_ids)))
+            .group_by(t.c.sweep_id, t.c.status)
+        )
+
+        def work(conn: Connection) -> dict[str, dict[str, int]]:
+            out: dict[str, dict[str, int]] = {}
+            for sweep_id, status, count in conn.execute(query):
+                out.setdefault(sweep_id, {})[status] = int(count)
+            return out
+
+        return self._read(work)
+
+    def best_trials(self, sweep_ids: Iterable[str]) -> dict[str, TrialRow]:
+        """Each sweep's best ranked trial by the sweep's own metric and mode (a tie: the lowest
+        trial id), picked by the database: one row per sweep leaves it."""
+        s, t = schema.sweeps, schema.trials
+        signed = sa.case((s.c.mode == "max", -t.c.value), else_=t.c.value)
+        place = sa.func.row_number().over(partition_by=t.c.sweep_id, order_by=(signed, t.c.trial_id))
+        ranked = (
+            sa.select(t, place.label("place"))
+            .join(s, s.c.sweep_id == t.c.sweep_id)
+            .where(t.c.sweep_id.in_(list(sweep_ids)), t.c.status.in_(RANKED), t.c.value.is_not(None))
+            .subquery()
+        )
+        query = sa.select(*[ranked.c[c.name] for c in t.c]).where(ranked.c.place == 1)
+        return self._read(lambda conn: {r.sweep_id: TrialRow(**r._mapping) for r in conn.execute(query)})
+
     def top_trials(
         self, job: str, *, metric: str, mode: str, limit: int | None = None, sweep_id: str | None = None
     ) -> list[tuple[TrialRow, SweepRow]]:
