@@ -28,6 +28,15 @@ STYLES: dict[str, dict[str, Any]] = {
 }
 
 
+# Above this many trials a figure summarises instead of drawing every trial as a vector line
+# (10,000 curves in an SVG take minutes to draw and megabytes to embed): the learning curves
+# show the best TOP_CURVES trials over a band of all, dense lines become one raster image.
+DENSE_TRIALS = 200
+TOP_CURVES = 50
+# Above this many changes in the number of running trials, slot usage is shown per interval.
+SLOT_INTERVALS = 1000
+
+
 @dataclass(frozen=True)
 class TrialCurve:
     """One trial as the figures need it: outcome, config and per-epoch rows."""
@@ -71,24 +80,38 @@ def best_so_far(trials: Sequence[TrialCurve], metric: str, mode: str) -> Figure:
     )
     fig = Figure(figsize=(9.0, 3.4), layout="constrained")
     by_time, by_epochs = fig.subplots(1, 2)
+    # Only the points where the best changes, and the last one: the same steps, drawn from
+    # a handful of points instead of one per epoch.
+    times: list[float] = []
+    spent: list[int] = []
     best: list[float] = []
-    for _, value in events:
-        best.append(value if not best else _better(mode)(best[-1], value))
-    times = [e for e, _ in events]
+    better = _better(mode)
+    for n, (end, value) in enumerate(events, 1):
+        if not best or better(best[-1], value) != best[-1] or n == len(events):
+            times.append(end)
+            spent.append(n)
+            best.append(value if not best else better(best[-1], value))
     by_time.step(times, best, where="post", color="#1565c0")
     by_time.set(title="best so far vs wall time", xlabel="seconds since start", ylabel=metric)
-    by_epochs.step(range(1, len(best) + 1), best, where="post", color="#1565c0")
+    by_epochs.step(spent, best, where="post", color="#1565c0")
     by_epochs.set(title="best so far vs epochs spent", xlabel="epochs trained (all trials)", ylabel=metric)
     for ax in (by_time, by_epochs):
         ax.grid(True, alpha=0.3)
     return fig
 
 
-def learning_curves(trials: Sequence[TrialCurve], metric: str) -> Figure:
-    """Every trial's metric per epoch; early-stopped dashed, diverged dotted and marked with x."""
+def learning_curves(trials: Sequence[TrialCurve], metric: str, mode: str = "max") -> Figure:
+    """Every trial's metric per epoch; early-stopped dashed, diverged dotted and marked with x.
+
+    Above `DENSE_TRIALS` trials: the best `TOP_CURVES` trials so, over a band of every trial."""
     fig, ax = _figure("learning curves", "epoch", metric)
+    drawn = list(trials)
+    if len(trials) > DENSE_TRIALS:
+        drawn = _top(trials, mode, TOP_CURVES)
+        _band(ax, trials)
+        ax.set_title(f"learning curves: the best {len(drawn)} of {len(trials):,} trials", fontsize=11)
     seen: set[str] = set()
-    for t in trials:
+    for t in drawn:
         style = STYLES.get(t.status, STYLES["completed"])
         points = [
             (e, v) for e, v in zip(t.epochs, t.metric, strict=False) if v is not None and math.isfinite(v)
@@ -113,6 +136,30 @@ def learning_curves(trials: Sequence[TrialCurve], metric: str) -> Figure:
     if seen:
         ax.legend(fontsize=8, loc="best")
     return fig
+
+
+def _top(trials: Sequence[TrialCurve], mode: str, k: int) -> list[TrialCurve]:
+    """The ``k`` best finished trials, best first (the report's leaderboard order)."""
+    sign = -1.0 if mode == "max" else 1.0
+    ranked = [t for t in trials if t.value is not None and t.status not in UNRANKED]
+    return sorted(ranked, key=lambda t: sign * t.value)[:k]  # type: ignore[operator]
+
+
+def _band(ax: Any, trials: Sequence[TrialCurve]) -> None:
+    """The median and the 10-90 % range of every trial's metric at each epoch."""
+    import numpy as np
+
+    by_epoch: dict[int, list[float]] = {}
+    for t in trials:
+        for e, v in zip(t.epochs, t.metric, strict=False):
+            if v is not None and math.isfinite(v):
+                by_epoch.setdefault(e, []).append(v)
+    if not by_epoch:
+        return
+    xs = sorted(by_epoch)
+    low, mid, high = np.array([np.percentile(by_epoch[x], (10, 50, 90)) for x in xs]).T
+    ax.fill_between(xs, low, high, color="0.6", alpha=0.3, linewidth=0, label="all trials: 10-90 %")
+    ax.plot(xs, mid, color="0.35", linewidth=1.5, label="all trials: median")
 
 
 def _axis_values(values: list[Any]) -> tuple[list[float], list[str] | None]:
@@ -149,10 +196,32 @@ def parallel_coordinates(trials: Sequence[TrialCurve], metric: str, mode: str) -
     values = [t.value for t in done]
     norm = mpl.colors.Normalize(min(values), max(values))  # type: ignore[type-var]
     cmap = mpl.colormaps["viridis" if mode == "max" else "viridis_r"]
-    for i, value in enumerate(values):
-        ax.plot(
-            range(len(columns)), [col[i] for col in scaled], color=cmap(norm(value)), alpha=0.8, linewidth=1.2
+    if len(done) > DENSE_TRIALS:
+        # One collection drawn as a raster image inside the SVG, the best trials on top.
+        from matplotlib.collections import LineCollection
+
+        order = sorted(range(len(values)), key=lambda i: values[i], reverse=mode != "max")
+        lines = [list(zip(range(len(columns)), [col[i] for col in scaled], strict=True)) for i in order]
+        ax.add_collection(
+            LineCollection(
+                lines,
+                colors=[cmap(norm(values[i])) for i in order],
+                alpha=0.5,
+                linewidths=0.6,
+                rasterized=True,
+            )
         )
+        ax.set_xlim(-0.2, len(columns) - 0.8)
+        ax.set_title(f"configurations vs metric ({len(done):,} finished trials)", fontsize=11)
+    else:
+        for i, value in enumerate(values):
+            ax.plot(
+                range(len(columns)),
+                [col[i] for col in scaled],
+                color=cmap(norm(value)),
+                alpha=0.8,
+                linewidth=1.2,
+            )
     ax.set_xticks(range(len(columns)), ticks, fontsize=7)
     ax.set_ylim(-0.05, 1.05)
     fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=metric)
@@ -166,9 +235,10 @@ def _span(lo: float, hi: float, labels: list[str] | None, log: bool) -> str:
     return f"{fmt(lo)}..{fmt(hi)}"
 
 
-def importance(scores: Mapping[str, float]) -> Figure:
-    """Hyperparameter importance as horizontal bars (largest on top)."""
-    fig, ax = _figure("hyperparameter importance", "importance (fANOVA)", "")
+def importance(scores: Mapping[str, float], *, note: str | None = None) -> Figure:
+    """Hyperparameter importance as horizontal bars (largest on top); ``note``: which trials judged it."""
+    title = "hyperparameter importance" + (f" ({note})" if note else "")
+    fig, ax = _figure(title, "importance (fANOVA)", "")
     if not scores:
         ax.text(
             0.5, 0.5, "not enough finished trials to judge", ha="center", va="center", transform=ax.transAxes
@@ -212,9 +282,29 @@ def slot_usage(trials: Sequence[TrialCurve]) -> Figure:
         level += delta
         times.append(when)
         running.append(level)
+    if len(times) > 2 * SLOT_INTERVALS:
+        times, running = _per_interval(times, running, SLOT_INTERVALS)
+        ax.set_title(f"busy trial slots (mean per {SLOT_INTERVALS:,} intervals)", fontsize=11)
     ax.step(times, running, where="post", color="#1565c0")
     ax.fill_between(times, running, step="post", alpha=0.25, color="#1565c0")
     return fig
+
+
+def _per_interval(times: list[float], levels: list[int], n: int) -> tuple[list[float], list[float]]:
+    """A step curve's time-weighted mean over ``n`` equal intervals (start times, means)."""
+    start, end = times[0], times[-1]
+    width = (end - start) / n or 1.0
+    area = [0.0] * n
+    for i in range(len(times) - 1):
+        a, b, level = times[i], times[i + 1], levels[i]
+        k = min(n - 1, int((a - start) / width))
+        while level and a < b:  # split the step at the interval edges it crosses
+            edge = b if k >= n - 1 else min(b, start + (k + 1) * width)
+            if edge > a:
+                area[k] += level * (edge - a)
+                a = edge
+            k += 1
+    return [start + k * width for k in range(n)], [x / width for x in area]
 
 
 def save_png(fig: Figure, path: str | Path, *, dpi: int = 120) -> Path:

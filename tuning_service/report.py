@@ -6,6 +6,7 @@ import html
 import io
 import logging
 import math
+import random
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,12 @@ from tuning_service.results import UNRANKED, SweepResult, tally, write_atomic
 from tuning_service.space import Space
 
 log = logging.getLogger(__name__)
+
+# A report of many sweeps: the leaderboard lists the best LEADERBOARD_ROWS trials (trials.json
+# holds every one), and importance is judged on a fixed random sample of the finished trials
+# (fANOVA's forest on 10,000 trials takes longer than the whole report should).
+LEADERBOARD_ROWS = 100
+IMPORTANCE_TRIALS = 1000
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1000px;color:#222}
@@ -31,25 +38,35 @@ def curves(result: SweepResult) -> list[Any]:
     """Trials as plain figure data, times in seconds since the sweep's first epoch began."""
     from tuning_service.plots import TrialCurve
 
-    rows = [h for t in result.trials for h in t.history]
-    starts = [_end(h) - float(h.get("time_this_iter_s") or 0.0) for h in rows if _end(h) is not None]
-    origin = min(starts) if starts else 0.0
-    out = []
-    for t in result.trials:
-        hist = [h for h in t.history if h.get("training_iteration") is not None]
-        out.append(
-            TrialCurve(
-                trial_id=t.trial_id,
-                status=t.status,
-                config=t.config,
-                value=t.value,
-                epochs=[int(h["training_iteration"]) for h in hist],
-                metric=[_number(h.get(result.metric)) if not h.get("diverged") else None for h in hist],
-                ends=[(_end(h) or origin) - origin for h in hist],
-                durations=[float(h.get("time_this_iter_s") or 0.0) for h in hist],
-            )
+    origin = math.inf
+    parts = []
+    for t in result.trials:  # one pass over the history: 10,000 trials hold 300,000 epochs
+        epochs, metric, ends, durations = [], [], [], []
+        for h in t.history:
+            end, duration = _end(h), float(h.get("time_this_iter_s") or 0.0)
+            if end is not None and end - duration < origin:
+                origin = end - duration
+            if h.get("training_iteration") is None:
+                continue
+            epochs.append(int(h["training_iteration"]))
+            metric.append(_number(h.get(result.metric)) if not h.get("diverged") else None)
+            ends.append(end)
+            durations.append(duration)
+        parts.append((t, epochs, metric, ends, durations))
+    origin = 0.0 if origin == math.inf else origin
+    return [
+        TrialCurve(
+            trial_id=t.trial_id,
+            status=t.status,
+            config=t.config,
+            value=t.value,
+            epochs=epochs,
+            metric=metric,
+            ends=[(end or origin) - origin for end in ends],
+            durations=durations,
         )
-    return out
+        for t, epochs, metric, ends, durations in parts
+    ]
 
 
 def _end(row: Mapping[str, Any]) -> float | None:
@@ -74,6 +91,8 @@ def param_importance(result: SweepResult, space: Space | None) -> dict[str, floa
         if len(getattr(v, "choices", (0, 1))) > 1
     }
     finished = [t for t in result.trials if t.value is not None and t.status not in UNRANKED]
+    if len(finished) > IMPORTANCE_TRIALS:
+        finished = random.Random(0).sample(finished, IMPORTANCE_TRIALS)
     if len(finished) < 3 or not searched:
         return {}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -99,12 +118,19 @@ def figures(result: SweepResult, space: Space | None) -> dict[str, Any]:
     data = curves(result)
     return {
         "best_so_far": rf.best_so_far(data, result.metric, result.mode),
-        "learning_curves": rf.learning_curves(data, result.metric),
+        "learning_curves": rf.learning_curves(data, result.metric, result.mode),
         "parallel_coordinates": rf.parallel_coordinates(data, result.metric, result.mode),
-        "importance": rf.importance(param_importance(result, space)),
+        "importance": rf.importance(param_importance(result, space), note=_sampled(result)),
         "rung_stops": rf.rung_stops(data, result.max_epochs),
         "slot_usage": rf.slot_usage(data),
     }
+
+
+def _sampled(result: SweepResult) -> str | None:
+    finished = sum(1 for t in result.trials if t.value is not None and t.status not in UNRANKED)
+    if finished <= IMPORTANCE_TRIALS:
+        return None
+    return f"from a random {IMPORTANCE_TRIALS:,} of {finished:,} finished trials"
 
 
 def _svg(fig: Any) -> str:
@@ -166,8 +192,13 @@ def render_html(result: SweepResult, space: Space | None, figs: Mapping[str, Any
             t.status + (f": {t.error}" if t.error else ""),
             *(t.config.get(k) for k in keys),
         ]
-        for rank, t in enumerate(result.leaderboard(), 1)
+        for rank, t in enumerate(result.leaderboard(LEADERBOARD_ROWS), 1)
     ]
+    heading = "leaderboard"
+    if len(result.trials) > LEADERBOARD_ROWS:
+        heading += (
+            f": the best {LEADERBOARD_ROWS} of {len(result.trials):,} trials (trials.json holds every one)"
+        )
     sections = "".join(
         f'<h2>{html.escape(name.replace("_", " "))}</h2><div class="figure" id="fig-{name}">{_svg(fig)}</div>'
         for name, fig in figs.items()
@@ -182,7 +213,7 @@ def render_html(result: SweepResult, space: Space | None, figs: Mapping[str, Any
         f"<title>{html.escape(result.job)} sweep {html.escape(result.sweep_id)}</title><style>{_CSS}</style></head><body>"
         f"<h1>{html.escape(result.job)} &mdash; sweep {html.escape(result.sweep_id)}</h1>{no_result}"
         f"<h2>summary</h2>{_table(['', ''], summary)}"
-        f"<h2>leaderboard</h2>{_table(['#', 'trial', result.metric, 'best epoch', 'epochs', 'status', *keys], board, {0, 2, 3, 4})}"
+        f"<h2>{html.escape(heading)}</h2>{_table(['#', 'trial', result.metric, 'best epoch', 'epochs', 'status', *keys], board, {0, 2, 3, 4})}"
         f"{sections}"
         f"<p class='note'>made by tuning-service on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</p></body></html>"
     )

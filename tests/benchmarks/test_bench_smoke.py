@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from benchmarks import chaos, driver_scale, epoch_cost, overhead, peers, small, startup, telco
+from benchmarks import chaos, driver_scale, epoch_cost, overhead, peers, small, startup, store_scale, telco
 from benchmarks.ours import engine_support
 from benchmarks.problems import get_problem
 from jobs import digits
@@ -168,3 +168,27 @@ def test_chaos_refuses_an_unknown_fault_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: --kinds 'driver,meteor': choose among driver, worker, node, postgres, disk"]
     assert not (tmp_path / "chaos.json").exists()
+
+
+def test_store_scale_smoke_times_the_results_commands(tmp_path):
+    assert store_scale.main(["--smoke", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "store_scale.json").read_text())
+    assert (data["trials"], data["epochs"]) == (200, 2000)  # 4 sweeps x 50 trials x 10 epochs on average
+    assert list(data["commands"]) == list(store_scale.commands("S", tmp_path))
+    assert all(c["in_process"]["median_s"] > 0 for c in data["commands"].values())
+    assert data["commands"]["results"]["fresh_process"]["median_s"] > 0
+    assert "| `report --job digits` |" in (tmp_path / "store_scale.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--sizes", "20x500"], "error: --sizes '20x500': give SWEEPSxTRIALSxEPOCHS, three integers >= 1"),
+        (["--db", "mysql://u:secret@h/db"], "error: database URL 'mysql://u:***@h/db': unsupported database"),
+    ],
+)
+def test_store_scale_refuses_bad_input_in_one_line(tmp_path, capsys, argv, message):
+    assert store_scale.main([*argv, "--smoke", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [err[0]] and err[0].startswith(message) and "secret" not in err[0]
+    assert not (tmp_path / "store_scale.json").exists()
