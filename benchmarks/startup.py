@@ -8,8 +8,8 @@ and times from launching the process to the end of the sweep's first epoch (the
 earliest ``ended_at`` among the trials' recorded epochs) and to its exit. The sweep's
 log file (timestamped lines, ``--log-file``) splits the first part into: Python and
 the CLI's imports until the first log line, the driver's checks and data until Ray is
-asked to start, Ray's start, and Tune's start up to the first epoch (the trial actors,
-whose workers preload TensorFlow, build and train).
+asked to start, Ray's start, and Tune's start up to the first epoch (the trial actors'
+workers start and import TensorFlow, build and train).
 """
 
 from __future__ import annotations

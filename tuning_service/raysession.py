@@ -36,9 +36,6 @@ def connect_timeout() -> float:
 # address instead of swapping in the machine's public one.
 SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-# Ray's setting (read by each node's raylet) for modules its workers import when they start.
-PRELOAD_ENV = "RAY_preload_python_modules"
-PRELOADED_MODULES = "tensorflow,keras"
 # Ray's loggers whose chatter belongs in the sweep's log file, not on the console.
 _RAY_LOGGERS = ("ray", "ray.tune", "ray.train", "ray.data")
 
@@ -51,10 +48,10 @@ def prepare_environment(address: str | None) -> None:
         # (This switch is Ray's "single-machine" mode; ray.init(_node_ip_address=
         # "127.0.0.1") is turned into the machine's public address instead.)
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        # Ray starts a worker per CPU as soon as it is up, and every worker imports these
-        # first: a trial's actor then finds TensorFlow imported (about 3 s on a laptop core),
-        # the import having overlapped Ray's own start and the driver's setup.
-        os.environ.setdefault(PRELOAD_ENV, PRELOADED_MODULES)
+        # Not RAY_preload_python_modules=tensorflow: the workers Ray starts with the node
+        # serve no job, so a trial's actor gets a new worker all the same, and their imports
+        # only took the CPUs from the driver's and that actor's start (benchmarks/startup.py:
+        # 5.9 s from Tune's start to the first epoch without, 8.1 s with, on 2 cores).
         _refresh_imported_ray()
     else:
         prepare_cluster_client(address)
@@ -238,6 +235,30 @@ def ray_logs_to(path: Path) -> Iterator[None]:
         for logger, handlers, propagate in saved:
             logger.handlers, logger.propagate = handlers, propagate
         handler.close()
+
+
+def skip_unsent_usage_tags() -> None:
+    """With Ray's usage statistics off, do not let Tune import what only they would report.
+
+    Tune's ``run`` tags the callbacks it was given for its usage statistics even when
+    they are off, and to name them it imports its MLflow, Weights & Biases and Comet
+    integrations: MLflow alone is about a second of CPU before the first trial starts.
+    The tags are never sent with the statistics off (``RAY_USAGE_STATS_ENABLED=0``, this
+    service's default), so the tagging is skipped then. (A private Ray module: if an
+    upgrade moves it, nothing is skipped and nothing else changes.)
+    """
+    if os.environ.get("RAY_USAGE_STATS_ENABLED") != "0":
+        return
+    try:
+        from ray.air._internal import usage
+    except ImportError:
+        return
+    if callable(getattr(usage, "tag_callbacks", None)):
+        usage.tag_callbacks = _no_tags
+
+
+def _no_tags(callbacks: Any) -> bool:
+    return False
 
 
 def node_capacity() -> tuple[float, float]:

@@ -214,17 +214,3 @@ def test_short_trials_use_every_slot(ray_local, storage):
         pids.update(json.loads(line)["pid"] for line in path.read_text().splitlines() if line.strip())
     assert len(result.trials) == 12
     assert len(pids) == 2, f"12 one-epoch trials on 2 slots ran in {len(pids)} worker process(es)"
-
-
-def test_an_embedded_rays_workers_start_with_tensorflow_imported(ray_local):
-    """A trial's actor must not import TensorFlow itself: Ray's workers preload it when they start."""
-    import sys
-
-    @ray_local.remote(num_cpus=1)
-    class Probe:
-        def modules(self) -> list[str]:
-            return [m for m in ("tensorflow", "keras") if m in sys.modules]
-
-    probe = Probe.remote()
-    assert ray_local.get(probe.modules.remote(), timeout=120) == ["tensorflow", "keras"]
-    ray_local.kill(probe)
