@@ -23,6 +23,9 @@ SCENARIOS = (
     ("overhead", "overhead"),
     ("driver_scale", "driver_scale"),
     ("epoch_cost", "epoch_cost"),
+    ("startup", "startup"),
+    ("store_scale", "store_scale"),
+    ("chaos", "chaos"),
 )
 
 
