@@ -30,8 +30,8 @@ def schedule(write_schedule, db_url):
             job: tuning_service.testing:tiny_job
             searcher: random
             scheduler: fifo
-            num_samples: 8
-            max_epochs: 2
+            num_samples: 60
+            max_epochs: 4
             max_concurrent_trials: 1
             cron: '* * * * *'
             database: "{db_url}"

@@ -30,9 +30,10 @@ class Recorded:
 
 
 # Two digits sweeps, each its own `tuning-service run` process (its own Ray): three trials of
-# three epochs one after another, long enough for the two to write at the same time.
+# 40 epochs one after another. A digits epoch trains in milliseconds; the 120 results (each a
+# write) keep the two writing for seconds, long enough to overlap whatever their start.
 DIGITS = ["-q", "run", "digits", "--searcher", "random", "--scheduler", "fifo", "--num-samples", "3"]
-DIGITS += ["--max-epochs", "3", "--max-concurrent", "1", "--data-limit", "128", "--format", "json"]
+DIGITS += ["--max-epochs", "40", "--max-concurrent", "1", "--data-limit", "128", "--format", "json"]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -159,7 +160,10 @@ def test_results_export_compare_and_refit_on_recorded_sweeps(recorded, capsys, t
     out = capsys.readouterr().out
     assert f"{first} vs {second}" in out and "epochs spent" in out
 
-    assert main(["refit", first, *db]) == 0
+    # The folder a database row names is trusted only inside the --storage it was run with.
+    assert main(["refit", first, *db]) == 2
+    assert "is not inside the results root" in capsys.readouterr().err
+    assert main(["refit", first, *db, "--storage", str(recorded.storage)]) == 0
     out = capsys.readouterr().out
     assert "test_accuracy on" in out
     model = Path(recorded.digits[0].sweep_dir) / "best_model.keras"
