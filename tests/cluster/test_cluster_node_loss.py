@@ -17,6 +17,9 @@ from tuning_service.store import open_store
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FAULTS_JOB = ROOT / "tests" / "faults" / "conftest.py"
+# A digits epoch takes milliseconds: enough epochs that the doomed node's trial is still training
+# when the node is killed (it is killed before it reaches half of them).
+EPOCHS = 60
 
 
 def _alive(cluster) -> set[str]:
@@ -44,7 +47,8 @@ def test_trials_of_a_lost_node_finish_on_the_surviving_nodes(local_cluster, tmp_
         driver = subprocess.Popen(
             [sys.executable, "-m", "tuning_service", "-q", "run", f"{tmp_path / 'resumable_job.py'}:JOB"]
             + ["--address", local_cluster.gcs, "--searcher", "random", "--scheduler", "fifo"]
-            + ["--num-samples", "3", "--max-epochs", "20", "--max-concurrent", "3", "--max-failures", "2"]
+            + ["--num-samples", "3", "--max-epochs", str(EPOCHS), "--max-concurrent", "3"]
+            + ["--max-failures", "2"]
             + ["--checkpoint-frequency", "1"]
             + ["--storage", str(storage), "--format", "json"],
             env=local_cluster.env,
@@ -55,9 +59,10 @@ def test_trials_of_a_lost_node_finish_on_the_surviving_nodes(local_cluster, tmp_
         )
 
         def a_trial_trains_on_the_doomed_node() -> bool:
-            # A checkpoint every epoch: by its third epoch the trial has one to move with.
+            # A checkpoint every epoch: by its third epoch the trial has one to move with; by half
+            # its epochs it is killed, so that it has epochs left to train elsewhere.
             return any(
-                rows and rows[-1]["node_id"] == doomed and rows[-1]["training_iteration"] >= 3
+                rows and rows[-1]["node_id"] == doomed and 3 <= rows[-1]["training_iteration"] <= EPOCHS // 2
                 for rows in result_lines(storage).values()
             )
 
@@ -89,12 +94,14 @@ def test_trials_of_a_lost_node_finish_on_the_surviving_nodes(local_cluster, tmp_
     ]
     assert moved, "no trial of the lost node finished elsewhere"
     for rows in moved:
-        assert rows[-1]["training_iteration"] == 20
+        assert rows[-1]["training_iteration"] == EPOCHS
         before = [r["training_iteration"] for r in rows if r["node_id"] == doomed]
         after = [r["training_iteration"] for r in rows if r["node_id"] != doomed]
         # From its checkpoint: the first epoch on the new node follows one trained on the lost node.
         assert 1 < after[0] <= max(before) + 1, (before, after)
-        assert after == list(range(after[0], 21)), after
+        assert after == list(range(after[0], EPOCHS + 1)), after
     with open_store(None, storage=storage) as store:
         for trial in store.trials([record["sweep_id"]]):
-            assert [e.epoch for e in store.epochs(record["sweep_id"], trial.trial_id)] == list(range(1, 21))
+            assert [e.epoch for e in store.epochs(record["sweep_id"], trial.trial_id)] == list(
+                range(1, EPOCHS + 1)
+            )
