@@ -10,6 +10,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ STYLES: dict[str, dict[str, Any]] = {
 # show the best TOP_CURVES trials over a band of all, dense lines become one raster image.
 DENSE_TRIALS = 200
 TOP_CURVES = 50
+# At most this many lines in the parallel coordinates (a sample spread evenly over the ranks).
+PARALLEL_LINES = 1000
 # Above this many changes in the number of running trials, slot usage is shown per interval.
 SLOT_INTERVALS = 1000
 
@@ -71,26 +74,23 @@ def _better(mode: str) -> Any:
 
 def best_so_far(trials: Sequence[TrialCurve], metric: str, mode: str) -> Figure:
     """Best metric so far against wall time and against epochs spent, side by side."""
-    events = sorted(
-        (end, value)
-        for t in trials
-        if t.status not in UNRANKED
-        for end, value in zip(t.ends, t.metric, strict=False)
-        if value is not None and math.isfinite(value)
-    )
-    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
-    by_time, by_epochs = fig.subplots(1, 2)
+    import numpy as np
+
+    ranked = [t for t in trials if t.status not in UNRANKED]
+    ends, values = _flat(ranked, "ends"), _flat(ranked, "metric")
+    keep = np.isfinite(values) & np.isfinite(ends)
+    ends, values = ends[keep], values[keep]
+    order = np.lexsort((values, ends))  # by end, then value: the order epochs finished in
+    ends, values = ends[order], values[order]
+    best = (np.maximum if mode == "max" else np.minimum).accumulate(values)
     # Only the points where the best changes, and the last one: the same steps, drawn from
     # a handful of points instead of one per epoch.
-    times: list[float] = []
-    spent: list[int] = []
-    best: list[float] = []
-    better = _better(mode)
-    for n, (end, value) in enumerate(events, 1):
-        if not best or better(best[-1], value) != best[-1] or n == len(events):
-            times.append(end)
-            spent.append(n)
-            best.append(value if not best else better(best[-1], value))
+    steps = np.flatnonzero(np.r_[True, best[1:] != best[:-1]]) if len(best) else np.array([], dtype=int)
+    if len(best) and steps[-1] != len(best) - 1:
+        steps = np.r_[steps, len(best) - 1]
+    times, spent, best = ends[steps].tolist(), (steps + 1).tolist(), best[steps].tolist()
+    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
+    by_time, by_epochs = fig.subplots(1, 2)
     by_time.step(times, best, where="post", color="#1565c0")
     by_time.set(title="best so far vs wall time", xlabel="seconds since start", ylabel=metric)
     by_epochs.step(spent, best, where="post", color="#1565c0")
@@ -98,6 +98,14 @@ def best_so_far(trials: Sequence[TrialCurve], metric: str, mode: str) -> Figure:
     for ax in (by_time, by_epochs):
         ax.grid(True, alpha=0.3)
     return fig
+
+
+def _flat(trials: Sequence[TrialCurve], column: str) -> Any:
+    """One per-epoch column of every trial, end to end, as floats (NaN for None)."""
+    import numpy as np
+
+    values = chain.from_iterable(getattr(t, column) for t in trials)
+    return np.fromiter((math.nan if v is None else v for v in values), dtype=np.float64)
 
 
 def learning_curves(trials: Sequence[TrialCurve], metric: str, mode: str = "max") -> Figure:
@@ -197,22 +205,30 @@ def parallel_coordinates(trials: Sequence[TrialCurve], metric: str, mode: str) -
     norm = mpl.colors.Normalize(min(values), max(values))  # type: ignore[type-var]
     cmap = mpl.colormaps["viridis" if mode == "max" else "viridis_r"]
     if len(done) > DENSE_TRIALS:
-        # One collection drawn as a raster image inside the SVG, the best trials on top.
+        # One collection drawn as a raster image inside the SVG, the best trials on top. Past
+        # PARALLEL_LINES, a sample evenly spread over the ranks (the best always among it):
+        # ten thousand lines are one blur that takes seconds to draw.
+        import numpy as np
         from matplotlib.collections import LineCollection
 
         order = sorted(range(len(values)), key=lambda i: values[i], reverse=mode != "max")
-        lines = [list(zip(range(len(columns)), [col[i] for col in scaled], strict=True)) for i in order]
+        if len(order) > PARALLEL_LINES:
+            picks = np.unique(np.linspace(0, len(order) - 1, PARALLEL_LINES).round().astype(int))
+            order = [order[i] for i in picks]
+        ys = np.asarray(scaled, dtype=np.float64)[:, order].T  # one row per drawn trial
+        xs = np.broadcast_to(np.arange(len(columns), dtype=np.float64), ys.shape)
         ax.add_collection(
             LineCollection(
-                lines,
-                colors=[cmap(norm(values[i])) for i in order],
+                np.stack([xs, ys], axis=-1),
+                colors=cmap(norm(np.asarray(values)[order])),
                 alpha=0.5,
                 linewidths=0.6,
                 rasterized=True,
             )
         )
         ax.set_xlim(-0.2, len(columns) - 0.8)
-        ax.set_title(f"configurations vs metric ({len(done):,} finished trials)", fontsize=11)
+        drawn = f"{len(order):,} of {len(done):,}" if len(order) < len(done) else f"{len(done):,}"
+        ax.set_title(f"configurations vs metric ({drawn} finished trials)", fontsize=11)
     else:
         for i, value in enumerate(values):
             ax.plot(
@@ -270,18 +286,16 @@ def rung_stops(trials: Sequence[TrialCurve], max_epochs: int) -> Figure:
 
 def slot_usage(trials: Sequence[TrialCurve]) -> Figure:
     """Trials running at each moment of the sweep: how busy the trial slots were."""
+    import numpy as np
+
     fig, ax = _figure("busy trial slots", "seconds since start", "trials running")
     # Each epoch is a busy interval; a paused trial (Hyperband) frees its slot in between.
-    changes: list[tuple[float, int]] = []
-    for t in trials:
-        for end, length in zip(t.ends, t.durations, strict=False):
-            changes += [(max(0.0, end - length), 1), (end, -1)]
-    changes.sort(key=lambda c: (c[0], c[1]))
-    times, running, level = [0.0], [0], 0
-    for when, delta in changes:
-        level += delta
-        times.append(when)
-        running.append(level)
+    ends, lengths = _flat(trials, "ends"), _flat(trials, "durations")
+    when = np.r_[np.maximum(0.0, ends - lengths), ends]
+    delta = np.r_[np.ones(len(ends), dtype=np.int64), -np.ones(len(ends), dtype=np.int64)]
+    order = np.lexsort((delta, when))  # by time; at one instant, ends before starts
+    times = np.r_[0.0, when[order]]
+    running = np.r_[0, np.cumsum(delta[order])]
     if len(times) > 2 * SLOT_INTERVALS:
         times, running = _per_interval(times, running, SLOT_INTERVALS)
         ax.set_title(f"busy trial slots (mean per {SLOT_INTERVALS:,} intervals)", fontsize=11)
@@ -290,21 +304,19 @@ def slot_usage(trials: Sequence[TrialCurve]) -> Figure:
     return fig
 
 
-def _per_interval(times: list[float], levels: list[int], n: int) -> tuple[list[float], list[float]]:
-    """A step curve's time-weighted mean over ``n`` equal intervals (start times, means)."""
-    start, end = times[0], times[-1]
+def _per_interval(times: Sequence[float], levels: Sequence[float], n: int) -> tuple[Any, Any]:
+    """A step curve's time-weighted mean over ``n`` equal intervals (start times, means).
+
+    The busy time up to each change is a running sum; between changes it grows linearly,
+    so interpolating it at the interval edges is exact."""
+    import numpy as np
+
+    t, level = np.asarray(times, dtype=np.float64), np.asarray(levels, dtype=np.float64)
+    start, end = t[0], t[-1]
     width = (end - start) / n or 1.0
-    area = [0.0] * n
-    for i in range(len(times) - 1):
-        a, b, level = times[i], times[i + 1], levels[i]
-        k = min(n - 1, int((a - start) / width))
-        while level and a < b:  # split the step at the interval edges it crosses
-            edge = b if k >= n - 1 else min(b, start + (k + 1) * width)
-            if edge > a:
-                area[k] += level * (edge - a)
-                a = edge
-            k += 1
-    return [start + k * width for k in range(n)], [x / width for x in area]
+    area = np.r_[0.0, np.cumsum(level[:-1] * np.diff(t))]
+    edges = start + width * np.arange(n + 1)
+    return edges[:-1].tolist(), (np.diff(np.interp(edges, t, area)) / width).tolist()
 
 
 def save_png(fig: Figure, path: str | Path, *, dpi: int = 120) -> Path:

@@ -8,12 +8,22 @@ import logging
 import math
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tuning_service import curvefile
 from tuning_service.errors import InputError
-from tuning_service.results import UNRANKED, SweepResult, tally, write_atomic
+from tuning_service.results import (
+    TRIALS_JSON,
+    UNRANKED,
+    SweepResult,
+    TrialSummary,
+    load_result,
+    tally,
+    write_atomic,
+)
 from tuning_service.space import Space
 
 log = logging.getLogger(__name__)
@@ -36,42 +46,80 @@ th{background:#f5f5f5}.num{text-align:right;font-variant-numeric:tabular-nums}
 
 def curves(result: SweepResult) -> list[Any]:
     """Trials as plain figure data, times in seconds since the sweep's first epoch began."""
+    cols = curvefile.columns([{"history": t.history} for t in result.trials], result.metric)
+    return _curves([(result.trials, cols)])
+
+
+def _curves(parts: Sequence[tuple[Sequence[TrialSummary], curvefile.Columns]]) -> list[Any]:
+    """Figure data of one or more sweeps' columns; times from the earliest epoch start of all."""
+    import numpy as np
+
     from tuning_service.plots import TrialCurve
 
-    origin = math.inf
+    starts = [c.first_start for _, c in parts if not math.isnan(c.first_start)]
+    origin = min(starts) if starts else 0.0
+    out = []
+    for trials, cols in parts:
+        # Rows are grouped by trial, in trial order: one slice per trial.
+        bounds = np.searchsorted(cols.trial, np.arange(len(trials) + 1)).tolist()
+        ends = np.where(np.isnan(cols.end), 0.0, cols.end - origin)
+        epochs, metric, durations = cols.epoch.tolist(), cols.metric.tolist(), cols.duration.tolist()
+        relative = ends.tolist()
+        for i, t in enumerate(trials):
+            a, b = bounds[i], bounds[i + 1]
+            out.append(
+                TrialCurve(
+                    trial_id=t.trial_id,
+                    status=t.status,
+                    config=t.config,
+                    value=t.value,
+                    epochs=epochs[a:b],
+                    metric=metric[a:b],
+                    ends=relative[a:b],
+                    durations=durations[a:b],
+                )
+            )
+    return out
+
+
+def load(sweep_dirs: Sequence[Path]) -> tuple[SweepResult, list[Any]]:
+    """Finished sweeps and their figure data, read from their columns (curves.npz) where
+    current, else from trials.json. Several sweeps (all of a job) become one: trials pooled,
+    ids prefixed with their sweep."""
     parts = []
-    for t in result.trials:  # one pass over the history: 10,000 trials hold 300,000 epochs
-        epochs, metric, ends, durations = [], [], [], []
-        for h in t.history:
-            end, duration = _end(h), float(h.get("time_this_iter_s") or 0.0)
-            if end is not None and end - duration < origin:
-                origin = end - duration
-            if h.get("training_iteration") is None:
-                continue
-            epochs.append(int(h["training_iteration"]))
-            metric.append(_number(h.get(result.metric)) if not h.get("diverged") else None)
-            ends.append(end)
-            durations.append(duration)
-        parts.append((t, epochs, metric, ends, durations))
-    origin = 0.0 if origin == math.inf else origin
-    return [
-        TrialCurve(
-            trial_id=t.trial_id,
-            status=t.status,
-            config=t.config,
-            value=t.value,
-            epochs=epochs,
-            metric=metric,
-            ends=[(end or origin) - origin for end in ends],
-            durations=durations,
-        )
-        for t, epochs, metric, ends, durations in parts
-    ]
+    for sweep_dir in sweep_dirs:
+        cols = curvefile.read(Path(sweep_dir) / curvefile.CURVES_NPZ, Path(sweep_dir) / TRIALS_JSON)
+        if cols is not None:
+            result = load_result(sweep_dir, trials=[TrialSummary(**t) for t in cols.trials])
+        else:
+            result = load_result(sweep_dir)
+            cols = curvefile.columns([{"history": t.history} for t in result.trials], result.metric)
+        parts.append((result, cols))
+    if len(parts) == 1:
+        result, cols = parts[0]
+        return result, _curves([(result.trials, cols)])
+    merged = _merge([r for r, _ in parts])
+    pooled, at = [], 0
+    for result, cols in parts:  # the merged trials, cut back into their sweeps
+        pooled.append((merged.trials[at : at + len(result.trials)], cols))
+        at += len(result.trials)
+    return merged, _curves(pooled)
 
 
-def _end(row: Mapping[str, Any]) -> float | None:
-    value = row.get("ended_at", row.get("timestamp"))
-    return float(value) if value is not None else None
+def _merge(results: list[SweepResult]) -> SweepResult:
+    """All sweeps of one job as one: trials pooled, ids prefixed with their sweep."""
+    first, last = results[0], results[-1]
+    trials = [replace(t, trial_id=f"{r.sweep_id}/{t.trial_id}") for r in results for t in r.trials]
+    return replace(
+        last,
+        sweep_id=f"{len(results)} sweeps ({first.sweep_id} .. {last.sweep_id})",
+        sweep_dir=last.sweep_dir.parent,
+        trials=trials,
+        wall_time_s=sum(r.wall_time_s for r in results),
+        searcher=", ".join(sorted({r.searcher for r in results})),
+        scheduler=", ".join(sorted({r.scheduler for r in results})),
+        max_epochs=max(r.max_epochs for r in results),
+    )
 
 
 def _number(value: Any) -> float | None:
@@ -111,11 +159,11 @@ def param_importance(result: SweepResult, space: Space | None) -> dict[str, floa
         return {}
 
 
-def figures(result: SweepResult, space: Space | None) -> dict[str, Any]:
-    """Every figure of the report, by file stem, in page order."""
+def figures(result: SweepResult, space: Space | None, data: Sequence[Any] | None = None) -> dict[str, Any]:
+    """Every figure of the report, by file stem, in page order; ``data``: `curves` of ``result``."""
     from tuning_service import plots as rf
 
-    data = curves(result)
+    data = curves(result) if data is None else data
     return {
         "best_so_far": rf.best_so_far(data, result.metric, result.mode),
         "learning_curves": rf.learning_curves(data, result.metric, result.mode),
@@ -219,14 +267,20 @@ def render_html(result: SweepResult, space: Space | None, figs: Mapping[str, Any
     )
 
 
-def write_report(result: SweepResult, space: Space | None, out: Path, png_dir: Path | None = None) -> Path:
-    """Write the HTML page (atomically) and, on request, every figure as PNG."""
+def write_report(
+    result: SweepResult,
+    space: Space | None,
+    out: Path,
+    png_dir: Path | None = None,
+    data: Sequence[Any] | None = None,
+) -> Path:
+    """Write the HTML page (atomically) and, on request, every figure as PNG; ``data`` as `load` gives it."""
     out = Path(out)
     if not out.parent.is_dir():
         raise InputError(f"cannot write the report to {str(out)!r}: {str(out.parent)!r} is not a directory")
     from tuning_service.plots import save_png
 
-    figs = figures(result, space)
+    figs = figures(result, space, data)
     try:
         write_atomic(out, render_html(result, space, figs))
         if png_dir is not None:

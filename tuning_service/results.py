@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tuning_service import yamlio
+from tuning_service import curvefile, yamlio
 from tuning_service.errors import InputError
 
 COMPLETED, STOPPED, DIVERGED, ERRORED = "completed", "stopped early", "diverged", "errored"
@@ -128,16 +128,17 @@ def best_config_record(result: SweepResult) -> dict[str, Any] | None:
     }
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` so readers see the old file or the new one, never half of one."""
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (or bytes) so readers see the old file or the new one, never half of one."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         # mkstemp creates 0600; give the file the mode a plain open() would.
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -147,9 +148,14 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def write_outputs(result: SweepResult) -> dict[str, Any] | None:
-    """Write trials.json and (when a trial finished) best_config.json / .yaml to the sweep dir."""
+    """Write trials.json (and its columns, curves.npz) and, when a trial finished,
+    best_config.json / .yaml to the sweep dir."""
     trials = [asdict(t) for t in result.leaderboard()]
-    write_atomic(result.sweep_dir / TRIALS_JSON, json.dumps(trials, indent=2, default=str))
+    trials_json = result.sweep_dir / TRIALS_JSON
+    write_atomic(trials_json, json.dumps(trials, indent=2, default=str))
+    write_atomic(
+        result.sweep_dir / curvefile.CURVES_NPZ, curvefile.encode(trials, result.metric, os.stat(trials_json))
+    )
     meta = {k: v for k, v in asdict(result).items() if k not in ("trials", "sweep_dir")}
     write_atomic(result.sweep_dir / SWEEP_JSON, json.dumps(meta, indent=2, default=str))
     record = best_config_record(result)
@@ -159,12 +165,15 @@ def write_outputs(result: SweepResult) -> dict[str, Any] | None:
     return record
 
 
-def load_result(sweep_dir: Path) -> SweepResult:
-    """Read a finished sweep back from its directory (sweep.json and trials.json)."""
+def load_result(sweep_dir: Path, trials: list[TrialSummary] | None = None) -> SweepResult:
+    """Read a finished sweep back from its directory (sweep.json and trials.json); ``trials``
+    given (read from elsewhere, e.g. curves.npz), trials.json is not read."""
     sweep_dir = Path(sweep_dir)
     try:
         meta = json.loads((sweep_dir / SWEEP_JSON).read_text(encoding="utf-8"))
-        trials = json.loads((sweep_dir / TRIALS_JSON).read_text(encoding="utf-8"))
+        if trials is None:
+            rows = json.loads((sweep_dir / TRIALS_JSON).read_text(encoding="utf-8"))
+            trials = [TrialSummary(**t) for t in rows]
     except (OSError, ValueError) as exc:
         raise InputError(f"{str(sweep_dir)!r} holds no readable sweep results ({exc})") from None
-    return SweepResult(**meta, sweep_dir=sweep_dir, trials=[TrialSummary(**t) for t in trials])
+    return SweepResult(**meta, sweep_dir=sweep_dir, trials=trials)

@@ -109,3 +109,19 @@ def test_slot_usage_per_interval_keeps_the_busy_time():
     assert times == [0.0, 5.0, 10.0, 15.0] and means == [2.0, 2.0, 1.0, 1.0]
     times, means = plots._per_interval([0.0, 1.0, 3.0], [1, 3, 0], 2)
     assert means == pytest.approx([(1 * 1 + 3 * 0.5) / 1.5, 3.0])
+
+
+def test_parallel_coordinates_of_very_many_trials_draw_a_sample_spread_over_the_ranks():
+    n = plots.PARALLEL_LINES * 3 + 7
+    trials = [_curve(i, i / n, [i / n]) for i in range(n)]
+    ax = plots.parallel_coordinates(trials, "val_accuracy", "max").axes[0]
+    assert ax.get_title() == f"configurations vs metric ({plots.PARALLEL_LINES:,} of {n:,} finished trials)"
+    (lines,) = ax.collections
+    metric_axis = [segment[-1][1] for segment in lines.get_segments()]  # scaled 0 (worst) .. 1 (best)
+    assert len(metric_axis) == plots.PARALLEL_LINES
+    assert max(metric_axis) == 1.0 and min(metric_axis) == 0.0  # the best and the worst among them
+    # Spread evenly: every tenth of the ranks holds a tenth of the lines.
+    tenths = [
+        sum(1 for y in metric_axis if k / 10 <= y < (k + 1) / 10 or (k == 9 and y == 1.0)) for k in range(10)
+    ]
+    assert all(abs(c - plots.PARALLEL_LINES / 10) <= 2 for c in tenths), tenths

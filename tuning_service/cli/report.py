@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from tuning_service.results import SweepResult, load_result
 from tuning_service.spec import DEFAULT_STORAGE
 
 
@@ -32,38 +30,16 @@ from tuning_service.spec import DEFAULT_STORAGE
 def report(sweep: str | None, job: str | None, output: str | None, png_dir: str | None, storage: str) -> None:
     """Write an HTML report of SWEEP (an id or a sweep directory): summary, leaderboard and plots."""
     from tuning_service.errors import InputError
-    from tuning_service.report import write_report
+    from tuning_service.report import load, write_report
     from tuning_service.space import Space
     from tuning_service.sweepdirs import find_sweep, job_sweeps
 
     if (sweep is None) == (job is None):
         raise click.UsageError("give a SWEEP id or --job JOB (one of the two)")
-    if sweep is not None:
-        result = load_result(find_sweep(sweep, storage))
-        default_out = result.sweep_dir / "report.html"
-    else:
-        results = [load_result(d) for d in job_sweeps(job, storage)]
-        result = _merge(results)
-        default_out = result.sweep_dir / "report.html"
-    out = Path(output) if output else default_out
+    result, data = load([find_sweep(sweep, storage)] if sweep is not None else job_sweeps(job, storage))
+    out = Path(output) if output else result.sweep_dir / "report.html"
     if out.exists() and out.is_dir():
         raise InputError(f"cannot write the report to {str(out)!r}: it is a directory")
     space = Space.from_dict(result.space) if result.space else None
-    written = write_report(result, space, out, Path(png_dir) if png_dir else None)
+    written = write_report(result, space, out, Path(png_dir) if png_dir else None, data)
     click.echo(str(written))
-
-
-def _merge(results: list[SweepResult]) -> SweepResult:
-    """All sweeps of one job as one: trials pooled, ids prefixed with their sweep."""
-    first, last = results[0], results[-1]
-    trials = [replace(t, trial_id=f"{r.sweep_id}/{t.trial_id}") for r in results for t in r.trials]
-    return replace(
-        last,
-        sweep_id=f"{len(results)} sweeps ({first.sweep_id} .. {last.sweep_id})",
-        sweep_dir=last.sweep_dir.parent,
-        trials=trials,
-        wall_time_s=sum(r.wall_time_s for r in results),
-        searcher=", ".join(sorted({r.searcher for r in results})),
-        scheduler=", ".join(sorted({r.scheduler for r in results})),
-        max_epochs=max(r.max_epochs for r in results),
-    )
