@@ -11,7 +11,7 @@ from ray import tune
 from tuning_service.errors import SweepStopped
 from tuning_service.outcomes import REPLAYED_KEY, is_measured, trial_status
 from tuning_service.progress import Sink, Snapshot
-from tuning_service.snapshots import SNAPSHOT_FILE, RestoreWatch, Seen, keep
+from tuning_service.snapshots import SNAPSHOT_FILE, RestoreWatch, Seen, keep, remove_checkpoint
 
 
 class ProgressCallback(tune.Callback):
@@ -76,24 +76,47 @@ class ProgressCallback(tune.Callback):
 
 
 class SnapshotKeeper(tune.Callback):
-    """Keeps ``<sweep>/tune-snapshot.tar`` at Tune's last complete snapshot.
+    """Keeps ``<sweep>/tune-snapshot.tar`` at Tune's last complete snapshot, and deletes the
+    checkpoints no snapshot can name any more.
 
     ``on_step_end`` runs after the step's ``checkpoint()``, which writes every state file
     before it returns, so the staging folder then holds one consistent snapshot.
+
+    Checkpoints: Tune, told to keep N per trial, forces a snapshot of every trial (and
+    waits for its copy) whenever a trial has saved N since the last one, so that its
+    snapshot never names a deleted checkpoint; at 10,000 trials that made each trial cost
+    time in proportion to the trials before it. So Tune keeps them all and this callback
+    deletes them: a trial's checkpoints older than its newest ``checkpoints_kept`` go once
+    an archived snapshot was taken after them, never before (the archive is what `resume`
+    reads, and it names each trial's newest checkpoint at the time it was taken).
     """
 
-    def __init__(self, sweep_dir: Path, watch: RestoreWatch | None = None) -> None:
-        self.target = Path(sweep_dir) / SNAPSHOT_FILE
+    def __init__(
+        self, sweep_dir: Path, watch: RestoreWatch | None = None, checkpoints_kept: int | None = None
+    ) -> None:
+        self.sweep_dir = Path(sweep_dir)
+        self.target = self.sweep_dir / SNAPSHOT_FILE
         self.watch = watch
+        self.checkpoints_kept = checkpoints_kept
         self._seen: Seen | None = None
+        # Per trial, its checkpoints not yet deleted, oldest first; only trials that saved one
+        # since the last archive are looked at again.
+        self._saved: dict[str, list[Path]] = {}
+        self._since: set[str] = set()
 
     def __getstate__(self) -> dict[str, Any]:
-        # Tune pickles callbacks with its experiment state; a logging handler cannot be pickled.
-        return {**self.__dict__, "watch": None, "_seen": None}
+        # Tune pickles callbacks with its experiment state; a logging handler cannot be pickled,
+        # and the checkpoints seen are this driver's (a resumed sweep leaves older ones be).
+        return {**self.__dict__, "watch": None, "_seen": None, "_saved": {}, "_since": set()}
 
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
         if self.watch is not None:
             self.watch.check()
+
+    def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
+        if self.checkpoints_kept is not None and getattr(checkpoint, "path", None):
+            self._saved.setdefault(trial.trial_id, []).append(Path(checkpoint.path))
+            self._since.add(trial.trial_id)
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         self._keep(trials)
@@ -102,8 +125,24 @@ class SnapshotKeeper(tune.Callback):
         self._keep(trials)
 
     def _keep(self, trials: list) -> None:
-        if trials:  # Tune's staging folder is only reachable through a trial
-            self._seen = keep(Path(trials[0].local_experiment_path), self.target, self._seen)
+        if not trials:  # Tune's staging folder is only reachable through a trial
+            return
+        before = self._seen
+        self._seen = keep(Path(trials[0].local_experiment_path), self.target, self._seen)
+        if self._seen != before and self._seen is not None:
+            self._prune()
+
+    def _prune(self) -> None:
+        """Delete what the snapshot just archived cannot name: all but each trial's newest few."""
+        kept = self.checkpoints_kept
+        if kept is None:
+            return
+        for trial_id in self._since:
+            saved = self._saved[trial_id]
+            for old in saved[:-kept]:
+                remove_checkpoint(old, self.sweep_dir)
+            self._saved[trial_id] = saved[-kept:]
+        self._since.clear()
 
 
 class Halt(tune.Callback):

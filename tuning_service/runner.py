@@ -316,7 +316,7 @@ def _fit(
             ProgressCallback(snapshot, progress, job.space.effective),
             recorder,
             *_extra_callbacks(spec, job, sweep_dir),
-            SnapshotKeeper(sweep_dir, watch),
+            SnapshotKeeper(sweep_dir, watch, checkpoints_kept=CHECKPOINTS_KEPT),
             Halt(prepared.stop),
         ]
 
@@ -349,7 +349,9 @@ def _fit(
             stop=_stopper(prepared),
             checkpoint_config=tune.CheckpointConfig(
                 checkpoint_frequency=checkpoint_frequency(spec.scheduler, spec.checkpoint_frequency),
-                num_to_keep=CHECKPOINTS_KEPT,
+                # None: Tune keeps every checkpoint and never forces a snapshot for one;
+                # SnapshotKeeper deletes the old ones once no snapshot can name them.
+                num_to_keep=None,
             ),
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             callbacks=callbacks(scheduler),
@@ -401,10 +403,9 @@ def _restore(
         return tuner.fit()
 
 
-# Checkpoints kept per trial. Tune forces an experiment snapshot whenever a trial has saved
-# this many checkpoints since the last one (so the snapshot never points at a deleted
-# checkpoint): with 1, every checkpoint of every trial stalled the driver on a snapshot of
-# all trials, 5x the driver time at 1000 short trials (benchmarks/driver_scale.py).
+# Checkpoints kept per trial (its newest), by callbacks.SnapshotKeeper, not by Tune: Tune,
+# given num_to_keep, forces a snapshot of every trial whenever a trial has saved that many
+# since the last one, a cost that grows with the sweep (benchmarks/driver_scale.py).
 CHECKPOINTS_KEPT = 2
 
 # Ray Tune reads its experiment-snapshot period from this variable when a run starts.

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -119,6 +120,23 @@ def keep(staging: Path, target: Path, seen: Seen | None) -> Seen | None:
         log.warning("the sweep's snapshot is kept in %s again", target)
     _remove(target.with_name(OUTDATED_FILE))
     return now
+
+
+def remove_checkpoint(path: Path, sweep_dir: Path) -> None:
+    """Delete a trial's checkpoint folder, only ever inside ``sweep_dir``; a failure is logged."""
+    try:
+        inside = path.resolve().is_relative_to(sweep_dir.resolve())
+    except OSError:
+        inside = False
+    if not inside:
+        log.warning("left checkpoint %s in place: it is not inside the sweep folder %s", path, sweep_dir)
+        return
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("could not delete the old checkpoint %s (%s)", path, exc)
 
 
 def _outdate(target: Path) -> None:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tuning_service.results import COMPLETED, DIVERGED
-from tuning_service.runner import run_sweep
+from tuning_service.runner import CHECKPOINTS_KEPT, run_sweep
 from tuning_service.space import Choice, Float, Int
 from tuning_service.spec import SweepSpec
 from tuning_service.testing import tiny_job
@@ -69,6 +69,17 @@ def test_hyperband_pauses_and_resumes_trials_from_checkpoints(ray_local, storage
         # it equals Tune's iteration count only if training resumed where it stopped.
         assert [h["training_iteration"] for h in trial.history] == list(range(1, trial.epochs + 1))
     assert any(t.epochs == 3 for t in result.trials)
+    # A checkpoint every epoch; each trial keeps its newest CHECKPOINTS_KEPT once the sweep's
+    # kept snapshot names them, its newest of all among them.
+    kept = {
+        d.name: sorted(c.name for c in d.glob("checkpoint_*"))
+        for d in (result.sweep_dir / "trials").iterdir()
+        if d.is_dir()
+    }
+    assert kept and all(0 < len(names) <= CHECKPOINTS_KEPT for names in kept.values()), kept
+    assert any(
+        names[-1] == "checkpoint_000002" and len(names) == CHECKPOINTS_KEPT for names in kept.values()
+    ), kept
 
 
 def test_fifo_runs_every_trial_to_its_budget(ray_local, storage):

@@ -218,3 +218,59 @@ def test_an_archive_failing_step_after_step_is_one_warning_until_it_works_again(
     assert caplog.text.count("could not keep the sweep's snapshot") == 1
     keep(staging, target, None)
     assert "is kept in" in caplog.text and target.is_file()
+
+
+class _Trial:
+    def __init__(self, trial_id: str, staging) -> None:
+        self.trial_id, self.local_experiment_path = trial_id, str(staging)
+
+
+class _Checkpoint:
+    def __init__(self, path) -> None:
+        path.mkdir(parents=True)
+        (path / "model.npz").write_bytes(b"weights")
+        self.path = str(path)
+
+
+def test_old_checkpoints_go_only_once_a_kept_snapshot_was_taken_after_them(tmp_path):
+    staging, sweep = tmp_path / "staging", tmp_path / "sweep"
+    sweep.mkdir()
+    trial, other = _Trial("a", staging), _Trial("b", staging)
+    keeper = SnapshotKeeper(sweep, checkpoints_kept=2)
+    _save(staging, 1)
+    keeper.on_step_end(1, [trial])
+    saved = [sweep / "trials" / "a" / f"checkpoint_{i:06d}" for i in range(4)]
+    for path in saved:
+        keeper.on_checkpoint(2, [trial], trial, _Checkpoint(path))
+    keeper.on_checkpoint(2, [trial], other, _Checkpoint(sweep / "trials" / "b" / "checkpoint_000000"))
+    keeper.on_step_end(2, [trial])  # no new snapshot this step: the archived one may name any of them
+    assert all(p.is_dir() for p in saved)
+    _save(staging, 3)  # a snapshot taken after all four: it names the newest
+    keeper.on_step_end(3, [trial])
+    assert [p.is_dir() for p in saved] == [False, False, True, True]
+    assert (sweep / "trials" / "b" / "checkpoint_000000").is_dir()
+    # The next checkpoint again waits for a snapshot before the one it replaces goes.
+    newer = sweep / "trials" / "a" / "checkpoint_000004"
+    keeper.on_checkpoint(4, [trial], trial, _Checkpoint(newer))
+    keeper.on_step_end(4, [trial])
+    assert saved[2].is_dir()
+    _save(staging, 5)
+    keeper.on_experiment_end([trial])
+    assert [p.is_dir() for p in (*saved, newer)] == [False, False, False, True, True]
+    # A resumed driver starts afresh: what this one saw is not pickled into Tune's state.
+    restored = pickle.loads(pickle.dumps(keeper))
+    assert restored._saved == {} and restored.checkpoints_kept == 2
+
+
+def test_a_checkpoint_outside_the_sweep_folder_is_never_deleted(tmp_path, caplog):
+    staging, sweep = tmp_path / "staging", tmp_path / "sweep"
+    sweep.mkdir()
+    trial = _Trial("a", staging)
+    keeper = SnapshotKeeper(sweep, checkpoints_kept=1)
+    elsewhere = [tmp_path / "elsewhere" / f"checkpoint_{i}" for i in range(2)]
+    for path in elsewhere:
+        keeper.on_checkpoint(1, [trial], trial, _Checkpoint(path))
+    _save(staging, 1)
+    keeper.on_step_end(1, [trial])
+    assert all(p.is_dir() for p in elsewhere)
+    assert "it is not inside the sweep folder" in caplog.text
