@@ -95,7 +95,7 @@ def join_local(
         num_gpus=num_gpus,
         object_store_memory=object_store_memory,
         # As ray.cluster_utils.Cluster does for extra nodes on one machine.
-        include_log_monitor=False,
+        include_log_monitor=False,  # type: ignore[arg-type]  # Ray's annotation says str
         # This node shares the head's session directory; its own runtime_env files keep the
         # head's working_dir safe when this node deletes a package it no longer uses.
         runtime_env_dir_name=f"runtime_resources_{secrets.token_hex(4)}",

@@ -143,7 +143,7 @@ def _download(url: str, dest: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, response:  # type: ignore[attr-defined]
-            shutil.copyfileobj(response, out)  # type: ignore[arg-type]
+            shutil.copyfileobj(response, out)  # type: ignore[arg-type,type-var]
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -201,7 +201,7 @@ def parallel_coordinates(trials: Sequence[TrialCurve], metric: str, mode: str) -
             numbers, lo, hi = [math.log10(n) for n in numbers], math.log10(lo), math.log10(hi)
         scaled.append([(n - lo) / (hi - lo) if hi > lo else 0.5 for n in numbers])
         ticks.append(f"{key}\n({'log ' if log else ''}{_span(lo, hi, labels, log)})")
-    values = [t.value for t in done]
+    values = [float(t.value) for t in done if t.value is not None]
     norm = mpl.colors.Normalize(min(values), max(values))  # type: ignore[type-var]
     cmap = mpl.colormaps["viridis" if mode == "max" else "viridis_r"]
     if len(done) > DENSE_TRIALS:
@@ -219,7 +219,7 @@ def parallel_coordinates(trials: Sequence[TrialCurve], metric: str, mode: str) -
         xs = np.broadcast_to(np.arange(len(columns), dtype=np.float64), ys.shape)
         ax.add_collection(
             LineCollection(
-                np.stack([xs, ys], axis=-1),
+                list(np.stack([xs, ys], axis=-1)),
                 colors=cmap(norm(np.asarray(values)[order])),
                 alpha=0.5,
                 linewidths=0.6,

@@ -112,7 +112,7 @@ def check_cluster_access(host: str, port: int, *, timeout: float | None = None) 
     Returns Ray's GCS client, connected.
     """
     timeout = connect_timeout() if timeout is None else timeout
-    from ray._raylet import GcsClient
+    from ray._raylet import GcsClient  # type: ignore[attr-defined]
     from ray.exceptions import AuthenticationError
 
     from tuning_service.deadline import within
@@ -136,7 +136,7 @@ def check_cluster_access(host: str, port: int, *, timeout: float | None = None) 
 def alive_nodes(client: Any, *, timeout: float | None = None) -> dict[str, Any]:
     """Node id -> Ray's node record, for every alive node the cluster's GCS knows."""
     timeout = connect_timeout() if timeout is None else timeout
-    from ray.core.generated.gcs_pb2 import GcsNodeInfo
+    from ray.core.generated.gcs_pb2 import GcsNodeInfo  # type: ignore[attr-defined]
 
     infos = client.get_all_node_info(timeout=timeout)
     return {
@@ -293,7 +293,7 @@ def _refresh_imported_ray() -> None:
         return
     try:
         from ray._private import ray_constants
-        from ray._raylet import Config
+        from ray._raylet import Config  # type: ignore[attr-defined]
 
         ray_constants.ENABLE_RAY_CLUSTER = os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") != "0"
         Config.initialize("")
@@ -330,7 +330,8 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
     if ray.is_initialized():
         yield "existing Ray session"
         return
-    embedded = address in (None, "local")
+    embedded = address is None or address == "local"
+    target_address = address or "local"
     with ray_logs_to(log_dir / RAY_LOG):
         kwargs: dict[str, Any] = {
             "log_to_driver": False,
@@ -346,11 +347,11 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
             kwargs.setdefault("include_dashboard", False)
             kwargs.setdefault("num_cpus", os.cpu_count() or 1)
         else:
-            kwargs["address"] = address
-            target = parse_address(address)
+            kwargs["address"] = target_address
+            target = parse_address(target_address)
             if target is not None:
                 check_reachable(*target)
-                if not address.startswith("ray://"):  # Ray Client speaks another protocol
+                if not target_address.startswith("ray://"):  # Ray Client speaks another protocol
                     with _stderr_to(log_dir / RAY_LOG):
                         client = check_cluster_access(*target)
                     check_local_node(client, host_port(*target))
@@ -364,7 +365,7 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
             ) from None
         except (ConnectionError, RuntimeError, ValueError) as exc:
             hint = ""
-            if address.startswith("ray://") and "timeout" in str(exc):
+            if target_address.startswith("ray://") and "timeout" in str(exc):
                 # The Ray Client answers a client without this cluster's token by never
                 # finishing the handshake: the port is open (checked above), the wait runs out.
                 hint = f"; a Ray Client refuses this way a client without the cluster's token: {missing_or_wrong(token_source())}"

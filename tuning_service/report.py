@@ -188,7 +188,9 @@ def _svg(fig: Any) -> str:
     return text[text.index("<svg") :]
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], numeric: set[int] = frozenset()) -> str:
+def _table(
+    header: Sequence[str], rows: Sequence[Sequence[Any]], numeric: frozenset[int] | set[int] = frozenset()
+) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header) if any(header) else ""
     body = "".join(
         "<tr>"

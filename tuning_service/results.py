@@ -69,7 +69,8 @@ class SweepResult:
     def leaderboard(self, top: int | None = None) -> list[TrialSummary]:
         """Trials with a finite metric, best first; diverged, errored and dropped trials last."""
         sign = -1.0 if self.mode == "max" else 1.0
-        ok, rest = [], []
+        ok: list[TrialSummary] = []
+        rest: list[TrialSummary] = []
         for t in self.trials:  # not `t not in ok`: dataclass equality made that quadratic
             (ok if t.value is not None and t.status not in UNRANKED else rest).append(t)
         ranked = sorted(ok, key=lambda t: sign * t.value) + rest  # type: ignore[operator]

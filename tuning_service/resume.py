@@ -108,7 +108,9 @@ def plan_resume(store: Store, row: SweepRow, job: Job) -> Resume:
     epochs: dict[str, list[Any]] = {}
     for epoch in store.epochs(row.sweep_id):  # ordered by trial and epoch
         epochs.setdefault(epoch.trial_id, []).append(epoch)
-    finished, counts, summaries = {}, {}, {}
+    finished: dict[str, Any] = {}
+    counts: dict[str, int] = {}
+    summaries: dict[str, Any] = {}
     for trial in trials:
         if trial.status not in _FINISHED_TRIALS:
             continue
@@ -118,7 +120,7 @@ def plan_resume(store: Store, row: SweepRow, job: Job) -> Resume:
         counts[trial.status] = counts.get(trial.status, 0) + 1
     ranked = [t for t in trials if t.status in RANKED and t.value is not None]
     pick = max if row.mode == "max" else min
-    best = pick(ranked, key=lambda t: t.value) if ranked else None
+    best = pick(ranked, key=lambda t: float(t.value or 0.0)) if ranked else None
     ends = [t.updated_at for t in trials] + [row.heartbeat_at or row.started_at]
     return Resume(
         sweep_id=row.sweep_id,
@@ -128,7 +130,7 @@ def plan_resume(store: Store, row: SweepRow, job: Job) -> Resume:
         finished=finished,
         counts=counts,
         epochs_done=sum(int(t.epochs or 0) for t in trials),
-        best=(float(best.value), dict(best.config)) if best else None,
+        best=(float(best.value), dict(best.config)) if best is not None and best.value is not None else None,
         summaries=summaries,
     )
 

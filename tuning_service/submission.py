@@ -146,7 +146,7 @@ def cluster_capacity(address: str, *, timeout: float | None = None) -> tuple[flo
     try:
         response = requests.get(
             f"{address.rstrip('/')}/api/v0/nodes",
-            params={"limit": 10000, "detail": "false"},
+            params={"limit": "10000", "detail": "false"},
             headers=bearer_headers(),
             timeout=timeout,
         )

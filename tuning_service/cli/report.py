@@ -36,7 +36,8 @@ def report(sweep: str | None, job: str | None, output: str | None, png_dir: str 
 
     if (sweep is None) == (job is None):
         raise click.UsageError("give a SWEEP id or --job JOB (one of the two)")
-    result, data = load([find_sweep(sweep, storage)] if sweep is not None else job_sweeps(job, storage))
+    dirs = [find_sweep(sweep, storage)] if sweep is not None else job_sweeps(str(job), storage)
+    result, data = load(dirs)
     out = Path(output) if output else result.sweep_dir / "report.html"
     if out.exists() and out.is_dir():
         raise InputError(f"cannot write the report to {str(out)!r}: it is a directory")

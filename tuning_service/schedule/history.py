@@ -26,7 +26,7 @@ from tuning_service.schedule.tables import (
     schedule_runs,
 )
 from tuning_service.store.engine import StoreError, retrying
-from tuning_service.store.schema import utcnow
+from tuning_service.store.schema import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -112,10 +112,12 @@ def _read(store: Store, work: Callable[[Connection], T]) -> T:
 
 def _insert(conn: Connection, table: sa.Table) -> Any:
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def is_stale(lock: LockRow, now: datetime) -> str | None:
@@ -151,7 +153,7 @@ def last_scheduled(store: Store, name: str) -> datetime | None:
     r = schedule_runs
     query = sa.select(sa.func.max(r.c.scheduled_for)).where(r.c.name == name)
     value = _read(store, lambda conn: conn.execute(query).scalar())
-    return schedule_runs.c.scheduled_for.type.process_result_value(value, None) if value else None
+    return UTCDateTime().process_result_value(value, None) if value else None
 
 
 def lock_holder(store: Store, name: str) -> LockRow | None:
@@ -282,7 +284,10 @@ def _insert_run(
             ended_at=now if ended else None,
         )
     )
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    if key is None:
+        raise StoreError(f"the database returned no id for the run of {name!r}")
+    return int(key[0])
 
 
 def _run(conn: Connection, run_id: int) -> RunRow:

@@ -307,8 +307,8 @@ def _sweeps(
             continue
         ok = _check_keys(body, path, lines, problems)
         merged = {**defaults, **body}
-        where = {k: (path if k in body else ("defaults",)) for k in merged}
-        sweep = _sweep(str(name), merged, where, path, lines, base, problems, ok=ok, check_jobs=check_jobs)
+        origins: dict[str, tuple[str, ...]] = {str(k): (path if k in body else ("defaults",)) for k in merged}
+        sweep = _sweep(str(name), merged, origins, path, lines, base, problems, ok=ok, check_jobs=check_jobs)
         if sweep is not None:
             out.append(sweep)
     return out
@@ -591,8 +591,13 @@ def _database(base: Path, url: str | None, report: Callable[[str | None, str], N
     except InputError as exc:
         report("database", str(exc))
         return url
-    if parsed.get_backend_name() == "sqlite" and not Path(os.path.expanduser(parsed.database)).is_absolute():
-        return f"sqlite:///{_path(base, parsed.database)}"
+    database = parsed.database
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and database
+        and not Path(os.path.expanduser(database)).is_absolute()
+    ):
+        return f"sqlite:///{_path(base, database)}"
     return url
 
 

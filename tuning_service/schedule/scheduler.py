@@ -75,7 +75,9 @@ def build_scheduler(
         sweep = sweeps.get(event.job_id)
         with guard:
             is_running = sweep is not None and sweep.name in running
-        if not is_running:  # queued behind another sweep: it runs the latest time when its turn comes
+        if (
+            sweep is None or not is_running
+        ):  # queued behind another sweep: it runs the latest time when its turn comes
             return
         when = max(event.scheduled_run_times)
         message = "skipped: the previous run of this sweep was still running in this scheduler"

@@ -37,8 +37,12 @@ class LayerOp:
     weights and its other state (batch norm's moving statistics).
     """
 
-    params = 0
     buffers = 0
+
+    @property
+    def params(self) -> int:
+        """Trainable weights of the layer (none by default)."""
+        return 0
 
     @classmethod
     def describe(cls, layer: Any, i: int, inputs: Inputs) -> LayerOp:
@@ -121,7 +125,10 @@ class DenseOp(LayerOp):
     bias_reg: Regularizer
     activity_reg: Regularizer
 
-    params = property(lambda self: 2 if self.use_bias else 1)
+    @property
+    def params(self) -> int:
+        return 2 if self.use_bias else 1
+
     buffers = 0
 
     @classmethod

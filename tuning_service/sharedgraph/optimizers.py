@@ -110,7 +110,8 @@ class OptimizerOp:
                 extra[0] * h["beta_1"] * (1.0 - 0.5 * tf.pow(tf.constant(0.96), tf.cast(it + 1, tf.float32)))
             )
             extra = [u_product]
-        new_params, new_slots = [], [[] for _ in self.slots]
+        new_params: list[Any] = []
+        new_slots: list[list[Any]] = [[] for _ in self.slots]
         for j, (p, g) in enumerate(zip(params, grads, strict=True)):
             state = [s[j] for s in slots]
             p, state = UPDATES[self.kind](self, p, g, state, extra, lr, it, h)

@@ -140,7 +140,9 @@ def without_password(url: URL) -> URL:
 
 
 def sqlite_path(url: URL) -> Path | None:
-    return Path(os.path.expanduser(url.database)).absolute() if url.get_backend_name() == "sqlite" else None
+    if url.get_backend_name() != "sqlite":
+        return None
+    return Path(os.path.expanduser(url.database or "")).absolute()
 
 
 def _json_default(value: Any) -> Any:

@@ -178,10 +178,12 @@ class Store:
 
     def _insert(self, conn: Connection, table: sa.Table) -> Any:
         if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert(table)
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+            return postgresql_insert(table)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -499,7 +501,7 @@ class Store:
                             "sweep_id": sweep_id,
                             "trial_id": trial.trial_id,
                             "epoch": int(epoch),
-                            "value": None if diverged or not _is_number(raw) else float(raw),
+                            "value": None if diverged or not _is_number(raw) else float(raw),  # type: ignore[arg-type]
                             "diverged": diverged,
                             "metrics": metrics,
                             "recorded_at": now,

@@ -45,5 +45,7 @@ class NoopTrainable(tune.Trainable):
     def save_checkpoint(self, checkpoint_dir: str) -> dict[str, Any]:
         return {"epoch": self.epoch, "quality": self.quality}
 
-    def load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+    def load_checkpoint(self, checkpoint: dict[str, Any] | None) -> None:
+        if checkpoint is None:
+            return
         self.epoch, self.quality = int(checkpoint["epoch"]), float(checkpoint["quality"])
