@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tuning_service.auth import missing_or_wrong, prepare_client_auth, token_source
-from tuning_service.errors import InputError
+from tuning_service.errors import InputError, SweepError
 
 log = logging.getLogger(__name__)
 
@@ -370,6 +370,13 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
                 # finishing the handshake: the port is open (checked above), the wait runs out.
                 hint = f"; a Ray Client refuses this way a client without the cluster's token: {missing_or_wrong(token_source())}"
             raise InputError(f"cannot connect to Ray at {address!r}: {exc}{hint}") from None
+        except Exception as exc:  # noqa: BLE001 - Ray raises bare Exceptions and OSErrors when its node cannot start
+            what = (
+                "start an embedded Ray" if embedded else f"start Ray's driver for the cluster at {address!r}"
+            )
+            raise SweepError(
+                f"could not {what}: {type(exc).__name__}: {exc} (Ray's log: {log_dir / RAY_LOG})"
+            ) from None
         where = (
             "embedded local Ray"
             if embedded

@@ -202,3 +202,17 @@ def test_a_bad_number_in_an_environment_variable_is_one_line_naming_it(
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1, err
     assert not storage.exists()
+
+
+def test_a_ray_that_cannot_start_is_one_line_and_exit_1(tmp_path, capsys):
+    # Outside integration tests Ray's session folder lies under a file (tests/conftest.py): Ray's
+    # own start fails for real, as on a full disk or a node that times out under load.
+    code = main(
+        ["run", "digits", "--num-samples", "1", "--max-epochs", "1", "--storage", str(tmp_path / "r")]
+    )
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert (
+        err.startswith("error: could not start an embedded Ray: NotADirectoryError") and err.count("\n") == 1
+    )
+    assert "ray.log" in err
