@@ -9,7 +9,9 @@ searcher, scheduler and steps: the floor Ray Tune sets on this machine. With sev
 sizes, the target is that the largest sweep's trials per second stay within 20 % of
 the smallest's; our sweeps also report their rate in each tenth of the run (trials
 ended per second, from the trials' last epochs), which shows any slowdown as the
-sweep grows within one run.
+sweep grows within one run. ``--profile`` profiles each variant's process (the driver) with
+cProfile: ``profile-<variant>-<trials>/profile-driver_scale.txt`` lists its top functions
+(Tune's experiment snapshot is ``TuneController.checkpoint``).
 """
 
 from __future__ import annotations
@@ -194,6 +196,8 @@ def run_isolated(name: str, args: argparse.Namespace, out: Path) -> dict[str, An
     cmd += (
         ["--smoke"] if args.smoke else ["--trials", str(args.trials[0]), "--max-epochs", str(args.max_epochs)]
     )
+    if args.profile:  # the driver's own profile: the parent only waits for the child
+        cmd += ["--profile", "--out", str(out / f"profile-{name}-{args.trials[0]}")]
     proc = subprocess.run(cmd, check=False)
     if proc.returncode != 0 or not target.exists():
         return {"variant": name, "failed": f"exit code {proc.returncode}"}
