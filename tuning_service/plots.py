@@ -142,7 +142,10 @@ def learning_curves(trials: Sequence[TrialCurve], metric: str, mode: str = "max"
                 label=label if not points else None,
             )
     if seen:
-        ax.legend(fontsize=8, loc="best")
+        # Matplotlib's "best" place tests every point drawn (seconds over a dense band); curves
+        # rise to a plateau when higher is better and fall to one otherwise, leaving that corner.
+        dense = len(trials) > DENSE_TRIALS
+        ax.legend(fontsize=8, loc=("lower right" if mode == "max" else "upper right") if dense else "best")
     return fig
 
 
@@ -280,7 +283,7 @@ def rung_stops(trials: Sequence[TrialCurve], max_epochs: int) -> Figure:
         )
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     if counts:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper right")  # most trials stop early, at the left
     return fig
 
 

@@ -6,8 +6,10 @@ import html
 import io
 import logging
 import math
+import multiprocessing as mp
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -159,19 +161,79 @@ def param_importance(result: SweepResult, space: Space | None) -> dict[str, floa
         return {}
 
 
+# Each figure of the report by file stem, in page order: (result, space, curves) -> Figure.
+FIGURES: dict[str, Callable[[SweepResult, Space | None, Sequence[Any]], Any]] = {
+    "best_so_far": lambda r, s, d: _plots().best_so_far(d, r.metric, r.mode),
+    "learning_curves": lambda r, s, d: _plots().learning_curves(d, r.metric, r.mode),
+    "parallel_coordinates": lambda r, s, d: _plots().parallel_coordinates(d, r.metric, r.mode),
+    "importance": lambda r, s, d: _plots().importance(param_importance(r, s), note=_sampled(r)),
+    "rung_stops": lambda r, s, d: _plots().rung_stops(d, r.max_epochs),
+    "slot_usage": lambda r, s, d: _plots().slot_usage(d),
+}
+# Above this many trials the figures are drawn in one process per core: drawing them is most
+# of a big report's time (10,000 trials: about a second of one core), and it is single-threaded.
+PARALLEL_FIGURES_ABOVE = 2000
+
+
+def _plots() -> Any:
+    from tuning_service import plots
+
+    return plots
+
+
 def figures(result: SweepResult, space: Space | None, data: Sequence[Any] | None = None) -> dict[str, Any]:
     """Every figure of the report, by file stem, in page order; ``data``: `curves` of ``result``."""
-    from tuning_service import plots as rf
-
     data = curves(result) if data is None else data
-    return {
-        "best_so_far": rf.best_so_far(data, result.metric, result.mode),
-        "learning_curves": rf.learning_curves(data, result.metric, result.mode),
-        "parallel_coordinates": rf.parallel_coordinates(data, result.metric, result.mode),
-        "importance": rf.importance(param_importance(result, space), note=_sampled(result)),
-        "rung_stops": rf.rung_stops(data, result.max_epochs),
-        "slot_usage": rf.slot_usage(data),
-    }
+    return {name: build(result, space, data) for name, build in FIGURES.items()}
+
+
+def drawn_figures(
+    result: SweepResult,
+    space: Space | None,
+    data: Sequence[Any],
+    png_dir: Path | None = None,
+    processes: int = 1,
+) -> dict[str, str]:
+    """Every figure as SVG text (and, with ``png_dir``, as a PNG file there), in page order.
+
+    With ``processes`` > 1, a report of more than PARALLEL_FIGURES_ABOVE trials draws its
+    figures in that many forked processes, which inherit the data instead of receiving a
+    copy. Only a single-threaded caller may ask (the `report` command): a fork copies no
+    other thread, and a lock one of them held stays held in the child.
+    """
+    global _DRAWING
+    workers = min(len(FIGURES), processes)
+    if (
+        len(result.trials) <= PARALLEL_FIGURES_ABOVE
+        or workers < 2
+        or "fork" not in mp.get_all_start_methods()
+    ):
+        return {name: _draw(name, result, space, data, png_dir) for name in FIGURES}
+    _DRAWING = (result, space, data, png_dir)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            return dict(zip(FIGURES, pool.map(_draw_forked, FIGURES), strict=True))
+    finally:
+        _DRAWING = None
+
+
+# What a forked drawing process draws from (set only while the pool runs).
+_DRAWING: tuple[SweepResult, Space | None, Sequence[Any], Path | None] | None = None
+
+
+def _draw_forked(name: str) -> str:
+    if _DRAWING is None:
+        raise RuntimeError("a drawing process started without the report's data")
+    return _draw(name, *_DRAWING)
+
+
+def _draw(
+    name: str, result: SweepResult, space: Space | None, data: Sequence[Any], png_dir: Path | None
+) -> str:
+    fig = FIGURES[name](result, space, data)
+    if png_dir is not None:
+        _plots().save_png(fig, Path(png_dir) / f"{name}.png", dpi=130)
+    return _svg(fig)
 
 
 def _sampled(result: SweepResult) -> str | None:
@@ -250,7 +312,8 @@ def render_html(result: SweepResult, space: Space | None, figs: Mapping[str, Any
             f": the best {LEADERBOARD_ROWS} of {len(result.trials):,} trials (trials.json holds every one)"
         )
     sections = "".join(
-        f'<h2>{html.escape(name.replace("_", " "))}</h2><div class="figure" id="fig-{name}">{_svg(fig)}</div>'
+        f'<h2>{html.escape(name.replace("_", " "))}</h2><div class="figure" id="fig-{name}">'
+        f"{fig if isinstance(fig, str) else _svg(fig)}</div>"
         for name, fig in figs.items()
     )
     no_result = (
@@ -275,20 +338,17 @@ def write_report(
     out: Path,
     png_dir: Path | None = None,
     data: Sequence[Any] | None = None,
+    processes: int = 1,
 ) -> Path:
     """Write the HTML page (atomically) and, on request, every figure as PNG; ``data`` as `load` gives it."""
     out = Path(out)
     if not out.parent.is_dir():
         raise InputError(f"cannot write the report to {str(out)!r}: {str(out.parent)!r} is not a directory")
-    from tuning_service.plots import save_png
-
-    figs = figures(result, space, data)
     try:
-        write_atomic(out, render_html(result, space, figs))
         if png_dir is not None:
             Path(png_dir).mkdir(parents=True, exist_ok=True)
-            for name, fig in figs.items():
-                save_png(fig, Path(png_dir) / f"{name}.png", dpi=130)
+        drawn = drawn_figures(result, space, curves(result) if data is None else data, png_dir, processes)
+        write_atomic(out, render_html(result, space, drawn))
     except PermissionError as exc:
         raise InputError(f"cannot write the report: {exc}") from None
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -42,5 +43,7 @@ def report(sweep: str | None, job: str | None, output: str | None, png_dir: str 
     if out.exists() and out.is_dir():
         raise InputError(f"cannot write the report to {str(out)!r}: it is a directory")
     space = Space.from_dict(result.space) if result.space else None
-    written = write_report(result, space, out, Path(png_dir) if png_dir else None, data)
+    # One drawing process per core for a big report: this command runs no other thread.
+    processes = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    written = write_report(result, space, out, Path(png_dir) if png_dir else None, data, processes)
     click.echo(str(written))
