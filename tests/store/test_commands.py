@@ -192,10 +192,16 @@ def test_a_failed_export_leaves_the_previous_file_whole(filled, capsys, tmp_path
 # -- database URLs ---------------------------------------------------------------------------------
 
 
+# Bound and never listening: a connection is refused at once, and no other process on the
+# machine can take the port while the test runs (a port merely closed again could be).
+_HELD: list[socket.socket] = []
+
+
 def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    _HELD.append(s)
+    return s.getsockname()[1]
 
 
 URL_ERRORS = [
