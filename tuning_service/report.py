@@ -6,10 +6,8 @@ import html
 import io
 import logging
 import math
-import multiprocessing as mp
 import random
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,9 +168,6 @@ FIGURES: dict[str, Callable[[SweepResult, Space | None, Sequence[Any]], Any]] = 
     "rung_stops": lambda r, s, d: _plots().rung_stops(d, r.max_epochs),
     "slot_usage": lambda r, s, d: _plots().slot_usage(d),
 }
-# Above this many trials the figures are drawn in one process per core: drawing them is most
-# of a big report's time (10,000 trials: about a second of one core), and it is single-threaded.
-PARALLEL_FIGURES_ABOVE = 2000
 
 
 def _plots() -> Any:
@@ -188,43 +183,10 @@ def figures(result: SweepResult, space: Space | None, data: Sequence[Any] | None
 
 
 def drawn_figures(
-    result: SweepResult,
-    space: Space | None,
-    data: Sequence[Any],
-    png_dir: Path | None = None,
-    processes: int = 1,
+    result: SweepResult, space: Space | None, data: Sequence[Any], png_dir: Path | None = None
 ) -> dict[str, str]:
-    """Every figure as SVG text (and, with ``png_dir``, as a PNG file there), in page order.
-
-    With ``processes`` > 1, a report of more than PARALLEL_FIGURES_ABOVE trials draws its
-    figures in that many forked processes, which inherit the data instead of receiving a
-    copy. Only a single-threaded caller may ask (the `report` command): a fork copies no
-    other thread, and a lock one of them held stays held in the child.
-    """
-    global _DRAWING
-    workers = min(len(FIGURES), processes)
-    if (
-        len(result.trials) <= PARALLEL_FIGURES_ABOVE
-        or workers < 2
-        or "fork" not in mp.get_all_start_methods()
-    ):
-        return {name: _draw(name, result, space, data, png_dir) for name in FIGURES}
-    _DRAWING = (result, space, data, png_dir)
-    try:
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-            return dict(zip(FIGURES, pool.map(_draw_forked, FIGURES), strict=True))
-    finally:
-        _DRAWING = None
-
-
-# What a forked drawing process draws from (set only while the pool runs).
-_DRAWING: tuple[SweepResult, Space | None, Sequence[Any], Path | None] | None = None
-
-
-def _draw_forked(name: str) -> str:
-    if _DRAWING is None:
-        raise RuntimeError("a drawing process started without the report's data")
-    return _draw(name, *_DRAWING)
+    """Every figure as SVG text (and, with ``png_dir``, as a PNG file there), in page order."""
+    return {name: _draw(name, result, space, data, png_dir) for name in FIGURES}
 
 
 def _draw(
@@ -338,7 +300,6 @@ def write_report(
     out: Path,
     png_dir: Path | None = None,
     data: Sequence[Any] | None = None,
-    processes: int = 1,
 ) -> Path:
     """Write the HTML page (atomically) and, on request, every figure as PNG; ``data`` as `load` gives it."""
     out = Path(out)
@@ -347,7 +308,7 @@ def write_report(
     try:
         if png_dir is not None:
             Path(png_dir).mkdir(parents=True, exist_ok=True)
-        drawn = drawn_figures(result, space, curves(result) if data is None else data, png_dir, processes)
+        drawn = drawn_figures(result, space, curves(result) if data is None else data, png_dir)
         write_atomic(out, render_html(result, space, drawn))
     except PermissionError as exc:
         raise InputError(f"cannot write the report: {exc}") from None

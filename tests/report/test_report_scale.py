@@ -127,18 +127,13 @@ def test_parallel_coordinates_of_very_many_trials_draw_a_sample_spread_over_the_
     assert all(abs(c - plots.PARALLEL_LINES / 10) <= 2 for c in tenths), tenths
 
 
-def test_a_big_report_draws_its_figures_in_forked_processes_as_one_would(tmp_path, monkeypatch):
+def test_the_report_writes_each_figure_as_png_too(tmp_path):
     from tuning_service import report
 
-    result = _many(tmp_path, 60)
-    monkeypatch.setattr(report, "PARALLEL_FIGURES_ABOVE", 50)
+    result = _many(tmp_path, 30)
     pngs = tmp_path / "png"
     pngs.mkdir()
-    drawn = report.drawn_figures(result, None, curves(result), pngs, processes=2)
-    alone = report.drawn_figures(result, None, curves(result), None, processes=1)
-    assert list(drawn) == list(alone) == list(report.FIGURES)
-    for name, svg in drawn.items():
-        assert svg.startswith("<svg") and svg.endswith("</svg>\n"), name
-        # Same figure: the same text drawn (glyph ids differ between processes, the glyphs do not).
-        assert svg.count("<path") == alone[name].count("<path"), name
+    drawn = report.drawn_figures(result, None, curves(result), pngs)
+    assert list(drawn) == list(report.FIGURES)
+    assert all(svg.startswith("<svg") for svg in drawn.values())
     assert sorted(p.name for p in pngs.iterdir()) == sorted(f"{name}.png" for name in report.FIGURES)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -43,7 +42,5 @@ def report(sweep: str | None, job: str | None, output: str | None, png_dir: str 
     if out.exists() and out.is_dir():
         raise InputError(f"cannot write the report to {str(out)!r}: it is a directory")
     space = Space.from_dict(result.space) if result.space else None
-    # One drawing process per core for a big report: this command runs no other thread.
-    processes = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    written = write_report(result, space, out, Path(png_dir) if png_dir else None, data, processes)
+    written = write_report(result, space, out, Path(png_dir) if png_dir else None, data)
     click.echo(str(written))
