@@ -125,15 +125,3 @@ def test_parallel_coordinates_of_very_many_trials_draw_a_sample_spread_over_the_
         sum(1 for y in metric_axis if k / 10 <= y < (k + 1) / 10 or (k == 9 and y == 1.0)) for k in range(10)
     ]
     assert all(abs(c - plots.PARALLEL_LINES / 10) <= 2 for c in tenths), tenths
-
-
-def test_the_report_writes_each_figure_as_png_too(tmp_path):
-    from tuning_service import report
-
-    result = _many(tmp_path, 30)
-    pngs = tmp_path / "png"
-    pngs.mkdir()
-    drawn = report.drawn_figures(result, None, curves(result), pngs)
-    assert list(drawn) == list(report.FIGURES)
-    assert all(svg.startswith("<svg") for svg in drawn.values())
-    assert sorted(p.name for p in pngs.iterdir()) == sorted(f"{name}.png" for name in report.FIGURES)
