@@ -74,13 +74,20 @@ def fill(store) -> None:
     store.finish_trial(OTHER_JOB_ID, "c0", "completed")
     store.finish_sweep(OTHER_JOB_ID, "finished")
 
-    earlier = []
-    for n, (sweep_id, value, lr) in enumerate(((FINISHED_ID, 0.85, 0.1), (OTHER_JOB_ID, 0.9, 0.01))):
+    # Nightly runs of digits: two finished (the second better, with another learning rate and a
+    # warm start), then a third still running, which holds the sweep's lock.
+    earlier: list = []
+    for n, (sweep_id, value, lr) in enumerate(
+        ((FINISHED_ID, 0.85, 0.1), (FINISHED_ID, 0.9, 0.01), (RUNNING_ID, None, None))
+    ):
         when = start + timedelta(days=n)
         started = history.start_run(
             store, "nightly-digits", job="digits", scheduled_for=when, trigger="scheduler", ttl_s=3600
         )
         run = started.run
+        if value is None:
+            history.update_run(store, run.run_id, sweep_id=sweep_id, warm_start=5)
+            break
         change = summarize(
             name="nightly-digits",
             job="digits",
@@ -93,20 +100,16 @@ def fill(store) -> None:
             scheduled_for=when,
             earlier=earlier,
         )
-        if n == 0:
-            finished = history.finish_run(
-                store,
-                run.run_id,
-                "finished",
-                sweep_id=sweep_id,
-                warm_start=0,
-                metric="val_accuracy",
-                mode="max",
-                best_value=value,
-                change=change,
-            )
-            started.lock.release()
-        else:  # the second run is still going: it holds the lock
-            history.update_run(store, run.run_id, sweep_id=sweep_id, warm_start=3)
-            finished = run
+        finished = history.finish_run(
+            store,
+            run.run_id,
+            "finished",
+            sweep_id=sweep_id,
+            warm_start=3 * n,
+            metric="val_accuracy",
+            mode="max",
+            best_value=value,
+            change=change,
+        )
+        started.lock.release()
         earlier.insert(0, finished)

@@ -30,7 +30,14 @@ from tuning_service.cli.database import database_options
     help="The token asked for when --host is not loopback (made, mode 0600, when missing) "
     "[default: ~/.config/tuning-service/dashboard_token].",
 )
-def dashboard(db: str | None, storage: str, host: str, port: int, token_file: str | None) -> None:
+@click.option(
+    "--require-token",
+    is_flag=True,
+    help="Ask for the token on loopback too (a machine other people log in to can reach 127.0.0.1).",
+)
+def dashboard(
+    db: str | None, storage: str, host: str, port: int, token_file: str | None, require_token: bool
+) -> None:
     """Serve sweeps, jobs, schedules and comparisons from the results database, live, read-only."""
     from tuning_service.dashboard import create_app, open_read_only
     from tuning_service.dashboard.auth import default_token_path, is_loopback, load_or_create_token
@@ -39,11 +46,12 @@ def dashboard(db: str | None, storage: str, host: str, port: int, token_file: st
     store = open_read_only(db, storage)
     try:
         token, note = None, "loopback only, no token asked"
-        if not is_loopback(host):
+        if require_token or not is_loopback(host):
             path = Path(token_file).expanduser() if token_file else default_token_path()
             token = load_or_create_token(path)
+            where = "on loopback, as asked" if is_loopback(host) else "beyond loopback"
             note = (
-                f"listening beyond loopback: every request needs the token in {path} "
+                f"listening {where}: every request needs the token in {path} "
                 "(header `Authorization: Bearer TOKEN`, or log in at /login)"
             )
         sock = bind(host, port)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
@@ -83,6 +84,10 @@ async def _store_failed(request: Request, exc: Exception) -> Response:
     return _error(request, str(exc), 503)
 
 
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    return _error(request, str(exc.detail), exc.status_code)
+
+
 def _error(request: Request, message: str, status: int) -> Response:
     if not _wants_html(request):
         return JSONResponse({"error": message}, status_code=status)
@@ -116,7 +121,7 @@ def create_app(store: Store, *, token: str | None = None) -> Starlette:
             Middleware(BaseHTTPMiddleware, dispatch=_security_headers),
             Middleware(BaseHTTPMiddleware, dispatch=auth.guard(token)),
         ],
-        exception_handlers={InputError: _not_found, StoreError: _store_failed},
+        exception_handlers={InputError: _not_found, StoreError: _store_failed, HTTPException: _http_error},
     )
     app.state.store = store
     app.state.token = token

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -24,14 +25,14 @@ REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 def _top(request: Request) -> int:
     text = request.query_params.get("top", "1")
     if not text.isdigit() or int(text) < 1:
-        raise InputError(f"top must be a whole number >= 1, got {text!r}")
+        raise HTTPException(400, f"top must be a whole number >= 1, got {text!r}")
     return int(text)
 
 
 def _format(request: Request) -> str:
     fmt = request.path_params["fmt"]
     if fmt not in FORMATS:
-        raise InputError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+        raise HTTPException(404, f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     return fmt
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -87,14 +88,15 @@ def sweep_figure(request: Request) -> JSONResponse:
     name = request.path_params["name"]
     build = FIGURES.get(name)
     if build is None:
-        raise InputError(f"unknown figure {name!r}; choose one of: {', '.join(FIGURES)}")
+        raise HTTPException(404, f"unknown figure {name!r}; choose one of: {', '.join(FIGURES)}")
     sweep = store.find_sweep(request.path_params["sweep_id"])
     if name not in CACHED:
         return JSONResponse(build(store, sweep))
     key = (name, sweep.sweep_id, queries.fingerprint(store, [sweep.sweep_id])[0])
     cache: dict[Any, Any] = request.app.state.cache
     if key not in cache:
-        cache.clear() if len(cache) > 64 else None
+        if len(cache) > 64:
+            cache.clear()
         cache[key] = build(store, sweep)
     return JSONResponse(cache[key])
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tuning_service.aggregate import summarize
 from tuning_service.dashboard import queries
-from tuning_service.errors import InputError
 from tuning_service.schedule.change import headline
 from tuning_service.schedule.history import is_stale
 from tuning_service.store import Store
@@ -33,7 +33,7 @@ def _store(request: Request) -> Store:
 def _page_number(request: Request) -> int:
     text = request.query_params.get("page", "1")
     if not text.isdigit() or int(text) < 1:
-        raise InputError(f"page must be a whole number >= 1, got {text!r}")
+        raise HTTPException(400, f"page must be a whole number >= 1, got {text!r}")
     return int(text)
 
 
@@ -43,7 +43,7 @@ def _render(request: Request, template: str, context: dict[str, Any]) -> Respons
     parts = context.get("parts", ())
     if part is not None:
         if part not in parts:
-            raise InputError(f"unknown part {part!r}; this page has: {', '.join(parts) or 'none'}")
+            raise HTTPException(400, f"unknown part {part!r}; this page has: {', '.join(parts) or 'none'}")
         template = f"_{part}.html"
     return request.app.state.templates.TemplateResponse(request, template, context)
 

@@ -248,7 +248,7 @@
     if (data.note) note(fresh, data.note);
     box.replaceChildren(...fresh.childNodes);
     box.dataset.drawn = String(Number(box.dataset.drawn || 0) + 1);
-    box.dataset.points = String((data.series || []).reduce((a, s) => a + s.points.length, 0));
+    box.dataset.points = String((data.series || []).reduce((a, s) => a + (s.points || []).length, 0));
   }
 
   async function refreshParts() {
