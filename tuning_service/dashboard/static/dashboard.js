@@ -279,7 +279,7 @@
       running = true; // the server may be restarting: keep asking
     }
     document.getElementById("live").hidden = !running;
-    const every = running ? Number(document.body.dataset.pollMs || 2000) : 10000;
+    const every = running ? 1000 : 10000;
     window.setTimeout(() => poll(stateUrl, fingerprint), every);
   }
 
