@@ -53,6 +53,7 @@ def requests(sweep_ids: list[str]) -> dict[str, str]:
         "compare chart": f"/api/compare?sweep={oldest}&sweep={newest}",
         "export sweep top 10 (csv)": f"/sweeps/{newest}/export.csv?top=10",
         f"export job {job} top 10 (json)": f"/jobs/{job}/export.json?top=10",
+        "HTML report of the sweep": f"/sweeps/{newest}/report.html",
     }
 
 

@@ -82,7 +82,8 @@ class Watcher(threading.Thread):
             page.on("console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None)
             page.on("pageerror", lambda exc: self.errors.append(str(exc)))
             page.on(
-                "request", lambda r: None if r.url.startswith(self.base + "/") else self.elsewhere.append(r.url)
+                "request",
+                lambda r: None if r.url.startswith(self.base + "/") else self.elsewhere.append(r.url),
             )
             page.route(re.compile(r"^(?!" + re.escape(self.base) + r"/)"), lambda route: route.abort())
             page.goto(self.base + "/")
@@ -107,7 +108,10 @@ class Watcher(threading.Thread):
                 time.sleep(0.3)
             page.wait_for_timeout(1500)  # the last redraw
             self.samples.append(
-                (int(page.inner_text("#finished-count")), int(page.get_attribute("#fig-curves", "data-points")))
+                (
+                    int(page.inner_text("#finished-count")),
+                    int(page.get_attribute("#fig-curves", "data-points")),
+                )
             )
             self.kept_marker = page.evaluate("window.__loadedOnce === true")
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -152,9 +156,13 @@ def test_a_running_sweeps_page_grows_without_a_reload(ray_local, tmp_path):
     finished = [f for f, _ in watcher.samples]
     points = [p for _, p in watcher.samples]
     # Both grew while the page stayed open: never down, several steps up, to the whole sweep.
-    assert finished == sorted(finished) and len(set(finished)) >= 2 and finished[-1] == TRIALS, watcher.samples
+    assert finished == sorted(finished) and len(set(finished)) >= 2 and finished[-1] == TRIALS, (
+        watcher.samples
+    )
     assert points == sorted(points) and len(set(points)) >= 3 and points[-1] == recorded, watcher.samples
     assert watcher.kept_marker and watcher.navigations == []  # no reload
     assert watcher.errors == []
-    assert re.search(r"trial \S+ \((completed|stopped early), best [0-9.]+\): .*learning_rate=", watcher.tooltip)
+    assert re.search(
+        r"trial \S+ \((completed|stopped early), best [0-9.]+\): .*learning_rate=", watcher.tooltip
+    )
     assert watcher.elsewhere == []  # every request went to the dashboard's own origin

@@ -192,3 +192,23 @@ def test_the_command_says_it_asks_for_the_token_and_refuses_without_it(filled_ur
         server.terminate()
         server.wait(timeout=20)
         server.stderr.close()
+
+
+def test_no_page_shows_the_database_password(filled_url):
+    """The test server trusts every client, so a password in the URL is accepted and must never show."""
+    if not filled_url.startswith("postgresql"):
+        pytest.skip("SQLite has no password")
+    import sqlalchemy as sa
+    from starlette.testclient import TestClient
+
+    with_password = sa.make_url(filled_url).set(password="s3cret-pw").render_as_string(hide_password=False)
+    assert "s3cret-pw" in with_password
+    store = open_read_only(with_password, "unused")
+    paths = ["/", f"/sweeps/{FINISHED_ID}", "/jobs/digits", "/schedules", f"/compare?sweep={FINISHED_ID}"]
+    paths += [f"/sweeps/{FINISHED_ID}/export.json", "/jobs/digits/export.csv", "/sweeps/nope", "/jobs/nope"]
+    with TestClient(create_app(store)) as client:
+        for path in paths:
+            answer = client.get(path)
+            assert "s3cret-pw" not in answer.text and "s3cret-pw" not in str(answer.headers), path
+        assert ":***@" in client.get(f"/sweeps/{FINISHED_ID}/export.json").json()["database"]
+    store.close()
