@@ -34,7 +34,10 @@ def serve(app: Starlette, sock: socket.socket, *, on_start: Callable[[], None] |
     """Serve until interrupted (Ctrl-C, SIGTERM); ``on_start`` runs once the socket answers."""
     import uvicorn
 
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", server_header=False)
+    # log_config=None: uvicorn's messages go through the CLI's handlers (one line per event off a terminal).
+    config = uvicorn.Config(
+        app, log_config=None, log_level="warning", access_log=False, lifespan="off", server_header=False
+    )
     server = uvicorn.Server(config)
     if on_start is not None:
         original = server.startup
