@@ -76,15 +76,10 @@ def job_export(request: Request) -> Response:
 def report(request: Request) -> Response:
     """The sweep's HTML report (the `report` command's page), made from the database as it is now."""
     from tuning_service.report import figures, render_html
-    from tuning_service.space import Space
 
     store: Store = request.app.state.store
     sweep = store.find_sweep(request.path_params["sweep_id"])
-    result = sweep_result(store, sweep)
-    try:
-        space = Space.from_dict(sweep.space) if sweep.space else None
-    except InputError:
-        space = None
+    result, space = as_result(store, sweep), space_of(sweep)
     page = render_html(result, space, figures(result, space))
     return HTMLResponse(
         page,
@@ -95,22 +90,34 @@ def report(request: Request) -> Response:
     )
 
 
-def sweep_result(store: Store, sweep: SweepRow) -> Any:
-    """The sweep as the report reads it (`SweepResult`), each trial's history from its epoch rows."""
+def space_of(sweep: SweepRow) -> Any:
+    """The sweep's search space, or None when the recorded one no longer reads (a changed format)."""
+    from tuning_service.space import Space
+
+    try:
+        return Space.from_dict(sweep.space) if sweep.space else None
+    except InputError:
+        return None
+
+
+def as_result(store: Store, sweep: SweepRow, *, histories: bool = True) -> Any:
+    """The sweep as the report reads it (`SweepResult`): its ended trials, each with its epoch
+    rows as history (``histories``; importance needs only configs and values)."""
     from tuning_service.results import SweepResult, TrialSummary
 
-    histories: dict[str, list[dict[str, Any]]] = {}
-    for e in store.epochs(sweep.sweep_id):
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for e in store.epochs(sweep.sweep_id) if histories else ():
         metrics = dict(e.metrics)
-        row = {
-            **metrics,
-            "training_iteration": e.epoch,
-            sweep.metric: e.value,
-            "diverged": e.diverged,
-            "ended_at": e.recorded_at.timestamp(),
-            "time_this_iter_s": _number(metrics.get("time_this_iter_s")),
-        }
-        histories.setdefault(e.trial_id, []).append(row)
+        rows.setdefault(e.trial_id, []).append(
+            {
+                **metrics,
+                "training_iteration": e.epoch,
+                sweep.metric: e.value,
+                "diverged": e.diverged,
+                "ended_at": e.recorded_at.timestamp(),
+                "time_this_iter_s": _number(metrics.get("time_this_iter_s")),
+            }
+        )
     trials = [
         TrialSummary(
             trial_id=t.trial_id,
@@ -120,8 +127,8 @@ def sweep_result(store: Store, sweep: SweepRow) -> Any:
             best_epoch=t.best_epoch,
             epochs=t.epochs,
             train_time_s=t.train_time_s or 0.0,
-            error=t.message if t.status == "errored" else None,
-            history=histories.get(t.trial_id, []),
+            error=t.message if t.status == ERRORED else None,
+            history=rows.get(t.trial_id, []),
         )
         for t in queries.trial_rows(store, sweep.sweep_id)
         if t.status in REPORTED  # the report is of trials that ended; a running one has no outcome yet

@@ -10,49 +10,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from tuning_service.dashboard import queries
-from tuning_service.errors import InputError
 from tuning_service.store import Store, SweepRow
-
-# A sweep with more finished trials than this is judged on a sample (as the report does).
-IMPORTANCE_TRIALS = 1000
 
 
 def importance(store: Store, sweep: SweepRow) -> dict[str, Any]:
-    """Optuna's fANOVA importance (the report's own function) as horizontal bars."""
+    """Optuna's fANOVA importance (the report's own function) over the ended trials, as bars."""
+    from tuning_service.dashboard.downloads import as_result, space_of
     from tuning_service.report import param_importance
-    from tuning_service.results import SweepResult, TrialSummary
-    from tuning_service.space import Space
 
-    trials = [
-        TrialSummary(
-            trial_id=t.trial_id,
-            config=dict(t.config),
-            status=t.status,
-            value=t.value,
-            best_epoch=t.best_epoch,
-            epochs=t.epochs,
-            train_time_s=t.train_time_s or 0.0,
-        )
-        for t in queries.trial_rows(store, sweep.sweep_id)
-    ]
-    result = SweepResult(
-        sweep_id=sweep.sweep_id,
-        job=sweep.job,
-        metric=sweep.metric,
-        mode=sweep.mode,
-        searcher=sweep.searcher,
-        scheduler=sweep.scheduler,
-        seed=sweep.seed,
-        sweep_dir=None,  # type: ignore[arg-type]
-        trials=trials,
-        wall_time_s=0.0,
-        max_epochs=sweep.max_epochs or 1,
-    )
-    try:
-        space = Space.from_dict(sweep.space) if sweep.space else None
-    except InputError:
-        space = None
-    scores = param_importance(result, space)
+    scores = param_importance(as_result(store, sweep, histories=False), space_of(sweep))
     ranked = sorted(scores.items(), key=lambda kv: -kv[1])
     return {
         "kind": "bars",
