@@ -85,9 +85,10 @@ def test_the_sweep_figures_hold_what_was_recorded(client):
     assert max(p[1] for p in slots["panels"][0]["points"]) == 6 and slots["panels"][0]["points"][-1][1] == 0
 
 
-def test_the_state_changes_when_an_epoch_is_recorded(client, filled_url):
+def test_the_state_changes_when_an_epoch_is_recorded(own_client, filled_url):
     from tuning_service.store import open_store
 
+    client = own_client
     before = _json(client, f"/api/state?sweep={RUNNING_ID}")
     assert before["running"] is True
     assert _json(client, f"/api/state?sweep={FINISHED_ID}")["running"] is False
@@ -148,12 +149,6 @@ def test_downloads_are_the_export_records_and_the_report(client):
         (FINISHED_ID, "t0"),
         (FINISHED_ID, "t1"),
     ]
-    report = client.get(f"/sweeps/{FINISHED_ID}/report.html")
-    assert (
-        report.status_code == 200
-        and 'id="fig-learning_curves"' in report.text
-        and "3 completed" in report.text
-    )
 
 
 def test_unknown_things_and_bad_parameters_get_one_clear_answer(client):
@@ -184,17 +179,16 @@ def test_every_answer_forbids_loading_anything_from_elsewhere(client):
 
 
 @pytest.mark.slow
-def test_importance_is_the_reports_fanova(filled_url):
-    """Once, on one backend: it imports Optuna and Ray Tune's space conversion (seconds)."""
-    if not filled_url.startswith("sqlite"):
-        pytest.skip("the figure is computed in Python: one backend shows it")
-    from starlette.testclient import TestClient
-
-    from tuning_service.dashboard import create_app, open_read_only
-
-    store = open_read_only(filled_url, "unused")
-    with TestClient(create_app(store)) as client:
-        found = _json(client, f"/api/sweeps/{FINISHED_ID}/figures/importance")
-    store.close()
+def test_importance_and_the_report_download_are_the_reports_own(client, shared_url):
+    """On one backend: both run the report's code (Optuna's fANOVA imports Ray Tune: seconds)."""
+    if not shared_url.startswith("sqlite"):
+        pytest.skip("computed in Python from the same rows: one backend shows it")
+    found = _json(client, f"/api/sweeps/{FINISHED_ID}/figures/importance")
     assert sorted(found["categories"]) == ["activation", "learning_rate"]
     assert abs(sum(found["series"][0]["values"]) - 1.0) < 0.01
+    report = client.get(f"/sweeps/{FINISHED_ID}/report.html")
+    assert report.status_code == 200 and 'id="fig-learning_curves"' in report.text
+    assert (
+        "3 completed" in report.text
+        and "style-src 'unsafe-inline'" in report.headers["content-security-policy"]
+    )

@@ -29,10 +29,10 @@ def _one_line_exit_2(capsys, argv: list[str]) -> str:
     return lines[0]
 
 
-def test_nothing_can_be_written_through_the_dashboards_store(filled_url):
+def test_nothing_can_be_written_through_the_dashboards_store(shared_url):
     from tuning_service.store import StoreError, open_store
 
-    store = open_read_only(filled_url, "unused")
+    store = open_read_only(shared_url, "unused")
     try:
         with pytest.raises(StoreError, match="read-only|readonly"):
             store.finish_sweep(FINISHED_ID, "failed", "a bug in a page")
@@ -40,7 +40,7 @@ def test_nothing_can_be_written_through_the_dashboards_store(filled_url):
             store.record_epoch(FINISHED_ID, "t0", 9, mode="max", value=1.0)
     finally:
         store.close()
-    with open_store(filled_url) as writable:
+    with open_store(shared_url) as writable:
         (row,) = writable.sweeps(ids=[FINISHED_ID])
         assert row.status == "finished" and row.message is None
         assert [e.epoch for e in writable.epochs(FINISHED_ID, "t0")] == [1, 2, 3]
@@ -106,12 +106,12 @@ def test_an_unreachable_server_is_one_line_without_its_password(capsys):
     assert "cannot read database" in line and "s3cret" not in line and "***" in line
 
 
-def test_a_port_in_use_is_one_line_and_exit_2(filled_url, capsys):
+def test_a_port_in_use_is_one_line_and_exit_2(shared_url, capsys):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        line = _one_line_exit_2(capsys, ["dashboard", "--db", filled_url, "--port", str(port)])
+        line = _one_line_exit_2(capsys, ["dashboard", "--db", shared_url, "--port", str(port)])
     assert f"cannot listen on 127.0.0.1:{port}" in line and "choose another --port" in line
 
 
@@ -138,11 +138,11 @@ def test_a_token_file_is_made_private_and_a_readable_one_refused(tmp_path):
         load_or_create_token(link)
 
 
-def test_without_the_token_every_page_is_401(filled_url):
+def test_without_the_token_every_page_is_401(shared_url):
     from starlette.testclient import TestClient
 
     token = "a" * 64
-    store = open_read_only(filled_url, "unused")
+    store = open_read_only(shared_url, "unused")
     with TestClient(create_app(store, token=token)) as client:
         for path in ("/", f"/sweeps/{FINISHED_ID}", "/api/state", f"/sweeps/{FINISHED_ID}/export.json"):
             assert client.get(path).status_code == 401, path
@@ -162,12 +162,12 @@ def test_without_the_token_every_page_is_401(filled_url):
 
 
 @pytest.mark.integration
-def test_the_command_says_it_asks_for_the_token_and_refuses_without_it(filled_url, tmp_path):
+def test_the_command_says_it_asks_for_the_token_and_refuses_without_it(shared_url, tmp_path):
     """A real server: the one start line, then 401 without the token and 200 with it."""
-    if not filled_url.startswith("sqlite"):
+    if not shared_url.startswith("sqlite"):
         pytest.skip("the server's start is the same on either database")
     token_file = tmp_path / "token"
-    command = [sys.executable, "-m", "tuning_service", "dashboard", "--db", filled_url, "--port", "0"]
+    command = [sys.executable, "-m", "tuning_service", "dashboard", "--db", shared_url, "--port", "0"]
     server = subprocess.Popen(
         [*command, "--require-token", "--token-file", str(token_file)],
         stderr=subprocess.PIPE,
@@ -194,14 +194,14 @@ def test_the_command_says_it_asks_for_the_token_and_refuses_without_it(filled_ur
         server.stderr.close()
 
 
-def test_no_page_shows_the_database_password(filled_url):
+def test_no_page_shows_the_database_password(shared_url):
     """The test server trusts every client, so a password in the URL is accepted and must never show."""
-    if not filled_url.startswith("postgresql"):
+    if not shared_url.startswith("postgresql"):
         pytest.skip("SQLite has no password")
     import sqlalchemy as sa
     from starlette.testclient import TestClient
 
-    with_password = sa.make_url(filled_url).set(password="s3cret-pw").render_as_string(hide_password=False)
+    with_password = sa.make_url(shared_url).set(password="s3cret-pw").render_as_string(hide_password=False)
     assert "s3cret-pw" in with_password
     store = open_read_only(with_password, "unused")
     paths = ["/", f"/sweeps/{FINISHED_ID}", "/jobs/digits", "/schedules", f"/compare?sweep={FINISHED_ID}"]
