@@ -55,7 +55,7 @@ def dashboard(
                 "(header `Authorization: Bearer TOKEN`, or log in at /login)"
             )
         sock = bind(host, port)
-        shown_host = f"[{host}]" if ":" in host else host
+        shown_host = f"[{host.strip('[]')}]" if ":" in host else host
         url = f"http://{shown_host}:{sock.getsockname()[1]}/"
         app = create_app(store, token=token)
         serve(
