@@ -25,6 +25,7 @@ SCENARIOS = (
     ("epoch_cost", "epoch_cost"),
     ("startup", "startup"),
     ("store_scale", "store_scale"),
+    ("dashboard", "dashboard"),
     ("chaos", "chaos"),
 )
 

@@ -8,7 +8,18 @@ from dataclasses import replace
 
 import pytest
 
-from benchmarks import chaos, driver_scale, epoch_cost, overhead, peers, small, startup, store_scale, telco
+from benchmarks import (
+    chaos,
+    dashboard,
+    driver_scale,
+    epoch_cost,
+    overhead,
+    peers,
+    small,
+    startup,
+    store_scale,
+    telco,
+)
 from benchmarks.ours import engine_support
 from benchmarks.problems import get_problem
 from jobs import digits
@@ -178,6 +189,18 @@ def test_store_scale_smoke_times_the_results_commands(tmp_path):
     assert all(c["in_process"]["median_s"] > 0 for c in data["commands"].values())
     assert data["commands"]["results"]["fresh_process"]["median_s"] > 0
     assert "| `report --job digits` |" in (tmp_path / "store_scale.md").read_text()
+
+
+@pytest.mark.integration
+def test_dashboard_smoke_times_every_page_over_http(tmp_path):
+    """It serves the dashboard (a server, hence the marker): every request answered, each timed."""
+    assert dashboard.main(["--smoke", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "dashboard.json").read_text())
+    assert (data["trials"], data["epochs"]) == (200, 2000)
+    expected = [name for name in dashboard.requests(["S0", "S"]) if name != "figure importance (cached)"]
+    assert list(data["requests"]) == expected
+    assert all(r["median_s"] > 0 for r in data["requests"].values())
+    assert "| sweep page | `/sweeps/S` |" in (tmp_path / "dashboard.md").read_text()
 
 
 @pytest.mark.parametrize(

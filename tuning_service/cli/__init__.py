@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "submissions": "tuning_service.cli.submissions:submissions",
     "lr-find": "tuning_service.cli.lr_find:lr_find",
     "schedule": "tuning_service.cli.schedule:schedule",
+    "dashboard": "tuning_service.cli.dashboard:dashboard",
 }
 
 

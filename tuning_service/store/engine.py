@@ -170,11 +170,17 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def create_engine(url: URL) -> Engine:
-    """An engine tuned for many short writes from several processes at once."""
+def create_engine(url: URL, *, read_only: bool = False) -> Engine:
+    """An engine tuned for many short writes from several processes at once.
+
+    ``read_only``: an engine that cannot write, whatever runs on it (the dashboard): SQLite
+    opened with ``mode=ro`` and ``query_only``, PostgreSQL sessions in read-only transactions.
+    """
     import sqlalchemy as sa
     from sqlalchemy import event
 
+    if read_only and url.get_backend_name() == "sqlite":
+        return _read_only_sqlite(url)
     if url.get_backend_name() == "sqlite":
         engine = sa.create_engine(
             url, connect_args={"timeout": BUSY_TIMEOUT_S}, json_serializer=dumps_json, pool_pre_ping=False
@@ -203,18 +209,51 @@ def create_engine(url: URL) -> Engine:
     from tuning_service.envvars import positive_seconds
 
     statement_ms = round(1000 * positive_seconds(STATEMENT_TIMEOUT_ENV, DEFAULT_STATEMENT_TIMEOUT_S))
+    # Lock waits count as statement time: a lock another client never releases ends too.
+    options = f"-c statement_timeout={statement_ms}"
+    if read_only:
+        # Every transaction of the session is read-only: the server refuses any write in it.
+        options += " -c default_transaction_read_only=on"
     return sa.create_engine(
         url,
         connect_args={
             "connect_timeout": CONNECT_TIMEOUT_S,
             "application_name": "tuning-service",
-            # Lock waits count as statement time: a lock another client never releases ends too.
-            "options": f"-c statement_timeout={statement_ms}",
+            "options": options,
             **_PG_KEEPALIVE,
         },
         json_serializer=dumps_json,
         pool_pre_ping=True,
     )
+
+
+def _read_only_sqlite(url: URL) -> Engine:
+    """SQLite opened with ``mode=ro``: the file cannot be written (nor created) through it."""
+    import sqlite3
+
+    import sqlalchemy as sa
+    from sqlalchemy import event
+
+    path = sqlite_path(url)
+    uri = f"{path.as_uri()}?mode=ro"  # type: ignore[union-attr]
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        conn.isolation_level = None  # BEGIN is ours, below
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    # QueuePool: "sqlite://" alone would get the one-connection-per-thread pool of an in-memory database.
+    engine = sa.create_engine(
+        "sqlite://", creator=connect, json_serializer=dumps_json, poolclass=sa.pool.QueuePool
+    )
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")  # a read transaction: one consistent view per page
+
+    return engine
 
 
 def check_reachable(url: URL, *, must_exist: bool) -> None:
@@ -250,13 +289,13 @@ def check_reachable(url: URL, *, must_exist: bool) -> None:
     except Exception as exc:  # noqa: BLE001 - whatever the driver raised, as one line
         reason = describe(exc)
         raise InputError(
-            f"cannot connect to database {redact(url)!r}: {reason}{_password_hint(reason)}"
+            f"cannot connect to database {redact(url)!r}: {reason}{password_hint(reason)}"
         ) from None
     finally:
         engine.dispose()
 
 
-def _password_hint(reason: str) -> str:
+def password_hint(reason: str) -> str:
     """Where a refused password should come from: never a URL on a command line."""
     text = reason.lower()
     if "no password supplied" in text or "password authentication failed" in text:

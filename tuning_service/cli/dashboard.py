@@ -1,0 +1,67 @@
+"""`tuning-service dashboard`: a read-only live web view of the results database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tuning_service.cli.database import database_options
+
+
+@click.command()
+@database_options
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; beyond loopback a token is required.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port to listen on (0: any free one).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False),
+    help="The token asked for when --host is not loopback (made, mode 0600, when missing) "
+    "[default: ~/.config/tuning-service/dashboard_token].",
+)
+@click.option(
+    "--require-token",
+    is_flag=True,
+    help="Ask for the token on loopback too (a machine other people log in to can reach 127.0.0.1).",
+)
+def dashboard(
+    db: str | None, storage: str, host: str, port: int, token_file: str | None, require_token: bool
+) -> None:
+    """Serve sweeps, jobs, schedules and comparisons from the results database, live, read-only."""
+    from tuning_service.dashboard import create_app, open_read_only
+    from tuning_service.dashboard.auth import default_token_path, is_loopback, load_or_create_token
+    from tuning_service.dashboard.server import bind, serve
+
+    store = open_read_only(db, storage)
+    try:
+        token, note = None, "loopback only, no token asked"
+        if require_token or not is_loopback(host):
+            path = Path(token_file).expanduser() if token_file else default_token_path()
+            token = load_or_create_token(path)
+            where = "on loopback, as asked" if is_loopback(host) else "beyond loopback"
+            note = (
+                f"listening {where}: every request needs the token in {path} "
+                "(header `Authorization: Bearer TOKEN`, or log in at /login)"
+            )
+        sock = bind(host, port)
+        shown_host = f"[{host.strip('[]')}]" if ":" in host else host
+        url = f"http://{shown_host}:{sock.getsockname()[1]}/"
+        app = create_app(store, token=token)
+        serve(
+            app,
+            sock,
+            on_start=lambda: click.echo(f"dashboard of {store.display_url} at {url} ({note})", err=True),
+        )
+    finally:
+        store.close()

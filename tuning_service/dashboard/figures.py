@@ -1,0 +1,95 @@
+"""Figure data as JSON for the page script: one endpoint per figure, and the state live pages poll."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from tuning_service.dashboard import queries
+from tuning_service.store import Store, SweepRow
+
+
+def importance(store: Store, sweep: SweepRow) -> dict[str, Any]:
+    """Optuna's fANOVA importance (the report's own function) over the ended trials, as bars."""
+    from tuning_service.dashboard.downloads import as_result, space_of
+    from tuning_service.report import param_importance
+
+    scores = param_importance(as_result(store, sweep, histories=False), space_of(sweep))
+    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+    return {
+        "kind": "bars",
+        "horizontal": True,
+        "x_label": "importance",
+        "categories": [k for k, _ in ranked],
+        "series": [{"name": "importance", "status": "completed", "values": [round(v, 4) for _, v in ranked]}],
+        "note": None if scores else "not enough finished trials with different configs to judge (3 or more)",
+    }
+
+
+FIGURES: dict[str, Callable[[Store, SweepRow], dict[str, Any]]] = {
+    "curves": queries.curves,
+    "best_so_far": queries.best_so_far,
+    "parallel": queries.parallel,
+    "importance": importance,
+    "stops": queries.stops,
+    "slots": queries.slot_use,
+}
+# Figures worth keeping between polls: computed from every trial at once.
+CACHED = ("importance",)
+
+
+def state(request: Request) -> JSONResponse:
+    """What changed since the last poll (the fingerprint) and whether anything still runs."""
+    ids = request.query_params.getlist("sweep") or None
+    text, running = queries.fingerprint(request.app.state.store, ids)
+    return JSONResponse({"fingerprint": text, "running": running})
+
+
+def sweep_figure(request: Request) -> JSONResponse:
+    store: Store = request.app.state.store
+    name = request.path_params["name"]
+    build = FIGURES.get(name)
+    if build is None:
+        raise HTTPException(404, f"unknown figure {name!r}; choose one of: {', '.join(FIGURES)}")
+    sweep = store.find_sweep(request.path_params["sweep_id"])
+    if name not in CACHED:
+        return JSONResponse(build(store, sweep))
+    key = (name, sweep.sweep_id, queries.fingerprint(store, [sweep.sweep_id])[0])
+    cache: dict[Any, Any] = request.app.state.cache
+    if key not in cache:
+        if len(cache) > 64:
+            cache.clear()
+        cache[key] = build(store, sweep)
+    return JSONResponse(cache[key])
+
+
+def job_history(request: Request) -> JSONResponse:
+    store: Store = request.app.state.store
+    job = request.path_params["job"]
+    store.check_job(job)
+    return JSONResponse(queries.job_history(store, job))
+
+
+def compare(request: Request) -> JSONResponse:
+    """Each sweep's best so far against epochs spent, on one chart."""
+    store: Store = request.app.state.store
+    series = []
+    for ref in request.query_params.getlist("sweep"):
+        sweep = store.find_sweep(ref)
+        panel = queries.best_so_far(store, sweep)["panels"][1]
+        series.append(
+            {
+                "name": sweep.sweep_id,
+                "status": None,
+                "info": f"sweep {sweep.sweep_id} ({sweep.searcher} / {sweep.scheduler})",
+                "points": panel["points"],
+                "step": True,
+            }
+        )
+    return JSONResponse(
+        {"kind": "lines", "x_label": "epochs spent", "y_label": "best so far", "series": series, "note": None}
+    )
