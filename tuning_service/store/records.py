@@ -132,6 +132,24 @@ class RefitRow:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class ExploitRow:
+    """A PBT exploit: trial ``trial_id`` replaced its state after epoch ``epoch`` by a copy of
+    ``donor_id``'s checkpoint of epoch ``donor_epoch`` and trains on with ``changes``
+    (``{param: {"old": ..., "donor": ..., "new": ...}}``)."""
+
+    sweep_id: str
+    number: int
+    trial_id: str
+    epoch: int
+    value: float | None
+    donor_id: str
+    donor_epoch: int
+    donor_value: float | None
+    changes: dict[str, Any]
+    recorded_at: datetime
+
+
 @dataclass
 class Store:
     """A results database. Every write is one short transaction and an upsert on its natural key
@@ -757,6 +775,36 @@ class Store:
         r = schema.refits
         query = sa.select(r).where(r.c.sweep_id.in_(list(sweep_ids))).order_by(r.c.created_at)
         return self._read(lambda conn: [RefitRow(**row._mapping) for row in conn.execute(query)])
+
+    def record_exploit(self, sweep_id: str, exploit: Mapping[str, Any]) -> None:
+        """Upsert exploit number ``exploit["number"]`` of the sweep (a resumed scheduler that
+        renumbers from its snapshot replaces the exploits the interrupted driver made after it)."""
+        fields = ("trial_id", "epoch", "value", "donor_id", "donor_epoch", "donor_value", "changes")
+        values = {
+            "sweep_id": sweep_id,
+            "number": int(exploit["number"]),
+            **{k: exploit.get(k) for k in fields},
+            "recorded_at": utcnow(),
+        }
+        for key in ("value", "donor_value"):
+            values[key] = float(values[key]) if _is_number(values[key]) else None
+
+        def work(conn: Connection) -> None:
+            stmt = self._insert(conn, schema.exploits).values(values)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["sweep_id", "number"],
+                    set_={k: stmt.excluded[k] for k in values if k not in ("sweep_id", "number")},
+                )
+            )
+
+        self._write(f"recording exploit {values['number']} of sweep {sweep_id}", work)
+
+    def exploits(self, sweep_id: str) -> list[ExploitRow]:
+        """A sweep's exploits in the order they happened (none unless it ran under PBT)."""
+        x = schema.exploits
+        query = sa.select(x).where(x.c.sweep_id == sweep_id).order_by(x.c.number)
+        return self._read(lambda conn: [ExploitRow(**row._mapping) for row in conn.execute(query)])
 
 
 def _is_number(value: Any) -> bool:
