@@ -18,7 +18,10 @@ BAD_INPUTS = [
         ["run", "--searcher", "tpe"],
         "unknown searcher 'tpe'; choose one of: grid, hyperopt, optuna, random (did you mean 'optuna'?)",
     ),
-    (["run", "--scheduler", "pbtt"], "unknown scheduler 'pbtt'; choose one of: asha, fifo, hyperband, median"),
+    (
+        ["run", "--scheduler", "pbtt"],
+        "unknown scheduler 'pbtt'; choose one of: asha, fifo, hyperband, median",
+    ),
     (
         ["run", "--scheduler", "pbt"],
         "scheduler 'pbt' chooses configs itself as trials copy and perturb each other, so it works with "

@@ -20,12 +20,7 @@ PERTURBABLE = (
     "momentum",
     "beta_1",
     "weight_decay",
-    "kernel_l1",
-    "kernel_l2",
-    "bias_l1",
-    "bias_l2",
-    "activity_l1",
-    "activity_l2",
+    *(f"{weights}_{norm}" for weights in ("kernel", "bias", "activity") for norm in ("l1", "l2")),
     "decay_steps",
     "decay_rate",
 )

@@ -203,6 +203,19 @@ class Store:
 
         return sqlite_insert(table)
 
+    def _upsert(self, what: str, table: sa.Table, values: Mapping[str, Any], key: tuple[str, ...]) -> None:
+        """Insert ``values`` into ``table``, or replace the row with the same ``key`` columns."""
+
+        def work(conn: Connection) -> None:
+            stmt = self._insert(conn, table).values(dict(values))
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=list(key), set_={k: stmt.excluded[k] for k in values if k not in key}
+                )
+            )
+
+        self._write(what, work)
+
     # -- writes ---------------------------------------------------------------------------
 
     def create_sweep(
@@ -584,16 +597,9 @@ class Store:
             "created_at": utcnow(),
         }
 
-        def work(conn: Connection) -> None:
-            stmt = self._insert(conn, schema.refits).values(values)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["sweep_id", "trial_id"],
-                    set_={k: stmt.excluded[k] for k in values if k not in ("sweep_id", "trial_id")},
-                )
-            )
-
-        self._write(f"recording the refit of sweep {sweep_id}", work)
+        self._upsert(
+            f"recording the refit of sweep {sweep_id}", schema.refits, values, ("sweep_id", "trial_id")
+        )
 
     def cleanup_stale(self, *, stale_after_s: float = STALE_AFTER_S) -> list[str]:
         """Mark RUNNING sweeps whose driver is gone as interrupted, with their running trials.
@@ -789,16 +795,12 @@ class Store:
         for key in ("value", "donor_value"):
             values[key] = float(values[key]) if _is_number(values[key]) else None
 
-        def work(conn: Connection) -> None:
-            stmt = self._insert(conn, schema.exploits).values(values)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["sweep_id", "number"],
-                    set_={k: stmt.excluded[k] for k in values if k not in ("sweep_id", "number")},
-                )
-            )
-
-        self._write(f"recording exploit {values['number']} of sweep {sweep_id}", work)
+        self._upsert(
+            f"recording exploit {values['number']} of sweep {sweep_id}",
+            schema.exploits,
+            values,
+            ("sweep_id", "number"),
+        )
 
     def exploits(self, sweep_id: str) -> list[ExploitRow]:
         """A sweep's exploits in the order they happened (none unless it ran under PBT)."""
