@@ -374,7 +374,13 @@ def lineage(exploits: Sequence[Mapping[str, Any]]) -> Figure:
             "",
             xy=(e["epoch"], row[e["trial_id"]]),
             xytext=(e["donor_epoch"], row[e["donor_id"]]),
-            arrowprops={"arrowstyle": "->", "color": "#1565c0", "alpha": 0.8},
+            # Curved: arrows between the same epochs of several trials would lie on each other.
+            arrowprops={
+                "arrowstyle": "->",
+                "color": "#1565c0",
+                "alpha": 0.8,
+                "connectionstyle": "arc3,rad=0.25",
+            },
         )
     ax.set_yticks(range(len(trials)), trials, fontsize=8)
     ax.set_ylim(-0.6, len(trials) - 0.4)
