@@ -359,3 +359,30 @@ def lr_find_figure(
 def plot_lr_find(rates: Sequence[float], losses: Sequence[float], path: str | Path, **kwargs: Any) -> Path:
     """`lr_find_figure` written as a PNG; returns the path."""
     return save_png(lr_find_figure(rates, losses, **kwargs), path, dpi=100)
+
+
+def lineage(exploits: Sequence[Mapping[str, Any]]) -> Figure:
+    """PBT's exploits: one row per trial, an arrow from the donor's copied epoch to the epoch the
+    receiving trial took it over (each trial's line starts at 0 and ends at its last exploit)."""
+    trials = sorted({e["trial_id"] for e in exploits} | {e["donor_id"] for e in exploits})
+    row = {t: i for i, t in enumerate(trials)}
+    fig, ax = _figure("lineage: who copied whom", "epoch", "trial", size=(7.0, 1.2 + 0.32 * len(trials)))
+    last = max(max(e["epoch"], e["donor_epoch"]) for e in exploits)
+    ax.hlines(range(len(trials)), 0, last, color="#bbbbbb", linewidth=0.8)
+    for e in exploits:
+        ax.annotate(
+            "",
+            xy=(e["epoch"], row[e["trial_id"]]),
+            xytext=(e["donor_epoch"], row[e["donor_id"]]),
+            # Curved: arrows between the same epochs of several trials would lie on each other.
+            arrowprops={
+                "arrowstyle": "->",
+                "color": "#1565c0",
+                "alpha": 0.8,
+                "connectionstyle": "arc3,rad=0.25",
+            },
+        )
+    ax.set_yticks(range(len(trials)), trials, fontsize=8)
+    ax.set_ylim(-0.6, len(trials) - 0.4)
+    ax.set_xlim(-0.2, last + 0.5)
+    return fig

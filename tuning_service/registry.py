@@ -81,6 +81,19 @@ class Registry(Mapping[str, Callable[..., Any]]):
 
 
 @dataclass(frozen=True)
+class AtMost:
+    """A numeric option's upper bound, written ``Annotated[float, AtLeast(0), AtMost(1)]``."""
+
+    high: float
+
+    def admits(self, value: float) -> bool:
+        return value <= self.high
+
+    def __str__(self) -> str:
+        return f"<= {self.high:g}"
+
+
+@dataclass(frozen=True)
 class AtLeast:
     """A numeric option's lower bound, written ``Annotated[int, AtLeast(1)]`` in a builder's signature."""
 
@@ -105,7 +118,8 @@ def check_options(
 
     A builder's keyword-only parameters are its option schema: unknown ones are refused
     rather than silently dropped, and each value must have the parameter's type (``int``,
-    ``float``, ``bool``) and bound (`AtLeast`), which Ray would otherwise check with an
+    ``float``, ``bool``, or ``tuple[str, ...]``: names, as a list or one comma-separated
+    string) and bounds (`AtLeast`, `AtMost`), which Ray would otherwise check with an
     ``assert`` once the sweep had started, or not at all.
     """
     params = inspect.signature(builder).parameters
@@ -125,16 +139,27 @@ def check_options(
             raise InputError(f"{kind} {name!r}: option {key!r} must be {_describe(*wanted)}, got {shown}")
 
 
-def _option_type(hint: Any) -> tuple[type, AtLeast | None] | None:
-    """(int, float or bool; its bound) from an annotation such as ``Annotated[int, AtLeast(1)]``."""
-    bound = None
+def _option_type(hint: Any) -> tuple[type, tuple[AtLeast | AtMost, ...]] | None:
+    """(int, float, bool or tuple; its bounds) from an annotation such as ``Annotated[int, AtLeast(1)]``."""
+    bounds: tuple[AtLeast | AtMost, ...] = ()
     if typing.get_origin(hint) is typing.Annotated:
         hint, *extras = typing.get_args(hint)
-        bound = next((e for e in extras if isinstance(e, AtLeast)), None)
-    return (hint, bound) if hint in (int, float, bool) else None
+        bounds = tuple(e for e in extras if isinstance(e, AtLeast | AtMost))
+    if hint == tuple[str, ...]:
+        return tuple, ()
+    return (hint, bounds) if hint in (int, float, bool) else None
 
 
-def _fits(value: Any, kind: type, bound: AtLeast | None) -> bool:
+def names_option(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """A names option as given (``"a,b"`` or ``["a", "b"]``) -> ``("a", "b")``."""
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(p.strip() for p in parts if p.strip())
+
+
+def _fits(value: Any, kind: type, bounds: tuple[AtLeast | AtMost, ...]) -> bool:
+    if kind is tuple:
+        items = [value] if isinstance(value, str) else value
+        return isinstance(items, list | tuple) and all(isinstance(v, str) for v in items)
     if kind is bool:
         return isinstance(value, bool)
     numeric = isinstance(value, int) if kind is int else isinstance(value, int | float)
@@ -148,9 +173,14 @@ def _fits(value: Any, kind: type, bound: AtLeast | None) -> bool:
         and abs(value) >= 2**63
     ):
         return False
-    return bound is None or bound.admits(value)
+    return all(bound.admits(value) for bound in bounds)
 
 
-def _describe(kind: type, bound: AtLeast | None) -> str:
-    what = {bool: "true or false", int: "an integer", float: "a number"}[kind]
-    return f"{what} {bound}" if bound is not None else what
+def _describe(kind: type, bounds: tuple[AtLeast | AtMost, ...]) -> str:
+    what = {
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        tuple: "a name or a list of names (comma-separated)",
+    }[kind]
+    return " and ".join([f"{what} {bounds[0]}", *map(str, bounds[1:])]) if bounds else what

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tuning_service import curvefile
+from tuning_service import curvefile, lineage
 from tuning_service.errors import InputError
 from tuning_service.results import (
     TRIALS_JSON,
@@ -289,7 +289,7 @@ def render_html(result: SweepResult, space: Space | None, figs: Mapping[str, Any
         f"<h1>{html.escape(result.job)} &mdash; sweep {html.escape(result.sweep_id)}</h1>{no_result}"
         f"<h2>summary</h2>{_table(['', ''], summary)}"
         f"<h2>{html.escape(heading)}</h2>{_table(['#', 'trial', result.metric, 'best epoch', 'epochs', 'status', *keys], board, {0, 2, 3, 4})}"
-        f"{sections}"
+        f"{sections}{lineage.report_section(result.sweep_dir, result.metric)}"
         f"<p class='note'>made by tuning-service on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</p></body></html>"
     )
 

@@ -18,6 +18,7 @@ from tuning_service.catalog import load_job, ship_user_modules
 from tuning_service.driverlock import DriverLock
 from tuning_service.errors import InputError, NotRecordedError, SweepError
 from tuning_service.job import Job
+from tuning_service.lineage import write_lineage
 from tuning_service.outcomes import (
     DIVERGED_KEY,
     ENDED_AT,
@@ -59,7 +60,15 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
     if spec.cv_folds is not None:
         job = replace(job, cv_folds=spec.cv_folds)
     validate_searcher(spec.searcher, job.space, spec.searcher_options)
-    validate_scheduler(spec.scheduler, spec.scheduler_options)
+    max_epochs = spec.max_epochs or job.max_epochs
+    validate_scheduler(
+        spec.scheduler,
+        spec.scheduler_options,
+        searcher=spec.searcher,
+        space=job.space,
+        max_t=max_epochs,
+        checkpoint_frequency=spec.checkpoint_frequency,
+    )
     if spec.address in (None, "local"):
         from tuning_service.raysession import check_fits
 
@@ -70,7 +79,7 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
         from tuning_service.raysession import connect_timeout
 
         connect_timeout()  # likewise TUNING_SERVICE_CONNECT_TIMEOUT_S
-    return PreparedSweep(spec, job, spec.max_epochs or job.max_epochs)
+    return PreparedSweep(spec, job, max_epochs)
 
 
 def new_sweep_id() -> str:
@@ -238,6 +247,7 @@ def _finish(recording: SweepRecording, summary: SweepResult) -> None:
     sweep_id, where = summary.sweep_id, summary.sweep_dir
     try:
         write_outputs(summary)
+        write_lineage(where, recording.exploits())
     except OSError as exc:
         problem = f"could not write its files in {where}: {exc.strerror or exc}"
         try:
@@ -280,9 +290,10 @@ def _fit(
         skip_unsent_usage_tags,
         trial_actors_use_prestarted_workers,
     )
-    from tuning_service.schedulers import checkpoint_frequency, create_scheduler
+    from tuning_service.schedulers import checkpoint_frequency, checkpoints_kept, create_scheduler
     from tuning_service.schedulers.state import SchedulerState
     from tuning_service.searchers import create_searcher
+    from tuning_service.store.recorder import lineage_recorders
     from tuning_service.trainable import KerasTrainable
 
     spec, job = prepared.spec, prepared.job
@@ -322,8 +333,11 @@ def _fit(
             ProgressCallback(snapshot, progress, job.space.effective),
             recorder,
             *_extra_callbacks(spec, job, sweep_dir),
-            SnapshotKeeper(sweep_dir, watch, checkpoints_kept=CHECKPOINTS_KEPT),
+            SnapshotKeeper(
+                sweep_dir, watch, checkpoints_kept=checkpoints_kept(spec.scheduler, CHECKPOINTS_KEPT)
+            ),
             Halt(prepared.stop),
+            *lineage_recorders(recorder, scheduler),
         ]
 
     if resume is not None:
@@ -335,7 +349,9 @@ def _fit(
         generated = plan.search_alg is None or isinstance(plan.search_alg, BasicVariantGenerator)
         space = plan.param_space if generated else None
         return _restore(tune, sweep_dir, trainable, space, resume, callbacks, stop, snapshot)
-    scheduler = create_scheduler(spec.scheduler, max_t=prepared.max_epochs, **spec.scheduler_options)
+    scheduler = create_scheduler(
+        spec.scheduler, max_t=prepared.max_epochs, space=job.space, **spec.scheduler_options
+    )
     tuner = tune.Tuner(
         trainable,
         param_space=plan.param_space,
@@ -354,7 +370,9 @@ def _fit(
             storage_path=str(sweep_dir),
             stop=_stopper(prepared),
             checkpoint_config=tune.CheckpointConfig(
-                checkpoint_frequency=checkpoint_frequency(spec.scheduler, spec.checkpoint_frequency),
+                checkpoint_frequency=checkpoint_frequency(
+                    spec.scheduler, spec.checkpoint_frequency, spec.scheduler_options
+                ),
                 # None: Tune keeps every checkpoint and never forces a snapshot for one;
                 # SnapshotKeeper deletes the old ones once no snapshot can name them.
                 num_to_keep=None,

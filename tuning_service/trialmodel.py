@@ -52,10 +52,18 @@ class KerasModel:
         self.model.save(path)
 
     def load(self, path: Path) -> None:
-        import keras
-
-        # Weights and optimizer state: a paused trial continues exactly where it stopped.
-        self.model = keras.saving.load_model(path)
+        """Weights and optimizer state from ``path`` into this model, which keeps its own
+        hyperparameters: a paused trial continues exactly where it stopped, and a PBT trial
+        that copied another's checkpoint trains on with its new learning rate and dropout.
+        (Loading the saved model whole would bring back the saver's.)"""
+        optimizer = self.model.optimizer
+        if not optimizer.built:  # an unbuilt optimizer skips its saved state
+            optimizer.build(self.model.trainable_variables)
+        # The learning rate is an optimizer variable (a schedule is not): the file holds the saver's.
+        mine = [(v, v.numpy()) for v in optimizer.variables if v.path.endswith("/learning_rate")]
+        self.model.load_weights(path)
+        for variable, value in mine:
+            variable.assign(value)
 
 
 def trial_models(

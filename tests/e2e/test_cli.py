@@ -18,7 +18,62 @@ BAD_INPUTS = [
         ["run", "--searcher", "tpe"],
         "unknown searcher 'tpe'; choose one of: grid, hyperopt, optuna, random (did you mean 'optuna'?)",
     ),
-    (["run", "--scheduler", "pbt"], "unknown scheduler 'pbt'; choose one of: asha, fifo, hyperband, median"),
+    (
+        ["run", "--scheduler", "pbtt"],
+        "unknown scheduler 'pbtt'; choose one of: asha, fifo, hyperband, median",
+    ),
+    (
+        ["run", "--scheduler", "pbt"],
+        "scheduler 'pbt' chooses configs itself as trials copy and perturb each other, so it works with "
+        "searcher grid or random (its first population), not 'optuna'; add --searcher random",
+    ),
+    *(
+        (["run", "--searcher", "random", "--scheduler", "pbt", *more], message)
+        for more, message in [
+            (
+                ["--scheduler-option", "mutate=units"],
+                "scheduler 'pbt': cannot perturb 'units': it changes the model's layers, so the copied "
+                "weights would not fit",
+            ),
+            (
+                ["--scheduler-option", "mutate=learning_rate,lr"],
+                "scheduler 'pbt': cannot perturb 'lr': it is not a parameter of the space (its parameters: "
+                "learning_rate, units, layers, activation, batch_size)",
+            ),
+            (
+                ["--scheduler-option", "quantile_fraction=0.7"],
+                "scheduler 'pbt': option 'quantile_fraction' must be a number > 0 and <= 0.5, got 0.7",
+            ),
+            (
+                ["--scheduler-option", "resample_probability=-0.1"],
+                "scheduler 'pbt': option 'resample_probability' must be a number >= 0 and <= 1, got -0.1",
+            ),
+            (
+                ["--scheduler-option", "perturbation_interval=0"],
+                "scheduler 'pbt': option 'perturbation_interval' must be an integer >= 1, got 0",
+            ),
+            (
+                ["--scheduler-option", "perturbation_interval=5", "--max-epochs", "5"],
+                "scheduler 'pbt': perturbation_interval 5 must be shorter than the epoch budget (5 epochs), "
+                "or no trial is ever perturbed; lower it or raise --max-epochs",
+            ),
+            (
+                ["--checkpoint-frequency", "4"],
+                "scheduler 'pbt': --checkpoint-frequency 4 is longer than the perturbation_interval (3); "
+                "trials copy each other's checkpoints at every interval, so checkpoint at least that often "
+                "(--checkpoint-frequency 3 or less, or leave it out)",
+            ),
+            (
+                ["--scheduler-option", "mutate=3"],
+                "scheduler 'pbt': option 'mutate' must be a name or a list of names (comma-separated), got 3",
+            ),
+            (
+                ["--scheduler-option", "grace_period=2"],
+                "scheduler 'pbt': unknown option 'grace_period' (accepted: burn_in_period, mutate, "
+                "perturbation_interval, quantile_fraction, resample_probability, synch)",
+            ),
+        ]
+    ),
     (["run", "--num-samples", "0"], "--num-samples must be an integer >= 1, got 0"),
     (["run", "--max-epochs", "0"], "--max-epochs must be an integer >= 1, got 0"),
     (

@@ -97,11 +97,18 @@ def wait_for(predicate, *, timeout: float, what: str, proc: subprocess.Popen | N
     while not predicate():
         if proc is not None and proc.poll() is not None:
             raise AssertionError(
-                f"the driver exited ({proc.returncode}) before {what}: {proc.stderr.read()[-3000:]}"
+                f"the driver exited ({proc.returncode}) before {what}: {_stderr(proc)[-3000:]}"
             )
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.2)
+
+
+def _stderr(proc: subprocess.Popen) -> str:
+    """What a process wrote on stderr: a `Driver` keeps it in a file, a plain Popen in a pipe."""
+    if isinstance(proc, Driver):
+        return proc.stderr_text
+    return proc.stderr.read() if proc.stderr is not None else ""
 
 
 def kill_group(proc: subprocess.Popen) -> None:

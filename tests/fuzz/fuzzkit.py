@@ -49,7 +49,9 @@ def dry_run_sweep(spec: Any, *, job: Any = None, progress: Any = None, trainable
         max_concurrent=spec.max_concurrent,
         **spec.searcher_options,
     )
-    create_scheduler(spec.scheduler, max_t=prepared.max_epochs, **spec.scheduler_options)
+    create_scheduler(
+        spec.scheduler, max_t=prepared.max_epochs, space=prepared.job.space, **spec.scheduler_options
+    )
     raise WouldRun
 
 

@@ -27,6 +27,14 @@ SCHEDULER_OPTIONS = {
     "asha": ["grace_period", "reduction_factor", "brackets"],
     "hyperband": ["reduction_factor", "stop_last_trials"],
     "median": ["grace_period", "min_samples_required"],
+    "pbt": [
+        "perturbation_interval",
+        "quantile_fraction",
+        "resample_probability",
+        "burn_in_period",
+        "synch",
+        "mutate",
+    ],
 }
 # A generated command line is good but for at most two bad parts: one bad part stops the checks
 # at once, so an input with many would never reach the checks (and builders) behind the first.

@@ -122,10 +122,21 @@ SWEEP_KEYS = {
         st.dictionaries(st.sampled_from(["n_startup_trials", "multivariate", "x"]), SCALARS, max_size=2),
         VALUES,
     ),
-    "scheduler": st.one_of(st.sampled_from(["fifo", "asha", "hyperband", "median"]), TEXT),
+    "scheduler": st.one_of(st.sampled_from(["fifo", "asha", "hyperband", "median", "pbt"]), TEXT),
     "scheduler_options": st.one_of(
         st.dictionaries(
-            st.sampled_from(["grace_period", "reduction_factor", "brackets"]), SCALARS, max_size=2
+            st.sampled_from(
+                [
+                    "grace_period",
+                    "reduction_factor",
+                    "brackets",
+                    "perturbation_interval",
+                    "quantile_fraction",
+                    "mutate",
+                ]
+            ),
+            SCALARS,
+            max_size=2,
         ),
         VALUES,
     ),

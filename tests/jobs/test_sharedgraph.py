@@ -214,3 +214,47 @@ def test_the_trials_models_start_alike_either_way_for_every_fold():
         mine = g.fit_epoch(data, val, batch_size=20, order=order)
         theirs = k.fit_epoch(data, val, batch_size=20, order=order)
         assert mine == pytest.approx(theirs, abs=1e-6)
+
+
+@pytest.mark.parametrize("way", ["graph", "keras"])
+def test_a_checkpoint_loaded_into_a_perturbed_config_trains_with_the_new_hyperparameters(tmp_path, way):
+    """PBT: a trial restores another's checkpoint into a model built from its perturbed config.
+    Weights and optimizer state come from the file; learning rate, beta_1 and batch size from the
+    new config, in the shared graph and in Keras alike (Keras once brought back the saver's)."""
+    import keras
+
+    fit, val = _splits("multiclass")
+    spec = SPECS["multiclass"]
+    perturbed = {**BASE, "learning_rate": 0.05, "beta_1": 0.8, "batch_size": 7}
+
+    def model(cfg, seed):
+        keras.backend.clear_session(free_memory=False)
+        keras.utils.set_random_seed(seed)
+        network = any_network(cfg, spec)
+        return (
+            GraphModel(network, data_specs(fit.x, fit.y))
+            if way == "graph"
+            else KerasModel(network.to_keras())
+        )
+
+    def second_epoch(cfg):
+        saver = model(BASE, 3)
+        saver.fit_epoch(fit, val, batch_size=BASE["batch_size"], order=epoch_order(len(fit), 3, 0))
+        saver.save(tmp_path / f"model{saver.suffix}")
+        restored = model(cfg, 99)  # another trial's initial weights, replaced by the load
+        restored.load(tmp_path / f"model{saver.suffix}")
+        return restored.fit_epoch(fit, val, batch_size=cfg["batch_size"], order=epoch_order(len(fit), 3, 1))
+
+    straight, _ = _train("graph", BASE, spec, fit, val)  # two epochs at the saver's own settings
+    assert second_epoch(BASE) == pytest.approx(straight[1], abs=1e-6)
+    changed = second_epoch(perturbed)
+    assert changed["loss"] != pytest.approx(straight[1]["loss"], abs=1e-3)
+    # The reference: the shared graph built from the perturbed config, given the saved state.
+    keras.utils.set_random_seed(3)
+    reference = GraphModel(any_network(BASE, spec), data_specs(fit.x, fit.y))
+    reference.fit_epoch(fit, val, batch_size=BASE["batch_size"], order=epoch_order(len(fit), 3, 0))
+    keras.utils.set_random_seed(99)
+    target = GraphModel(any_network(perturbed, spec), data_specs(fit.x, fit.y))
+    target.state = reference.state
+    expected = target.fit_epoch(fit, val, batch_size=7, order=epoch_order(len(fit), 3, 1))
+    assert changed == pytest.approx(expected, abs=1e-6)

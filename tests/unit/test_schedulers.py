@@ -28,9 +28,12 @@ def test_grace_period_never_exceeds_the_budget():
 
 
 def test_every_registered_scheduler_builds():
-    assert set(SCHEDULERS.names()) == {"fifo", "asha", "hyperband", "median"}
+    from tuning_service.space import Float, Space
+
+    space = Space({"learning_rate": Float(1e-4, 1e-1, log=True)})
+    assert set(SCHEDULERS.names()) == {"fifo", "asha", "hyperband", "median", "pbt"}
     for name in SCHEDULERS.names():
-        assert create_scheduler(name, max_t=3) is not None
+        assert create_scheduler(name, max_t=3, space=space) is not None
 
 
 @pytest.mark.parametrize(
@@ -39,7 +42,7 @@ def test_every_registered_scheduler_builds():
         (
             "ashaa",
             {},
-            r"unknown scheduler 'ashaa'; choose one of: asha, fifo, hyperband, median \(did you mean 'asha'\?\)",
+            r"unknown scheduler 'ashaa'; choose one of: asha, fifo, hyperband, median, pbt \(did you mean 'asha'\?\)",
         ),
         (
             "asha",

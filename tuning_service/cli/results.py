@@ -25,6 +25,8 @@ from tuning_service.cli.database import (
 )
 from tuning_service.cli.render import stdout_console
 from tuning_service.errors import InputError
+from tuning_service.lineage import HEADER, exploit_dict
+from tuning_service.lineage import rows as lineage_rows
 from tuning_service.store import Store, SweepRow, TrialRow
 
 
@@ -50,15 +52,17 @@ def _one_sweep(store: Store, ref: str, job: str | None, top: int, fmt_: str) -> 
         raise InputError(f"sweep {row.sweep_id} is a sweep of job {row.job!r}, not {job!r}")
     summary = summarize(store, [row])[0]
     trials = rank_trials(store.trials([row.sweep_id]), row.mode)[:top]
+    exploits = [exploit_dict(x) for x in store.exploits(row.sweep_id)]
     if fmt_ == "json":
-        click.echo(
-            json.dumps({"sweep": summary_dict(summary), "trials": [trial_dict(t) for t in trials]}, indent=2)
-        )
+        data = {"sweep": summary_dict(summary), "trials": [trial_dict(t) for t in trials]}
+        click.echo(json.dumps({**data, **({"lineage": exploits} if exploits else {})}, indent=2))
         return
     console = stdout_console()
     console.print(
         _trials_table(f"{row.job} - sweep {row.sweep_id}", row, [(t, row) for t in trials], sweep_col=False)
     )
+    if exploits:
+        console.print(_lineage_table(row, exploits))
     console.print(_sweeps_table([summary]))
     if row.message:
         console.print(f"{row.status}: {row.message}", highlight=False)
@@ -126,6 +130,19 @@ def _trials_table(
             t.node_ip or t.hostname or "-",
             *(fmt(t.config.get(k, "")) for k in keys),
         )
+    return table
+
+
+def _lineage_table(ref: SweepRow, exploits: list[dict]) -> Table:
+    """PBT's exploits, in order: which trial copied which, at which epoch, what changed."""
+    table = Table(title=f"lineage: {len(exploits)} exploits (a trial took over a better one's checkpoint)")
+    for col in HEADER:
+        title = col.replace("value", ref.metric)
+        table.add_column(
+            title, justify="right" if "epoch" in col or "value" in col else "left", overflow="fold"
+        )
+    for cells in lineage_rows(exploits):
+        table.add_row(*(fmt(c) for c in cells))
     return table
 
 

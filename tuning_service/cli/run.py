@@ -41,7 +41,10 @@ FINISHED = "finished"
     "--searcher", default=SweepSpec.searcher, show_default=True, help="grid, random, optuna or hyperopt."
 )
 @click.option(
-    "--scheduler", default=SweepSpec.scheduler, show_default=True, help="fifo, asha, hyperband or median."
+    "--scheduler",
+    default=SweepSpec.scheduler,
+    show_default=True,
+    help="fifo, asha, hyperband, median or pbt (Population Based Training; with --searcher random or grid).",
 )
 @click.option(
     "--num-samples",
@@ -94,7 +97,8 @@ FINISHED = "finished"
 @click.option(
     "--checkpoint-frequency",
     type=int,
-    help="Checkpoint every N epochs [default: 1 for hyperband, which pauses trials; else 5].",
+    help="Checkpoint every N epochs [default: 1 for hyperband, which pauses trials; pbt's perturbation_interval; "
+    "else 5].",
 )
 @click.option(
     "--max-failures",

@@ -510,7 +510,14 @@ def _check_spec(
             "scheduler",
             SCHEDULERS,
             "scheduler_options",
-            lambda: validate_scheduler(spec.scheduler, spec.scheduler_options),
+            lambda: validate_scheduler(
+                spec.scheduler,
+                spec.scheduler_options,
+                searcher=spec.searcher,
+                space=job.space,
+                max_t=spec.max_epochs or job.max_epochs,
+                checkpoint_frequency=spec.checkpoint_frequency,
+            ),
         ),
     ):
         try:

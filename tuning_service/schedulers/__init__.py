@@ -2,48 +2,102 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuning_service.registry import Registry, check_options
 
-__all__ = ["SCHEDULERS", "checkpoint_frequency", "create_scheduler", "validate_scheduler"]
+if TYPE_CHECKING:
+    from tuning_service.space import Space
+
+__all__ = [
+    "SCHEDULERS",
+    "checkpoint_frequency",
+    "checkpoints_kept",
+    "create_scheduler",
+    "validate_scheduler",
+]
 
 SCHEDULERS = Registry("scheduler")
 SCHEDULERS.add_lazy("fifo", "tuning_service.schedulers.fifo:build", aliases=("none",))
 SCHEDULERS.add_lazy("asha", "tuning_service.schedulers.asha:build")
 SCHEDULERS.add_lazy("hyperband", "tuning_service.schedulers.hyperband:build")
 SCHEDULERS.add_lazy("median", "tuning_service.schedulers.median:build", aliases=("median_stopping",))
+SCHEDULERS.add_lazy("pbt", "tuning_service.schedulers.pbt:build", aliases=("population",))
+
+# What a scheduler needs beyond its options, checked before Ray starts: the sweep's
+# searcher, space and epoch budget (`check(*, searcher, space, max_t, **options)`).
+CHECKS = Registry("scheduler")
+CHECKS.add_lazy("pbt", "tuning_service.schedulers.pbt:check")
 
 # Schedulers that pause trials and resume them later from a checkpoint: these need one
 # every epoch. The others only stop trials, so checkpoints serve retries and `resume`.
 PAUSES_TRIALS = frozenset({"hyperband"})
 CHECKPOINT_EVERY = 5
+# Checkpoints kept per trial where other trials copy them (PBT): one a trial is about to
+# restore from must outlive its owner's next few saves (Ray's PBT warns about fewer than 3).
+KEPT_FOR_COPYING = {"pbt": 4}
 
 # Every scheduler counts time in epochs: one Tune step of our trainable is one epoch.
 TIME_ATTR = "training_iteration"
-_RESERVED = ("max_t",)
+# Set by the engine, never by users.
+_RESERVED = ("max_t", "space")
 
 
-def validate_scheduler(name: str, options: Mapping[str, Any]) -> None:
-    """Check the name and options without importing Ray."""
+def validate_scheduler(
+    name: str,
+    options: Mapping[str, Any],
+    *,
+    searcher: str | None = None,
+    space: Space | None = None,
+    max_t: int | None = None,
+    checkpoint_frequency: int | None = None,
+) -> None:
+    """Check the name and options, and what the scheduler needs of the sweep, without importing Ray.
+
+    The sweep's ``searcher``, ``space``, ``max_t`` and requested ``checkpoint_frequency`` are
+    checked where given (a schedule file checks them once it knows the job).
+    """
     SCHEDULERS.check(name)
     check_options("scheduler", name, SCHEDULERS[name], options, reserved=_RESERVED)
+    if name in CHECKS and space is not None:
+        CHECKS[name](
+            searcher=searcher,
+            space=space,
+            max_t=max_t,
+            checkpoint_frequency=checkpoint_frequency,
+            **options,
+        )
 
 
-def checkpoint_frequency(name: str, requested: int | None) -> int:
+def checkpoint_frequency(name: str, requested: int | None, options: Mapping[str, Any] | None = None) -> int:
     """Epochs between checkpoints: as requested, else by what the scheduler needs.
 
     A checkpoint costs a trial little but the driver much (a copy and bookkeeping per
     trial per save); a trial retried or resumed at most repeats CHECKPOINT_EVERY - 1 epochs.
+    PBT checkpoints at every perturbation interval, where trials copy each other.
     """
     if requested is not None:
         return requested
+    if name == "pbt":
+        from tuning_service.schedulers.pbt import interval
+
+        return interval(options or {})
     return 1 if name in PAUSES_TRIALS else CHECKPOINT_EVERY
 
 
-def create_scheduler(name: str, *, max_t: int, **options: Any) -> Any:
-    """Build the scheduler registered under ``name``; ``max_t`` is the epoch budget per trial."""
+def checkpoints_kept(name: str, default: int) -> int:
+    """Checkpoints Tune keeps per trial: ``default``, or more where trials restore from others'."""
+    return max(default, KEPT_FOR_COPYING.get(name, 0))
+
+
+def create_scheduler(name: str, *, max_t: int, space: Space | None = None, **options: Any) -> Any:
+    """Build the scheduler registered under ``name``; ``max_t`` is the epoch budget per trial,
+    ``space`` the job's search space (for schedulers that change configs as they go)."""
     build = SCHEDULERS[name]
     check_options("scheduler", name, build, options, reserved=_RESERVED)
-    return build(max_t=max_t, **options)
+    context: dict[str, Any] = {"max_t": max_t}
+    if "space" in inspect.signature(build).parameters:
+        context["space"] = space
+    return build(**context, **options)

@@ -52,7 +52,9 @@ class SchedulerState(tune.Callback):
     def get_state(self) -> dict[str, Any] | None:
         buffer = io.BytesIO()
         try:
-            _TrialsById(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(vars(self.scheduler))
+            # A scheduler may leave out what cannot outlive the driver (PBT: saves in flight).
+            saved = getattr(self.scheduler, "snapshot_vars", lambda: vars(self.scheduler))()
+            _TrialsById(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(saved)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             log.warning("the %s scheduler's state cannot be saved (%s)", type(self.scheduler).__name__, exc)
             return None

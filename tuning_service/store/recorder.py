@@ -97,10 +97,11 @@ class RecorderCallback(tune.Callback):
             self._store = open_store(self.url)
         return self._store
 
-    def _write(self, what: str, write: Callable[[Store], None]) -> None:
+    def _write(self, what: str, write: Callable[[Store], None]) -> bool:
+        """Run ``write``; False (logged, counted in ``missed``) when the store refused it or is backing off."""
         if time.monotonic() < self._skip_until:
             self.missed += 1
-            return
+            return False
         try:
             write(self.store)
         except StoreError as exc:
@@ -109,6 +110,8 @@ class RecorderCallback(tune.Callback):
             log.warning(
                 "sweep %s: could not record %s (%s); will reconcile at the end", self.sweep_id, what, exc
             )
+            return False
+        return True
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         if time.monotonic() - self._beat >= HEARTBEAT_S:
@@ -178,6 +181,42 @@ class RecorderCallback(tune.Callback):
                 checkpoint=str(checkpoint) if checkpoint else None,
             ),
         )
+
+
+class LineageRecorder(tune.Callback):
+    """Records the exploits of a population-based scheduler (whom a trial copied, at which epoch,
+    what changed) after every driver step. The scheduler keeps each in its ``exploits`` list, which
+    Tune's snapshot saves, until it is written: one the store refused is written at a later step."""
+
+    def __init__(self, recorder: RecorderCallback, scheduler: Any) -> None:
+        self.recorder, self.scheduler = recorder, scheduler
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles callbacks with the tuner: a `resume` builds a new recorder around its scheduler.
+        return {"recorder": None, "scheduler": None}
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        self._record()
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self._record()
+
+    def _record(self) -> None:
+        pending = getattr(self.scheduler, "exploits", None)
+        recorder = self.recorder
+        while pending and recorder is not None:
+            exploit = pending[0]
+            if not recorder._write(
+                f"exploit {exploit['number']} (trial {exploit['trial_id']} copied {exploit['donor_id']})",
+                lambda s, e=exploit: s.record_exploit(recorder.sweep_id, e),
+            ):
+                return
+            pending.pop(0)
+
+
+def lineage_recorders(recorder: RecorderCallback, scheduler: Any) -> list[Any]:
+    """The lineage recorder for a scheduler whose trials copy each other (PBT), else none."""
+    return [LineageRecorder(recorder, scheduler)] if hasattr(scheduler, "exploits") else []
 
 
 def _error_line(trial: Any) -> str:

@@ -112,6 +112,19 @@ class SweepRecording:
         )
         return replace(result, trials=[*result.trials, *dropped])
 
+    def exploits(self) -> list[dict[str, Any]]:
+        """The sweep's recorded PBT exploits as plain data (none for other schedulers, or when
+        the store cannot be read: lineage.json is then left out, the database keeps them)."""
+        if self.spec.scheduler != "pbt":
+            return []
+        from tuning_service.lineage import exploit_dict
+
+        try:
+            return [exploit_dict(row) for row in self.store.exploits(self.sweep_id)]
+        except StoreError as exc:
+            log.warning("sweep %s: could not read its lineage (%s)", self.sweep_id, exc)
+            return []
+
     def finish(self, result: SweepResult, *, failure: str | None = None) -> None:
         """Reconcile every trial and epoch with Tune's final results, then close the sweep
         (as failed, with ``failure`` as its message, when the sweep's files could not be written)."""

@@ -132,6 +132,24 @@ class RefitRow:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class ExploitRow:
+    """A PBT exploit: trial ``trial_id`` replaced its state after epoch ``epoch`` by a copy of
+    ``donor_id``'s checkpoint of epoch ``donor_epoch`` and trains on with ``changes``
+    (``{param: {"old": ..., "donor": ..., "new": ...}}``)."""
+
+    sweep_id: str
+    number: int
+    trial_id: str
+    epoch: int
+    value: float | None
+    donor_id: str
+    donor_epoch: int
+    donor_value: float | None
+    changes: dict[str, Any]
+    recorded_at: datetime
+
+
 @dataclass
 class Store:
     """A results database. Every write is one short transaction and an upsert on its natural key
@@ -184,6 +202,19 @@ class Store:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         return sqlite_insert(table)
+
+    def _upsert(self, what: str, table: sa.Table, values: Mapping[str, Any], key: tuple[str, ...]) -> None:
+        """Insert ``values`` into ``table``, or replace the row with the same ``key`` columns."""
+
+        def work(conn: Connection) -> None:
+            stmt = self._insert(conn, table).values(dict(values))
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=list(key), set_={k: stmt.excluded[k] for k in values if k not in key}
+                )
+            )
+
+        self._write(what, work)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -566,16 +597,9 @@ class Store:
             "created_at": utcnow(),
         }
 
-        def work(conn: Connection) -> None:
-            stmt = self._insert(conn, schema.refits).values(values)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["sweep_id", "trial_id"],
-                    set_={k: stmt.excluded[k] for k in values if k not in ("sweep_id", "trial_id")},
-                )
-            )
-
-        self._write(f"recording the refit of sweep {sweep_id}", work)
+        self._upsert(
+            f"recording the refit of sweep {sweep_id}", schema.refits, values, ("sweep_id", "trial_id")
+        )
 
     def cleanup_stale(self, *, stale_after_s: float = STALE_AFTER_S) -> list[str]:
         """Mark RUNNING sweeps whose driver is gone as interrupted, with their running trials.
@@ -757,6 +781,32 @@ class Store:
         r = schema.refits
         query = sa.select(r).where(r.c.sweep_id.in_(list(sweep_ids))).order_by(r.c.created_at)
         return self._read(lambda conn: [RefitRow(**row._mapping) for row in conn.execute(query)])
+
+    def record_exploit(self, sweep_id: str, exploit: Mapping[str, Any]) -> None:
+        """Upsert exploit number ``exploit["number"]`` of the sweep (a resumed scheduler that
+        renumbers from its snapshot replaces the exploits the interrupted driver made after it)."""
+        fields = ("trial_id", "epoch", "value", "donor_id", "donor_epoch", "donor_value", "changes")
+        values = {
+            "sweep_id": sweep_id,
+            "number": int(exploit["number"]),
+            **{k: exploit.get(k) for k in fields},
+            "recorded_at": utcnow(),
+        }
+        for key in ("value", "donor_value"):
+            values[key] = float(values[key]) if _is_number(values[key]) else None
+
+        self._upsert(
+            f"recording exploit {values['number']} of sweep {sweep_id}",
+            schema.exploits,
+            values,
+            ("sweep_id", "number"),
+        )
+
+    def exploits(self, sweep_id: str) -> list[ExploitRow]:
+        """A sweep's exploits in the order they happened (none unless it ran under PBT)."""
+        x = schema.exploits
+        query = sa.select(x).where(x.c.sweep_id == sweep_id).order_by(x.c.number)
+        return self._read(lambda conn: [ExploitRow(**row._mapping) for row in conn.execute(query)])
 
 
 def _is_number(value: Any) -> bool:

@@ -145,5 +145,23 @@ refits = Table(
     ),
 )
 
+# Population Based Training: each time a trial took over another's checkpoint ("exploit"),
+# numbered in the sweep's order; ``changes`` maps a hyperparameter to its old, donor and new values.
+exploits = Table(
+    "exploits",
+    metadata,
+    Column("sweep_id", String(64), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("trial_id", String(128), nullable=False),
+    Column("epoch", Integer, nullable=False),  # the trial's last epoch before it copied the donor
+    Column("value", Float),  # the trial's metric then
+    Column("donor_id", String(128), nullable=False),
+    Column("donor_epoch", Integer, nullable=False),  # the epoch of the donor's copied checkpoint
+    Column("donor_value", Float),
+    Column("changes", JSON, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    ForeignKeyConstraint(["sweep_id"], ["sweeps.sweep_id"], ondelete="CASCADE"),
+)
+
 # Tables other packages declare on this metadata (so migrations and checks see one schema).
 from tuning_service.schedule import tables as _schedule_tables  # noqa: E402, F401

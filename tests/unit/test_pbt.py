@@ -1,0 +1,159 @@
+"""PBT without Ray running: what it may perturb, that perturbed configs stay in the space, its
+checkpoint settings, and that its state survives Tune's snapshot (made-up trials, no training)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tuning_service.errors import InputError
+from tuning_service.schedulers import (
+    checkpoint_frequency,
+    checkpoints_kept,
+    create_scheduler,
+    validate_scheduler,
+)
+from tuning_service.space import Choice, Fixed, Float, Int, Space
+
+SPACE = Space(
+    {
+        "learning_rate": Float(1e-4, 1e-1, log=True),
+        "units": Int(16, 256, log=True),
+        "dropout": Float(0.0, 0.5),
+        "batch_size": Choice((16, 32, 64)),
+        "momentum": Float(0.0, 0.9, step=0.1),
+        "optimizer": Fixed("adam"),
+        "my_own_knob": Int(1, 9),
+    }
+)
+
+
+def test_by_default_it_perturbs_what_can_change_mid_training():
+    pbt = create_scheduler("pbt", max_t=9, space=SPACE)
+    assert pbt.mutate == ("learning_rate", "dropout", "batch_size", "momentum")
+    assert sorted(pbt._hyperparam_mutations) == sorted(pbt.mutate)
+    assert pbt._hyperparam_mutations["batch_size"] == [16, 32, 64]  # a choice moves to a neighbour
+    assert pbt._time_attr == "training_iteration"
+
+
+def test_options_pass_through_unchanged():
+    pbt = create_scheduler(
+        "pbt",
+        max_t=9,
+        space=SPACE,
+        perturbation_interval=2,
+        quantile_fraction=0.5,
+        resample_probability=0.0,
+        burn_in_period=1,
+        synch=True,
+        mutate="learning_rate, my_own_knob",  # a job's own builder's setting may be named
+    )
+    assert (pbt._perturbation_interval, pbt._quantile_fraction, pbt._resample_probability) == (2, 0.5, 0.0)
+    assert (pbt._burn_in_period, pbt._synch) == (1, True)
+    assert pbt.mutate == ("learning_rate", "my_own_knob")
+
+
+@pytest.mark.parametrize(
+    ("options", "space", "message"),
+    [
+        (
+            {"mutate": ["optimizer"]},
+            SPACE,
+            r"cannot perturb 'optimizer': another optimizer keeps other state",
+        ),
+        (
+            {"mutate": "units_2"},
+            Space({"units_2": Int(8, 64)}),
+            r"cannot perturb 'units_2': it changes the model's layers",
+        ),
+        ({"mutate": "x"}, Space({"x": Fixed(3)}), r"cannot perturb 'x': it is fixed at 3"),
+        (
+            {},
+            Space({"units": Int(8, 64), "activation": Choice(("relu", "tanh"))}),
+            r"scheduler 'pbt': the space has no hyperparameter that can change mid-training \(its parameters: "
+            r"units, activation; PBT perturbs learning_rate, batch_size, .*\); add one of these to the space, "
+            r"or name one with --scheduler-option mutate=NAME",
+        ),
+        (
+            {"perturbation_interval": 9},
+            SPACE,
+            r"perturbation_interval 9 must be shorter than the epoch budget \(9",
+        ),
+    ],
+)
+def test_what_pbt_cannot_do_is_refused_before_ray_starts(options, space, message):
+    with pytest.raises(InputError, match=message):
+        validate_scheduler("pbt", options, searcher="random", space=space, max_t=9)
+
+
+def test_a_model_based_searcher_is_refused():
+    for searcher in ("optuna", "hyperopt"):
+        with pytest.raises(InputError, match=f"works with searcher grid or random .*, not '{searcher}'"):
+            validate_scheduler("pbt", {}, searcher=searcher, space=SPACE, max_t=9)
+    validate_scheduler("pbt", {}, searcher="grid", space=SPACE, max_t=9)
+
+
+def test_it_checkpoints_every_interval_and_keeps_more_checkpoints():
+    assert checkpoint_frequency("pbt", None, {"perturbation_interval": 2}) == 2
+    assert checkpoint_frequency("pbt", None, {}) == 3
+    assert checkpoint_frequency("pbt", 1, {"perturbation_interval": 2}) == 1
+    assert checkpoints_kept("pbt", 2) == 4 and checkpoints_kept("asha", 2) == 2
+
+
+class _Trial:
+    def __init__(self, trial_id, config):
+        self.trial_id, self.config = trial_id, config
+
+
+def test_perturbed_configs_stay_inside_the_space():
+    space = Space(
+        {
+            "learning_rate": Float(1e-3, 1e-1, log=True),
+            "dropout": Float(0.0, 0.5),
+            "momentum": Float(0.0, 0.9, step=0.1),
+            "patience": Int(2, 5),
+        }
+    )
+    pbt = create_scheduler("pbt", max_t=9, space=space, mutate="learning_rate,dropout,momentum,patience")
+    random.seed(0)
+    edges = [
+        {"learning_rate": 0.1, "dropout": 0.5, "momentum": 0.9, "patience": 5},
+        {"learning_rate": 1e-3, "dropout": 0.0, "momentum": 0.0, "patience": 2},
+    ]
+    for n in range(300):
+        donor = edges[n % 2]
+        new, _ = pbt._get_new_config(_Trial("a", {}), _Trial("b", dict(donor)))
+        assert all(space[k].contains(v) for k, v in new.items()), new
+        # 0 means no dropout layer: the copied weights fit only a model with the donor's layers.
+        assert (new["dropout"] == 0) == (donor["dropout"] == 0)
+        assert isinstance(new["patience"], int)
+        assert round(new["momentum"] * 10, 9) == round(new["momentum"] * 10)
+
+
+def test_its_state_survives_tunes_snapshot_without_saves_in_flight():
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers.pbt import _FutureTrainingResult, _PBTTrialState
+
+    from tuning_service.schedulers.state import SchedulerState
+
+    pbt = create_scheduler("pbt", max_t=9, space=SPACE)
+    pbt.set_search_properties("val_accuracy", "max")
+    trials = [Trial("t", config={}, stub=True) for _ in range(2)]
+    for trial in trials:
+        pbt._trial_state[trial] = _PBTTrialState(trial)
+        pbt._trial_state[trial].last_score = 0.5
+    pbt._trial_state[trials[0]].last_checkpoint = _FutureTrainingResult.__new__(_FutureTrainingResult)
+    pbt.exploits.append({"number": 1, "trial_id": trials[1].trial_id})
+    pbt.exploit_count = 1
+    state = SchedulerState(pbt).get_state()
+    assert state is not None
+    restored = create_scheduler("pbt", max_t=9, space=SPACE)
+    keeper = SchedulerState(restored)
+    keeper.set_state(state)
+    keeper.on_step_begin(0, trials)
+    assert (
+        restored.exploits == [{"number": 1, "trial_id": trials[1].trial_id}] and restored.exploit_count == 1
+    )
+    assert {t.trial_id for t in restored._trial_state} == {t.trial_id for t in trials}
+    assert all(s.last_checkpoint is None and s.last_score == 0.5 for s in restored._trial_state.values())
