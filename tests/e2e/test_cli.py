@@ -259,15 +259,19 @@ def test_a_bad_number_in_an_environment_variable_is_one_line_naming_it(
     assert not storage.exists()
 
 
-def test_a_ray_that_cannot_start_is_one_line_and_exit_1(tmp_path, capsys):
-    # Outside integration tests Ray's session folder lies under a file (tests/conftest.py): Ray's
-    # own start fails for real, as on a full disk or a node that times out under load.
-    code = main(
-        ["run", "digits", "--num-samples", "1", "--max-epochs", "1", "--storage", str(tmp_path / "r")]
+def test_a_ray_that_cannot_start_is_one_line_and_exit_1(tmp_path):
+    # Outside integration tests Ray's session folder lies under a file (tests/conftest.py), and a
+    # new process has no Ray of the test session's to reuse: Ray's own start fails for real, as
+    # on a full disk or a node that times out under load.
+    done = subprocess.run(
+        [sys.executable, "-m", "tuning_service", "run", "digits", "--num-samples", "1"]
+        + ["--max-epochs", "1", "--storage", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
-    err = capsys.readouterr().err
-    assert code == 1, err
-    assert (
-        err.startswith("error: could not start an embedded Ray: NotADirectoryError") and err.count("\n") == 1
-    )
-    assert "ray.log" in err
+    assert done.returncode == 1, done.stderr
+    err = done.stderr
+    assert err.startswith("error: could not start an embedded Ray: NotADirectoryError"), err
+    assert err.count("\n") == 1 and "ray.log" in err
