@@ -92,12 +92,17 @@ def finished_trials(db: Path) -> int:
         return 0
 
 
+def _stderr_of(proc: subprocess.Popen) -> str:
+    # A Driver writes its stderr to a file; a plain Popen may have a pipe.
+    return proc.stderr_text if isinstance(proc, Driver) else (proc.stderr.read() if proc.stderr else "")
+
+
 def wait_for(predicate, *, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if proc is not None and proc.poll() is not None:
             raise AssertionError(
-                f"the driver exited ({proc.returncode}) before {what}: {proc.stderr.read()[-3000:]}"
+                f"the driver exited ({proc.returncode}) before {what}: {_stderr_of(proc)[-3000:]}"
             )
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")

@@ -14,10 +14,12 @@ SCHEDULERS.add_lazy("fifo", "tuning_service.schedulers.fifo:build", aliases=("no
 SCHEDULERS.add_lazy("asha", "tuning_service.schedulers.asha:build")
 SCHEDULERS.add_lazy("hyperband", "tuning_service.schedulers.hyperband:build")
 SCHEDULERS.add_lazy("median", "tuning_service.schedulers.median:build", aliases=("median_stopping",))
+# Only with the bohb searcher (see searchers.PAIRED_SCHEDULER); its extra is the searcher's.
+SCHEDULERS.add_lazy("bohb", "tuning_service.schedulers.bohb:build", aliases=("hyperband-for-bohb",))
 
 # Schedulers that pause trials and resume them later from a checkpoint: these need one
 # every epoch. The others only stop trials, so checkpoints serve retries and `resume`.
-PAUSES_TRIALS = frozenset({"hyperband"})
+PAUSES_TRIALS = frozenset({"hyperband", "bohb"})
 CHECKPOINT_EVERY = 5
 
 # Every scheduler counts time in epochs: one Tune step of our trainable is one epoch.
