@@ -19,7 +19,9 @@ def _spec(storage, **kw) -> SweepSpec:
     return SweepSpec(job="tiny", storage=str(storage), **{"num_samples": 2, "max_epochs": 2, **kw})
 
 
-@pytest.mark.parametrize("searcher", ["random", "optuna", "hyperopt", "cmaes", "qmc", "gp"])
+# cmaes, qmc and gp are Optuna samplers behind the same OptunaSearch as optuna: their real
+# sweeps run (and are killed and resumed) in tests/faults/test_resume.py.
+@pytest.mark.parametrize("searcher", ["random", "optuna", "hyperopt"])
 def test_each_sampling_searcher_runs_a_real_sweep(ray_local, storage, searcher):
     result = run_sweep(_spec(storage, searcher=searcher, scheduler="fifo", num_samples=3), job=tiny_job())
     assert len(result.trials) == 3

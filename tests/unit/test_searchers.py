@@ -52,7 +52,7 @@ def _drive(name: str, n: int = N) -> list[dict]:
 
 # The GP refits on every result (about half a second a suggestion on 2 cores): fewer trials.
 @pytest.mark.parametrize(
-    ("name", "n"), [("optuna", N), ("hyperopt", N), ("cmaes", N), ("qmc", N), ("gp", 16), ("bohb", N)]
+    ("name", "n"), [("optuna", N), ("hyperopt", N), ("cmaes", N), ("qmc", N), ("gp", 12), ("bohb", N)]
 )
 def test_model_based_searchers_stay_inside_the_space_and_reach_both_ends(name, n):
     configs = _drive(name, n)
