@@ -15,7 +15,9 @@ SCHEDULERS.add_lazy("asha", "tuning_service.schedulers.asha:build")
 SCHEDULERS.add_lazy("hyperband", "tuning_service.schedulers.hyperband:build")
 SCHEDULERS.add_lazy("median", "tuning_service.schedulers.median:build", aliases=("median_stopping",))
 # Only with the bohb searcher (see searchers.PAIRED_SCHEDULER); its extra is the searcher's.
-SCHEDULERS.add_lazy("bohb", "tuning_service.schedulers.bohb:build", aliases=("hyperband-for-bohb",))
+SCHEDULERS.add_lazy(
+    "bohb", "tuning_service.schedulers.hyperband:build_for_bohb", aliases=("hyperband-for-bohb",)
+)
 
 # Schedulers that pause trials and resume them later from a checkpoint: these need one
 # every epoch. The others only stop trials, so checkpoints serve retries and `resume`.
