@@ -85,6 +85,21 @@ def test_bohb_runs_warm_start_points_first_as_given():
     assert plan.search_alg.suggest("t0") == point
 
 
+def test_bohb_takes_results_of_a_trial_its_restored_state_never_suggested():
+    # Found in the resume test: a driver killed between Tune's snapshot and the searcher's left a
+    # trial the restored TuneBOHB did not know, and its KeyError ended the resumed sweep.
+    plan = create_searcher("bohb", SPACE, seed=0)
+    searcher = plan.search_alg
+    searcher.set_search_properties("score", "max", plan.param_space)
+    searcher.suggest("known")
+    result = {"score": 0.5, "hyperband_info": {"budget": 1}}
+    searcher.on_trial_result("unknown", result)
+    searcher.on_trial_complete("unknown", result)
+    searcher.on_trial_result("known", result)
+    searcher.on_trial_complete("known", result)
+    assert searcher.trial_to_params == {} and searcher.suggest("next") is not None
+
+
 def test_cmaes_says_once_that_it_draws_choices_at_random(caplog):
     import optuna
 

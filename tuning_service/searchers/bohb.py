@@ -76,6 +76,17 @@ def _space_bohb_class() -> type:
             self._setup_bohb()
             return True
 
+        def on_trial_result(self, trial_id: str, result: dict) -> None:
+            # A resumed sweep may report a trial its restored searcher never suggested: the
+            # driver was killed between Tune's snapshot and the searcher's. Its config is not
+            # known here, so it cannot inform the model; TuneBOHB would fail on a KeyError.
+            if trial_id in self.trial_to_params:
+                super().on_trial_result(trial_id, result)
+
+        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+            self.trial_to_params.setdefault(trial_id, {})
+            super().on_trial_complete(trial_id, result, error)
+
         def suggest(self, trial_id: str) -> dict[str, Any] | None:
             config = super().suggest(trial_id)
             if config is None:
