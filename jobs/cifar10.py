@@ -22,8 +22,9 @@ JOB = Job(
     name="cifar10",
     description="CIFAR-10 (keras.datasets cache, 32x32x3, 10 classes), deep MLP: ELU/BN or SELU",
     space={
-        "layers": Int(5, 20),
-        "learning_rate": Float(1e-5, 1e-2, log=True),
+        # Grid: the exercise's learning rates for the alpha-dropout grid it left undone.
+        "layers": Int(5, 20, grid=(10, 20)),
+        "learning_rate": Float(1e-5, 1e-2, log=True, grid=(1e-4, 3e-4, 5e-4, 1e-3)),
         "activation": Choice(("elu", "selu")),
         "batch_norm": Choice((False, True), when={"activation": ("elu",)}),
         "alpha_dropout": Float(0.0, 0.4, grid=(0.05, 0.1, 0.2, 0.4), when={"activation": ("selu",)}),

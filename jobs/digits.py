@@ -29,8 +29,8 @@ JOB = Job(
     name="digits",
     description="scikit-learn's 8x8 handwritten digits (1797 images, 10 classes), MLP",
     space={
-        "learning_rate": Float(1e-4, 3e-2, log=True),
-        "units": Int(16, 256, log=True),
+        "learning_rate": Float(1e-4, 3e-2, log=True, grid=(1e-3, 1e-2)),
+        "units": Int(16, 256, log=True, grid=(32, 128)),
         "layers": Int(1, 3),
         "activation": Choice(("relu", "elu", "tanh")),
         "batch_size": Choice((16, 32, 64)),
@@ -49,10 +49,10 @@ CNN_JOB = Job(
     name="digits_cnn",
     description="scikit-learn's 8x8 handwritten digits, small CNN (2 conv blocks + Dense)",
     space={
-        "learning_rate": Float(1e-4, 3e-2, log=True),
+        "learning_rate": Float(1e-4, 3e-2, log=True, grid=(1e-3, 1e-2)),
         "filters": Choice((8, 16, 32)),
         "conv_layers": Int(1, 2),
-        "units": Int(16, 128, log=True),
+        "units": Int(16, 128, log=True, grid=(32, 64)),
         "activation": Choice(("relu", "elu")),
         "batch_size": Choice((16, 32, 64)),
     },

@@ -36,8 +36,9 @@ JOB = Job(
     name="telco_churn",
     description="IBM Telco customer churn (7032 rows, binary), two-layer MLP",
     space={
-        "units_1": Int(32, 512, step=32),
-        "units_2": Int(32, 512, step=32),
+        # Grid: the tutorial's GridSearchCV nodes.
+        "units_1": Int(32, 512, step=32, grid=(64, 128, 256)),
+        "units_2": Int(32, 512, step=32, grid=(64, 128, 256)),
         "learning_rate": Choice((1e-2, 1e-3, 1e-4)),
         "activation": Choice(("relu", "sigmoid")),
         "batch_size": Choice((64, 128, 256)),

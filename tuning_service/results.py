@@ -25,7 +25,11 @@ DROPPED = "dropped"
 UNRANKED = (DIVERGED, ERRORED, DROPPED)
 BEST_CONFIG_JSON, BEST_CONFIG_YAML, TRIALS_JSON = "best_config.json", "best_config.yaml", "trials.json"
 SWEEP_JSON = "sweep.json"
-_VERSIONED = ("tuning-service", "ray", "tensorflow", "keras", "optuna", "hyperopt", "scikit-learn", "pandas")
+# The searchers' optional libraries are recorded where installed: they decide the suggestions.
+_VERSIONED = (
+    "tuning-service", "ray", "tensorflow", "keras", "optuna", "hyperopt", "cmaes", "torch", "hpbandster",
+    "ConfigSpace", "scikit-learn", "pandas",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

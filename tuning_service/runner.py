@@ -32,7 +32,7 @@ from tuning_service.outcomes import (
 from tuning_service.results import BEST_CONFIG_JSON, SweepResult, TrialSummary, write_outputs
 from tuning_service.resume import TRIALS_DIR, Resume
 from tuning_service.schedulers import validate_scheduler
-from tuning_service.searchers import validate_searcher
+from tuning_service.searchers import check_pairing, validate_searcher
 from tuning_service.spec import DEFAULT_STORAGE, SweepSpec
 from tuning_service.store import Store, StoreError, check_database, open_store
 from tuning_service.store.recording import SweepRecording
@@ -69,6 +69,7 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
         max_t=max_epochs,
         checkpoint_frequency=spec.checkpoint_frequency,
     )
+    check_pairing(spec.searcher, spec.scheduler)
     if spec.address in (None, "local"):
         from tuning_service.raysession import check_fits
 

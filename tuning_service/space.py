@@ -45,7 +45,8 @@ class Param:
     def to_ray(self) -> Any:
         raise NotImplementedError
 
-    def grid_values(self, name: str) -> list[Scalar]:
+    def grid_values(self, name: str, points: int | None = None) -> list[Scalar]:
+        """The values a grid search runs; ``points``: how many to spread over a range without its own."""
         raise NotImplementedError
 
     def contains(self, value: Any) -> bool:
@@ -85,7 +86,7 @@ class Choice(Param):
 
         return tune.choice(list(self.values))
 
-    def grid_values(self, name: str) -> list[Scalar]:
+    def grid_values(self, name: str, points: int | None = None) -> list[Scalar]:
         return list(self.values)
 
     def contains(self, value: Any) -> bool:
@@ -105,7 +106,7 @@ class Fixed(Param):
     def to_ray(self) -> Any:
         return self.value
 
-    def grid_values(self, name: str) -> list[Scalar]:
+    def grid_values(self, name: str, points: int | None = None) -> list[Scalar]:
         return [self.value]
 
     def contains(self, value: Any) -> bool:
@@ -199,14 +200,19 @@ class Int(_Range):
             return tune.qrandint(self.low, self.high, step)  # inclusive upper bound
         return tune.randint(self.low, self.high + 1)
 
-    def grid_values(self, name: str) -> list[Scalar]:
+    def grid_values(self, name: str, points: int | None = None) -> list[Scalar]:
         if self.grid is not None:
             return list(self.grid)
         step = self.step or 1
         count = (self.high - self.low) // step + 1  # counted, not listed: a range may be 10^13 long
+        if points is not None and count > points:
+            # Spread over the range, then back onto its integers (and steps): close ones merge.
+            spread = _spread(self.low, self.high, points, self.log)
+            return sorted({self.low + round((v - self.low) / step) * step for v in spread})
         if count > MAX_INT_GRID:
             raise InputError(
-                f"searcher 'grid' will not enumerate {count} values of {name!r}; give grid values or use a choice"
+                f"searcher 'grid' will not enumerate {count} values of {name!r}; give grid values, "
+                "use a choice, or pass --searcher-option points=N to spread N values over it"
             )
         return list(range(self.low, self.high + 1, step))
 
@@ -231,16 +237,42 @@ class Float(_Range):
             return tune.quniform(self.low, self.high, self.step)
         return tune.uniform(self.low, self.high)
 
-    def grid_values(self, name: str) -> list[Scalar]:
-        if self.grid is None:
+    def grid_values(self, name: str, points: int | None = None) -> list[Scalar]:
+        if self.grid is not None:
+            return list(self.grid)
+        if points is None:
             raise InputError(
-                f"searcher 'grid' cannot enumerate the continuous range {name!r}; "
-                "give grid values or use a choice"
+                f"searcher 'grid' cannot enumerate the continuous range {name!r}; give grid values, "
+                "use a choice, or pass --searcher-option points=N to spread N values over it"
             )
-        return list(self.grid)
+        values = _spread(self.low, self.high, points, self.log)
+        if self.step:
+            # Onto the steps from low (rounded off float noise: 0.30000000000000004), never past high.
+            last = math.floor((self.high - self.low) / self.step + 1e-9)
+            on_steps = (self.low + min(round((v - self.low) / self.step), last) * self.step for v in values)
+            return sorted({min(round(v, 12), self.high) for v in on_steps})
+        return sorted({_readable(v, self.low, self.high) for v in values})
 
     def contains(self, value: Any) -> bool:
         return _is_number(value) and self.low <= value <= self.high
+
+
+def _spread(low: float, high: float, points: int, log: bool) -> list[float]:
+    """``points`` values from low to high, both included: evenly spaced, or evenly in log space."""
+    if points == 1 or low == high:
+        return [math.sqrt(low * high) if log else (low + high) / 2]
+    if log:
+        ratio = math.log(high / low) / (points - 1)
+        return [low, *(low * math.exp(ratio * i) for i in range(1, points - 1)), high]
+    return [low, *(low + (high - low) * i / (points - 1) for i in range(1, points - 1)), high]
+
+
+def _readable(value: float, low: float, high: float) -> float:
+    """``value`` to 3 significant digits (1e-3, 3.16e-3, ...), kept inside [low, high]."""
+    if value in (low, high) or value == 0:
+        return float(value)
+    rounded = float(f"{value:.3g}")
+    return float(min(max(rounded, low), high))
 
 
 class Space(Mapping[str, Param]):
@@ -305,13 +337,17 @@ class Space(Mapping[str, Param]):
         out.update({k: v for k, v in config.items() if k not in self._params})
         return out
 
-    def grid_points(self) -> list[dict[str, Any]]:
-        """Every distinct configuration of a grid search, conditional values expanded once."""
-        points: list[dict[str, Any]] = [{}]
+    def grid_points(self, points: int | None = None) -> list[dict[str, Any]]:
+        """Every distinct configuration of a grid search, conditional values expanded once.
+
+        ``points`` (the grid searcher's ``points`` option) spreads that many values over
+        each range that has no grid values of its own, instead of refusing it.
+        """
+        configs: list[dict[str, Any]] = [{}]
         for name, param in self._params.items():
-            values = param.grid_values(name)
+            values = param.grid_values(name, points)
             nxt: list[dict[str, Any]] = []
-            for point in points:
+            for point in configs:
                 if all(point.get(k, _MISSING) in v for k, v in param.when.items()):
                     nxt.extend({**point, name: value} for value in values)
                 else:
@@ -321,8 +357,8 @@ class Space(Mapping[str, Param]):
                         f"searcher 'grid': the space has more than {MAX_GRID_POINTS} grid points; "
                         "give fewer grid values, or use random or optuna"
                     )
-            points = nxt
-        return points
+            configs = nxt
+        return configs
 
     def to_dict(self) -> dict[str, Any]:
         return {name: param.to_dict() for name, param in self._params.items()}

@@ -27,7 +27,8 @@ class SweepSpec:
 
     job: str = DEFAULT_JOB
     searcher: str = "optuna"
-    scheduler: str = "asha"
+    # None: the scheduler the searcher works with (bohb for bohb), else asha; set on creation.
+    scheduler: str | None = None
     num_samples: int = 16
     max_epochs: int | None = None
     cpus_per_trial: float = 1.0
@@ -55,6 +56,12 @@ class SweepSpec:
     # Configs the searcher runs first (warm start from earlier sweeps); points the job's
     # space no longer accepts are dropped with a log line when the searcher is built.
     points_to_evaluate: tuple[dict[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.scheduler is None:
+            from tuning_service.searchers import default_scheduler
+
+            object.__setattr__(self, "scheduler", default_scheduler(self.searcher))
 
     def replace(self, **changes: Any) -> SweepSpec:
         return replace(self, **changes)

@@ -16,11 +16,12 @@ BAD_INPUTS = [
     (["run", "nosuchjob"], "unknown job 'nosuchjob'; choose one of: "),
     (
         ["run", "--searcher", "tpe"],
-        "unknown searcher 'tpe'; choose one of: grid, hyperopt, optuna, random (did you mean 'optuna'?)",
+        "unknown searcher 'tpe'; choose one of: bohb, cmaes, gp, grid, hyperopt, optuna, qmc, random "
+        "(did you mean 'optuna'?)",
     ),
     (
         ["run", "--scheduler", "pbtt"],
-        "unknown scheduler 'pbtt'; choose one of: asha, fifo, hyperband, median",
+        "unknown scheduler 'pbtt'; choose one of: asha, bohb, fifo, hyperband, median, pbt",
     ),
     (
         ["run", "--scheduler", "pbt"],
@@ -85,8 +86,22 @@ BAD_INPUTS = [
         "--gpus-per-trial must be a number >= 0 (fractions allowed), got -0.5",
     ),
     (
-        ["run", "--searcher", "grid"],
-        "searcher 'grid' cannot enumerate the continuous range 'learning_rate'; give grid values or use a choice",
+        ["run", "--searcher", "grid", "--searcher-option", "points=0"],
+        "searcher 'grid': option 'points' must be an integer >= 1 (or left empty), got 0",
+    ),
+    (
+        ["run", "--searcher", "bohb", "--scheduler", "asha"],
+        "searcher 'bohb' runs only with scheduler 'bohb' (its model learns from that scheduler's rungs), "
+        "got scheduler 'asha'; pass --scheduler bohb or leave it out",
+    ),
+    (
+        ["run", "--searcher", "random", "--scheduler", "bohb"],
+        "scheduler 'bohb' runs only with searcher 'bohb', got searcher 'random'; "
+        "use --searcher bohb, or --scheduler hyperband with 'random'",
+    ),
+    (
+        ["run", "--searcher", "qmc", "--searcher-option", "qmc_type=lhs"],
+        "searcher 'qmc': option 'qmc_type' must be one of: sobol, halton, got 'lhs'",
     ),
     (["run", "--num-samples", "many"], "Invalid value for '--num-samples': 'many' is not a valid integer."),
     (["run", "--scheduler-option", "grace=2"], "scheduler 'asha': unknown option 'grace'"),
@@ -162,6 +177,33 @@ def test_help_and_jobs_list_import_no_ray():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("[]")
     assert "digits" in proc.stdout
+
+
+def test_a_searcher_whose_extra_is_missing_exits_2_naming_the_pip_command(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda m, *a: None if m == "torch" else real(m, *a))
+    code = main(["run", "digits", "--searcher", "gp", "--storage", str(tmp_path / "results")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert (
+        err == "error: searcher 'gp' needs torch, which is not installed: pip install 'tuning-service[gp]'\n"
+    )
+    assert not (tmp_path / "results").exists()
+
+
+def test_jobs_and_run_help_say_which_searcher_needs_which_extra(capsys):
+    assert main(["jobs"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") == 4}
+    assert "pip install 'tuning-service[gp]'" in rows["gp"]
+    assert "pip install 'tuning-service[bohb]'" in rows["bohb"] and "--scheduler bohb" in rows["bohb"]
+    assert "pip install" not in rows["cmaes"] + rows["qmc"] + rows["optuna"]
+    assert main(["run", "--help"]) == 0
+    helptext = " ".join(capsys.readouterr().out.split())
+    assert "bohb (needs the bohb extra)" in helptext and "gp (needs the gp extra)" in helptext
+    assert "bohb (only with --searcher bohb)" in helptext
 
 
 def test_jobs_shows_a_jobs_space(capsys):

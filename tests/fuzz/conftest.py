@@ -38,6 +38,10 @@ def _libraries_imported(tmp_path_factory):
         ("hyperopt", "hyperband"),
         ("random", "median"),
         ("grid", "fifo"),
+        ("cmaes", "asha"),
+        ("qmc", "asha"),
+        ("gp", "asha"),
+        ("bohb", "bohb"),
     ):
         invoke(["run", TINY, "--searcher", searcher, "--scheduler", scheduler, "--storage", str(storage)])
     invoke(["jobs", "digits"])

@@ -21,6 +21,10 @@ SEARCHER_OPTIONS = {
     "random": [],
     "optuna": ["n_startup_trials", "multivariate"],
     "hyperopt": ["n_initial_points"],
+    "cmaes": ["n_startup_trials", "popsize", "with_margin"],
+    "qmc": ["qmc_type", "scramble"],
+    "gp": ["n_startup_trials", "deterministic_objective"],
+    "bohb": ["top_n_percent", "random_fraction", "bandwidth_factor"],
 }
 SCHEDULER_OPTIONS = {
     "fifo": [],
@@ -35,6 +39,7 @@ SCHEDULER_OPTIONS = {
         "synch",
         "mutate",
     ],
+    "bohb": ["reduction_factor", "stop_last_trials"],
 }
 # A generated command line is good but for at most two bad parts: one bad part stops the checks
 # at once, so an input with many would never reach the checks (and builders) behind the first.

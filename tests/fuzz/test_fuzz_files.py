@@ -95,7 +95,7 @@ def test_job_files(text, command):
 
 @given(
     space=SPACES,
-    searcher=st.sampled_from(["grid", "random", "optuna", "hyperopt"]),
+    searcher=st.sampled_from(["grid", "random", "optuna", "hyperopt", "cmaes", "qmc", "gp", "bohb"]),
     form=st.sampled_from(["yaml", "json"]),
 )
 # Found: a list as a parameter's type ended in TypeError: unhashable type: 'list'.
@@ -117,7 +117,7 @@ def test_search_spaces(space, searcher, form):
 
 SWEEP_KEYS = {
     "job": st.one_of(st.just(TINY), st.just(TINY), st.just("digits"), TEXT),
-    "searcher": st.one_of(st.sampled_from(["random", "optuna", "grid", "hyperopt"]), TEXT),
+    "searcher": st.one_of(st.sampled_from(["random", "optuna", "grid", "hyperopt", "cmaes", "bohb"]), TEXT),
     "searcher_options": st.one_of(
         st.dictionaries(st.sampled_from(["n_startup_trials", "multivariate", "x"]), SCALARS, max_size=2),
         VALUES,

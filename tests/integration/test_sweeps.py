@@ -19,6 +19,8 @@ def _spec(storage, **kw) -> SweepSpec:
     return SweepSpec(job="tiny", storage=str(storage), **{"num_samples": 2, "max_epochs": 2, **kw})
 
 
+# cmaes, qmc and gp are Optuna samplers behind the same OptunaSearch as optuna: their real
+# sweeps run (and are killed and resumed) in tests/faults/test_resume.py.
 @pytest.mark.parametrize("searcher", ["random", "optuna", "hyperopt"])
 def test_each_sampling_searcher_runs_a_real_sweep(ray_local, storage, searcher):
     result = run_sweep(_spec(storage, searcher=searcher, scheduler="fifo", num_samples=3), job=tiny_job())
@@ -80,6 +82,22 @@ def test_hyperband_pauses_and_resumes_trials_from_checkpoints(ray_local, storage
     assert any(
         names[-1] == "checkpoint_000002" and len(names) == CHECKPOINTS_KEPT for names in kept.values()
     ), kept
+
+
+def test_bohb_runs_with_its_hyperband_and_learns_from_its_rungs(ray_local, storage):
+    spec = _spec(storage, searcher="bohb", num_samples=6, max_epochs=3, max_concurrent=2)
+    assert spec.scheduler == "bohb"  # chosen for it
+    result = run_sweep(
+        spec,
+        job=tiny_job(
+            {"learning_rate": Float(1e-3, 3e-2, log=True), "units": Int(8, 32, step=8)}, max_epochs=3
+        ),
+    )
+    assert len(result.trials) == 6 and result.best is not None
+    assert {t.config["units"] for t in result.trials} <= {8, 16, 24, 32}
+    assert any(t.epochs < 3 for t in result.trials) and any(t.epochs == 3 for t in result.trials)
+    for trial in result.trials:  # paused trials resumed from their checkpoints
+        assert [h["training_iteration"] for h in trial.history] == list(range(1, trial.epochs + 1))
 
 
 def test_fifo_runs_every_trial_to_its_budget(ray_local, storage):

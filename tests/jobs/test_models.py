@@ -62,10 +62,18 @@ def test_the_digits_cnn_option_is_convolutional():
 
 def test_telco_space_is_the_tutorials():
     space = load_job("telco_churn").space
-    assert space["units_1"].grid_values("units_1") == list(range(32, 513, 32))
+    # Keras Tuner's Int(32..512, step 32); a grid runs GridSearchCV's nodes.
+    assert (space["units_1"].low, space["units_1"].high, space["units_1"].step) == (32, 512, 32)
+    assert space["units_1"].grid_values("units_1") == [64, 128, 256]
     assert space["learning_rate"].values == (1e-2, 1e-3, 1e-4)
     assert space["activation"].values == ("relu", "sigmoid") and space["batch_size"].values == (64, 128, 256)
     assert load_job("telco_churn").max_epochs == 30
+
+
+@pytest.mark.parametrize("name", builtin_jobs().names())
+def test_every_builtin_job_runs_a_grid_of_a_few_hundred_points_at_most(name):
+    # README's `run digits --searcher grid` once stopped at the first continuous range.
+    assert 1 < load_job(name).space.grid_size() <= 600
 
 
 def test_pima_space_is_the_tutorials_grid():

@@ -59,6 +59,24 @@ def test_a_good_file_merges_defaults_and_resolves_paths_next_to_it(write_schedul
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweeps.yaml"]  # checking wrote nothing
 
 
+def test_a_grid_sweep_spreads_points_and_bohb_gets_its_scheduler(write_schedule):
+    text = f"""
+sweeps:
+  grid-by-points:
+    job: {TINY}
+    searcher: grid
+    searcher_options: {{points: 4}}
+    cron: "0 3 * * *"
+  bohb:
+    job: {TINY}
+    searcher: bohb
+    cron: "0 4 * * *"
+"""
+    grid, bohb = load_schedule(write_schedule(text)).sweeps
+    assert grid.spec.searcher_options == {"points": 4}
+    assert (bohb.spec.searcher, bohb.spec.scheduler) == ("bohb", "bohb")
+
+
 def test_validate_prints_the_sweeps(write_schedule, capsys):
     path = write_schedule(GOOD)
     assert main(["schedule", "validate", str(path)]) == 0
@@ -157,6 +175,16 @@ BAD = {
         _sweep("    searcher_options: {n_startup: 3}\n"),
         5,
         "sweeps.nightly.searcher_options: searcher 'optuna': unknown option 'n_startup'",
+    ),
+    "grid points out of range": (
+        _sweep("    searcher: grid\n    searcher_options: {points: 0}\n"),
+        6,
+        r"sweeps.nightly.searcher_options: searcher 'grid': option 'points' must be an integer >= 1",
+    ),
+    "bohb with asha": (
+        _sweep("    searcher: bohb\n    scheduler: asha\n"),
+        6,
+        r"sweeps.nightly.scheduler: searcher 'bohb' runs only with scheduler 'bohb'",
     ),
     "unknown target": (
         _sweep("    target: kubernetes\n"),

@@ -18,6 +18,8 @@ def test_options_pass_through_unchanged():
     assert [r[0] for r in asha._brackets[0]._rungs] == [27, 9, 3]
     hyperband = create_scheduler("hyperband", max_t=9, reduction_factor=3)
     assert hyperband._max_t_attr == 9
+    bohb = create_scheduler("bohb", max_t=9, reduction_factor=3, stop_last_trials=False)
+    assert type(bohb).__name__ == "HyperBandForBOHB" and bohb._max_t_attr == 9 and not bohb._stop_last_trials
     median = create_scheduler("median", max_t=5, grace_period=2, min_samples_required=4)
     assert median._grace_period == 2 and median._min_samples_required == 4
 
@@ -31,7 +33,7 @@ def test_every_registered_scheduler_builds():
     from tuning_service.space import Float, Space
 
     space = Space({"learning_rate": Float(1e-4, 1e-1, log=True)})
-    assert set(SCHEDULERS.names()) == {"fifo", "asha", "hyperband", "median", "pbt"}
+    assert set(SCHEDULERS.names()) == {"fifo", "asha", "hyperband", "median", "pbt", "bohb"}
     for name in SCHEDULERS.names():
         assert create_scheduler(name, max_t=3, space=space) is not None
 
@@ -42,7 +44,7 @@ def test_every_registered_scheduler_builds():
         (
             "ashaa",
             {},
-            r"unknown scheduler 'ashaa'; choose one of: asha, fifo, hyperband, median, pbt \(did you mean 'asha'\?\)",
+            r"unknown scheduler 'ashaa'; choose one of: asha, bohb, fifo, hyperband, median, pbt \(did you mean 'asha'\?\)",
         ),
         (
             "asha",

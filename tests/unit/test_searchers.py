@@ -6,12 +6,16 @@ with no Ray cluster and no training.
 
 from __future__ import annotations
 
+import importlib.util
+import logging
+
 import numpy as np
 import pytest
 
 from tuning_service.errors import InputError
-from tuning_service.searchers import SEARCHERS, create_searcher, validate_searcher
+from tuning_service.searchers import SEARCHERS, check_pairing, create_searcher, validate_searcher
 from tuning_service.space import Choice, Float, Int, Space
+from tuning_service.spec import SweepSpec
 
 SPACE = Space(
     {
@@ -33,12 +37,12 @@ def _check(config: dict) -> None:
         assert param.contains(round(value, 9) if isinstance(value, float) else value), (name, value)
 
 
-def _drive(name: str) -> list[dict]:
+def _drive(name: str, n: int = N) -> list[dict]:
     plan = create_searcher(name, SPACE, seed=1)
     searcher = plan.search_alg
     assert searcher.set_search_properties("score", "max", plan.param_space)
     configs, rng = [], np.random.default_rng(7)
-    for i in range(N):
+    for i in range(n):
         config = searcher.suggest(f"t{i}")
         configs.append(config)
         # Scores unrelated to the config keep TPE exploring the whole space.
@@ -46,13 +50,74 @@ def _drive(name: str) -> list[dict]:
     return configs
 
 
-@pytest.mark.parametrize("name", ["optuna", "hyperopt"])
-def test_model_based_searchers_stay_inside_the_space_and_reach_both_ends(name):
-    configs = _drive(name)
+# The GP refits on every result (about half a second a suggestion on 2 cores): fewer trials.
+@pytest.mark.parametrize(
+    ("name", "n"), [("optuna", N), ("hyperopt", N), ("cmaes", N), ("qmc", N), ("gp", 12), ("bohb", N)]
+)
+def test_model_based_searchers_stay_inside_the_space_and_reach_both_ends(name, n):
+    configs = _drive(name, n)
     for config in configs:
         _check(config)
+        # Plain Python values, as the results database and best_config.json write them.
+        assert all(type(v) in (int, float, str) for v in config.values()), config
     assert {c["layers"] for c in configs} == {1, 2, 3}  # Int bounds are inclusive everywhere
     assert {c["optimizer"] for c in configs} == {"adam", "sgd"}
+
+
+def test_bohb_keeps_a_ranges_step_that_rays_conversion_drops():
+    configs = _drive("bohb", 30)
+    assert {c["units"] % 32 for c in configs} == {0} and len({c["units"] for c in configs}) > 3
+    assert all(round(c["dropout"] * 10, 9).is_integer() for c in configs)
+
+
+def test_bohb_runs_warm_start_points_first_as_given():
+    point = {
+        "layers": 2,
+        "units": 64,
+        "width": 8,
+        "lr": 1e-3,
+        "dropout": 0.3,
+        "optimizer": "sgd",
+        "momentum": 0.5,
+    }
+    plan = create_searcher("bohb", SPACE, seed=0, points_to_evaluate=[point])
+    plan.search_alg.set_search_properties("score", "max", plan.param_space)
+    assert plan.search_alg.suggest("t0") == point
+
+
+def test_bohb_takes_results_of_a_trial_its_restored_state_never_suggested():
+    # Found in the resume test: a driver killed between Tune's snapshot and the searcher's left a
+    # trial the restored TuneBOHB did not know, and its KeyError ended the resumed sweep.
+    plan = create_searcher("bohb", SPACE, seed=0)
+    searcher = plan.search_alg
+    searcher.set_search_properties("score", "max", plan.param_space)
+    searcher.suggest("known")
+    result = {"score": 0.5, "hyperband_info": {"budget": 1}}
+    searcher.on_trial_result("unknown", result)
+    searcher.on_trial_complete("unknown", result)
+    searcher.on_trial_result("known", result)
+    searcher.on_trial_complete("known", result)
+    assert searcher.trial_to_params == {} and searcher.suggest("next") is not None
+
+
+def test_cmaes_says_once_that_it_draws_choices_at_random(caplog):
+    import optuna
+
+    optuna.logging.enable_propagation()  # Optuna's own warnings reach caplog too
+    try:
+        with caplog.at_level(logging.INFO):
+            _drive("cmaes", 12)
+    finally:
+        optuna.logging.disable_propagation()
+    said = [
+        r.getMessage()
+        for r in caplog.records
+        if "random" in r.getMessage() or "independent" in r.getMessage()
+    ]
+    assert said == [
+        "searcher 'cmaes': CMA-ES models only numeric ranges; optimizer is drawn at random for every trial "
+        "(Optuna's independent sampling); optuna, gp or qmc model choices too"
+    ]
 
 
 def test_random_searcher_samples_the_same_domains():
@@ -83,7 +148,14 @@ def test_grid_runs_each_distinct_point_once():
 
 
 def test_every_registered_searcher_is_tested_here():
-    assert set(SEARCHERS.names()) == {"grid", "random", "optuna", "hyperopt"}
+    assert set(SEARCHERS.names()) == {"grid", "random", "optuna", "hyperopt", "cmaes", "qmc", "gp", "bohb"}
+
+
+def test_grid_spreads_points_over_ranges_when_asked():
+    space = Space({"lr": Float(1e-4, 1e-2, log=True), "layers": Int(1, 3), "act": Choice(("relu", "tanh"))})
+    plan = create_searcher("grid", space, seed=0, points=3)
+    assert plan.num_samples == 3 * 3 * 2
+    assert {p["lr"] for p in plan.search_alg._points_to_evaluate} == {1e-4, 1e-3, 1e-2}
 
 
 @pytest.mark.parametrize(
@@ -92,7 +164,33 @@ def test_every_registered_searcher_is_tested_here():
         (
             "tpe",
             {},
-            r"unknown searcher 'tpe'; choose one of: grid, hyperopt, optuna, random \(did you mean 'optuna'\?\)",
+            r"unknown searcher 'tpe'; choose one of: bohb, cmaes, gp, grid, hyperopt, optuna, qmc, random \(did you mean 'optuna'\?\)",
+        ),
+        ("cma-es", {}, r"unknown searcher 'cma-es'; .* \(did you mean 'cmaes'\?\)"),
+        (
+            "cmaes",
+            {"popsize": 1},
+            r"^searcher 'cmaes': option 'popsize' must be an integer >= 2 \(or left empty\), got 1$",
+        ),
+        (
+            "qmc",
+            {"qmc_type": "lhs"},
+            r"^searcher 'qmc': option 'qmc_type' must be one of: sobol, halton, got 'lhs'$",
+        ),
+        (
+            "bohb",
+            {"random_fraction": 1.5},
+            r"^searcher 'bohb': option 'random_fraction' must be a number >= 0 and <= 1, got 1.5$",
+        ),
+        (
+            "gp",
+            {"n_startup_trials": -1},
+            r"^searcher 'gp': option 'n_startup_trials' must be an integer >= 0, got -1$",
+        ),
+        (
+            "grid",
+            {"points": 0},
+            r"^searcher 'grid': option 'points' must be an integer >= 1 \(or left empty\), got 0$",
         ),
         (
             "optuna",
@@ -116,3 +214,30 @@ def test_max_concurrent_caps_every_searcher():
     for name in ("optuna", "hyperopt"):
         alg = create_searcher(name, SPACE, seed=0, max_concurrent=2).search_alg
         assert isinstance(alg, ConcurrencyLimiter) and alg.max_concurrent == 2
+
+
+@pytest.mark.parametrize(("name", "extra", "module"), [("gp", "gp", "torch"), ("bohb", "bohb", "hpbandster")])
+def test_a_searcher_whose_extra_is_missing_names_the_pip_command(monkeypatch, name, extra, module):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda m, *a: None if m == module else real(m, *a))
+    with pytest.raises(InputError) as info:
+        validate_searcher(name, SPACE, {})
+    assert str(info.value) == (
+        f"searcher {name!r} needs {module}, which is not installed: pip install 'tuning-service[{extra}]'"
+    )
+
+
+def test_bohb_pairs_with_its_own_scheduler_and_no_other():
+    assert SweepSpec(searcher="bohb").scheduler == "bohb"
+    assert SweepSpec(searcher="optuna").scheduler == "asha"
+    check_pairing("bohb", "bohb")
+    with pytest.raises(
+        InputError,
+        match=r"^searcher 'bohb' runs only with scheduler 'bohb' .* got scheduler 'asha'; pass --scheduler bohb or leave it out$",
+    ):
+        check_pairing("bohb", "asha")
+    with pytest.raises(
+        InputError,
+        match=r"^scheduler 'bohb' runs only with searcher 'bohb', got searcher 'random'; use --searcher bohb, or --scheduler hyperband with 'random'$",
+    ):
+        check_pairing("random", "bohb")

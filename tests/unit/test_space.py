@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tuning_service import yamlio
 from tuning_service.errors import InputError
@@ -118,9 +120,77 @@ def test_grid_expands_conditional_values_once():
 def test_grid_refuses_a_continuous_range_without_values():
     with pytest.raises(
         InputError,
-        match=r"searcher 'grid' cannot enumerate the continuous range 'lr'; give grid values or use a choice",
+        match=r"^searcher 'grid' cannot enumerate the continuous range 'lr'; give grid values, use a choice, "
+        r"or pass --searcher-option points=N to spread N values over it$",
     ):
         Space({"lr": Float(1e-4, 1e-1, log=True)}).grid_points()
+    with pytest.raises(InputError, match=r"will not enumerate 100001 values of 'n'; .* points=N"):
+        Space({"n": Int(0, 100_000)}).grid_points()
+
+
+@pytest.mark.parametrize(
+    ("param", "points", "values"),
+    [
+        (Float(1e-4, 1e-2, log=True), 3, [1e-4, 1e-3, 1e-2]),  # log-spaced
+        (Float(1e-4, 3e-2, log=True), 4, [1e-4, 6.69e-4, 4.48e-3, 3e-2]),  # 3 significant digits
+        (Float(0.0, 1.0), 5, [0.0, 0.25, 0.5, 0.75, 1.0]),
+        (Float(0.0, 0.5, step=0.1), 4, [0.0, 0.2, 0.3, 0.5]),  # onto the steps
+        (Float(1e-4, 1e-2, log=True), 1, [1e-3]),  # one point: the (geometric) middle
+        (Int(16, 256, log=True), 5, [16, 32, 64, 128, 256]),
+        (Int(1, 3), 10, [1, 2, 3]),  # fewer values than points: all of them
+        (Int(32, 512, step=32), 4, [32, 192, 352, 512]),
+        (Int(1, 4, log=True), 4, [1, 2, 3, 4]),
+        (Float(1e-4, 1e-1, log=True, grid=(1e-2,)), 5, [1e-2]),  # a range's own grid values win
+    ],
+)
+def test_grid_points_spread_over_a_range(param, points, values):
+    assert param.grid_values("p", points) == pytest.approx(values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    low=st.floats(1e-9, 1e3, allow_nan=False),
+    span=st.floats(0.0, 1e6, allow_nan=False),
+    log=st.booleans(),
+    points=st.integers(1, 60),
+)
+def test_grid_points_of_a_float_range_are_distinct_sorted_inside_and_span_it(low, span, log, points):
+    param = Float(low, low + span, log=log)
+    param.check("x")
+    values = param.grid_values("x", points)
+    assert values == sorted(set(values)) and 1 <= len(values) <= points
+    assert all(param.contains(v) for v in values)
+    if points >= 2:
+        assert values[0] == param.low and values[-1] == param.high
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    low=st.integers(1, 10_000),
+    count=st.integers(0, 5_000),
+    step=st.sampled_from([None, 2, 5]),
+    log=st.booleans(),
+    points=st.integers(1, 60),
+)
+def test_grid_points_of_an_int_range_are_rounded_distinct_and_on_its_steps(low, count, step, log, points):
+    if step:
+        low, log = low * step, False  # a stepped range sits on multiples of its step, and is not log
+    param = Int(low, low + count * (step or 1), step=step, log=log)
+    param.check("n")
+    values = param.grid_values("n", points)
+    assert all(isinstance(v, int) and param.contains(v) for v in values)
+    assert values == sorted(set(values)) and 1 <= len(values) <= points
+    if points >= 2:
+        assert values[0] == param.low and values[-1] == param.high
+    if count + 1 <= points:
+        assert values == list(range(param.low, param.high + 1, step or 1))
+
+
+def test_points_spread_over_every_range_of_a_space_but_not_its_choices():
+    space = Space(
+        {"lr": Float(1e-4, 1e-1, log=True), "units": Int(8, 512, log=True), "act": Choice(("a", "b", "c"))}
+    )
+    assert len(space.grid_points(points=4)) == 4 * 4 * 3
 
 
 def test_conditions_hold_whatever_order_the_searcher_returns_keys_in():

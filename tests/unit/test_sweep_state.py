@@ -62,3 +62,27 @@ def test_epoch_budget_counts_epochs_spent_before_a_resume():
     assert not budget.stop_all()
     budget("t", {"training_iteration": 1})
     assert budget.stop_all()
+
+
+def test_hyperband_brackets_survive_a_restore():
+    # Before: Hyperband's two lambdas made its state unpicklable, so a resumed Hyperband or
+    # BOHB sweep forgot its brackets (and logged a warning at every snapshot).
+    from tuning_service.schedulers import create_scheduler
+
+    for name in ("hyperband", "bohb"):
+        scheduler = create_scheduler(name, max_t=9)
+        scheduler.set_search_properties("acc", "max")
+        old = [_trial(f"t{i}") for i in range(4)]
+        for trial in old:
+            scheduler.on_trial_add(_Controller(), trial)
+        saved = SchedulerState(scheduler).get_state()
+        assert saved is not None, name
+        fresh = create_scheduler(name, max_t=9)
+        fresh.set_search_properties("acc", "max")
+        state = SchedulerState(fresh)
+        state.set_state(pickle.loads(pickle.dumps(saved)))
+        new = [_trial(f"t{i}") for i in range(4)]
+        state.on_step_begin(0, new)
+        assert sorted(t.trial_id for t in fresh._trial_info) == ["t0", "t1", "t2", "t3"], name
+        assert all(fresh._trial_info[t][0] is not None for t in new)
+        assert fresh._get_n0(0) == scheduler._get_n0(0)  # the constructor's functions stay

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import click
@@ -43,6 +44,7 @@ def jobs(job: str | None, fmt: str) -> None:
                 j.name, f"{j.metric} ({j.mode})", str(j.max_epochs), str(len(j.space)), j.description
             )
         console.print(table)
+        console.print(_searchers_table())
         return
     j = load_job(job)
     data = {
@@ -67,3 +69,23 @@ def jobs(job: str | None, fmt: str) -> None:
     console.print(table)
     if j.defaults:
         console.print("fixed: " + ", ".join(f"{k}={v}" for k, v in j.defaults.items()))
+
+
+def _searchers_table() -> Table:
+    """Every searcher a job can run with, what it is, and the install extra it needs (if any)."""
+    from tuning_service.searchers import PAIRED_SCHEDULER, SEARCHERS
+
+    table = Table("searcher", "method", "needs")
+    for name in SEARCHERS.names():
+        module = importlib.import_module(SEARCHERS.module_of(name))  # Ray and Optuna load only in build()
+        needs = []
+        extra = SEARCHERS.extra(name)
+        if extra is not None:
+            missing = extra.missing()
+            needs.append(
+                extra.pip + (f" ({', '.join(missing)} not installed)" if missing else " (installed)")
+            )
+        if name in PAIRED_SCHEDULER:
+            needs.append(f"--scheduler {PAIRED_SCHEDULER[name]}")
+        table.add_row(name, (module.__doc__ or "").strip().splitlines()[0], "; ".join(needs))
+    return table

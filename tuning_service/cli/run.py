@@ -16,6 +16,7 @@ from rich.live import Live
 from tuning_service.cli.options import parse_key_values
 from tuning_service.errors import InputError, NotRecordedError
 from tuning_service.results import best_config_record
+from tuning_service.searchers import scheduler_help, searcher_help
 from tuning_service.searchers.points import read_points_file
 from tuning_service.spec import DEFAULT_JOB, DEFAULT_STORAGE, SweepSpec
 
@@ -37,15 +38,8 @@ FINISHED = "finished"
 
 @click.command()
 @click.argument("job", default=DEFAULT_JOB)
-@click.option(
-    "--searcher", default=SweepSpec.searcher, show_default=True, help="grid, random, optuna or hyperopt."
-)
-@click.option(
-    "--scheduler",
-    default=SweepSpec.scheduler,
-    show_default=True,
-    help="fifo, asha, hyperband, median or pbt (Population Based Training; with --searcher random or grid).",
-)
+@click.option("--searcher", default=SweepSpec.searcher, show_default=True, help=searcher_help())
+@click.option("--scheduler", help=scheduler_help())
 @click.option(
     "--num-samples",
     type=int,
@@ -122,7 +116,7 @@ def run(
     ctx: click.Context,
     job: str,
     searcher: str,
-    scheduler: str,
+    scheduler: str | None,
     num_samples: int,
     max_epochs: int | None,
     cpus_per_trial: float,

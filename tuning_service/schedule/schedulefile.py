@@ -492,7 +492,7 @@ def _check_spec(
     """What `run` checks before Ray starts, each problem reported at the key that causes it."""
     from tuning_service.catalog import load_job
     from tuning_service.schedulers import SCHEDULERS, validate_scheduler
-    from tuning_service.searchers import SEARCHERS, validate_searcher
+    from tuning_service.searchers import SEARCHERS, check_pairing, validate_searcher
 
     try:
         job = load_job(spec.job)
@@ -525,6 +525,10 @@ def _check_spec(
             validate()
         except InputError as exc:
             report(options_key if options_key in values and "option" in str(exc) else kind, str(exc))
+    try:
+        check_pairing(spec.searcher, spec.scheduler)  # type: ignore[arg-type]
+    except InputError as exc:
+        report("scheduler" if "scheduler" in values else "searcher", str(exc))
     try:
         if target == "submit":
             from tuning_service.submission import parse_jobs_url

@@ -25,6 +25,10 @@ SCHEDULERS.add_lazy("asha", "tuning_service.schedulers.asha:build")
 SCHEDULERS.add_lazy("hyperband", "tuning_service.schedulers.hyperband:build")
 SCHEDULERS.add_lazy("median", "tuning_service.schedulers.median:build", aliases=("median_stopping",))
 SCHEDULERS.add_lazy("pbt", "tuning_service.schedulers.pbt:build", aliases=("population",))
+# Only with the bohb searcher (see searchers.PAIRED_SCHEDULER); its extra is the searcher's.
+SCHEDULERS.add_lazy(
+    "bohb", "tuning_service.schedulers.hyperband:build_for_bohb", aliases=("hyperband-for-bohb",)
+)
 
 # What a scheduler needs beyond its options, checked before Ray starts: the sweep's
 # searcher, space and epoch budget (`check(*, searcher, space, max_t, **options)`).
@@ -33,7 +37,7 @@ CHECKS.add_lazy("pbt", "tuning_service.schedulers.pbt:check")
 
 # Schedulers that pause trials and resume them later from a checkpoint: these need one
 # every epoch. The others only stop trials, so checkpoints serve retries and `resume`.
-PAUSES_TRIALS = frozenset({"hyperband"})
+PAUSES_TRIALS = frozenset({"hyperband", "bohb"})
 CHECKPOINT_EVERY = 5
 # Checkpoints kept per trial where other trials copy them (PBT): one a trial is about to
 # restore from must outlive its owner's next few saves (Ray's PBT warns about fewer than 3).

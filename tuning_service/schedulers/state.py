@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import pickle
+import types
 from typing import Any
 
 from ray import tune
@@ -39,6 +40,13 @@ class _TrialsFromIds(pickle.Unpickler):
         return self.trials[trial_id]
 
 
+def _without_functions(attributes: dict[str, Any]) -> dict[str, Any]:
+    """A scheduler's attributes but its functions: Hyperband keeps two lambdas (bracket sizes
+    from its constructor's arguments), which cannot be pickled and which the restored scheduler,
+    built with the same arguments, already has."""
+    return {k: v for k, v in attributes.items() if not isinstance(v, types.FunctionType)}
+
+
 class SchedulerState(tune.Callback):
     """Saves ``scheduler``'s attributes with every Tune snapshot; restores them on resume."""
 
@@ -54,7 +62,7 @@ class SchedulerState(tune.Callback):
         try:
             # A scheduler may leave out what cannot outlive the driver (PBT: saves in flight).
             saved = getattr(self.scheduler, "snapshot_vars", lambda: vars(self.scheduler))()
-            _TrialsById(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(saved)
+            _TrialsById(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(_without_functions(saved))
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             log.warning("the %s scheduler's state cannot be saved (%s)", type(self.scheduler).__name__, exc)
             return None

@@ -6,16 +6,45 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tuning_service.registry import Registry, check_options
+from tuning_service.errors import InputError
+from tuning_service.registry import Extra, Registry, check_options
 from tuning_service.space import Space
 
-__all__ = ["SEARCHERS", "SearchPlan", "create_searcher", "limit_concurrency", "validate_searcher"]
+__all__ = [
+    "SEARCHERS",
+    "SearchPlan",
+    "check_pairing",
+    "create_searcher",
+    "default_scheduler",
+    "limit_concurrency",
+    "scheduler_help",
+    "searcher_help",
+    "validate_searcher",
+]
 
 SEARCHERS = Registry("searcher")
 SEARCHERS.add_lazy("grid", "tuning_service.searchers.grid:build")
 SEARCHERS.add_lazy("random", "tuning_service.searchers.random:build")
 SEARCHERS.add_lazy("optuna", "tuning_service.searchers.optuna:build", aliases=("tpe", "bayesian", "bayes"))
 SEARCHERS.add_lazy("hyperopt", "tuning_service.searchers.hyperopt:build", aliases=("hyperopt-tpe",))
+SEARCHERS.add_lazy("cmaes", "tuning_service.searchers.cmaes:build", aliases=("cma", "cma-es"))
+SEARCHERS.add_lazy("qmc", "tuning_service.searchers.qmc:build", aliases=("sobol", "halton"))
+# PyTorch is a download of hundreds of MB: only for those who choose the GP.
+SEARCHERS.add_lazy(
+    "gp",
+    "tuning_service.searchers.gp:build",
+    aliases=("gaussian", "gpsampler"),
+    needs=Extra("gp", ("torch",)),
+)
+SEARCHERS.add_lazy(
+    "bohb", "tuning_service.searchers.bohb:build", needs=Extra("bohb", ("hpbandster", "ConfigSpace"))
+)
+
+# Searchers that work only beside one scheduler, which works only beside them: BOHB's model
+# learns from the results of Hyperband-for-BOHB's rungs, and that scheduler tells the
+# searcher which trials it pauses (other searchers have no such hook).
+PAIRED_SCHEDULER = {"bohb": "bohb"}
+DEFAULT_SCHEDULER = "asha"
 
 # Set by the engine, never by users: the seed, and the configs to evaluate first (warm start).
 _RESERVED = ("seed", "points_to_evaluate", "max_concurrent")
@@ -43,12 +72,49 @@ def limit_concurrency(searcher: Any, max_concurrent: int | None) -> Any:
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
 
 
+def default_scheduler(searcher: str) -> str:
+    """The scheduler a sweep gets when none is named: the searcher's partner, else ASHA."""
+    return PAIRED_SCHEDULER.get(searcher, DEFAULT_SCHEDULER)
+
+
+def check_pairing(searcher: str, scheduler: str) -> None:
+    """Refuse a searcher and scheduler that only work with each other, each with a stranger."""
+    wanted = PAIRED_SCHEDULER.get(searcher)
+    if wanted is not None and scheduler != wanted:
+        raise InputError(
+            f"searcher {searcher!r} runs only with scheduler {wanted!r} (its model learns from that "
+            f"scheduler's rungs), got scheduler {scheduler!r}; pass --scheduler {wanted} or leave it out"
+        )
+    partners = [s for s, paired in PAIRED_SCHEDULER.items() if paired == scheduler]
+    if partners and searcher not in partners:
+        raise InputError(
+            f"scheduler {scheduler!r} runs only with searcher {partners[0]!r}, got searcher {searcher!r}; "
+            f"use --searcher {partners[0]}, or --scheduler hyperband with {searcher!r}"
+        )
+
+
+def searcher_help() -> str:
+    """`run --help`'s line for --searcher: every name, and the install extra of those that need one."""
+    return "One of: " + ", ".join(SEARCHERS.describe(name) for name in SEARCHERS.names()) + "."
+
+
+def scheduler_help() -> str:
+    """`run --help`'s line for --scheduler, with the searcher each paired one needs."""
+    from tuning_service.schedulers import SCHEDULERS
+
+    paired = {scheduler: searcher for searcher, scheduler in PAIRED_SCHEDULER.items()}
+    names = [f"{n} (only with --searcher {paired[n]})" if n in paired else n for n in SCHEDULERS.names()]
+    defaults = "; ".join(f"{s} with --searcher {n}" for n, s in PAIRED_SCHEDULER.items())
+    return f"One of: {', '.join(names)}; the budget unit is the epoch [default: {DEFAULT_SCHEDULER}; {defaults}]."
+
+
 def validate_searcher(name: str, space: Space, options: Mapping[str, Any]) -> None:
-    """Check the name, the options and (for grid) the space, without importing Ray."""
+    """Check the name, the options, the extra installed and (for grid) the space, without importing Ray."""
     SEARCHERS.check(name)
     check_options("searcher", name, SEARCHERS[name], options, reserved=_RESERVED)
+    SEARCHERS.check_installed(name)
     if name == "grid":
-        space.grid_points()  # raises for a continuous range without grid values
+        space.grid_points(points=options.get("points"))  # raises for a range it cannot enumerate
 
 
 def create_searcher(

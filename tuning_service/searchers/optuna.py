@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from tuning_service.registry import AtLeast
@@ -19,11 +22,30 @@ def build(
     multivariate: bool = True,
 ) -> SearchPlan:
     """TPE: ``points_to_evaluate`` first, random for the first ``n_startup_trials``, then model-guided."""
-    import optuna
     from optuna.samplers import TPESampler
-    from ray.tune.search.optuna import OptunaSearch
+
+    with quiet_optuna():
+        sampler = TPESampler(seed=seed, n_startup_trials=n_startup_trials, multivariate=multivariate)
+    return sampler_plan(space, sampler, points_to_evaluate, max_concurrent)
+
+
+@contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Around building a sampler: Optuna logs every trial at INFO (the sweep's progress says the
+    same once), and warns that QMC and CMA-ES's margin are experimental, which no user can act on."""
+    import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = TPESampler(seed=seed, n_startup_trials=n_startup_trials, multivariate=multivariate)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+def sampler_plan(
+    space: Space, sampler: Any, points_to_evaluate: list[dict[str, Any]] | None, max_concurrent: int | None
+) -> SearchPlan:
+    """Any Optuna sampler as a Ray Tune searcher: the study lives in the driver, asked and told by Tune."""
+    from ray.tune.search.optuna import OptunaSearch
+
     searcher = OptunaSearch(sampler=sampler, points_to_evaluate=points_to_evaluate or None)
     return SearchPlan(limit_concurrency(searcher, max_concurrent), space.to_ray())
