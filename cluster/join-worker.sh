@@ -58,10 +58,6 @@ export RAY_AUTH_MODE=token
 echo "warning: Ray's cluster ports and its metrics endpoints (which answer without the token)" \
   "listen on every interface of this machine; admit only the cluster's nodes (see README, Security)" >&2
 
-# The workers Ray starts with the node import TensorFlow and Keras at once, so a trial placed
-# on one does not wait for that import (raysession.trial_actors_use_prestarted_workers).
-export RAY_preload_python_modules="${RAY_preload_python_modules-tensorflow,keras}"
-
 exec ray start --address="$head" \
   ${host:+--node-ip-address="$host"} \
   --disable-usage-stats \

@@ -66,10 +66,6 @@ case "$host" in
       "(see README, Security)" >&2 ;;
 esac
 
-# The workers Ray starts with the node import TensorFlow and Keras at once, so a trial placed
-# on one does not wait for that import (raysession.trial_actors_use_prestarted_workers).
-export RAY_preload_python_modules="${RAY_preload_python_modules-tensorflow,keras}"
-
 exec ray start --head \
   --node-ip-address="$host" \
   --dashboard-host="$dashboard_host" \

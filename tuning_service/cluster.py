@@ -13,8 +13,6 @@ from typing import Any
 from tuning_service.errors import InputError, SweepError
 from tuning_service.raysession import (
     LOOPBACK,
-    PRELOAD_ENV,
-    PRELOADED_MODULES,
     alive_nodes,
     check_cluster_access,
     check_reachable,
@@ -89,9 +87,6 @@ def join_local(
         )
     from ray._private.node import Node
     from ray._private.parameter import RayParams
-
-    # Its prestarted workers import TensorFlow at once, as an embedded Ray's do.
-    os.environ.setdefault(PRELOAD_ENV, PRELOADED_MODULES)
 
     params = RayParams(
         gcs_address=host_port("127.0.0.1", port),

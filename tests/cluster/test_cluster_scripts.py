@@ -13,8 +13,7 @@ from clusterkit import ROOT
 
 FAKE_RAY = """#!/usr/bin/env python3
 import json, os, sys
-keys = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER",
-        "RAY_preload_python_modules")
+keys = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
 with open(os.environ["FAKE_RAY_OUT"], "w") as out:
     json.dump({"argv": sys.argv[1:], "env": {k: os.environ.get(k) for k in keys}}, out)
 """
@@ -65,11 +64,7 @@ def test_start_head_creates_a_private_token_and_binds_loopback_by_default(fake):
     assert ray["env"]["RAY_AUTH_MODE"] == "token"
     assert ray["env"]["RAY_AUTH_TOKEN_PATH"] == str(token_file)
     assert ray["env"]["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0"
-    assert ray["env"]["RAY_preload_python_modules"] == "tensorflow,keras"  # workers import them at once
     assert token not in done.stdout + done.stderr + " ".join(ray["argv"])
-
-    mine, ray = fake("start-head.sh", RAY_preload_python_modules="")  # a user's own choice stays
-    assert mine.returncode == 0 and ray["env"]["RAY_preload_python_modules"] == ""
 
     again, _ = fake("start-head.sh")
     assert again.returncode == 0 and token_file.read_text() == token  # generated once, then reused
