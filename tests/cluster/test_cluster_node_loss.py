@@ -20,6 +20,22 @@ FAULTS_JOB = ROOT / "tests" / "faults" / "conftest.py"
 # A digits epoch takes milliseconds: enough epochs that the doomed node's trial is still training
 # when the node is killed (it is killed before it reaches half of them).
 EPOCHS = 60
+SLOWER_EPOCHS = """
+import dataclasses
+import numpy as np
+
+_digits = load_data
+
+
+def _repeated(**kwargs):
+    data = _digits(**kwargs)
+    return dataclasses.replace(
+        data, x_train=np.concatenate([data.x_train] * 20), y_train=np.concatenate([data.y_train] * 20)
+    )
+
+
+JOB = dataclasses.replace(JOB, load_data=_repeated)
+"""
 
 
 def _alive(cluster) -> set[str]:
@@ -30,7 +46,9 @@ def test_trials_of_a_lost_node_finish_on_the_surviving_nodes(local_cluster, tmp_
     sys.path.insert(0, str(ROOT))
     from tests.faults.conftest import JOB_FILE, result_lines
 
-    (tmp_path / "resumable_job.py").write_text(JOB_FILE)
+    # Digits repeated 20 times per epoch: an epoch long enough (tens of milliseconds) that the
+    # node is killed while its trial trains, not after it finished.
+    (tmp_path / "resumable_job.py").write_text(JOB_FILE + SLOWER_EPOCHS)
     before = {n["node_id"] for n in local_cluster.alive_nodes()}
     third = start(
         "worker2",
