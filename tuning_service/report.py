@@ -122,10 +122,6 @@ def _merge(results: list[SweepResult]) -> SweepResult:
     )
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
-
-
 def param_importance(result: SweepResult, space: Space | None) -> dict[str, float]:
     """Optuna's fANOVA importance over the finished trials; empty when it cannot be judged."""
     import optuna
