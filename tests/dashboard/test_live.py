@@ -16,7 +16,9 @@ import pytest
 from tuning_service.cli import main
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
-TRIALS, EPOCHS = 4, 4
+# One trial at a time: epochs arrive over the whole sweep, not in one burst a loaded
+# machine's poll (state, parts, every figure) can miss.
+TRIALS, EPOCHS = 4, 6
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -141,7 +143,7 @@ def test_a_running_sweeps_page_grows_without_a_reload(ray_local, tmp_path):
     try:
         watcher.start()
         argv = ["-q", "run", "digits", "--searcher", "random", "--scheduler", "asha"]
-        argv += ["--num-samples", str(TRIALS), "--max-epochs", str(EPOCHS)]
+        argv += ["--num-samples", str(TRIALS), "--max-epochs", str(EPOCHS), "--max-concurrent", "1"]
         assert main([*argv, "--data-limit", "300", "--storage", str(storage)]) == 0
         watcher.join(timeout=120)
     finally:
