@@ -125,14 +125,12 @@ def _merge(results: list[SweepResult]) -> SweepResult:
 def param_importance(result: SweepResult, space: Space | None) -> dict[str, float]:
     """Optuna's fANOVA importance over the finished trials; empty when it cannot be judged."""
     import optuna
-    from ray.tune.search.optuna import OptunaSearch
 
     if space is None:
         return {}
+    distributions = {k: p.to_optuna() for k, p in space.items()}
     searched = {
-        k: v
-        for k, v in OptunaSearch.convert_search_space(space.to_ray()).items()
-        if len(getattr(v, "choices", (0, 1))) > 1
+        k: v for k, v in distributions.items() if v is not None and len(getattr(v, "choices", (0, 1))) > 1
     }
     finished = [t for t in result.trials if t.value is not None and t.status not in UNRANKED]
     if len(finished) > IMPORTANCE_TRIALS:

@@ -45,6 +45,12 @@ class Param:
     def to_ray(self) -> Any:
         raise NotImplementedError
 
+    def to_optuna(self) -> Any:
+        """The parameter as an Optuna distribution (what Ray's conversion of `to_ray` gives),
+        without importing Ray: importance needs it in the report and the dashboard; None when
+        the parameter is not searched."""
+        return None
+
     def grid_values(self, name: str, points: int | None = None) -> list[Scalar]:
         """The values a grid search runs; ``points``: how many to spread over a range without its own."""
         raise NotImplementedError
@@ -85,6 +91,11 @@ class Choice(Param):
         from ray import tune
 
         return tune.choice(list(self.values))
+
+    def to_optuna(self) -> Any:
+        from optuna.distributions import CategoricalDistribution
+
+        return CategoricalDistribution(list(self.values))
 
     def grid_values(self, name: str, points: int | None = None) -> list[Scalar]:
         return list(self.values)
@@ -200,6 +211,11 @@ class Int(_Range):
             return tune.qrandint(self.low, self.high, step)  # inclusive upper bound
         return tune.randint(self.low, self.high + 1)
 
+    def to_optuna(self) -> Any:
+        from optuna.distributions import IntDistribution
+
+        return IntDistribution(self.low, self.high, log=self.log, step=self.step or 1)
+
     def grid_values(self, name: str, points: int | None = None) -> list[Scalar]:
         if self.grid is not None:
             return list(self.grid)
@@ -228,6 +244,17 @@ class Float(_Range):
 
     kind = "float"
 
+    def check(self, name: str) -> None:
+        super().check(name)
+        step = self.step
+        if step and any(not math.isclose(b / step, round(b / step)) for b in (self.low, self.high)):
+            # Ray's quniform (as Int's qrandint) quantizes onto multiples of step, from zero.
+            raise InputError(
+                f"parameter {name!r}: low and high must be multiples of step, got "
+                f"low={self.low}, high={self.high}, step={step}; "
+                "or list the values in a choice"
+            )
+
     def to_ray(self) -> Any:
         from ray import tune
 
@@ -236,6 +263,11 @@ class Float(_Range):
         if self.step:
             return tune.quniform(self.low, self.high, self.step)
         return tune.uniform(self.low, self.high)
+
+    def to_optuna(self) -> Any:
+        from optuna.distributions import FloatDistribution
+
+        return FloatDistribution(self.low, self.high, log=self.log, step=self.step or None)
 
     def grid_values(self, name: str, points: int | None = None) -> list[Scalar]:
         if self.grid is not None:

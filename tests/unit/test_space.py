@@ -18,6 +18,10 @@ from tuning_service.space import Choice, Fixed, Float, Int, Space
         ({"a": Int(5, 1)}, r"parameter 'a': low must be <= high, got low=5, high=1"),
         ({"lr": Float(0.0, 1.0, log=True)}, r"parameter 'lr': a log range needs low > 0, got low=0.0"),
         ({"u": Int(1, 10, step=2)}, r"low and high must be multiples of step"),
+        (
+            {"d": Float(0.05, 0.5, step=0.1)},
+            r"parameter 'd': low and high must be multiples of step, got low=0.05, high=0.5, step=0.1",
+        ),
         ({"u": Int(2, 10, step=2, log=True)}, r"cannot have both step and log"),
         ({"u": Int(1, 5, grid=(0, 1))}, r"grid values \[0\] lie outside the range"),
         ({"u": Int(1.5, 5)}, r"low must be an integer, got 1.5"),
@@ -206,3 +210,43 @@ def test_yaml_node_trees_keep_line_numbers_and_1_2_scalars():
     node = yamlio.compose("a: 1e-3\nb: no\n")
     assert node.value[1][0].start_mark.line == 1
     assert yamlio.construct(node) == {"a": 0.001, "b": "no"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.builds(
+            lambda low, span, log, q: Float(low, low + span, log=log, step=None if log else q),
+            st.floats(1e-4, 100),
+            st.floats(0, 1000),
+            st.booleans(),
+            st.sampled_from([None, 0.5, 2.0]),
+        ),
+        st.builds(
+            lambda low, count, step, log: Int(
+                low * step, (low + count) * step, step=1 if log else step, log=log
+            ),
+            st.integers(1, 50),
+            st.integers(0, 100),
+            st.integers(1, 4),
+            st.booleans(),
+        ),
+        st.builds(
+            lambda v: Choice(tuple(v)), st.lists(st.integers() | st.text(max_size=3), min_size=1, unique=True)
+        ),
+    )
+)
+def test_optuna_distributions_are_what_rays_conversion_gives(param):
+    """Importance (report, dashboard) converts without importing Ray, to the same distributions."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    try:
+        param.check("p")
+    except InputError:
+        return
+    (rays,) = OptunaSearch.convert_search_space({"p": param.to_ray()}).values()
+    assert param.to_optuna() == rays
+
+
+def test_a_fixed_parameter_has_no_distribution():
+    assert Fixed(3).to_optuna() is None
