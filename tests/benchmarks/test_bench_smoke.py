@@ -197,7 +197,7 @@ def test_dashboard_smoke_times_every_page_over_http(tmp_path):
     assert dashboard.main(["--smoke", "--out", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "dashboard.json").read_text())
     assert (data["trials"], data["epochs"]) == (200, 2000)
-    expected = [name for name in dashboard.requests(["S0", "S"]) if name != "figure importance (cached)"]
+    expected = [name for name in dashboard.requests(["S0", "S"]) if name not in dashboard.KEPT.values()]
     assert list(data["requests"]) == expected
     assert all(r["median_s"] > 0 for r in data["requests"].values())
     assert "| sweep page | `/sweeps/S` |" in (tmp_path / "dashboard.md").read_text()

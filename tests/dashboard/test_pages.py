@@ -180,7 +180,7 @@ def test_every_answer_forbids_loading_anything_from_elsewhere(client):
 
 @pytest.mark.slow
 def test_importance_and_the_report_download_are_the_reports_own(client, shared_url):
-    """On one backend: both run the report's code (Optuna's fANOVA imports Ray Tune: seconds)."""
+    """On one backend: both run the report's code (Optuna's fANOVA and Matplotlib: seconds)."""
     if not shared_url.startswith("sqlite"):
         pytest.skip("computed in Python from the same rows: one backend shows it")
     found = _json(client, f"/api/sweeps/{FINISHED_ID}/figures/importance")
@@ -192,3 +192,24 @@ def test_importance_and_the_report_download_are_the_reports_own(client, shared_u
         "3 completed" in report.text
         and "style-src 'unsafe-inline'" in report.headers["content-security-policy"]
     )
+
+
+@pytest.mark.slow
+def test_a_report_download_is_kept_until_its_sweep_records_more(filled_url):
+    """Drawing the report costs seconds at scale: it is kept, and drawn again once the sweep moves."""
+    from conftest import serve
+
+    from tuning_service.store import open_store
+
+    if not filled_url.startswith("sqlite"):
+        pytest.skip("the cache is the dashboard's own, the same on either database")
+    path = f"/sweeps/{RUNNING_ID}/report.html"
+    for client in serve(filled_url):
+        first = client.get(path).text
+        assert "1 completed" not in first and "r0" not in _text(first)  # nothing ended yet
+        assert client.get(path).text == first
+        assert [k[:2] for k in client.app.state.cache] == [("report.html", RUNNING_ID)]
+        with open_store(filled_url) as store:
+            store.finish_trial(RUNNING_ID, "r0", "completed")
+        again = client.get(path).text
+        assert "1 completed" in again and " r0 " in _text(again)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import click
@@ -41,6 +42,7 @@ def dashboard(
     """Serve sweeps, jobs, schedules and comparisons from the results database, live, read-only."""
     from tuning_service.dashboard import create_app, open_read_only
     from tuning_service.dashboard.auth import default_token_path, is_loopback, load_or_create_token
+    from tuning_service.dashboard.figures import warm_up
     from tuning_service.dashboard.server import bind, serve
 
     store = open_read_only(db, storage)
@@ -58,10 +60,11 @@ def dashboard(
         shown_host = f"[{host.strip('[]')}]" if ":" in host else host
         url = f"http://{shown_host}:{sock.getsockname()[1]}/"
         app = create_app(store, token=token)
-        serve(
-            app,
-            sock,
-            on_start=lambda: click.echo(f"dashboard of {store.display_url} at {url} ({note})", err=True),
-        )
+
+        def started() -> None:
+            click.echo(f"dashboard of {store.display_url} at {url} ({note})", err=True)
+            threading.Thread(target=warm_up, name="dashboard-warm-up", daemon=True).start()
+
+        serve(app, sock, on_start=started)
     finally:
         store.close()

@@ -75,12 +75,11 @@ def job_export(request: Request) -> Response:
 
 def report(request: Request) -> Response:
     """The sweep's HTML report (the `report` command's page), made from the database as it is now."""
-    from tuning_service.report import figures, render_html
+    from tuning_service.dashboard.figures import kept
 
     store: Store = request.app.state.store
     sweep = store.find_sweep(request.path_params["sweep_id"])
-    result, space = as_result(store, sweep), space_of(sweep)
-    page = render_html(result, space, figures(result, space))
+    page = kept(request, "report.html", sweep, _report_page)
     return HTMLResponse(
         page,
         headers={
@@ -88,6 +87,13 @@ def report(request: Request) -> Response:
             "Content-Security-Policy": REPORT_CSP,
         },
     )
+
+
+def _report_page(store: Store, sweep: SweepRow) -> str:
+    from tuning_service.report import figures, render_html
+
+    result, space = as_result(store, sweep), space_of(sweep)
+    return render_html(result, space, figures(result, space))
 
 
 def space_of(sweep: SweepRow) -> Any:

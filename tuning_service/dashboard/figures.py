@@ -58,13 +58,33 @@ def sweep_figure(request: Request) -> JSONResponse:
     sweep = store.find_sweep(request.path_params["sweep_id"])
     if name not in CACHED:
         return JSONResponse(build(store, sweep))
+    return JSONResponse(kept(request, name, sweep, build))
+
+
+def kept(request: Request, name: str, sweep: SweepRow, build: Callable[[Store, SweepRow], Any]) -> Any:
+    """``build(store, sweep)``, kept until the sweep records something new (its fingerprint):
+    for what is computed from every trial at once and costs seconds."""
+    store: Store = request.app.state.store
     key = (name, sweep.sweep_id, queries.fingerprint(store, [sweep.sweep_id])[0])
     cache: dict[Any, Any] = request.app.state.cache
     if key not in cache:
         if len(cache) > 64:
             cache.clear()
         cache[key] = build(store, sweep)
-    return JSONResponse(cache[key])
+    return cache[key]
+
+
+# What the first view of importance or a report would otherwise wait for (seconds on 2 cores).
+WARM_MODULES = ("optuna", "sklearn.ensemble", "tuning_service.plots")
+
+
+def warm_up() -> None:
+    """Import the heavy figures' libraries (Optuna's fANOVA and its forest, Matplotlib), so the
+    first view after a start does not pay for them; run in a background thread once serving."""
+    import importlib
+
+    for module in WARM_MODULES:
+        importlib.import_module(module)
 
 
 def job_history(request: Request) -> JSONResponse:
