@@ -213,3 +213,45 @@ def test_a_report_download_is_kept_until_its_sweep_records_more(filled_url):
             store.finish_trial(RUNNING_ID, "r0", "completed")
         again = client.get(path).text
         assert "1 completed" in again and " r0 " in _text(again)
+
+
+SCHEDULE = """\
+defaults:
+  time_zone: Europe/Paris
+  database: postgresql://tuner:hunter2@127.0.0.1:1/tuning
+sweeps:
+  nightly-digits:
+    job: digits
+    num_samples: 4
+    cron: "0 0 1 1 *"
+"""
+
+
+def test_the_schedules_page_shows_each_scheduled_sweeps_next_run(shared_url, tmp_path):
+    """From --schedule files, read at each view: the next run in UTC, the last recorded run beside it."""
+    from datetime import UTC, datetime
+
+    from starlette.testclient import TestClient
+
+    from tuning_service.dashboard import create_app, open_read_only
+
+    if not shared_url.startswith("sqlite"):
+        pytest.skip("read from the file, the same on either database")
+    schedule = tmp_path / "sweeps.yaml"
+    schedule.write_text(SCHEDULE)
+    now = datetime.now(UTC)
+    # Midnight of New Year's Day in Paris is 23:00 UTC on the 31st (winter time).
+    year = now.year if now < datetime(now.year, 12, 31, 23, tzinfo=UTC) else now.year + 1
+    store = open_read_only(shared_url, "unused")
+    with TestClient(create_app(store, schedule_files=[schedule])) as client:
+        page = _page(client, "/schedules")
+        text = _text(page)
+        assert (
+            f"nightly-digits digits 0 0 1 1 * (Europe/Paris) {year}-12-31 23:00:00 UTC local "
+            "running 2026-03-03 09:00:00 UTC sweeps.yaml"
+        ) in text, text
+        assert "hunter2" not in page
+        schedule.write_text(SCHEDULE.replace('"0 0 1 1 *"', '"61 * * * *"'))  # edited, now wrong
+        text = _text(_page(client, "/schedules"))
+        assert "sweeps.yaml:8: sweeps.nightly-digits.cron:" in text and "(Europe/Paris)" not in text, text
+    store.close()

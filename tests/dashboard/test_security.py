@@ -212,3 +212,12 @@ def test_no_page_shows_the_database_password(shared_url):
             assert "s3cret-pw" not in answer.text and "s3cret-pw" not in str(answer.headers), path
         assert ":***@" in client.get(f"/sweeps/{FINISHED_ID}/export.json").json()["database"]
     store.close()
+
+
+def test_a_bad_schedule_file_is_one_line_and_exit_2_before_serving(tmp_path, capsys):
+    bad = tmp_path / "sweeps.yaml"
+    bad.write_text("sweeps:\n  nightly:\n    job: digits\n    cron: '61 * * * *'\n")
+    line = _one_line_exit_2(capsys, ["dashboard", "--schedule", str(bad), "--db", "sqlite:///nowhere.db"])
+    assert "sweeps.yaml:4: sweeps.nightly.cron:" in line, line
+    missing = _one_line_exit_2(capsys, ["dashboard", "--schedule", str(tmp_path / "none.yaml")])
+    assert "none.yaml' does not exist" in missing

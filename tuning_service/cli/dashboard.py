@@ -36,15 +36,31 @@ from tuning_service.cli.database import database_options
     is_flag=True,
     help="Ask for the token on loopback too (a machine other people log in to can reach 127.0.0.1).",
 )
+@click.option(
+    "--schedule",
+    "schedule_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A schedule file whose sweeps' next runs the schedules page shows (repeatable; re-read at each view).",
+)
 def dashboard(
-    db: str | None, storage: str, host: str, port: int, token_file: str | None, require_token: bool
+    db: str | None,
+    storage: str,
+    host: str,
+    port: int,
+    token_file: str | None,
+    require_token: bool,
+    schedule_files: tuple[str, ...],
 ) -> None:
     """Serve sweeps, jobs, schedules and comparisons from the results database, live, read-only."""
     from tuning_service.dashboard import create_app, open_read_only
     from tuning_service.dashboard.auth import default_token_path, is_loopback, load_or_create_token
     from tuning_service.dashboard.figures import warm_up
     from tuning_service.dashboard.server import bind, serve
+    from tuning_service.schedule.schedulefile import load_schedule
 
+    for path in schedule_files:  # a bad file is one line and exit 2, before anything is served
+        load_schedule(path, check_jobs=False)
     store = open_read_only(db, storage)
     try:
         token, note = None, "loopback only, no token asked"
@@ -59,7 +75,7 @@ def dashboard(
         sock = bind(host, port)
         shown_host = f"[{host.strip('[]')}]" if ":" in host else host
         url = f"http://{shown_host}:{sock.getsockname()[1]}/"
-        app = create_app(store, token=token)
+        app = create_app(store, token=token, schedule_files=[Path(f).absolute() for f in schedule_files])
 
         def started() -> None:
             click.echo(f"dashboard of {store.display_url} at {url} ({note})", err=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -75,8 +75,9 @@ def _error(request: Request, message: str, status: int) -> Response:
     )
 
 
-def create_app(store: Store, *, token: str | None = None) -> Starlette:
-    """The application over ``store`` (open it with `open_read_only`); ``token``: required of every request."""
+def create_app(store: Store, *, token: str | None = None, schedule_files: Sequence[Path] = ()) -> Starlette:
+    """The application over ``store`` (open it with `open_read_only`); ``token``: required of every
+    request; ``schedule_files``: schedule files whose sweeps' next runs the schedules page shows."""
     routes = [
         Route("/", pages.overview),
         Route("/sweeps/{sweep_id}", pages.sweep),
@@ -106,4 +107,5 @@ def create_app(store: Store, *, token: str | None = None) -> Starlette:
     app.state.token = token
     app.state.templates = templates()
     app.state.cache = {}
+    app.state.schedule_files = tuple(schedule_files)
     return app

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -10,6 +13,7 @@ from starlette.responses import Response
 
 from tuning_service.aggregate import summarize
 from tuning_service.dashboard import queries
+from tuning_service.errors import InputError
 from tuning_service.schedule.change import headline
 from tuning_service.schedule.history import is_stale
 from tuning_service.store import Store
@@ -123,14 +127,20 @@ def _run_view(run: Any, earlier: list[Any]) -> dict[str, Any]:
 
 
 def schedules(request: Request) -> Response:
-    """Scheduled sweeps: last run and status, run counts, locks held (and whether they went stale)."""
+    """Scheduled sweeps: next run (from the schedule files given), last run and status, run counts,
+    locks held (and whether they went stale)."""
     found = queries.schedule_overview(_store(request))
     now = utcnow()
     locks = [{"lock": lock, "stale": is_stale(lock, now)} for lock in _lock_rows(found["locks"])]
+    planned, problems = planned_sweeps(request.app.state.schedule_files, now)
+    last = {r.name: r for r in found["last"]}
     return _render(
         request,
         "schedules.html",
         {
+            "planned": [{**p, "last": last.get(p["name"])} for p in planned],
+            "problems": problems,
+            "files": request.app.state.schedule_files,
             "last": found["last"],
             "locks": locks,
             "runs": queries.schedule_runs_of(_store(request), limit=50),
@@ -138,6 +148,36 @@ def schedules(request: Request) -> Response:
             "title": "schedules",
         },
     )
+
+
+def planned_sweeps(files: Sequence[Path], now: datetime) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each sweep of the schedule files with its cron time and next run, read afresh (an edited
+    file shows at the next view), and each file's problems: a file that stopped reading is said,
+    not a failed page. Database URLs in the files are never shown."""
+    from tuning_service.schedule import cron
+    from tuning_service.schedule.schedulefile import load_schedule
+
+    planned, problems = [], []
+    for path in files:
+        try:
+            loaded = load_schedule(path, check_jobs=False)
+        except InputError as exc:
+            problems.append(str(exc))
+            continue
+        for sweep in loaded.sweeps:
+            upcoming = cron.next_fires(sweep.trigger(), now, 1)
+            planned.append(
+                {
+                    "name": sweep.name,
+                    "job": sweep.job_name,
+                    "cron": sweep.cron_text,
+                    "time_zone": sweep.time_zone,
+                    "target": sweep.target,
+                    "next": upcoming[0].astimezone(UTC) if upcoming else None,
+                    "file": path.name,
+                }
+            )
+    return planned, problems
 
 
 def _lock_rows(rows: list[Any]) -> list[Any]:
