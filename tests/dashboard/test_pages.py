@@ -197,14 +197,16 @@ def test_importance_and_the_report_download_are_the_reports_own(client, shared_u
 @pytest.mark.slow
 def test_a_report_download_is_kept_until_its_sweep_records_more(filled_url):
     """Drawing the report costs seconds at scale: it is kept, and drawn again once the sweep moves."""
-    from conftest import serve
+    from starlette.testclient import TestClient
 
+    from tuning_service.dashboard import create_app, open_read_only
     from tuning_service.store import open_store
 
     if not filled_url.startswith("sqlite"):
         pytest.skip("the cache is the dashboard's own, the same on either database")
     path = f"/sweeps/{RUNNING_ID}/report.html"
-    for client in serve(filled_url):
+    reader = open_read_only(filled_url, "unused")
+    with TestClient(create_app(reader)) as client:
         first = client.get(path).text
         assert "1 completed" not in first and "r0" not in _text(first)  # nothing ended yet
         assert client.get(path).text == first
@@ -213,6 +215,7 @@ def test_a_report_download_is_kept_until_its_sweep_records_more(filled_url):
             store.finish_trial(RUNNING_ID, "r0", "completed")
         again = client.get(path).text
         assert "1 completed" in again and " r0 " in _text(again)
+    reader.close()
 
 
 SCHEDULE = """\
