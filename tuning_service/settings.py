@@ -24,7 +24,7 @@ class SweepSetting:
     """One SweepSpec field and how users set it."""
 
     name: str  # the SweepSpec field
-    kind: type  # its values' type: int, float, str, dict or tuple
+    kind: type  # its values' type: int, float, str, dict, or tuple (of strings: a repeatable option)
     default: Any
     how: Setting
 
@@ -46,6 +46,15 @@ class SweepSetting:
     def help(self) -> str | None:
         return self.how.help() if callable(self.how.help) else self.how.help
 
+    def argv(self, value: Any) -> list[str]:
+        """``value`` as `run` options: KEY=VALUE pairs for a mapping, the option repeated for a tuple."""
+        flag = str(self.flag)
+        if self.kind is dict:  # JSON is YAML: `run` reads each value back unchanged
+            return [part for key, item in value.items() for part in (flag, f"{key}={json.dumps(item)}")]
+        if self.kind is tuple:
+            return [part for item in value for part in (flag, str(item))]
+        return [flag, str(value)]
+
     def accepts(self) -> str:
         """What a schedule file may give, in the words of its errors."""
         if self.kind is int:
@@ -54,12 +63,16 @@ class SweepSetting:
             return f"a number {'>' if self.how.above else '>='} {self.how.minimum or 0:g}"
         if self.kind is dict:
             return "a mapping"
+        if self.kind is tuple:
+            return "a list of non-empty strings"
         return "a non-empty string"
 
     def takes(self, value: Any) -> bool:
         """Whether a schedule file's ``value`` has the type and range this setting accepts."""
         if self.kind is dict:
             return isinstance(value, Mapping)
+        if self.kind is tuple:
+            return isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
         if self.kind is str:
             return isinstance(value, str) and bool(value.strip())
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -125,11 +138,7 @@ def run_args(spec: SweepSpec) -> list[str]:
             from tuning_service.submission import remote_db
 
             value = remote_db(value)
-        if item.kind is dict:
-            for key, option in value.items():
-                argv += [item.flag, f"{key}={json.dumps(option)}"]  # JSON is YAML: read back unchanged
-        else:
-            argv += [item.flag, str(value)]
+        argv += item.argv(value)
     return argv
 
 

@@ -7,18 +7,19 @@ import re
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from tuning_service import yamlio
 from tuning_service.cli import main
-from tuning_service.cli.options import sweep_spec
+from tuning_service.cli.options import option_kwargs, sweep_spec
 from tuning_service.cli.run import run
 from tuning_service.cli.submit import submit
 from tuning_service.schedule.schedulefile import load_schedule
 from tuning_service.schedule.targets import run_args
 from tuning_service.settings import SweepSetting, from_record, recorded, sweep_settings
-from tuning_service.spec import SweepSpec
+from tuning_service.spec import Setting, SweepSpec
 
 TINY = "tuning_service.testing:tiny_job"
 OPTIONS = [s for s in sweep_settings() if s.flag]
@@ -38,6 +39,7 @@ def _example(setting: SweepSetting) -> Any:
         float: least + 1.5,
         dict: {"option": 3, "name": "a b"},
         str: "some-name",
+        tuple: ["first", "second one"],
     }[setting.kind]
 
 
@@ -66,7 +68,7 @@ def test_every_setting_goes_from_a_schedule_file_to_argv_and_back_unchanged(sett
     value = _example(setting)
     (sweep,) = load_schedule(_schedule(tmp_path, {setting.file_key: value}), check_jobs=False).sweeps
     spec = sweep.spec
-    expected = str(tmp_path / value) if setting.how.path else value
+    expected = str(tmp_path / value) if setting.how.path else tuple(value) if setting.kind is tuple else value
     assert getattr(spec, setting.name) == expected
     argv = run_args(spec)
     assert setting.flag in argv
@@ -194,3 +196,17 @@ def test_the_store_records_every_setting_but_the_secret_ones_and_resume_rebuilds
     # A record from before a setting existed gives it its default; a removed setting is ignored.
     older = {k: v for k, v in kept.items() if k != "epoch_budget"} | {"retired_setting": 1}
     assert from_record(older, db=None).epoch_budget is None
+
+
+def test_a_repeatable_setting_is_a_list_in_files_and_a_repeated_option():
+    """What a list setting (e.g. constraints) gets from being declared as `tuple[str, ...]`."""
+    item = SweepSetting("constraints", tuple, (), Setting(flag="--constraint", help="A bound (repeatable)."))
+    option = click.Option([item.flag], **option_kwargs(item))
+    assert option.multiple and option.name == item.param == "constraint"
+    assert item.takes(["val_loss <= 0.5"]) and not item.takes("val_loss <= 0.5") and not item.takes([""])
+    assert item.accepts() == "a list of non-empty strings"
+    argv = item.argv(("a <= 1", "b >= 2"))
+    assert argv == ["--constraint", "a <= 1", "--constraint", "b >= 2"]
+    assert click.Command("c", params=[option]).make_context("c", argv).params == {
+        "constraint": ("a <= 1", "b >= 2")
+    }

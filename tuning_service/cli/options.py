@@ -31,11 +31,11 @@ def parse_key_values(flag: str, pairs: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def _option_kwargs(item: SweepSetting) -> dict[str, Any]:
+def option_kwargs(item: SweepSetting) -> dict[str, Any]:
     """The `run`/`submit` option of one sweep setting, from its declaration."""
     kwargs: dict[str, Any] = {"help": item.help, "metavar": item.how.metavar}
-    if item.kind is dict:
-        kwargs["multiple"] = True  # KEY=VALUE, repeatable
+    if item.kind is dict or (item.kind is tuple and item.how.load is None):
+        kwargs["multiple"] = True  # repeatable: KEY=VALUE pairs, or a list
     elif item.how.path is not None:
         kwargs["type"] = click.Path(dir_okay=item.how.path == "dir", file_okay=item.how.path == "file")
     elif item.kind in (int, float):
@@ -49,7 +49,7 @@ def sweep_options(command: F) -> F:
     """Decorate a command with an option for every sweep setting that has one, in declaration order."""
     for item in reversed(sweep_settings()):
         if item.flag:
-            command = click.option(item.flag, **_option_kwargs(item))(command)
+            command = click.option(item.flag, **option_kwargs(item))(command)
     return command
 
 

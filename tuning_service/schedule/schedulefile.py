@@ -486,6 +486,8 @@ def _settings(values: Mapping[str, Any], base: Path) -> dict[str, Any]:
             value = float(value)
         elif item.kind is dict:
             value = dict(value)
+        elif item.kind is tuple:
+            value = tuple(value)
         out[item.name] = value
     return out
 
