@@ -165,6 +165,10 @@ class _Problems:
         one_line = message.replace("\r", "\\r").replace("\n", "\\n")
         self.found.append((line, path, one_line))
 
+    def at(self, lines: Mapping[tuple[str, ...], int], key_path: tuple[str, ...], message: str) -> None:
+        """A problem with the key at ``key_path``, on its line."""
+        self.add(_line(lines, key_path), _dotted(key_path), message)
+
     def raise_if_any(self) -> None:
         if not self.found:
             return
@@ -325,10 +329,8 @@ def _check_keys(
     def keep(name: str, value: Any, key_path: tuple[str, ...]) -> None:
         nonlocal ok
         if name in where:
-            problems.add(
-                _line(lines, key_path),
-                _dotted(key_path),
-                f"{key_path[-1]!r} and {where[name][-1]!r} both set {name!r}; keep one",
+            problems.at(
+                lines, key_path, f"{key_path[-1]!r} and {where[name][-1]!r} both set {name!r}; keep one"
             )
             ok = False
         values[name], where[name] = value, key_path
@@ -337,18 +339,14 @@ def _check_keys(
         key_path = (*path, str(key))
         spec = FIELDS.get(str(key))
         if spec is None:
-            problems.add(
-                _line(lines, key_path),
-                _dotted(key_path),
+            problems.at(
+                lines,
+                key_path,
                 f"unknown key {key!r} (accepted: {', '.join(ACCEPTED)}){did_you_mean(str(key), list(FIELDS))}",
             )
             ok = False
         elif not spec.check(value):
-            problems.add(
-                _line(lines, key_path),
-                _dotted(key_path),
-                f"expected {spec.accepts}, got {value!r} ({_kind(value)})",
-            )
+            problems.at(lines, key_path, f"expected {spec.accepts}, got {value!r} ({_kind(value)})")
             ok = False
         elif key == RESOURCES_KEY:
             if not _resources(value, key_path, lines, problems):
@@ -372,15 +370,9 @@ def _resources(
     found = len(problems.found)
     for key, value in resources.items():
         if key not in RESOURCES:
-            problems.add(
-                _line(lines, key_path),
-                _dotted(key_path),
-                f"unknown resource {key!r} (accepted: {', '.join(RESOURCES)})",
-            )
+            problems.at(lines, key_path, f"unknown resource {key!r} (accepted: {', '.join(RESOURCES)})")
         elif not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
-            problems.add(
-                _line(lines, key_path), _dotted(key_path), f"{key} must be a number >= 0, got {value!r}"
-            )
+            problems.at(lines, key_path, f"{key} must be a number >= 0, got {value!r}")
     return len(problems.found) == found
 
 
