@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from tuning_service import yamlio
 from tuning_service.cli import main
-from tuning_service.cli.options import option_kwargs, sweep_spec
+from tuning_service.cli.options import option_kwargs, spec_of_options
 from tuning_service.cli.run import run
 from tuning_service.cli.submit import submit
 from tuning_service.schedule.schedulefile import load_schedule
@@ -73,7 +73,7 @@ def test_every_setting_goes_from_a_schedule_file_to_argv_and_back_unchanged(sett
     argv = run_args(spec)
     assert setting.flag in argv
     params = run.make_context("run", [spec.job, *argv]).params
-    rebuilt = sweep_spec(params, job=spec.job, storage=spec.storage)
+    rebuilt = spec_of_options(params, job=spec.job, storage=spec.storage)
     assert rebuilt == spec
 
 

@@ -53,7 +53,7 @@ def sweep_options(command: F) -> F:
     return command
 
 
-def sweep_spec(values: Mapping[str, Any], **given: Any) -> SweepSpec:
+def spec_of_options(values: Mapping[str, Any], **given: Any) -> SweepSpec:
     """The SweepSpec of a command's sweep options (``given``: fields the command sets itself)."""
     kwargs = dict(given)
     for item in sweep_settings():

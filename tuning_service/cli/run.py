@@ -13,7 +13,7 @@ from typing import Any
 import click
 from rich.live import Live
 
-from tuning_service.cli.options import sweep_options, sweep_spec
+from tuning_service.cli.options import spec_of_options, sweep_options
 from tuning_service.errors import InputError, NotRecordedError
 from tuning_service.results import best_config_record
 from tuning_service.spec import DEFAULT_JOB
@@ -44,7 +44,7 @@ def run(ctx: click.Context, job: str, fmt: str, **values: Any) -> None:
     from tuning_service.runner import prepare
 
     _refuse_sweep_id(job, values["db"], values["storage"])
-    spec = sweep_spec(values, job=job)
+    spec = spec_of_options(values, job=job)
     prepared = prepare(spec)  # all input errors surface here, before Ray starts
 
     def start(sink: Any) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from tuning_service import settings
-from tuning_service.cli.options import sweep_spec as sweep_options_spec
+from tuning_service.cli.options import spec_of_options
 from tuning_service.cli.run import run
 from tuning_service.spec import DEFAULT_JOB, SweepSpec
 from tuning_service.submission import DEFAULT_REMOTE_STORAGE
@@ -23,12 +23,12 @@ def _run_params() -> list[click.Parameter]:
 
 def run_args(values: dict[str, Any]) -> list[str]:
     """The options given to `submit` as the argv `run` gets on the head (see `settings.run_args`)."""
-    return settings.run_args(sweep_options_spec(values))
+    return settings.run_args(spec_of_options(values))
 
 
 def sweep_spec(job: str, storage: str, values: dict[str, Any]) -> SweepSpec:
     """The same SweepSpec `run` would build from these options, for checking before submitting."""
-    return sweep_options_spec(values, job=job, storage=storage)
+    return spec_of_options(values, job=job, storage=storage)
 
 
 def _submit(
