@@ -16,9 +16,9 @@ from tuning_service.cli import main
 from tuning_service.cli.options import option_kwargs, spec_of_options
 from tuning_service.cli.run import run
 from tuning_service.cli.submit import submit
+from tuning_service.schedule import targets
 from tuning_service.schedule.schedulefile import load_schedule
-from tuning_service.schedule.targets import run_args
-from tuning_service.settings import SweepSetting, from_record, recorded, sweep_settings
+from tuning_service.settings import SweepSetting, from_record, recorded, run_args, sweep_settings
 from tuning_service.spec import Setting, SweepSpec
 
 TINY = "tuning_service.testing:tiny_job"
@@ -170,6 +170,7 @@ def test_submit_and_the_scheduler_forward_the_same_argv_without_the_password(cap
 
     argv = submit_args(values)
     assert argv == run_args(submit_spec("digits", "~/r", values))
+    assert argv == targets.run_args(submit_spec("digits", "~/r", values))
     assert argv == [
         "--cv-folds",
         "3",
@@ -210,3 +211,18 @@ def test_a_repeatable_setting_is_a_list_in_files_and_a_repeated_option():
     assert click.Command("c", params=[option]).make_context("c", argv).params == {
         "constraint": ("a <= 1", "b >= 2")
     }
+
+
+def test_a_scheduled_submission_keeps_this_machines_paths_here(tmp_path):
+    """Before and after: a schedule file's data_dir and SQLite database are paths on this machine."""
+    local = {"data_dir": "cache", "db": "sqlite:///here.db", "num_samples": 3}
+    (sweep,) = load_schedule(_schedule(tmp_path, local), check_jobs=False).sweeps
+    assert targets.run_args(sweep.spec) == ["--num-samples", "3"]
+    assert run_args(sweep.spec)[-4:] == [
+        "--db",
+        f"sqlite:///{tmp_path / 'here.db'}",
+        "--data-dir",
+        str(tmp_path / "cache"),
+    ]
+    shared = sweep.spec.replace(db="postgresql://tuner:pw@db.example/results")
+    assert targets.run_args(shared) == ["--num-samples", "3", "--db", "postgresql://tuner@db.example/results"]

@@ -84,12 +84,14 @@ def submit_and_wait(sweep: ScheduledSweep, spec: SweepSpec, *, stop: Stop | None
 def run_args(spec: SweepSpec) -> list[str]:
     """The `tuning-service run` options of a scheduled ``spec``, as `submit` forwards them.
 
-    The schedule's database is this machine's: a SQLite file here stays here (the sweep on
-    the head records in its own default), a PostgreSQL one travels without its password.
+    Paths in a schedule file are this machine's, so they stay here: a SQLite database (the
+    sweep on the head records in its own default) and the dataset cache. A PostgreSQL
+    database travels, without its password.
     """
     from tuning_service import settings
     from tuning_service.store.engine import parse_url
 
+    here = {item.name: item.default for item in settings.sweep_settings() if item.how.path is not None}
     if spec.db is not None and parse_url(spec.db).get_backend_name() != "postgresql":
-        spec = spec.replace(db=None)
-    return settings.run_args(spec)
+        here["db"] = None
+    return settings.run_args(spec.replace(**here))
