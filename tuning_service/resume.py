@@ -10,7 +10,7 @@ kept in the store as dropped when the resumed sweep is reconciled.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from tuning_service.errors import InputError
 from tuning_service.job import Job
 from tuning_service.outcomes import DIVERGED_KEY, EARLY_STOPPED_KEY, ERROR_KEY, REPLAYED_KEY
 from tuning_service.results import DIVERGED, ERRORED, STOPPED, TrialSummary
+from tuning_service.settings import from_record
 from tuning_service.spec import SweepSpec
 from tuning_service.store.recording import recorded_trial
 from tuning_service.store.records import RANKED, STALE_AFTER_S, Store, SweepRow
@@ -95,11 +96,7 @@ def check_no_live_driver(row: SweepRow, *, fresh_s: float = STALE_AFTER_S) -> No
 
 def spec_of(row: SweepRow, *, db: str | None) -> SweepSpec:
     """The sweep's spec as `run` recorded it (the database URL is never recorded: it may hold a password)."""
-    known = {f.name for f in fields(SweepSpec)}
-    values = {k: v for k, v in row.spec.items() if k in known}
-    values["points_to_evaluate"] = tuple(values.get("points_to_evaluate") or ())
-    values["db"] = db
-    return SweepSpec(**values)
+    return from_record(row.spec, db=db)
 
 
 def plan_resume(store: Store, row: SweepRow, job: Job) -> Resume:

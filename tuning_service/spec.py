@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
-from dataclasses import dataclass, field, replace
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tuning_service.errors import InputError
 
@@ -17,45 +21,193 @@ ADDRESS_FORMS = "'auto', HOST:PORT or ray://HOST:PORT"
 _ADDRESS = re.compile(r"^(auto|local|ray://[^\s:/]+(:\d+)?|[^\s:/]+:\d+)$")
 
 
+# SweepSpec's field metadata holds its Setting under this key.
+SETTING = "setting"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How users set one SweepSpec field; `tuning_service.settings` derives every form from it.
+
+    The field's annotation is its type and its default is the default everywhere: the
+    `run` and `submit` options, the schedule file's key, the argv a submission or a
+    scheduled sweep forwards, and what the results database records.
+    """
+
+    flag: str | None = None  # the `run`/`submit` option; None: `run` takes it as its argument
+    help: str | Callable[[], str] | None = None  # a callable for help listing registry names
+    metavar: str | None = None
+    path: Literal["file", "dir"] | None = None  # a path here: checked by click, relative to a schedule file
+    load: Callable[[str], Any] | None = None  # turns the option's value into the field's (reads a file)
+    minimum: float | None = None  # the least value accepted
+    above: bool = False  # the value must be greater than ``minimum``, not equal to it
+    file_key: str | None = ""  # "": the option's name with underscores; None: not in schedule files
+    aliases: tuple[str, ...] = ()  # earlier schedule-file names, still read
+    forwarded: bool = True  # `submit` and the scheduler pass it on to `run` on the cluster
+    secret: bool = False  # may hold a password: never recorded, forwarded without it
+
+
+def setting(default: Any = None, *, factory: Callable[[], Any] | None = None, **how: Any) -> Any:
+    """A SweepSpec field with its Setting (``factory`` for a mutable default)."""
+    metadata = {SETTING: Setting(**how)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _read_points(path: str) -> tuple[dict[str, Any], ...]:
+    from tuning_service.searchers.points import read_points_file
+
+    return read_points_file(path)
+
+
+def _searcher_help() -> str:
+    from tuning_service.searchers import searcher_help
+
+    return searcher_help()
+
+
+def _scheduler_help() -> str:
+    from tuning_service.searchers import scheduler_help
+
+    return scheduler_help()
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     """Everything a sweep needs; immutable once `validate` has passed.
 
-    ``max_epochs=None`` takes the job's default. ``address=None`` starts an
-    embedded local Ray; ``auto``, ``HOST:PORT`` or ``ray://...`` join a cluster.
+    The one declaration of a sweep's settings: each field's `setting` says how users
+    set it (in this order, `run --help` lists them). ``max_epochs=None`` takes the job's
+    default. ``address=None`` starts an embedded local Ray; ``auto``, ``HOST:PORT`` or
+    ``ray://...`` join a cluster.
     """
 
-    job: str = DEFAULT_JOB
-    searcher: str = "optuna"
+    job: str = setting(DEFAULT_JOB, forwarded=False)  # the submission names the job itself
+    searcher: str = setting("optuna", flag="--searcher", help=_searcher_help)
     # None: the scheduler the searcher works with (bohb for bohb), else asha; set on creation.
-    scheduler: str | None = None
-    num_samples: int = 16
-    max_epochs: int | None = None
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    max_concurrent: int | None = None
-    time_budget_s: float | None = None
-    epoch_budget: int | None = None
-    cv_folds: int | None = None  # k-fold cross-validation instead of the job's validation split
-    mlflow: str | None = None  # MLflow tracking URI; every trial is logged there too
-    seed: int = 0
-    storage: str = DEFAULT_STORAGE
-    address: str | None = None
-    searcher_options: dict[str, Any] = field(default_factory=dict)
-    scheduler_options: dict[str, Any] = field(default_factory=dict)
-    # Checkpoint every N epochs; None: every epoch where the scheduler pauses trials (Hyperband),
-    # else every CHECKPOINT_EVERY epochs (checkpoints then serve only retries and resumes).
-    checkpoint_frequency: int | None = None
-    # Restarts of a trial whose worker process or node died, each from its last checkpoint.
-    # Errors raised by the model code are recorded, never retried.
-    max_failures: int = 2
-    data_limit: int | None = None
-    data_dir: str | None = None
-    # Results database URL; None: $TUNING_SERVICE_DB, else <storage>/tuning.db (SQLite).
-    db: str | None = None
+    scheduler: str | None = setting(None, flag="--scheduler", help=_scheduler_help)
+    num_samples: int = setting(
+        16, flag="--num-samples", minimum=1, help="Trials to run (grid runs each grid point once instead)."
+    )
+    max_epochs: int | None = setting(
+        None, flag="--max-epochs", minimum=1, help="Epoch budget per trial [default: the job's]."
+    )
+    cpus_per_trial: float = setting(1.0, flag="--cpus-per-trial", minimum=0, above=True)
+    gpus_per_trial: float = setting(
+        0.0,
+        flag="--gpus-per-trial",
+        minimum=0,
+        help="Fractions share a GPU, e.g. 0.25 for four trials per GPU.",
+    )
+    max_concurrent: int | None = setting(
+        None,
+        flag="--max-concurrent",
+        minimum=1,
+        aliases=("max_concurrent_trials",),
+        help="Cap on trials running at once [default: as resources allow].",
+    )
     # Configs the searcher runs first (warm start from earlier sweeps); points the job's
     # space no longer accepts are dropped with a log line when the searcher is built.
-    points_to_evaluate: tuple[dict[str, Any], ...] = ()
+    # A schedule file's `warm_start` is how many earlier best configs to take instead.
+    points_to_evaluate: tuple[dict[str, Any], ...] = setting(
+        (),
+        flag="--warm-start",
+        path="file",
+        load=_read_points,
+        file_key=None,
+        forwarded=False,  # travels as a file with the submission
+        help="JSON/YAML list of configs (or a best-config export) to evaluate before searching.",
+    )
+    # k-fold cross-validation instead of the job's validation split.
+    cv_folds: int | None = setting(
+        None,
+        flag="--cv-folds",
+        minimum=2,
+        help="Score each trial by k-fold cross-validation over train+validation.",
+    )
+    # MLflow tracking URI; every trial is logged there too.
+    mlflow: str | None = setting(
+        None,
+        flag="--mlflow",
+        metavar="URI",
+        help="Also log every trial to this MLflow tracking URI (needs the mlflow extra).",
+    )
+    epoch_budget: int | None = setting(
+        None,
+        flag="--epoch-budget",
+        minimum=1,
+        help="Stop the sweep once its trials have trained this many epochs in total.",
+    )
+    time_budget_s: float | None = setting(
+        None,
+        flag="--time-budget",
+        minimum=0,
+        above=True,
+        aliases=("time_budget_s",),
+        help="Stop the sweep after this many seconds.",
+    )
+    seed: int = setting(0, flag="--seed", minimum=0)
+    storage: str = setting(
+        DEFAULT_STORAGE,
+        flag="--storage",
+        forwarded=False,  # the submission's own: a path on the head
+        help="Results root; each sweep writes to STORAGE/JOB/SWEEP_ID.",
+    )
+    address: str | None = setting(
+        None,
+        flag="--address",
+        forwarded=False,  # the submission's own: the sweep joins the head's cluster
+        help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT [default: embedded local Ray].",
+    )
+    searcher_options: dict[str, Any] = setting(
+        factory=dict,
+        flag="--searcher-option",
+        metavar="KEY=VALUE",
+        file_key="searcher_options",
+        aliases=("searcher_option",),
+        help="Searcher option (repeatable).",
+    )
+    scheduler_options: dict[str, Any] = setting(
+        factory=dict,
+        flag="--scheduler-option",
+        metavar="KEY=VALUE",
+        file_key="scheduler_options",
+        aliases=("scheduler_option",),
+        help="Scheduler option (repeatable).",
+    )
+    # Checkpoint every N epochs; None: every epoch where the scheduler pauses trials (Hyperband),
+    # else every CHECKPOINT_EVERY epochs (checkpoints then serve only retries and resumes).
+    checkpoint_frequency: int | None = setting(
+        None,
+        flag="--checkpoint-frequency",
+        minimum=1,
+        help="Checkpoint every N epochs [default: 1 for hyperband, which pauses trials; pbt's "
+        "perturbation_interval; else 5].",
+    )
+    # Restarts of a trial whose worker process or node died, each from its last checkpoint.
+    # Errors raised by the model code are recorded, never retried.
+    max_failures: int = setting(
+        2,
+        flag="--max-failures",
+        minimum=0,
+        help="Restarts of a trial whose worker process or node died, from its last checkpoint "
+        "(errors raised by the model are recorded, not retried).",
+    )
+    data_limit: int | None = setting(
+        None, flag="--data-limit", minimum=1, help="Use at most this many training rows (quick checks)."
+    )
+    # Results database URL; None: $TUNING_SERVICE_DB, else <storage>/tuning.db (SQLite).
+    db: str | None = setting(
+        None,
+        flag="--db",
+        metavar="URL",
+        aliases=("database",),
+        secret=True,
+        help="Results database: sqlite:///PATH or postgresql://USER@HOST/DB "
+        "[default: $TUNING_SERVICE_DB, else STORAGE/tuning.db].",
+    )
+    data_dir: str | None = setting(None, flag="--data-dir", path="dir", help="Local dataset cache directory.")
 
     def __post_init__(self) -> None:
         if self.scheduler is None:
@@ -68,27 +220,12 @@ class SweepSpec:
 
     def validate(self) -> SweepSpec:
         """Check every field; raise InputError naming the first problem. Imports no Ray."""
-        _positive_int("num-samples", self.num_samples)
-        if self.max_epochs is not None:
-            _positive_int("max-epochs", self.max_epochs)
-        if self.checkpoint_frequency is not None:
-            _positive_int("checkpoint-frequency", self.checkpoint_frequency)
-        if (
-            not isinstance(self.max_failures, int)
-            or isinstance(self.max_failures, bool)
-            or self.max_failures < 0
-        ):
-            raise InputError(f"--max-failures must be an integer >= 0, got {self.max_failures!r}")
-        if self.max_concurrent is not None:
-            _positive_int("max-concurrent", self.max_concurrent)
-        if self.cv_folds is not None and (
-            not isinstance(self.cv_folds, int) or isinstance(self.cv_folds, bool) or self.cv_folds < 2
-        ):
-            raise InputError(f"--cv-folds must be an integer >= 2, got {self.cv_folds!r}")
-        if self.epoch_budget is not None:
-            _positive_int("epoch-budget", self.epoch_budget)
-        if self.data_limit is not None:
-            _positive_int("data-limit", self.data_limit)
+        for item in fields(self):
+            how: Setting | None = item.metadata.get(SETTING)
+            value = getattr(self, item.name)
+            if how is not None and how.flag and how.minimum is not None and value is not None:
+                if value_type(item.name) is int:  # numbers have their own checks below
+                    _int_at_least(how.flag, value, int(how.minimum))
         _resource("cpus-per-trial", self.cpus_per_trial, minimum_exclusive=True)
         _resource("gpus-per-trial", self.gpus_per_trial, minimum_exclusive=False)
         if self.gpus_per_trial > 1 and not float(self.gpus_per_trial).is_integer():
@@ -100,8 +237,6 @@ class SweepSpec:
             _is_number(self.time_budget_s) and self.time_budget_s > 0 and math.isfinite(self.time_budget_s)
         ):
             raise InputError(f"--time-budget must be a number of seconds > 0, got {self.time_budget_s!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise InputError(f"--seed must be an integer >= 0, got {self.seed!r}")
         if not all(isinstance(p, dict) for p in self.points_to_evaluate):
             raise InputError(
                 f"points_to_evaluate must be configs (mappings), got {self.points_to_evaluate!r}"
@@ -129,6 +264,17 @@ class SweepSpec:
         return self
 
 
+@functools.cache
+def value_type(name: str) -> type:
+    """The type of SweepSpec field ``name``'s values, None left out: ``int | None`` -> int."""
+    hint = typing.get_type_hints(SweepSpec)[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if isinstance(hint, types.UnionType) and len(args) == 1:
+        hint = args[0]
+    origin = typing.get_origin(hint)
+    return origin if isinstance(origin, type) else hint
+
+
 # Where MLflow finds credentials without a URI holding them.
 MLFLOW_PASSWORD_HELP = (
     "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD for an MLflow server, "
@@ -151,9 +297,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _positive_int(flag: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InputError(f"--{flag} must be an integer >= 1, got {value!r}")
+def _int_at_least(flag: str, value: Any, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise InputError(f"{flag} must be an integer >= {minimum}, got {value!r}")
 
 
 def _resource(flag: str, value: Any, *, minimum_exclusive: bool) -> None:

@@ -182,6 +182,16 @@ SWEEP_KEYS = {
     "warm_start": st.one_of(st.integers(0, 5), SCALARS),
     "lock_ttl_s": st.one_of(st.floats(1, 1e4), SCALARS),
     "wait_timeout_s": st.one_of(st.floats(1, 1e4), SCALARS),
+    # Each `run` option under its own name, next to the earlier names above (both may come together).
+    "time_budget": st.one_of(st.floats(1, 1e4), SCALARS),
+    "max_concurrent": st.one_of(st.integers(1, 4), SCALARS),
+    "cpus_per_trial": st.one_of(st.floats(0, 4), SCALARS),
+    "gpus_per_trial": st.one_of(st.floats(0, 2), SCALARS),
+    "cv_folds": st.one_of(st.integers(1, 5), SCALARS),
+    "epoch_budget": st.one_of(st.integers(1, 50), SCALARS),
+    "mlflow": st.one_of(st.just("sqlite:///mlflow.db"), st.just("http://u:pw@127.0.0.1:1"), TEXT),
+    "db": st.one_of(st.sampled_from(["sqlite:///db/s.db", "postgres://127.0.0.1:1/x"]), TEXT),
+    "searcher_option": st.one_of(st.dictionaries(st.just("n_startup_trials"), SCALARS, max_size=1), VALUES),
 }
 SWEEP_NAMES = st.one_of(st.sampled_from(["nightly", "hourly-telco", "a.b_c-1"]), TEXT)
 

@@ -13,12 +13,10 @@ from typing import Any
 import click
 from rich.live import Live
 
-from tuning_service.cli.options import parse_key_values
+from tuning_service.cli.options import spec_of_options, sweep_options
 from tuning_service.errors import InputError, NotRecordedError
 from tuning_service.results import best_config_record
-from tuning_service.searchers import scheduler_help, searcher_help
-from tuning_service.searchers.points import read_points_file
-from tuning_service.spec import DEFAULT_JOB, DEFAULT_STORAGE, SweepSpec
+from tuning_service.spec import DEFAULT_JOB
 
 # `run` and `resume` print the same thing at the end.
 format_option = click.option(
@@ -38,136 +36,15 @@ FINISHED = "finished"
 
 @click.command()
 @click.argument("job", default=DEFAULT_JOB)
-@click.option("--searcher", default=SweepSpec.searcher, show_default=True, help=searcher_help())
-@click.option("--scheduler", help=scheduler_help())
-@click.option(
-    "--num-samples",
-    type=int,
-    default=SweepSpec.num_samples,
-    show_default=True,
-    help="Trials to run (grid runs each grid point once instead).",
-)
-@click.option("--max-epochs", type=int, help="Epoch budget per trial [default: the job's].")
-@click.option("--cpus-per-trial", type=float, default=1.0, show_default=True)
-@click.option(
-    "--gpus-per-trial",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Fractions share a GPU, e.g. 0.25 for four trials per GPU.",
-)
-@click.option(
-    "--max-concurrent", type=int, help="Cap on trials running at once [default: as resources allow]."
-)
-@click.option(
-    "--warm-start",
-    type=click.Path(dir_okay=False),
-    help="JSON/YAML list of configs (or a best-config export) to evaluate before searching.",
-)
-@click.option(
-    "--cv-folds", type=int, help="Score each trial by k-fold cross-validation over train+validation."
-)
-@click.option(
-    "--mlflow",
-    metavar="URI",
-    help="Also log every trial to this MLflow tracking URI (needs the mlflow extra).",
-)
-@click.option(
-    "--epoch-budget", type=int, help="Stop the sweep once its trials have trained this many epochs in total."
-)
-@click.option("--time-budget", type=float, help="Stop the sweep after this many seconds.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--storage",
-    default=DEFAULT_STORAGE,
-    show_default=True,
-    help="Results root; each sweep writes to STORAGE/JOB/SWEEP_ID.",
-)
-@click.option(
-    "--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT [default: embedded local Ray]."
-)
-@click.option("--searcher-option", multiple=True, metavar="KEY=VALUE", help="Searcher option (repeatable).")
-@click.option("--scheduler-option", multiple=True, metavar="KEY=VALUE", help="Scheduler option (repeatable).")
-@click.option(
-    "--checkpoint-frequency",
-    type=int,
-    help="Checkpoint every N epochs [default: 1 for hyperband, which pauses trials; pbt's perturbation_interval; "
-    "else 5].",
-)
-@click.option(
-    "--max-failures",
-    type=int,
-    default=SweepSpec.max_failures,
-    show_default=True,
-    help="Restarts of a trial whose worker process or node died, from its last checkpoint "
-    "(errors raised by the model are recorded, not retried).",
-)
-@click.option("--data-limit", type=int, help="Use at most this many training rows (quick checks).")
-@click.option(
-    "--db",
-    metavar="URL",
-    help="Results database: sqlite:///PATH or postgresql://USER@HOST/DB "
-    "[default: $TUNING_SERVICE_DB, else STORAGE/tuning.db].",
-)
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Local dataset cache directory.")
+@sweep_options
 @format_option
 @click.pass_context
-def run(
-    ctx: click.Context,
-    job: str,
-    searcher: str,
-    scheduler: str | None,
-    num_samples: int,
-    max_epochs: int | None,
-    cpus_per_trial: float,
-    gpus_per_trial: float,
-    max_concurrent: int | None,
-    time_budget: float | None,
-    warm_start: str | None,
-    cv_folds: int | None,
-    mlflow: str | None,
-    epoch_budget: int | None,
-    seed: int,
-    storage: str,
-    address: str | None,
-    searcher_option: tuple[str, ...],
-    scheduler_option: tuple[str, ...],
-    checkpoint_frequency: int | None,
-    max_failures: int,
-    data_limit: int | None,
-    db: str | None,
-    data_dir: str | None,
-    fmt: str,
-) -> None:
+def run(ctx: click.Context, job: str, fmt: str, **values: Any) -> None:
     """Run a hyperparameter sweep of JOB (default: digits) and write its best configuration."""
     from tuning_service.runner import prepare
 
-    _refuse_sweep_id(job, db, storage)
-    spec = SweepSpec(
-        job=job,
-        searcher=searcher,
-        scheduler=scheduler,
-        num_samples=num_samples,
-        max_epochs=max_epochs,
-        cpus_per_trial=cpus_per_trial,
-        gpus_per_trial=gpus_per_trial,
-        max_concurrent=max_concurrent,
-        time_budget_s=time_budget,
-        epoch_budget=epoch_budget,
-        mlflow=mlflow,
-        cv_folds=cv_folds,
-        points_to_evaluate=read_points_file(warm_start) if warm_start else (),
-        seed=seed,
-        storage=storage,
-        address=address,
-        searcher_options=parse_key_values("--searcher-option", searcher_option),
-        scheduler_options=parse_key_values("--scheduler-option", scheduler_option),
-        checkpoint_frequency=checkpoint_frequency,
-        max_failures=max_failures,
-        data_limit=data_limit,
-        data_dir=data_dir,
-        db=db,
-    )
+    _refuse_sweep_id(job, values["db"], values["storage"])
+    spec = spec_of_options(values, job=job)
     prepared = prepare(spec)  # all input errors surface here, before Ray starts
 
     def start(sink: Any) -> Any:

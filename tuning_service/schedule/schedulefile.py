@@ -17,6 +17,7 @@ from tuning_service.errors import InputError
 from tuning_service.job import FOLDER_NAME_RULE, is_folder_name
 from tuning_service.registry import Registry, did_you_mean
 from tuning_service.schedule import cron
+from tuning_service.settings import by_file_key, by_flag, by_name, sweep_settings
 from tuning_service.spec import SweepSpec
 
 if TYPE_CHECKING:
@@ -112,40 +113,36 @@ def _mapping() -> Field:
     return Field(lambda v: isinstance(v, Mapping), "a mapping")
 
 
-FIELDS: dict[str, Field] = {
-    "job": _text(),
-    "searcher": _text(),
-    "searcher_options": _mapping(),
-    "scheduler": _text(),
-    "scheduler_options": _mapping(),
-    "num_samples": _int(1),
-    "time_budget_s": _positive_number(),
-    "max_epochs": _int(1),
-    "resources_per_trial": _mapping(),
-    "max_concurrent_trials": _int(1),
-    "seed": _int(0),
-    "checkpoint_frequency": _int(1),
-    "max_failures": _int(0),
-    "data_limit": _int(1),
-    "data_dir": _text(),
+# The schedule's own keys; a sweep's settings are SweepSpec's (`settings.by_file_key`).
+SCHEDULE_FIELDS: dict[str, Field] = {
     "cron": Field(lambda v: isinstance(v, str | Mapping), "a crontab string or a mapping of cron fields"),
     "time_zone": _text(),
     "target": _text(),
-    "address": _text(),
     "python": _text(),
     "include": Field(
         lambda v: isinstance(v, list) and all(isinstance(i, str) and i for i in v), "a list of paths"
     ),
-    "database": _text(),
-    "storage": _text(),
     "remote_storage": _text(),
     "export": _text(),
     "warm_start": _int(0),
     "lock_ttl_s": _positive_number(),
     "wait_timeout_s": _positive_number(),
+    # The earlier name of cpus_per_trial and gpus_per_trial together: {cpu: N, gpu: M}.
+    "resources_per_trial": _mapping(),
 }
+# Every key a sweep (or the defaults block) may set, the settings' earlier names included.
+FIELDS: dict[str, Field] = {
+    **{key: Field(item.takes, item.accepts()) for key, item in by_file_key().items()},
+    **SCHEDULE_FIELDS,
+}
+# The names errors list: each setting under its `run` option's name, and the schedule's own keys.
+ACCEPTED = sorted(
+    {item.file_key for item in by_file_key().values() if item.file_key}
+    | set(SCHEDULE_FIELDS) - {"resources_per_trial"}
+)
+RESOURCES_KEY = "resources_per_trial"
+RESOURCES = {"cpu": "cpus_per_trial", "gpu": "gpus_per_trial"}
 REQUIRED = ("job", "cron")
-RESOURCES = ("cpu", "gpu")
 # Keys that only make sense for some targets.
 TARGET_KEYS = {
     "address": ("address", "submit"),
@@ -167,6 +164,10 @@ class _Problems:
         # One problem, one line: a library's message may quote a value holding a line break.
         one_line = message.replace("\r", "\\r").replace("\n", "\\n")
         self.found.append((line, path, one_line))
+
+    def at(self, lines: Mapping[tuple[str, ...], int], key_path: tuple[str, ...], message: str) -> None:
+        """A problem with the key at ``key_path``, on its line."""
+        self.add(_line(lines, key_path), _dotted(key_path), message)
 
     def raise_if_any(self) -> None:
         if not self.found:
@@ -284,9 +285,8 @@ def _sweeps(
             f"expected a mapping of sweep keys, got {_kind(defaults)}",
         )
         defaults = {}
-    _check_keys(defaults, ("defaults",), lines, problems)
-    # A bad default is reported once, above; the sweeps are checked without it.
-    defaults = {k: v for k, v in defaults.items() if str(k) in FIELDS and FIELDS[str(k)].check(v)}
+    # A bad default is reported once, here; the sweeps are checked without it.
+    _, defaults, default_keys = _check_keys(defaults, ("defaults",), lines, problems)
     sweeps = data.get("sweeps")
     if not isinstance(sweeps, Mapping) or not sweeps:
         where = lines.get(("sweeps",), 1)
@@ -305,9 +305,8 @@ def _sweeps(
                 _line(lines, path), _dotted(path), f"expected a mapping of sweep keys, got {_kind(body)}"
             )
             continue
-        ok = _check_keys(body, path, lines, problems)
-        merged = {**defaults, **body}
-        origins: dict[str, tuple[str, ...]] = {str(k): (path if k in body else ("defaults",)) for k in merged}
+        ok, values, keys = _check_keys(body, path, lines, problems)
+        merged, origins = {**defaults, **values}, {**default_keys, **keys}
         sweep = _sweep(str(name), merged, origins, path, lines, base, problems, ok=ok, check_jobs=check_jobs)
         if sweep is not None:
             out.append(sweep)
@@ -316,27 +315,65 @@ def _sweeps(
 
 def _check_keys(
     body: Mapping[str, Any], path: tuple[str, ...], lines: dict[tuple[str, ...], int], problems: _Problems
-) -> bool:
-    """Unknown keys and wrong types; True when every key is known and well typed."""
+) -> tuple[bool, dict[str, Any], dict[str, tuple[str, ...]]]:
+    """Unknown keys and wrong types; the well-typed values under today's names, and each one's key path.
+
+    The ok flag is True when every key is known and well typed. A setting's earlier name
+    (an alias) reads as its `run` option's name; ``resources_per_trial`` sets both
+    cpus_per_trial and gpus_per_trial.
+    """
     ok = True
+    values: dict[str, Any] = {}
+    where: dict[str, tuple[str, ...]] = {}
+
+    def keep(name: str, value: Any, key_path: tuple[str, ...]) -> None:
+        nonlocal ok
+        if name in where:
+            problems.at(
+                lines, key_path, f"{key_path[-1]!r} and {where[name][-1]!r} both set {name!r}; keep one"
+            )
+            ok = False
+        values[name], where[name] = value, key_path
+
     for key, value in body.items():
         key_path = (*path, str(key))
         spec = FIELDS.get(str(key))
         if spec is None:
-            problems.add(
-                _line(lines, key_path),
-                _dotted(key_path),
-                f"unknown key {key!r} (accepted: {', '.join(sorted(FIELDS))}){did_you_mean(str(key), list(FIELDS))}",
+            problems.at(
+                lines,
+                key_path,
+                f"unknown key {key!r} (accepted: {', '.join(ACCEPTED)}){did_you_mean(str(key), list(FIELDS))}",
             )
             ok = False
         elif not spec.check(value):
-            problems.add(
-                _line(lines, key_path),
-                _dotted(key_path),
-                f"expected {spec.accepts}, got {value!r} ({_kind(value)})",
-            )
+            problems.at(lines, key_path, f"expected {spec.accepts}, got {value!r} ({_kind(value)})")
             ok = False
-    return ok
+        elif key == RESOURCES_KEY:
+            if not _resources(value, key_path, lines, problems):
+                ok = False
+                continue
+            for resource, name in RESOURCES.items():  # a resource left out takes its default, as before
+                keep(name, float(value.get(resource, by_name()[name].default)), key_path)
+        else:
+            setting = by_file_key().get(str(key))  # None: one of the schedule's own keys
+            keep(setting.file_key if setting is not None and setting.file_key else str(key), value, key_path)
+    return ok, values, where
+
+
+def _resources(
+    resources: Mapping[str, Any],
+    key_path: tuple[str, ...],
+    lines: dict[tuple[str, ...], int],
+    problems: _Problems,
+) -> bool:
+    """Check ``resources_per_trial: {cpu: N, gpu: M}``."""
+    found = len(problems.found)
+    for key, value in resources.items():
+        if key not in RESOURCES:
+            problems.at(lines, key_path, f"unknown resource {key!r} (accepted: {', '.join(RESOURCES)})")
+        elif not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
+            problems.at(lines, key_path, f"{key} must be a number >= 0, got {value!r}")
+    return len(problems.found) == found
 
 
 def _sweep(
@@ -352,7 +389,7 @@ def _sweep(
     check_jobs: bool,
 ) -> ScheduledSweep | None:
     def report(key: str | None, message: str) -> None:
-        key_path = (*where[key], key) if key is not None and key in where else path
+        key_path = where[key] if key is not None and key in where else path
         prefix = f"sweep {name!r}: " if key_path[0] == "defaults" else ""
         problems.add(_line(lines, key_path), _dotted(key_path), prefix + message)
 
@@ -372,7 +409,7 @@ def _sweep(
             report("target", str(exc))
         return None
     for key, targets in TARGET_KEYS.items():
-        if key in values and target not in targets and where[key] == path:
+        if key in values and target not in targets and where[key][:-1] == path:
             report(
                 key, f"{key!r} is for target {' or '.join(targets)}, and this sweep's target is {target!r}"
             )
@@ -380,39 +417,16 @@ def _sweep(
         report("target", f"target {target!r} needs 'address' ({_ADDRESS_HELP[target]})")
         return None
 
-    resources = values.get("resources_per_trial", {})
-    for key, value in resources.items():
-        if key not in RESOURCES:
-            report("resources_per_trial", f"unknown resource {key!r} (accepted: {', '.join(RESOURCES)})")
-        elif not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
-            report("resources_per_trial", f"{key} must be a number >= 0, got {value!r}")
-    if len(problems.found) > checked:
-        return None
-
-    storage = _path(base, values.get("storage", "tuning-results"))
-    database = _database(base, values.get("database"), report)
+    storage = _path(base, values.get("storage", SweepSpec.storage))
+    database = _database(base, values.get("db"), report)
     if len(problems.found) > checked:
         return None
     remote = target == "submit"
     spec = SweepSpec(
+        **_settings(values, base),
         job=_job_ref(base, values["job"]),
-        searcher=values.get("searcher", SweepSpec.searcher),
-        scheduler=values.get("scheduler", SweepSpec.scheduler),
-        num_samples=values.get("num_samples", SweepSpec.num_samples),
-        max_epochs=values.get("max_epochs"),
-        cpus_per_trial=float(resources.get("cpu", 1.0)),
-        gpus_per_trial=float(resources.get("gpu", 0.0)),
-        max_concurrent=values.get("max_concurrent_trials"),
-        time_budget_s=values.get("time_budget_s"),
-        seed=values.get("seed", 0),
         storage=values.get("remote_storage", "~/tuning-results") if remote else storage,
         address=values.get("address") if target == "address" else None,
-        searcher_options=dict(values.get("searcher_options", {})),
-        scheduler_options=dict(values.get("scheduler_options", {})),
-        checkpoint_frequency=values.get("checkpoint_frequency"),
-        max_failures=values.get("max_failures", SweepSpec.max_failures),
-        data_limit=values.get("data_limit"),
-        data_dir=_path(base, values["data_dir"]) if "data_dir" in values else None,
         db=database,
     )
     job = _check_spec(spec, storage, target, values, report) if check_jobs else None
@@ -444,6 +458,30 @@ def _sweep(
         metric=job.metric if job is not None else "",
         mode=job.mode if job is not None else "max",
     )
+
+
+# Settings the schedule resolves itself: the job and paths next to the file, where the sweep runs.
+_OWN_SETTINGS = ("job", "storage", "address", "db")
+
+
+def _settings(values: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    """The sweep's settings as SweepSpec takes them; paths are relative to the schedule file."""
+    out: dict[str, Any] = {}
+    for item in sweep_settings():
+        key = item.file_key
+        if key is None or key not in values or item.name in _OWN_SETTINGS:
+            continue
+        value = values[key]
+        if item.how.path is not None:
+            value = _path(base, value)
+        elif item.kind is float:
+            value = float(value)
+        elif item.kind is dict:
+            value = dict(value)
+        elif item.kind is tuple:
+            value = tuple(value)
+        out[item.name] = value
+    return out
 
 
 def _wait_default(time_budget_s: float | None) -> float:
@@ -547,31 +585,22 @@ def _check_spec(
                 spec.cpus_per_trial, spec.gpus_per_trial, os.cpu_count() or 1, math.inf, "this machine"
             )
         except InputError as exc:
-            report("resources_per_trial", str(exc))
+            report("cpus_per_trial" if "cpus_per_trial" in values else "gpus_per_trial", str(exc))
     from tuning_service.store import check_database
 
     try:
         check_database(spec.db, storage)
     except InputError as exc:
-        report("database" if "database" in values else "storage", str(exc))
+        report("db" if "db" in values else "storage", str(exc))
     return job
 
 
-# SweepSpec.validate names the `run` flag; the file calls it by its key.
-_FLAG_KEYS = {
-    "--address": "address",
-    "--storage": "storage",
-    "--db": "database",
-    "--gpus-per-trial": "resources_per_trial",
-    "--cpus-per-trial": "resources_per_trial",
-}
-
-
 def _key_of(message: str, values: Mapping[str, Any]) -> str | None:
-    for flag, key in _FLAG_KEYS.items():
-        if message.startswith(flag) and key in values:
-            return key
-    return None
+    """The key of the setting SweepSpec.validate's message names by its `run` option."""
+    flag = message.split(maxsplit=1)[0].rstrip(":") if message else ""
+    setting = by_flag().get(flag)
+    key = setting.file_key if setting is not None else None
+    return key if key in values else None
 
 
 def _path(base: Path, value: str) -> str:
@@ -600,7 +629,7 @@ def _database(base: Path, url: str | None, report: Callable[[str | None, str], N
     try:
         parsed = parse_url(url)
     except InputError as exc:
-        report("database", str(exc))
+        report("db", str(exc))
         return url
     database = parsed.database
     if (

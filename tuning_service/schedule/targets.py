@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,52 +82,16 @@ def submit_and_wait(sweep: ScheduledSweep, spec: SweepSpec, *, stop: Stop | None
 
 
 def run_args(spec: SweepSpec) -> list[str]:
-    """The `tuning-service run` options of ``spec`` (job, address, storage and format are the submission's)."""
-    argv = [
-        "--searcher",
-        spec.searcher,
-        "--scheduler",
-        spec.scheduler,
-        "--num-samples",
-        str(spec.num_samples),
-    ]
-    optional = {
-        "--max-epochs": spec.max_epochs,
-        "--max-concurrent": spec.max_concurrent,
-        "--time-budget": spec.time_budget_s,
-        "--data-limit": spec.data_limit,
-        "--checkpoint-frequency": spec.checkpoint_frequency,
-    }
-    argv += [
-        "--cpus-per-trial",
-        str(spec.cpus_per_trial),
-        "--gpus-per-trial",
-        str(spec.gpus_per_trial),
-        "--seed",
-        str(spec.seed),
-        "--max-failures",
-        str(spec.max_failures),
-    ]
-    for flag, value in optional.items():
-        if value is not None:
-            argv += [flag, str(value)]
-    for flag, options in (
-        ("--searcher-option", spec.searcher_options),
-        ("--scheduler-option", spec.scheduler_options),
-    ):
-        for key, value in options.items():
-            argv += [flag, f"{key}={json.dumps(value)}"]  # JSON is YAML: read back unchanged
-    db = _remote_db(spec.db)
-    if db is not None:
-        argv += ["--db", db]
-    return argv
+    """The `tuning-service run` options of a scheduled ``spec``, as `submit` forwards them.
 
-
-def _remote_db(url: str | None) -> str | None:
-    """A PostgreSQL URL without its password (it must not travel in the entrypoint); SQLite stays here."""
-    if url is None:
-        return None
+    Paths in a schedule file are this machine's, so they stay here: a SQLite database (the
+    sweep on the head records in its own default) and the dataset cache. A PostgreSQL
+    database travels, without its password.
+    """
+    from tuning_service import settings
     from tuning_service.store.engine import parse_url
-    from tuning_service.submission import remote_db
 
-    return remote_db(url) if parse_url(url).get_backend_name() == "postgresql" else None
+    here = {item.name: item.default for item in settings.sweep_settings() if item.how.path is not None}
+    if spec.db is not None and parse_url(spec.db).get_backend_name() != "postgresql":
+        here["db"] = None
+    return settings.run_args(spec.replace(**here))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +51,8 @@ class SweepRecording:
             log.warning(
                 "marked %d sweep(s) whose driver is gone as interrupted: %s", len(stale), ", ".join(stale)
             )
-        spec = {k: v for k, v in asdict(self.spec).items() if k != "db"}  # the URL may hold a password
+        from tuning_service.settings import recorded
+
         self.store.create_sweep(
             self.sweep_id,
             job=self.job.name,
@@ -64,7 +65,7 @@ class SweepRecording:
             num_samples=self.spec.num_samples,
             max_epochs=self.max_epochs,
             space=self.job.space.to_dict(),
-            spec=spec,
+            spec=recorded(self.spec),  # the database URL is secret: it may hold a password
             versions=versions(),
             cluster_address=_with_gcs_address(cluster_address),
             sweep_dir=str(self.sweep_dir),
