@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from tuning_service.converted import Converted
 from tuning_service.errors import InputError
 from tuning_service.space import Space
 
@@ -77,9 +78,12 @@ class Job:
 
     name: str
     description: str
-    space: Space
     load_data: LoadData
     build_model: BuildModel
+    # Required (no default); a plain mapping of parameter names, the way job modules write
+    # it, becomes a Space. Declared after the other required fields: the type checker takes
+    # the descriptor's assignment for a default.
+    space: Converted[Space | Mapping[str, Any], Space] = Converted(lambda job, value: job._as_space(value))
     metric: str = "val_accuracy"
     mode: Mode = "max"
     max_epochs: int = 20
@@ -90,11 +94,18 @@ class Job:
     cv_folds: int | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
+    def _as_space(self, value: Space | Mapping[str, Any]) -> Space:
+        if isinstance(value, Space):
+            return value
+        self._check_name()  # a bad name is reported first, as before the space is read
+        return Space.from_dict(value, where=f"job {self.name!r}")
+
+    def _check_name(self) -> None:
         if not is_folder_name(self.name):
             raise InputError(f"job name {self.name!r} must be {FOLDER_NAME_RULE}")
-        if not isinstance(self.space, Space):
-            object.__setattr__(self, "space", Space.from_dict(self.space, where=f"job {self.name!r}"))
+
+    def __post_init__(self) -> None:
+        self._check_name()
         if self.mode not in MODES:
             raise InputError(f"job {self.name!r}: mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if not isinstance(self.max_epochs, int) or self.max_epochs < 1:

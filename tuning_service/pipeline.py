@@ -26,7 +26,8 @@ def epoch_order(rows: int, seed: int, epoch: int) -> Any:
     """The row order of epoch ``epoch`` (0-based) of a trial seeded with ``seed``: a permutation."""
     import tensorflow as tf
 
-    return tf.random.experimental.stateless_shuffle(
+    # types-tensorflow (2.18) has no tf.random.experimental; TensorFlow has had it since 2.9.
+    return tf.random.experimental.stateless_shuffle(  # type: ignore[attr-defined]
         tf.range(rows, dtype=tf.int64), seed=tf.constant([seed, epoch], tf.int64)
     )
 

@@ -205,7 +205,7 @@ def parallel_coordinates(trials: Sequence[TrialCurve], metric: str, mode: str) -
         scaled.append([(n - lo) / (hi - lo) if hi > lo else 0.5 for n in numbers])
         ticks.append(f"{key}\n({'log ' if log else ''}{_span(lo, hi, labels, log)})")
     values = [float(t.value) for t in done if t.value is not None]
-    norm = mpl.colors.Normalize(min(values), max(values))  # type: ignore[type-var]
+    norm = mpl.colors.Normalize(min(values), max(values))
     cmap = mpl.colormaps["viridis" if mode == "max" else "viridis_r"]
     if len(done) > DENSE_TRIALS:
         # One collection drawn as a raster image inside the SVG, the best trials on top. Past

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +51,7 @@ class Param:
         the parameter is not searched."""
         return None
 
-    def grid_values(self, name: str, points: int | None = None) -> list[Scalar]:
+    def grid_values(self, name: str, points: int | None = None) -> Sequence[Scalar]:
         """The values a grid search runs; ``points``: how many to spread over a range without its own."""
         raise NotImplementedError
 
@@ -97,7 +97,7 @@ class Choice(Param):
 
         return CategoricalDistribution(list(self.values))
 
-    def grid_values(self, name: str, points: int | None = None) -> list[Scalar]:
+    def grid_values(self, name: str, points: int | None = None) -> Sequence[Scalar]:
         return list(self.values)
 
     def contains(self, value: Any) -> bool:
@@ -117,7 +117,7 @@ class Fixed(Param):
     def to_ray(self) -> Any:
         return self.value
 
-    def grid_values(self, name: str, points: int | None = None) -> list[Scalar]:
+    def grid_values(self, name: str, points: int | None = None) -> Sequence[Scalar]:
         return [self.value]
 
     def contains(self, value: Any) -> bool:
@@ -216,7 +216,7 @@ class Int(_Range):
 
         return IntDistribution(self.low, self.high, log=self.log, step=self.step or 1)
 
-    def grid_values(self, name: str, points: int | None = None) -> list[Scalar]:
+    def grid_values(self, name: str, points: int | None = None) -> Sequence[Scalar]:
         if self.grid is not None:
             return list(self.grid)
         step = self.step or 1
@@ -269,7 +269,7 @@ class Float(_Range):
 
         return FloatDistribution(self.low, self.high, log=self.log, step=self.step or None)
 
-    def grid_values(self, name: str, points: int | None = None) -> list[Scalar]:
+    def grid_values(self, name: str, points: int | None = None) -> Sequence[Scalar]:
         if self.grid is not None:
             return list(self.grid)
         if points is None:

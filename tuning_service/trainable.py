@@ -147,14 +147,14 @@ class KerasTrainable(tune.Trainable):
             NODE_ID: ray.get_runtime_context().get_node_id(),
             NODE_IP: ray.util.get_node_ip_address(),
         }
-        self.folds: list[tuple[Split, Split]] | None = None
+        self.folds: list[tuple[Split, Split]] = []  # made by the first `_ready`
         self.models: list[TrialModel] = []
         self.failure: str | None = None
         self.config_to_start: dict[str, Any] | None = config
 
     def _ready(self) -> None:
         """TensorFlow, the folds as tensors (the same for every trial of the sweep) and the trial's model."""
-        if self.folds is None:
+        if not self.folds:
             configure_tensorflow(self.cpus, self.gpus)
             self.folds = [
                 (Split.from_arrays(x_fit, y_fit), Split.from_arrays(x_val, y_val))
@@ -184,7 +184,7 @@ class KerasTrainable(tune.Trainable):
         if _trials_since_gc >= GC_EVERY_TRIALS:
             gc.collect()
             _trials_since_gc = 0
-        self.failure: str | None = None
+        self.failure = None
         self.epoch = 0
         self.train_time = 0.0
         self.models = []
@@ -331,7 +331,8 @@ class KerasTrainable(tune.Trainable):
         }
         (Path(checkpoint_dir) / _CHECKPOINT_STATE).write_text(json.dumps(state))
 
-    def load_checkpoint(self, checkpoint_dir: str) -> None:
+    # Ray passes the checkpoint's directory when save_checkpoint returned None; its annotation says dict.
+    def load_checkpoint(self, checkpoint_dir: str) -> None:  # type: ignore[override]
         self._ready()
         if self.trial_id in self.finished or self.failure is not None:
             return  # replayed, or failing anyway: the weights would never be used

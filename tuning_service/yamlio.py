@@ -28,7 +28,7 @@ class _Yaml12Loader(yaml.SafeLoader):
     are refused: nothing downstream expects them.
     """
 
-    def compose_document(self) -> yaml.Node:
+    def compose_document(self) -> yaml.Node | None:
         node = super().compose_document()
         _check_aliases(node)
         return node
@@ -66,33 +66,33 @@ _Yaml12Loader.add_implicit_resolver(
 )
 
 
-def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
     """YAML 1.2 core: decimal (``08`` is 8, not a bad octal), ``0o`` octal, ``0x`` hexadecimal."""
-    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    text = str(loader.construct_scalar(node))
     if text[:2] in ("0o", "0x"):
         return int(text[2:], 8 if text[1] == "o" else 16)
     return int(text, 10)
 
 
-def _construct_float(loader: yaml.SafeLoader, node: yaml.Node) -> float:
-    text = str(loader.construct_scalar(node)).lower()  # type: ignore[arg-type]
+def _construct_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> float:
+    text = str(loader.construct_scalar(node)).lower()
     special = {".inf": "inf", "+.inf": "inf", "-.inf": "-inf", ".nan": "nan"}
     return float(special.get(text, text))
 
 
-def _construct_str(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+def _construct_str(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
     """Text that UTF-8 can hold. PyYAML reads JSON's ``"\\ud83d\\ude00"`` as two halves of a pair:
     joined here, as JSON does; a lone half (``"\\ud800"``), which no file name, log line or
     database takes, is refused here rather than failing far from the file."""
-    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    text = str(loader.construct_scalar(node))
     if any("\ud800" <= c <= "\udfff" for c in text):
         # A lone surrogate fails to decode: a ValueError, reported with the node's line.
         text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
     return text
 
 
-def _construct_bool(loader: yaml.SafeLoader, node: yaml.Node) -> bool:
-    return {"true": True, "false": False}[str(loader.construct_scalar(node)).lower()]  # type: ignore[arg-type]
+def _construct_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
+    return {"true": True, "false": False}[str(loader.construct_scalar(node)).lower()]
 
 
 # JSON's types and nothing else; an unknown tag fails with PyYAML's "could not determine a constructor".

@@ -26,7 +26,7 @@ def jobs(job: str | None, fmt: str) -> None:
         registry = builtin_jobs()
         loaded = [load_job(name) for name in registry.names()]
         if fmt != "table":
-            data = [
+            listed = [
                 {
                     "name": j.name,
                     "description": j.description,
@@ -36,7 +36,7 @@ def jobs(job: str | None, fmt: str) -> None:
                 }
                 for j in loaded
             ]
-            click.echo(json.dumps(data, indent=2) if fmt == "json" else yamlio.dumps(data))
+            click.echo(json.dumps(listed, indent=2) if fmt == "json" else yamlio.dumps(listed))
             return
         table = Table("job", "metric", "max epochs", "parameters", "description")
         for j in loaded:

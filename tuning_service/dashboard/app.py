@@ -63,7 +63,9 @@ async def _store_failed(request: Request, exc: Exception) -> Response:
     return _error(request, str(exc), 503)
 
 
-async def _http_error(request: Request, exc: HTTPException) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):  # registered for HTTPException only
+        raise exc
     return _error(request, str(exc.detail), exc.status_code)
 
 

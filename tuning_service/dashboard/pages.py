@@ -108,7 +108,7 @@ def job(request: Request) -> Response:
     )
 
 
-def _run_view(run: Any, earlier: list[Any]) -> dict[str, Any]:
+def _run_view(run: Any, earlier: Sequence[Any]) -> dict[str, Any]:
     """A nightly run with its headline and the config keys that changed since the previous scored run."""
     change = run.change or None
     previous = next((r for r in earlier if r.change and r.name == run.name), None)

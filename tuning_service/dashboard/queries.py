@@ -345,7 +345,7 @@ def best_so_far(store: Store, sweep: SweepRow) -> dict[str, Any]:
     )
     query = sa.select(rows).where(rows.c.value == rows.c.best).order_by(rows.c.spent)
 
-    def work(conn: sa.Connection) -> list[Any]:
+    def work(conn: sa.Connection) -> Sequence[sa.Row[Any]]:
         return conn.execute(query).all()
 
     found = read(store, work)
@@ -525,7 +525,7 @@ def job_history(store: Store, job: str, *, limit: int = 500) -> dict[str, Any]:
 # -- schedules ---------------------------------------------------------------------------------
 
 
-def schedule_runs_of(store: Store, *, job: str | None = None, limit: int = 100) -> list[Any]:
+def schedule_runs_of(store: Store, *, job: str | None = None, limit: int = 100) -> Sequence[sa.Row[Any]]:
     """Scheduled runs, newest first (of one job, or of all)."""
     r = schedule_runs
     query = sa.select(r).order_by(r.c.scheduled_for.desc(), r.c.run_id.desc()).limit(limit)

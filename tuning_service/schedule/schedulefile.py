@@ -564,7 +564,7 @@ def _check_spec(
         except InputError as exc:
             report(options_key if options_key in values and "option" in str(exc) else kind, str(exc))
     try:
-        check_pairing(spec.searcher, spec.scheduler)  # type: ignore[arg-type]
+        check_pairing(spec.searcher, spec.scheduler)
     except InputError as exc:
         report("scheduler" if "scheduler" in values else "searcher", str(exc))
     try:

@@ -131,8 +131,7 @@ def mutated(space: Space, names: tuple[str, ...] | str = ()) -> tuple[str, ...]:
         why = FIXED_FOR_LIFE.get("units" if re.fullmatch(r"units_[1-9][0-9]*", name) else name)
         if why is not None:
             raise InputError(f"scheduler 'pbt': cannot perturb {name!r}: {why}")
-        if isinstance(space[name], Fixed):
-            raise InputError(
-                f"scheduler 'pbt': cannot perturb {name!r}: it is fixed at {space[name].value!r}"
-            )
+        param = space[name]
+        if isinstance(param, Fixed):
+            raise InputError(f"scheduler 'pbt': cannot perturb {name!r}: it is fixed at {param.value!r}")
     return names

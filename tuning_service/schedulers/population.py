@@ -61,8 +61,9 @@ class PopulationBased(PopulationBasedTraining):
     def _exploit(self, tune_controller: TuneController, trial: Trial, trial_to_clone: Trial) -> None:
         before = self.space.effective(trial.config)
         mine, theirs = self._trial_state[trial], self._trial_state[trial_to_clone]
-        epoch = (mine.last_result or {}).get(self._time_attr)
-        donor_epoch = (theirs.last_result or {}).get(self._time_attr)
+        # Ray types a result's values as object; the time attribute's are epoch counts.
+        epoch: Any = (mine.last_result or {}).get(self._time_attr)
+        donor_epoch: Any = (theirs.last_result or {}).get(self._time_attr)
         donor_config = self.space.effective(trial_to_clone.config)
         super()._exploit(tune_controller, trial, trial_to_clone)
         after = self.space.effective(trial.config)

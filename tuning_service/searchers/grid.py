@@ -27,11 +27,11 @@ def build(
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     first = list(points_to_evaluate or [])
-    points = first + [p for p in space.grid_points(points) if not any(same_point(space, p, q) for q in first)]
+    grid = first + [p for p in space.grid_points(points) if not any(same_point(space, p, q) for q in first)]
     # Tune fills keys a point leaves out (inactive conditional ones) from the space;
     # `Space.effective` drops them again before the model sees the config.
     return SearchPlan(
-        BasicVariantGenerator(points_to_evaluate=points, max_concurrent=max_concurrent or 0),
+        BasicVariantGenerator(points_to_evaluate=grid, max_concurrent=max_concurrent or 0),
         space.to_ray(),
-        num_samples=len(points),
+        num_samples=len(grid),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 # Keras' SeedGenerator keeps int64 state and hands stateless ops int32 seeds.
 _INT32_SEED_MOD = 2**31 - 2
@@ -334,7 +334,7 @@ class ReshapeOp(LayerOp):
 class Conv2DOp(LayerOp):
     activation: str
     strides: tuple[int, int]
-    padding: str
+    padding: Literal["valid", "same"]  # what Keras' Conv2D accepts
     dilation_rate: tuple[int, int]
     use_bias: bool
     kernel_reg: Regularizer
@@ -379,7 +379,7 @@ class Conv2DOp(LayerOp):
             x,
             params[0],
             list(self.strides),
-            self.padding.upper(),
+            "SAME" if self.padding == "same" else "VALID",
             data_format="NHWC",
             dilations=self.dilation_rate,
         )

@@ -6,6 +6,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from ray import tune
@@ -208,7 +209,7 @@ class LineageRecorder(tune.Callback):
             exploit = pending[0]
             if not recorder._write(
                 f"exploit {exploit['number']} (trial {exploit['trial_id']} copied {exploit['donor_id']})",
-                lambda s, e=exploit: s.record_exploit(recorder.sweep_id, e),
+                partial(Store.record_exploit, sweep_id=recorder.sweep_id, exploit=exploit),
             ):
                 return
             pending.pop(0)

@@ -786,7 +786,7 @@ class Store:
         """Upsert exploit number ``exploit["number"]`` of the sweep (a resumed scheduler that
         renumbers from its snapshot replaces the exploits the interrupted driver made after it)."""
         fields = ("trial_id", "epoch", "value", "donor_id", "donor_epoch", "donor_value", "changes")
-        values = {
+        values: dict[str, Any] = {
             "sweep_id": sweep_id,
             "number": int(exploit["number"]),
             **{k: exploit.get(k) for k in fields},

@@ -18,7 +18,7 @@ class NoopTrainable(tune.Trainable):
     The metric rises with the epoch and peaks at ``learning_rate`` 1e-2 when present.
     """
 
-    def setup(self, config: dict[str, Any], **_: Any) -> None:  # type: ignore[override]
+    def setup(self, config: dict[str, Any], **_: Any) -> None:
         self._reset(config)
 
     def _reset(self, config: dict[str, Any]) -> None:
