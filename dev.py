@@ -3,6 +3,7 @@
 
     python3 dev.py run [RUN OPTIONS]   # tuning-service run (default: the digits sweep)
     python3 dev.py test [PYTEST ARGS]  # the whole test suite
+    python3 dev.py check               # ruff check, ruff format --check, mypy (what CI runs first)
     python3 dev.py shell               # print how to activate the environment
 
 Needs only Python >= 3.11 with pip and venv. Re-installs when pyproject.toml changes.
@@ -45,9 +46,25 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+# Lint, format and type checks; mypy reads its files and settings from pyproject.toml.
+CHECKS = (("ruff", "check", "."), ("ruff", "format", "--check", "."), ("mypy",))
+
+
+def check() -> int:
+    """Run every check (all of them, even after one fails); non-zero when any failed."""
+    failed = []
+    for tool, *args in CHECKS:
+        print(f"$ {tool} {' '.join(args)}", file=sys.stderr, flush=True)
+        if subprocess.call([str(BIN / tool), *args], cwd=ROOT) != 0:
+            failed.append(" ".join((tool, *args)))
+    if failed:
+        print(f"failed: {'; '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("help", [])
-    if command not in ("run", "test", "shell"):
+    if command not in ("run", "test", "check", "shell"):
         print(__doc__.strip())
         return 0 if command in ("help", "-h", "--help") else 2
     ensure_venv()
@@ -56,6 +73,8 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "run":
         return subprocess.call([str(BIN / "tuning-service"), "run", *rest])
+    if command == "check":
+        return check()
     # pytest exits 5 when it collected no test: that is a failure here too.
     return subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)
 
