@@ -59,8 +59,8 @@ def dashboard(
     from tuning_service.dashboard.server import bind, serve
     from tuning_service.schedule.schedulefile import load_schedule
 
-    for path in schedule_files:  # a bad file is one line and exit 2, before anything is served
-        load_schedule(path, check_jobs=False)
+    for schedule_file in schedule_files:  # a bad file is one line and exit 2, before anything is served
+        load_schedule(schedule_file, check_jobs=False)
     store = open_read_only(db, storage)
     try:
         token, note = None, "loopback only, no token asked"
