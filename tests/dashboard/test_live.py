@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
+from browser import ARTIFACTS, chromium_path, headless_chromium
 
 from tuning_service.cli import main
 
-ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
 # One trial at a time: epochs arrive over the whole sweep, not in one burst a loaded
 # machine's poll (state, parts, every figure) can miss.
 TRIALS, EPOCHS = 4, 6
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def chromium_path() -> str:
-    """Debian's Chromium (CI installs it); skipped without it, except in CI."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium for the browser tests")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return found
 
 
 def start_dashboard(db_url: str) -> tuple[subprocess.Popen[str], str]:
@@ -76,10 +55,7 @@ class Watcher(threading.Thread):
             self.failure = exc
 
     def _watch(self) -> None:
-        from playwright.sync_api import sync_playwright
-
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=self.chromium, args=CHROMIUM_ARGS)
+        with headless_chromium(self.chromium) as browser:
             page = browser.new_page(viewport={"width": 1250, "height": 1000})
             page.on("console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None)
             page.on("pageerror", lambda exc: self.errors.append(str(exc)))
@@ -127,7 +103,6 @@ class Watcher(threading.Thread):
             page.wait_for_selector("#tooltip:not([hidden])")
             self.tooltip = page.inner_text("#tooltip")
             page.screenshot(path=str(ARTIFACTS / "dashboard-sweep.png"), full_page=False)
-            browser.close()
 
 
 @pytest.mark.integration

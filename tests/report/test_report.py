@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from browser import ARTIFACTS, chromium_path, headless_chromium
 
 from tuning_service.cli import main
 from tuning_service.report import render_html, write_report
@@ -15,7 +14,6 @@ from tuning_service.results import SweepResult, TrialSummary, load_result
 from tuning_service.space import Choice, Float, Space
 
 SPACE = Space({"learning_rate": Float(1e-4, 1e-1, log=True), "activation": Choice(("relu", "tanh"))})
-ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
 
 
 def _trial(i: int, status: str, values: list[float | None], start: float) -> TrialSummary:
@@ -122,25 +120,7 @@ def test_a_real_asha_sweep_report_renders_in_headless_chromium(ray_local, tmp_pa
     assert len(list((tmp_path / "png").glob("*.png"))) == 6
     assert load_result(sweep_dir).scheduler == "asha"
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium for the browser test")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=chromium,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+    with headless_chromium(chromium_path()) as browser:
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         errors: list[str] = []
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
@@ -154,7 +134,6 @@ def test_a_real_asha_sweep_report_renders_in_headless_chromium(ray_local, tmp_pa
         )
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
-        browser.close()
     assert errors == []
     assert [s[0] for s in sizes] == [
         "fig-best_so_far",
