@@ -16,6 +16,7 @@ from tuning_service.schedule import history
 from tuning_service.schedule.schedulefile import load_schedule
 from tuning_service.schedule.service import open_history, run_once
 from tuning_service.schedule.tables import INTERRUPTED, RUNNING, schedule_locks, schedule_runs
+from tuning_service.store import engine
 from tuning_service.store.schema import utcnow
 
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -132,8 +133,8 @@ def test_start_run_replayed_after_its_commit_finds_its_own_lock(schedule, monkey
         operation()
         return operation()
 
-    monkeypatch.setattr(history, "retrying", twice)
     with open_history(schedule.sweeps[0]) as store:
+        monkeypatch.setattr(engine, "retrying", twice)  # every transaction, history's among them
         outcome = history.start_run(store, "nightly", job="tiny", scheduled_for=NOON, trigger="t", ttl_s=60)
         assert isinstance(outcome, history.Started), outcome
         (run,) = history.runs(store, "nightly")

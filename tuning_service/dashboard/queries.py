@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from tuning_service.results import DROPPED, UNRANKED
 from tuning_service.schedule.tables import schedule_locks, schedule_runs
 from tuning_service.store import RANKED, RUNNING, Store, SweepRow, TrialRow, schema
-from tuning_service.store.engine import retrying
+from tuning_service.store.engine import transaction
 from tuning_service.store.schema import utcnow
 
 T = TypeVar("T")
@@ -34,12 +34,7 @@ OUTCOMES = ("completed", "stopped early", "diverged", "errored", "running", "int
 
 def read(store: Store, work: Callable[[sa.Connection], T]) -> T:
     """``work`` in one read transaction (one consistent view), retried on transient failures."""
-
-    def attempt() -> T:
-        with store.engine.begin() as conn:
-            return work(conn)
-
-    return retrying(attempt, what="reading")
+    return transaction(store.engine, work, what="reading")
 
 
 def _utc(value: Any) -> datetime | None:

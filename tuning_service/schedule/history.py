@@ -25,7 +25,7 @@ from tuning_service.schedule.tables import (
     schedule_locks,
     schedule_runs,
 )
-from tuning_service.store.engine import StoreError, retrying
+from tuning_service.store.engine import StoreError, dialect_insert, transaction
 from tuning_service.store.schema import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
@@ -95,29 +95,12 @@ class Skipped:
 
 
 def _write(store: Store, what: str, work: Callable[[Connection], T]) -> T:
-    def attempt() -> T:
-        with store.engine.begin() as conn:  # SQLite: BEGIN IMMEDIATE, so check-then-write is atomic
-            return work(conn)
-
-    return retrying(attempt, what=what)
+    # SQLite: BEGIN IMMEDIATE, so check-then-write is atomic.
+    return transaction(store.engine, work, what=what)
 
 
 def _read(store: Store, work: Callable[[Connection], T]) -> T:
-    def attempt() -> T:
-        with store.engine.execution_options(readonly=True).begin() as conn:
-            return work(conn)
-
-    return retrying(attempt, what="reading scheduled runs")
-
-
-def _insert(conn: Connection, table: sa.Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-        return postgresql_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
+    return transaction(store.engine, work, what="reading scheduled runs", readonly=True)
 
 
 def is_stale(lock: LockRow, now: datetime) -> str | None:
@@ -242,7 +225,7 @@ def _insert_or_hold(conn: Connection, values: dict[str, Any]) -> LockRow | None:
     for _ in range(_LOCK_ATTEMPTS):
         # RETURNING, not rowcount: drivers do not all count a row ON CONFLICT DO NOTHING skipped.
         inserted = conn.execute(
-            _insert(conn, locks)
+            dialect_insert(conn, locks)
             .values(values)
             .on_conflict_do_nothing(index_elements=["name"])
             .returning(locks.c.name)

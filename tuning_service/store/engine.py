@@ -17,6 +17,7 @@ from tuning_service.credentials import PG_PASSWORD_HELP, hide
 from tuning_service.errors import InputError, TuningServiceError
 
 if TYPE_CHECKING:
+    from sqlalchemy import Table
     from sqlalchemy.engine import URL, Connection, Engine
 
 log = logging.getLogger(__name__)
@@ -369,3 +370,31 @@ def retrying(operation: Callable[[], T], *, what: str, deadline_s: float = RETRY
             delay = min(1.0, 0.005 * 2**attempt) * random.uniform(0.5, 1.5)
             log.debug("%s: transient database error (attempt %d), retrying: %s", what, attempt, describe(exc))
             time.sleep(delay)
+
+
+def transaction(engine: Engine, work: Callable[[Connection], T], *, what: str, readonly: bool = False) -> T:
+    """``work`` in one transaction, retried whole on transient failures (see `retrying`).
+
+    SQLite begins a writing transaction with the write lock (BEGIN IMMEDIATE), so a
+    check-then-write is atomic; ``readonly`` begins without it, for reads that need not wait
+    for a writer.
+    """
+    if readonly:
+        engine = engine.execution_options(readonly=True)
+
+    def attempt() -> T:
+        with engine.begin() as conn:
+            return work(conn)
+
+    return retrying(attempt, what=what)
+
+
+def dialect_insert(conn: Connection, table: Table) -> Any:
+    """An INSERT into ``table`` with the connection's dialect's ``on_conflict_do_*`` clauses."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)

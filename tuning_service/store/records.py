@@ -22,11 +22,13 @@ from tuning_service.store.engine import (
     DB_ENV,
     check_reachable,
     create_engine,
+    dialect_insert,
     parse_url,
     redact,
     resolve_url,
     retrying,
     sqlite_path,
+    transaction,
 )
 from tuning_service.store.schema import FAILED, FINISHED, INTERRUPTED, RUNNING, utcnow
 
@@ -181,33 +183,16 @@ class Store:
     # -- plumbing -------------------------------------------------------------------------
 
     def _write(self, what: str, work: Callable[[Connection], T]) -> T:
-        def attempt() -> T:
-            with self.engine.begin() as conn:
-                return work(conn)
-
-        return retrying(attempt, what=what)
+        return transaction(self.engine, work, what=what)
 
     def _read(self, work: Callable[[Connection], T]) -> T:
-        def attempt() -> T:
-            with self.engine.execution_options(readonly=True).begin() as conn:
-                return work(conn)
-
-        return retrying(attempt, what="reading")
-
-    def _insert(self, conn: Connection, table: sa.Table) -> Any:
-        if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-            return postgresql_insert(table)
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table)
+        return transaction(self.engine, work, what="reading", readonly=True)
 
     def _upsert(self, what: str, table: sa.Table, values: Mapping[str, Any], key: tuple[str, ...]) -> None:
         """Insert ``values`` into ``table``, or replace the row with the same ``key`` columns."""
 
         def work(conn: Connection) -> None:
-            stmt = self._insert(conn, table).values(dict(values))
+            stmt = dialect_insert(conn, table).values(dict(values))
             conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=list(key), set_={k: stmt.excluded[k] for k in values if k not in key}
@@ -267,7 +252,7 @@ class Store:
         }
 
         def work(conn: Connection) -> None:
-            stmt = self._insert(conn, schema.sweeps).values(values)
+            stmt = dialect_insert(conn, schema.sweeps).values(values)
             keep = ("sweep_id", "started_at")
             conn.execute(
                 stmt.on_conflict_do_update(
@@ -329,7 +314,7 @@ class Store:
     def _ensure_trial(
         self, conn: Connection, sweep_id: str, trial_id: str, config: Any, now: datetime
     ) -> None:
-        stmt = self._insert(conn, schema.trials).values(
+        stmt = dialect_insert(conn, schema.trials).values(
             sweep_id=sweep_id,
             trial_id=trial_id,
             config=dict(config or {}),
@@ -347,7 +332,7 @@ class Store:
         t = schema.trials
 
         def work(conn: Connection) -> None:
-            stmt = self._insert(conn, t).values(
+            stmt = dialect_insert(conn, t).values(
                 sweep_id=sweep_id,
                 trial_id=trial_id,
                 config=dict(config),
@@ -400,7 +385,7 @@ class Store:
             # First, so that on PostgreSQL it waits for a concurrent writer of the same trial
             # (whose summary update holds the row) to commit: the summary below then sees its epochs.
             self._ensure_trial(conn, sweep_id, trial_id, config, now)
-            stmt = self._insert(conn, e).values(
+            stmt = dialect_insert(conn, e).values(
                 sweep_id=sweep_id,
                 trial_id=trial_id,
                 epoch=int(epoch),
@@ -539,7 +524,7 @@ class Store:
                         }
                     )
                 if rows:
-                    stmt = self._insert(conn, e).on_conflict_do_nothing(
+                    stmt = dialect_insert(conn, e).on_conflict_do_nothing(
                         index_elements=["sweep_id", "trial_id", "epoch"]
                     )
                     conn.execute(stmt, rows)
