@@ -62,14 +62,14 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
     validate_searcher(spec.searcher, job.space, spec.searcher_options)
     max_epochs = spec.max_epochs or job.max_epochs
     validate_scheduler(
-        spec.scheduler,
+        spec.scheduler_name,
         spec.scheduler_options,
         searcher=spec.searcher,
         space=job.space,
         max_t=max_epochs,
         checkpoint_frequency=spec.checkpoint_frequency,
     )
-    check_pairing(spec.searcher, spec.scheduler)
+    check_pairing(spec.searcher, spec.scheduler_name)
     if spec.address in (None, "local"):
         from tuning_service.raysession import check_fits
 
@@ -214,7 +214,7 @@ def _drive(
         metric=job.metric,
         mode=job.mode,
         searcher=spec.searcher,
-        scheduler=spec.scheduler,
+        scheduler=spec.scheduler_name,
         seed=spec.seed,
         sweep_dir=sweep_dir,
         # Trials still pending when a budget ended the sweep never ran: they are not trials.
@@ -335,7 +335,7 @@ def _fit(
             recorder,
             *_extra_callbacks(spec, job, sweep_dir),
             SnapshotKeeper(
-                sweep_dir, watch, checkpoints_kept=checkpoints_kept(spec.scheduler, CHECKPOINTS_KEPT)
+                sweep_dir, watch, checkpoints_kept=checkpoints_kept(spec.scheduler_name, CHECKPOINTS_KEPT)
             ),
             Halt(prepared.stop),
             *lineage_recorders(recorder, scheduler),
@@ -351,7 +351,7 @@ def _fit(
         space = plan.param_space if generated else None
         return _restore(tune, sweep_dir, trainable, space, resume, callbacks, stop, snapshot)
     scheduler = create_scheduler(
-        spec.scheduler, max_t=prepared.max_epochs, space=job.space, **spec.scheduler_options
+        spec.scheduler_name, max_t=prepared.max_epochs, space=job.space, **spec.scheduler_options
     )
     tuner = tune.Tuner(
         trainable,
@@ -372,7 +372,7 @@ def _fit(
             stop=_stopper(prepared),
             checkpoint_config=tune.CheckpointConfig(
                 checkpoint_frequency=checkpoint_frequency(
-                    spec.scheduler, spec.checkpoint_frequency, spec.scheduler_options
+                    spec.scheduler_name, spec.checkpoint_frequency, spec.scheduler_options
                 ),
                 # None: Tune keeps every checkpoint and never forces a snapshot for one;
                 # SnapshotKeeper deletes the old ones once no snapshot can name them.
@@ -475,7 +475,7 @@ def _extra_callbacks(spec: SweepSpec, job: Job, sweep_dir: Path) -> list[Any]:
         MLflowLoggerCallback(
             tracking_uri=spec.mlflow,
             experiment_name=f"tuning-service/{job.name}",
-            tags={"sweep_id": sweep_dir.name, "searcher": spec.searcher, "scheduler": spec.scheduler},
+            tags={"sweep_id": sweep_dir.name, "searcher": spec.searcher, "scheduler": spec.scheduler_name},
         )
     ]
 

@@ -215,6 +215,13 @@ class SweepSpec:
 
             object.__setattr__(self, "scheduler", default_scheduler(self.searcher))
 
+    @property
+    def scheduler_name(self) -> str:
+        """``scheduler`` as the sweep runs it: `__post_init__` has replaced None with the default."""
+        if self.scheduler is None:  # only a subclass that skipped __post_init__ could get here
+            raise TypeError("SweepSpec.scheduler was not set on creation")
+        return self.scheduler
+
     def replace(self, **changes: Any) -> SweepSpec:
         return replace(self, **changes)
 

@@ -549,7 +549,7 @@ def _check_spec(
             SCHEDULERS,
             "scheduler_options",
             lambda: validate_scheduler(
-                spec.scheduler,
+                spec.scheduler_name,
                 spec.scheduler_options,
                 searcher=spec.searcher,
                 space=job.space,
@@ -564,7 +564,7 @@ def _check_spec(
         except InputError as exc:
             report(options_key if options_key in values and "option" in str(exc) else kind, str(exc))
     try:
-        check_pairing(spec.searcher, spec.scheduler)
+        check_pairing(spec.searcher, spec.scheduler_name)
     except InputError as exc:
         report("scheduler" if "scheduler" in values else "searcher", str(exc))
     try:

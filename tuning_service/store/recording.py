@@ -60,7 +60,7 @@ class SweepRecording:
             metric=self.job.metric,
             mode=self.job.mode,
             searcher=self.spec.searcher,
-            scheduler=self.spec.scheduler,
+            scheduler=self.spec.scheduler_name,
             seed=self.spec.seed,
             num_samples=self.spec.num_samples,
             max_epochs=self.max_epochs,
@@ -116,7 +116,7 @@ class SweepRecording:
     def exploits(self) -> list[dict[str, Any]]:
         """The sweep's recorded PBT exploits as plain data (none for other schedulers, or when
         the store cannot be read: lineage.json is then left out, the database keeps them)."""
-        if self.spec.scheduler != "pbt":
+        if self.spec.scheduler_name != "pbt":
             return []
         from tuning_service.lineage import exploit_dict
 
