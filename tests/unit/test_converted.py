@@ -1,4 +1,4 @@
-"""Fields that take one type and hold another: a job's space and a sweep's scheduler (no Ray started)."""
+"""A job's space field: takes a mapping or a Space, holds a Space; and a sweep's resolved scheduler (no Ray)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def test_a_bad_job_name_is_reported_before_its_bad_space() -> None:
 
 
 def test_a_sweep_without_a_scheduler_holds_its_searchers_partner() -> None:
-    assert SweepSpec(searcher="bohb").scheduler == "bohb"
+    assert SweepSpec(searcher="bohb").scheduler == SweepSpec(searcher="bohb").scheduler_name == "bohb"
     assert SweepSpec(searcher="random").scheduler == "asha"
     assert SweepSpec(searcher="bohb", scheduler="fifo").scheduler == "fifo"
     spec = SweepSpec(searcher="random")
