@@ -19,6 +19,7 @@ from tuning_service.results import (
     DIVERGED,
     DROPPED,
     ERRORED,
+    INFEASIBLE,
     STOPPED,
     tally,
     versions,
@@ -27,7 +28,7 @@ from tuning_service.results import (
 from tuning_service.store import RANKED, RefitRow, Store, SweepRow, TrialRow, open_store
 
 FORMATS = ("json", "yaml", "csv")
-STATUS_ORDER = (COMPLETED, STOPPED, DIVERGED, ERRORED, "running", "interrupted", DROPPED)
+STATUS_ORDER = (COMPLETED, STOPPED, INFEASIBLE, DIVERGED, ERRORED, "running", "interrupted", DROPPED)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 from ray import tune
 
 from tuning_service.errors import SweepStopped
-from tuning_service.outcomes import REPLAYED_KEY, is_measured, trial_status
+from tuning_service.outcomes import INFEASIBLE_KEY, REPLAYED_KEY, is_measured, trial_status
 from tuning_service.progress import Sink, Snapshot
 from tuning_service.snapshots import SNAPSHOT_FILE, RestoreWatch, Seen, keep, remove_checkpoint
 
@@ -50,7 +50,8 @@ class ProgressCallback(tune.Callback):
         s = self.snapshot
         s.epochs += 0 if result.get(REPLAYED_KEY) else 1
         self._last[trial.trial_id] = result
-        if is_measured(result) and result.get(s.metric) is not None:
+        # An infeasible trial's value is real but never the best (see `objectives`).
+        if is_measured(result) and not result.get(INFEASIBLE_KEY) and result.get(s.metric) is not None:
             s.offer(float(result[s.metric]), self.effective(trial.config))
         self._live[trial.trial_id] = trial  # a trial restored by a resume reports without a start
         s.running = self._running()

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from tuning_service.results import COMPLETED, DIVERGED, ERRORED, STOPPED
+from tuning_service.results import COMPLETED, DIVERGED, ERRORED, INFEASIBLE, STOPPED
 
 # Keys the trainable adds to every epoch's result (tuning_service.trainable).
 EPOCH = "epoch"
@@ -25,6 +25,8 @@ ERROR_KEY = "error"
 # A result the trainable repeated for a trial that had finished before the driver died
 # (see `resume`): it trains nothing and its epoch is already recorded.
 REPLAYED_KEY = "replayed"
+# The sweep's constraints the trial's model breaks (``params=250000 breaks params<=200000``).
+INFEASIBLE_KEY = "infeasible"
 
 
 def is_measured(result: Mapping[str, Any]) -> bool:
@@ -46,6 +48,8 @@ def trial_status(
         return replayed
     if error or last.get(ERROR_KEY):
         return ERRORED
+    if last.get(INFEASIBLE_KEY):
+        return INFEASIBLE
     if last.get(DIVERGED_KEY):
         return DIVERGED
     epochs = int(last.get("training_iteration") or 0)
@@ -65,6 +69,8 @@ def outcome_message(status: str, last: Mapping[str, Any], max_epochs: int) -> st
         return f"stopped at epoch {epoch} of {max_epochs} by the scheduler"
     if status == ERRORED:
         return str(last.get(ERROR_KEY) or "raised an error")
+    if status == INFEASIBLE:
+        return f"infeasible, not trained after epoch {epoch}: {last.get(INFEASIBLE_KEY)}"
     return None
 
 

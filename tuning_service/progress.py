@@ -7,10 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuning_service.results import COMPLETED, DIVERGED, ERRORED, STOPPED
+from tuning_service.results import COMPLETED, DIVERGED, ERRORED, INFEASIBLE, STOPPED
 
 # A finished trial's status -> the counter it adds to.
-_COUNTERS = {COMPLETED: "completed", STOPPED: "stopped", DIVERGED: "diverged", ERRORED: "errored"}
+_COUNTERS = {
+    COMPLETED: "completed",
+    STOPPED: "stopped",
+    INFEASIBLE: "infeasible",
+    DIVERGED: "diverged",
+    ERRORED: "errored",
+}
 
 
 @dataclass
@@ -27,13 +33,14 @@ class Snapshot:
     stopped: int = 0
     diverged: int = 0
     errored: int = 0
+    infeasible: int = 0
     epochs: int = 0
     best: float | None = None
     best_config: dict[str, Any] | None = None
 
     @property
     def finished(self) -> int:
-        return self.completed + self.stopped + self.diverged + self.errored
+        return self.completed + self.stopped + self.diverged + self.errored + self.infeasible
 
     @property
     def elapsed(self) -> float:

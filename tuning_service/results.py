@@ -21,8 +21,10 @@ COMPLETED, STOPPED, DIVERGED, ERRORED = "completed", "stopped early", "diverged"
 # instant before the sweep ended, or after the snapshot a resume started from): kept, never
 # ranked, never deleted.
 DROPPED = "dropped"
+# A trial whose model breaks one of the sweep's constraints (see `objectives`): recorded, never best.
+INFEASIBLE = "infeasible"
 # Statuses that never rank on a leaderboard or as a best config, whatever their value.
-UNRANKED = (DIVERGED, ERRORED, DROPPED)
+UNRANKED = (DIVERGED, ERRORED, DROPPED, INFEASIBLE)
 BEST_CONFIG_JSON, BEST_CONFIG_YAML, TRIALS_JSON = "best_config.json", "best_config.yaml", "trials.json"
 SWEEP_JSON = "sweep.json"
 # The searchers' optional libraries are recorded where installed: they decide the suggestions.
@@ -64,6 +66,9 @@ class SweepResult:
     max_epochs: int
     space: dict[str, Any] = field(default_factory=dict)  # Space.to_dict() of the job's space
     started: str = ""  # ISO 8601, UTC
+    # A multi-objective sweep's objectives (``val_accuracy:max``, first = ``metric``) and constraints.
+    objectives: list[str] = field(default_factory=list)
+    constraints: list[str] = field(default_factory=list)
 
     @property
     def best(self) -> TrialSummary | None:
@@ -81,7 +86,7 @@ class SweepResult:
         return ranked[:top] if top else ranked
 
     def counts(self) -> dict[str, int]:
-        out = {COMPLETED: 0, STOPPED: 0, DIVERGED: 0, ERRORED: 0, DROPPED: 0}
+        out = {COMPLETED: 0, STOPPED: 0, INFEASIBLE: 0, DIVERGED: 0, ERRORED: 0, DROPPED: 0}
         for trial in self.trials:
             out[trial.status] += 1
         return out

@@ -19,7 +19,7 @@ from tuning_service import processes
 from tuning_service.errors import InputError
 from tuning_service.job import Job
 from tuning_service.outcomes import DIVERGED_KEY, EARLY_STOPPED_KEY, ERROR_KEY, REPLAYED_KEY
-from tuning_service.results import DIVERGED, ERRORED, STOPPED, TrialSummary
+from tuning_service.results import DIVERGED, ERRORED, INFEASIBLE, STOPPED, TrialSummary
 from tuning_service.settings import from_record
 from tuning_service.spec import SweepSpec
 from tuning_service.store.recording import recorded_trial
@@ -29,7 +29,7 @@ from tuning_service.store.schema import FINISHED, RUNNING
 # Where `run_sweep` keeps Tune's experiment (tuner.pkl, experiment_state-*.json, trial folders).
 TRIALS_DIR = "trials"
 # Trial statuses in the store that mean "finished: never run this trial again".
-_FINISHED_TRIALS = ("completed", STOPPED, DIVERGED, ERRORED)
+_FINISHED_TRIALS = ("completed", STOPPED, INFEASIBLE, DIVERGED, ERRORED)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from tuning_service.driverlock import DriverLock
 from tuning_service.errors import InputError, NotRecordedError, SweepError
 from tuning_service.job import Job
 from tuning_service.lineage import write_lineage
+from tuning_service.objectives import COSTS, Constraint, Objective, check_constraints, check_objectives
 from tuning_service.outcomes import (
     DIVERGED_KEY,
     ENDED_AT,
@@ -32,7 +33,7 @@ from tuning_service.outcomes import (
 from tuning_service.results import BEST_CONFIG_JSON, SweepResult, TrialSummary, write_outputs
 from tuning_service.resume import TRIALS_DIR, Resume
 from tuning_service.schedulers import validate_scheduler
-from tuning_service.searchers import check_pairing, validate_searcher
+from tuning_service.searchers import check_multi_objective, check_pairing, validate_searcher
 from tuning_service.spec import DEFAULT_STORAGE, SweepSpec
 from tuning_service.store import Store, StoreError, check_database, open_store
 from tuning_service.store.recording import SweepRecording
@@ -51,6 +52,9 @@ class PreparedSweep:
     trainable: Any = None
     # Asked before every driver step: a reason to stop the sweep now, or None (see run_sweep).
     stop: Callable[[], str | None] | None = None
+    # The sweep's objectives (the first is ``job.metric``; empty: the job's metric alone) and constraints.
+    objectives: tuple[Objective, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
 
 
 def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
@@ -60,6 +64,12 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
     if spec.cv_folds is not None:
         job = replace(job, cv_folds=spec.cv_folds)
     validate_searcher(spec.searcher, job.space, spec.searcher_options)
+    objectives = check_objectives(spec.objectives, job.metric)
+    constraints = check_constraints(spec.constraints)
+    if objectives and (objectives[0].name, objectives[0].mode) != (job.metric, job.mode):
+        # The first objective is the metric every leaderboard ranks the sweep's trials by.
+        job = replace(job, metric=objectives[0].name, mode=objectives[0].mode, worst=None)
+    check_multi_objective(spec.searcher, objectives)
     max_epochs = spec.max_epochs or job.max_epochs
     validate_scheduler(
         spec.scheduler_name,
@@ -68,6 +78,7 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
         space=job.space,
         max_t=max_epochs,
         checkpoint_frequency=spec.checkpoint_frequency,
+        objectives=objectives,
     )
     check_pairing(spec.searcher, spec.scheduler_name)
     if spec.address in (None, "local"):
@@ -80,7 +91,7 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
         from tuning_service.raysession import connect_timeout
 
         connect_timeout()  # likewise TUNING_SERVICE_CONNECT_TIMEOUT_S
-    return PreparedSweep(spec, job, max_epochs)
+    return PreparedSweep(spec, job, max_epochs, objectives=objectives, constraints=constraints)
 
 
 def new_sweep_id() -> str:
@@ -230,6 +241,8 @@ def _drive(
         max_epochs=prepared.max_epochs,
         space=job.space.to_dict(),
         started=started_at,
+        objectives=[str(o) for o in prepared.objectives],
+        constraints=[str(c) for c in prepared.constraints],
     )
     summary = recording.with_dropped(summary)
     _finish(recording, summary)
@@ -302,7 +315,9 @@ def _fit(
     skip_unsent_usage_tags()
     trial_actors_use_prestarted_workers()
     check_fits(spec.cpus_per_trial, spec.gpus_per_trial, *node_capacity(), "the Ray cluster")
-    extra = {"finished": resume.finished} if resume and resume.finished else {}
+    extra: dict[str, Any] = {"finished": resume.finished} if resume and resume.finished else {}
+    if spec.objectives or spec.constraints:  # the model costs to measure, and their limits
+        extra.update(objectives=spec.objectives, constraints=spec.constraints)
     trainable = tune.with_resources(
         tune.with_parameters(
             prepared.trainable or KerasTrainable,
@@ -321,6 +336,8 @@ def _fit(
         seed=spec.seed,
         points_to_evaluate=spec.points_to_evaluate,
         max_concurrent=spec.max_concurrent,
+        objectives=prepared.objectives or (Objective(job.metric, job.mode),),
+        constraints=prepared.constraints,
         **spec.searcher_options,
     )
     num_samples = plan.num_samples or spec.num_samples
@@ -351,8 +368,19 @@ def _fit(
         space = plan.param_space if generated else None
         return _restore(tune, sweep_dir, trainable, space, resume, callbacks, stop, snapshot)
     scheduler = create_scheduler(
-        spec.scheduler_name, max_t=prepared.max_epochs, space=job.space, **spec.scheduler_options
+        spec.scheduler_name,
+        max_t=prepared.max_epochs,
+        space=job.space,
+        objectives=prepared.objectives,
+        **spec.scheduler_options,
     )
+    if len(prepared.objectives) > 1:
+        log.info(
+            "multi-objective sweep: %s; scheduler %s ranks them all%s",
+            ", ".join(map(str, prepared.objectives)),
+            spec.scheduler_name,
+            " (MO-ASHA: non-dominated sorting, crowding distance)" if spec.scheduler_name == "asha" else "",
+        )
     tuner = tune.Tuner(
         trainable,
         param_space=plan.param_space,
@@ -545,6 +573,8 @@ _HISTORY_KEYS = (
     "val_loss",
     DIVERGED_KEY,
     TRAIN_TIME,
+    # Model costs, where the sweep's objectives or constraints name them (see `objectives`).
+    *COSTS,
     # Wall-clock end and length of each epoch: convergence and slot-usage plots.
     "timestamp",
     ENDED_AT,

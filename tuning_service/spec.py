@@ -208,8 +208,28 @@ class SweepSpec:
         "[default: $TUNING_SERVICE_DB, else STORAGE/tuning.db].",
     )
     data_dir: str | None = setting(None, flag="--data-dir", path="dir", help="Local dataset cache directory.")
+    # ``NAME:max|min`` each; two or more make a multi-objective sweep whose result is a Pareto
+    # front. The first is the sweep's metric (the job's when none is given). See `objectives`.
+    objectives: tuple[str, ...] = setting(
+        (),
+        flag="--objective",
+        metavar="NAME:max|min",
+        help="An objective (repeatable; two or more: a multi-objective sweep with a Pareto front). The first "
+        "is the sweep's metric; model costs params and latency_ms may follow [default: the job's metric].",
+    )
+    # ``NAME<=BOUND`` (or >=, <, >) on model costs; trials that break one are recorded infeasible.
+    constraints: tuple[str, ...] = setting(
+        (),
+        flag="--constraint",
+        metavar="NAME<=BOUND",
+        help="A limit on a model cost, e.g. params<=200000 (ops <=, >=, <, >; repeatable): trials that break "
+        "it are recorded infeasible and never best.",
+    )
 
     def __post_init__(self) -> None:
+        # A spec read back from its JSON record holds lists.
+        object.__setattr__(self, "objectives", tuple(self.objectives))
+        object.__setattr__(self, "constraints", tuple(self.constraints))
         if self.scheduler is None:
             from tuning_service.searchers import default_scheduler
 
@@ -248,6 +268,11 @@ class SweepSpec:
             raise InputError(
                 f"points_to_evaluate must be configs (mappings), got {self.points_to_evaluate!r}"
             )
+        from tuning_service.objectives import check_constraints, parse_objective
+
+        for objective in self.objectives:
+            parse_objective(objective)  # the names are checked against the job in `runner.prepare`
+        check_constraints(self.constraints)
         if self.address is not None and not _ADDRESS.match(self.address):
             raise InputError(f"--address must be {ADDRESS_FORMS}, got {self.address!r}")
         if self.mlflow is not None:

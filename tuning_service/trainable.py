@@ -19,9 +19,26 @@ import ray
 from ray import tune
 
 from tuning_service.job import Dataset, Job
+from tuning_service.modelcost import count_params, inference_latency_ms
+from tuning_service.objectives import (
+    COSTS,
+    LATENCY_MS,
+    PARAMS,
+    check_constraints,
+    parse_objective,
+    violations,
+)
 from tuning_service.outcomes import DIVERGED_KEY as DIVERGED
 from tuning_service.outcomes import EARLY_STOPPED_KEY as EARLY_STOPPED
-from tuning_service.outcomes import ENDED_AT, EPOCH, ERROR_KEY, REPLAYED_KEY, TRAIN_TIME, describe_exception
+from tuning_service.outcomes import (
+    ENDED_AT,
+    EPOCH,
+    ERROR_KEY,
+    INFEASIBLE_KEY,
+    REPLAYED_KEY,
+    TRAIN_TIME,
+    describe_exception,
+)
 from tuning_service.pipeline import Split, epoch_order
 from tuning_service.trialmodel import KerasModel, TrialModel, trial_models
 
@@ -132,6 +149,8 @@ class KerasTrainable(tune.Trainable):
         gpus: float = 0,
         seed: int = 0,
         finished: Mapping[str, Mapping[str, Any]] | None = None,
+        objectives: tuple[str, ...] = (),
+        constraints: tuple[str, ...] = (),
     ) -> None:
         # Only cheap work here; TensorFlow is imported by the first step (`_ready`). While an
         # actor is in setup, Tune hands its trial to any other actor that frees up and kills
@@ -151,6 +170,12 @@ class KerasTrainable(tune.Trainable):
         self.models: list[TrialModel] = []
         self.failure: str | None = None
         self.config_to_start: dict[str, Any] | None = config
+        # Model costs to measure (those an objective or constraint names) and the limits on them.
+        self.constraints = check_constraints(constraints)
+        wanted = {parse_objective(o).name for o in objectives} | {c.name for c in self.constraints}
+        self.measure = tuple(c for c in COSTS if c in wanted)
+        self.costs: dict[str, float] = {}
+        self.built_keras = False
 
     def _ready(self) -> None:
         """TensorFlow, the folds as tensors (the same for every trial of the sweep) and the trial's model."""
@@ -173,7 +198,7 @@ class KerasTrainable(tune.Trainable):
         # Keras' global state (and TensorFlow's kernel cache) grows with every compiled model,
         # so it is reset after a trial that compiled one. A shared-graph model compiles
         # nothing, and a reset would cost its family's next call 40-80 ms of kernel setup.
-        if any(isinstance(model, KerasModel) for model in self.models):
+        if self.built_keras or any(isinstance(model, KerasModel) for model in self.models):
             import keras
 
             keras.backend.clear_session(free_memory=False)
@@ -212,6 +237,19 @@ class KerasTrainable(tune.Trainable):
         self.epoch_cap = int(self.model_config.get("epochs") or 0) or None
         self.best: float | None = None
         self.since_best = 0
+        self._measure_costs()
+
+    def _measure_costs(self) -> None:
+        """The model costs the sweep's objectives and constraints name, once per trial (they do
+        not change as it trains), and the constraints they break."""
+        self.costs, self.built_keras = {}, False
+        if PARAMS in self.measure:
+            self.costs[PARAMS] = float(count_params(self.models[0]))
+        if LATENCY_MS in self.measure:
+            model = self.job.build_model(self.model_config, self.dataset.input_spec)
+            self.built_keras = True
+            self.costs[LATENCY_MS] = inference_latency_ms(model, self.dataset.x_val)
+        self.infeasible = violations(self.costs, self.constraints)
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
         self.config_to_start = new_config
@@ -273,6 +311,11 @@ class KerasTrainable(tune.Trainable):
             {EPOCH: self.epoch, TRAIN_TIME: self.train_time, DIVERGED: diverged, ENDED_AT: time.time()}
         )
         result.update(self.node)
+        result.update(self.costs)
+        if self.infeasible:
+            # A model that breaks a cost constraint stays infeasible however long it trains.
+            result[INFEASIBLE_KEY] = "; ".join(self.infeasible)
+            result["done"] = True
         if diverged:
             result[metric] = self.job.worst_value
             result["done"] = True

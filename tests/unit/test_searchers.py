@@ -52,7 +52,17 @@ def _drive(name: str, n: int = N) -> list[dict]:
 
 # The GP refits on every result (about half a second a suggestion on 2 cores): fewer trials.
 @pytest.mark.parametrize(
-    ("name", "n"), [("optuna", N), ("hyperopt", N), ("cmaes", N), ("qmc", N), ("gp", 12), ("bohb", N)]
+    ("name", "n"),
+    [
+        ("optuna", N),
+        ("hyperopt", N),
+        ("cmaes", N),
+        ("qmc", N),
+        ("gp", 12),
+        ("bohb", N),
+        ("nsga2", 20),
+        ("motpe", N),
+    ],
 )
 def test_model_based_searchers_stay_inside_the_space_and_reach_both_ends(name, n):
     configs = _drive(name, n)
@@ -148,7 +158,9 @@ def test_grid_runs_each_distinct_point_once():
 
 
 def test_every_registered_searcher_is_tested_here():
-    assert set(SEARCHERS.names()) == {"grid", "random", "optuna", "hyperopt", "cmaes", "qmc", "gp", "bohb"}
+    assert set(SEARCHERS.names()) == {
+        "grid", "random", "optuna", "hyperopt", "cmaes", "qmc", "gp", "bohb", "nsga2", "motpe"
+    }  # fmt: skip
 
 
 def test_grid_spreads_points_over_ranges_when_asked():
@@ -164,7 +176,7 @@ def test_grid_spreads_points_over_ranges_when_asked():
         (
             "tpe",
             {},
-            r"unknown searcher 'tpe'; choose one of: bohb, cmaes, gp, grid, hyperopt, optuna, qmc, random \(did you mean 'optuna'\?\)",
+            r"unknown searcher 'tpe'; choose one of: bohb, cmaes, gp, grid, hyperopt, motpe, nsga2, optuna, qmc, random \(did you mean 'optuna'\?\)",
         ),
         ("cma-es", {}, r"unknown searcher 'cma-es'; .* \(did you mean 'cmaes'\?\)"),
         (

@@ -68,7 +68,7 @@ def snapshot_line(s: Snapshot) -> str:
     best = f"{s.best:.4f}" if s.best is not None else "-"
     return (
         f"{s.finished}/{s.total} trials: {s.completed} done, {s.stopped} stopped early, "
-        f"{s.diverged} diverged, {s.errored} errored; best {s.metric} {best}; {s.elapsed:.0f}s"
+        f"{s.diverged} diverged, {s.errored} errored{f', {s.infeasible} infeasible' if s.infeasible else ''}; best {s.metric} {best}; {s.elapsed:.0f}s"
     )
 
 

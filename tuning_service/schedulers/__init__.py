@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from tuning_service.errors import InputError
 from tuning_service.registry import Registry, check_options
 
 if TYPE_CHECKING:
@@ -30,6 +31,13 @@ SCHEDULERS.add_lazy(
     "bohb", "tuning_service.schedulers.hyperband:build_for_bohb", aliases=("hyperband-for-bohb",)
 )
 
+# Multi-objective sweeps: the variant that ranks every objective in place of a scheduler the
+# user chose (MO-ASHA for asha), and the schedulers that rank nothing (fifo). The others rank
+# by one metric and are refused, never left to use the first objective alone.
+MULTI_OBJECTIVE = Registry("scheduler")
+MULTI_OBJECTIVE.add_lazy("asha", "tuning_service.schedulers.moasha:build")
+OBJECTIVE_AGNOSTIC = frozenset({"fifo"})
+
 # What a scheduler needs beyond its options, checked before Ray starts: the sweep's
 # searcher, space and epoch budget (`check(*, searcher, space, max_t, **options)`).
 CHECKS = Registry("scheduler")
@@ -46,7 +54,7 @@ KEPT_FOR_COPYING = {"pbt": 4}
 # Every scheduler counts time in epochs: one Tune step of our trainable is one epoch.
 TIME_ATTR = "training_iteration"
 # Set by the engine, never by users.
-_RESERVED = ("max_t", "space")
+_RESERVED = ("max_t", "space", "objectives")
 
 
 def validate_scheduler(
@@ -57,14 +65,15 @@ def validate_scheduler(
     space: Space | None = None,
     max_t: int | None = None,
     checkpoint_frequency: int | None = None,
+    objectives: Sequence[Any] = (),
 ) -> None:
     """Check the name and options, and what the scheduler needs of the sweep, without importing Ray.
 
-    The sweep's ``searcher``, ``space``, ``max_t`` and requested ``checkpoint_frequency`` are
-    checked where given (a schedule file checks them once it knows the job).
+    The sweep's ``searcher``, ``space``, ``max_t``, requested ``checkpoint_frequency`` and
+    ``objectives`` are checked where given (a schedule file checks them once it knows the job).
     """
     SCHEDULERS.check(name)
-    check_options("scheduler", name, SCHEDULERS[name], options, reserved=_RESERVED)
+    check_options("scheduler", name, _builder(name, objectives), options, reserved=_RESERVED)
     if name in CHECKS and space is not None:
         CHECKS[name](
             searcher=searcher,
@@ -73,6 +82,19 @@ def validate_scheduler(
             checkpoint_frequency=checkpoint_frequency,
             **options,
         )
+
+
+def _builder(name: str, objectives: Sequence[Any]) -> Any:
+    """The builder of ``name`` for a sweep of these objectives (refused when it cannot rank several)."""
+    if len(objectives) <= 1 or name in OBJECTIVE_AGNOSTIC:
+        return SCHEDULERS[name]
+    if name not in MULTI_OBJECTIVE:
+        raise InputError(
+            f"scheduler {name!r} ranks trials by one metric and cannot rank {len(objectives)} objectives "
+            f"({', '.join(map(str, objectives))}); use --scheduler {' or '.join(MULTI_OBJECTIVE.names())} "
+            f"(non-dominated sorting) or {' or '.join(sorted(OBJECTIVE_AGNOSTIC))}"
+        )
+    return MULTI_OBJECTIVE[name]
 
 
 def checkpoint_frequency(name: str, requested: int | None, options: Mapping[str, Any] | None = None) -> int:
@@ -96,12 +118,18 @@ def checkpoints_kept(name: str, default: int) -> int:
     return max(default, KEPT_FOR_COPYING.get(name, 0))
 
 
-def create_scheduler(name: str, *, max_t: int, space: Space | None = None, **options: Any) -> Any:
+def create_scheduler(
+    name: str, *, max_t: int, space: Space | None = None, objectives: Sequence[Any] = (), **options: Any
+) -> Any:
     """Build the scheduler registered under ``name``; ``max_t`` is the epoch budget per trial,
-    ``space`` the job's search space (for schedulers that change configs as they go)."""
-    build = SCHEDULERS[name]
+    ``space`` the job's search space (for schedulers that change configs as they go), and
+    ``objectives`` the sweep's (several: the variant that ranks them all, see MULTI_OBJECTIVE)."""
+    build = _builder(name, objectives)
     check_options("scheduler", name, build, options, reserved=_RESERVED)
     context: dict[str, Any] = {"max_t": max_t}
-    if "space" in inspect.signature(build).parameters:
+    parameters = inspect.signature(build).parameters
+    if "space" in parameters:
         context["space"] = space
+    if "objectives" in parameters:
+        context["objectives"] = tuple(objectives)
     return build(**context, **options)

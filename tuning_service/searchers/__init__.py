@@ -13,6 +13,7 @@ from tuning_service.space import Space
 __all__ = [
     "SEARCHERS",
     "SearchPlan",
+    "check_multi_objective",
     "check_pairing",
     "create_searcher",
     "default_scheduler",
@@ -39,6 +40,13 @@ SEARCHERS.add_lazy(
 SEARCHERS.add_lazy(
     "bohb", "tuning_service.searchers.bohb:build", needs=Extra("bohb", ("hpbandster", "ConfigSpace"))
 )
+SEARCHERS.add_lazy("nsga2", "tuning_service.searchers.nsga2:build", aliases=("nsga-ii", "nsgaii", "nsga"))
+SEARCHERS.add_lazy("motpe", "tuning_service.searchers.motpe:build", aliases=("mo-tpe", "multi-objective-tpe"))
+
+# How a searcher meets a sweep of several objectives: these rank every objective (their builders
+# take ``objectives`` and ``constraints``), these never look at any; the rest optimise one metric.
+MULTI_OBJECTIVE = frozenset({"nsga2", "motpe"})
+OBJECTIVE_AGNOSTIC = frozenset({"grid", "random"})
 
 # Searchers that work only beside one scheduler, which works only beside them: BOHB's model
 # learns from the results of Hyperband-for-BOHB's rungs, and that scheduler tells the
@@ -47,7 +55,7 @@ PAIRED_SCHEDULER = {"bohb": "bohb"}
 DEFAULT_SCHEDULER = "asha"
 
 # Set by the engine, never by users: the seed, and the configs to evaluate first (warm start).
-_RESERVED = ("seed", "points_to_evaluate", "max_concurrent")
+_RESERVED = ("seed", "points_to_evaluate", "max_concurrent", "objectives", "constraints")
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,16 @@ def check_pairing(searcher: str, scheduler: str) -> None:
         )
 
 
+def check_multi_objective(searcher: str, objectives: Sequence[Any]) -> None:
+    """Refuse a searcher that optimises one metric for a sweep of several objectives."""
+    if len(objectives) > 1 and searcher not in MULTI_OBJECTIVE | OBJECTIVE_AGNOSTIC:
+        raise InputError(
+            f"searcher {searcher!r} optimises one metric and cannot search {len(objectives)} objectives "
+            f"({', '.join(map(str, objectives))}); use --searcher {' or '.join(sorted(MULTI_OBJECTIVE))} "
+            f"(or {' or '.join(sorted(OBJECTIVE_AGNOSTIC))})"
+        )
+
+
 def searcher_help() -> str:
     """`run --help`'s line for --searcher: every name, and the install extra of those that need one."""
     return "One of: " + ", ".join(SEARCHERS.describe(name) for name in SEARCHERS.names()) + "."
@@ -124,6 +142,8 @@ def create_searcher(
     seed: int,
     points_to_evaluate: Sequence[Mapping[str, Any]] = (),
     max_concurrent: int | None = None,
+    objectives: Sequence[Any] = (),
+    constraints: Sequence[Any] = (),
     **options: Any,
 ) -> SearchPlan:
     """Build the searcher registered under ``name`` (unknown names and options refused).
@@ -131,10 +151,14 @@ def create_searcher(
     ``points_to_evaluate`` run first, before the searcher proposes its own; points the
     space no longer accepts are dropped with a log line (see `points.usable_points`).
     ``max_concurrent`` caps running trials: Tune's own cap ignores variant generators.
+    ``objectives`` and ``constraints`` (`objectives.Objective`, `objectives.Constraint`) go to
+    the searchers that rank several objectives.
     """
     from tuning_service.searchers.points import usable_points
 
     build = SEARCHERS[name]
     check_options("searcher", name, build, options, reserved=_RESERVED)
     points = usable_points(space, points_to_evaluate)
+    if name in MULTI_OBJECTIVE:
+        options = {**options, "objectives": tuple(objectives), "constraints": tuple(constraints)}
     return build(space, seed=seed, points_to_evaluate=points, max_concurrent=max_concurrent, **options)
