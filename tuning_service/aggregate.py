@@ -255,7 +255,8 @@ def _csv(records: list[dict[str, Any]]) -> str:
     """Flat columns: config.<name>, test.<metric>, versions.<package>; pandas reads it as is."""
     flat = []
     for r in records:
-        row = {k: v for k, v in r.items() if k not in ("config", "versions", "test")}
+        row = {k: v for k, v in r.items() if k not in ("config", "versions", "test", "objectives")}
+        row.update({f"objectives.{k}": v for k, v in r.get("objectives", {}).items()})
         row.update({f"config.{k}": v for k, v in r["config"].items()})
         if "test" in r:
             row["test.metric"] = r["test"]["metric"]

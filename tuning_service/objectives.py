@@ -97,7 +97,7 @@ def parse_constraint(text: str, flag: str = "--constraint") -> Constraint:
 
 def known_objectives(metric: str) -> list[str]:
     """What an objective may name for a job whose metric is ``metric``: the metric, the losses, the costs."""
-    return sorted({metric, metric.removeprefix("val_"), "loss", "val_loss", *COSTS})
+    return sorted({metric, "loss", "val_loss", *COSTS})
 
 
 def check_objectives(texts: Sequence[str], metric: str) -> tuple[Objective, ...]:
@@ -153,6 +153,21 @@ def values_of(metrics: Mapping[str, Any], objectives: Sequence[Objective]) -> di
             return None
         out[o.name] = float(value)
     return out
+
+
+def parsed(texts: Sequence[str]) -> tuple[Objective, ...]:
+    """Objectives as a sweep recorded them (already checked when it started)."""
+    return tuple(parse_objective(t) for t in texts)
+
+
+def at_epoch(history: Sequence[Mapping[str, Any]], epoch: int | None) -> Mapping[str, Any]:
+    """The history row of ``epoch`` (a trial's best epoch by the first objective), or {}: a trial's
+    objective values are all read at that epoch, the one its config is exported with."""
+    return next((h for h in history if h.get("training_iteration") == epoch), {})
+
+
+def is_multi_objective(texts: Sequence[str]) -> bool:
+    return len(texts) > 1
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def outcome_message(status: str, last: Mapping[str, Any], max_epochs: int) -> st
     if status == ERRORED:
         return str(last.get(ERROR_KEY) or "raised an error")
     if status == INFEASIBLE:
-        return f"infeasible, not trained after epoch {epoch}: {last.get(INFEASIBLE_KEY)}"
+        return f"not trained after epoch {epoch}: {last.get(INFEASIBLE_KEY)}"
     return None
 
 

@@ -26,6 +26,7 @@ STYLES: dict[str, dict[str, Any]] = {
     "diverged": {"color": "#c62828", "linestyle": ":", "alpha": 0.9},
     "errored": {"color": "#6a1b9a", "linestyle": ":", "alpha": 0.9},
     "dropped": {"color": "#757575", "linestyle": "-.", "alpha": 0.6},
+    "infeasible": {"color": "#ad1457", "linestyle": ":", "alpha": 0.7},
 }
 
 
@@ -304,6 +305,41 @@ def slot_usage(trials: Sequence[TrialCurve]) -> Figure:
         ax.set_title(f"busy trial slots (mean per {SLOT_INTERVALS:,} intervals)", fontsize=11)
     ax.step(times, running, where="post", color="#1565c0")
     ax.fill_between(times, running, step="post", alpha=0.25, color="#1565c0")
+    return fig
+
+
+def pareto_front(
+    trials: Sequence[Mapping[str, float]],
+    front: Sequence[Mapping[str, float]],
+    y: tuple[str, str],
+    x: tuple[str, str],
+    *,
+    infeasible: Sequence[Mapping[str, float]] = (),
+    note: str | None = None,
+) -> Figure:
+    """Every trial by two objectives (``(name, mode)``; y the first), the Pareto front's members
+    marked and joined by a step line, infeasible trials crossed out."""
+    title = "Pareto front" + (f" ({note})" if note else "")
+    fig, ax = _figure(title, f"{x[0]} ({x[1]})", f"{y[0]} ({y[1]})")
+    ax.xaxis.set_major_locator(MaxNLocator())
+    ax.scatter([t[x[0]] for t in trials], [t[y[0]] for t in trials], s=18, color="#9e9e9e", label="trials")
+    if infeasible:
+        ax.scatter(
+            [t[x[0]] for t in infeasible],
+            [t[y[0]] for t in infeasible],
+            s=22,
+            marker="x",
+            color=STYLES["infeasible"]["color"],
+            label="infeasible",
+        )
+    ordered = sorted(front, key=lambda t: t[x[0]])
+    xs, ys = [t[x[0]] for t in ordered], [t[y[0]] for t in ordered]
+    ax.step(xs, ys, where="post", color="#2e7d32", linewidth=1.2)
+    ax.scatter(xs, ys, s=34, color="#2e7d32", zorder=3, label=f"Pareto front ({len(ordered)})")
+    positive = [v for v in xs + [t[x[0]] for t in trials] if v > 0]
+    if positive and min(positive) > 0 and max(positive) / min(positive) > 100:
+        ax.set_xscale("log")  # parameter counts span orders of magnitude
+    ax.legend(fontsize=8)
     return fig
 
 

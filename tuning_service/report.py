@@ -15,7 +15,9 @@ from typing import Any
 
 from tuning_service import curvefile, lineage
 from tuning_service.errors import InputError
+from tuning_service.objectives import is_multi_objective, parsed
 from tuning_service.results import (
+    INFEASIBLE,
     TRIALS_JSON,
     UNRANKED,
     SweepResult,
@@ -161,7 +163,28 @@ FIGURES: dict[str, Callable[[SweepResult, Space | None, Sequence[Any]], Any]] = 
     "importance": lambda r, s, d: _plots().importance(param_importance(r, s), note=_sampled(r)),
     "rung_stops": lambda r, s, d: _plots().rung_stops(d, r.max_epochs),
     "slot_usage": lambda r, s, d: _plots().slot_usage(d),
+    # Multi-objective sweeps only (None otherwise: the page leaves it out).
+    "pareto_front": lambda r, s, d: _pareto_figure(r),
 }
+
+
+def _pareto_figure(result: SweepResult) -> Any:
+    """The first two objectives of every trial with the front drawn; None for a single-objective sweep."""
+    if not is_multi_objective(result.objectives):
+        return None
+    objectives = parsed(result.objectives)
+    y, x = ((o.name, o.mode) for o in objectives[:2])
+    names = [o.name for o in objectives]
+    has = [t for t in result.trials if all(n in t.objectives for n in names)]
+    note = f"the front over all {len(names)} objectives, drawn by the first two" if len(names) > 2 else None
+    return _plots().pareto_front(
+        [t.objectives for t in has if t.status not in UNRANKED],
+        [c.values for c in result.pareto()],
+        y,
+        x,
+        infeasible=[t.objectives for t in has if t.status == INFEASIBLE],
+        note=note,
+    )
 
 
 def _plots() -> Any:
@@ -173,20 +196,24 @@ def _plots() -> Any:
 def figures(result: SweepResult, space: Space | None, data: Sequence[Any] | None = None) -> dict[str, Any]:
     """Every figure of the report, by file stem, in page order; ``data``: `curves` of ``result``."""
     data = curves(result) if data is None else data
-    return {name: build(result, space, data) for name, build in FIGURES.items()}
+    built = {name: build(result, space, data) for name, build in FIGURES.items()}
+    return {name: fig for name, fig in built.items() if fig is not None}
 
 
 def drawn_figures(
     result: SweepResult, space: Space | None, data: Sequence[Any], png_dir: Path | None = None
 ) -> dict[str, str]:
     """Every figure as SVG text (and, with ``png_dir``, as a PNG file there), in page order."""
-    return {name: _draw(name, result, space, data, png_dir) for name in FIGURES}
+    drawn = {name: _draw(name, result, space, data, png_dir) for name in FIGURES}
+    return {name: svg for name, svg in drawn.items() if svg is not None}
 
 
 def _draw(
     name: str, result: SweepResult, space: Space | None, data: Sequence[Any], png_dir: Path | None
-) -> str:
+) -> str | None:
     fig = FIGURES[name](result, space, data)
+    if fig is None:
+        return None
     if png_dir is not None:
         _plots().save_png(fig, Path(png_dir) / f"{name}.png", dpi=130)
     return _svg(fig)
@@ -267,6 +294,20 @@ def render_html(result: SweepResult, space: Space | None, figs: Mapping[str, Any
         heading += (
             f": the best {LEADERBOARD_ROWS} of {len(result.trials):,} trials (trials.json holds every one)"
         )
+    front = result.pareto()
+    front_section = ""
+    if front:
+        objectives = parsed(result.objectives)
+        constraints = f" (feasible under {', '.join(result.constraints)})" if result.constraints else ""
+        rows = [
+            [rank, c.trial_id, *(c.values[o.name] for o in objectives), c.item.best_epoch, c.item.status,
+             *(c.item.config.get(k) for k in keys)]
+            for rank, c in enumerate(front, 1)
+        ]  # fmt: skip
+        header = ["#", "trial", *map(str, objectives), "epoch", "status", *keys]
+        front_section = f"<h2>Pareto front: {len(front)} trials{html.escape(constraints)}</h2>" + _table(
+            header, rows, set(range(len(objectives) + 3)) - {1}
+        )
     sections = "".join(
         f'<h2>{html.escape(name.replace("_", " "))}</h2><div class="figure" id="fig-{name}">'
         f"{fig if isinstance(fig, str) else _svg(fig)}</div>"
@@ -283,7 +324,7 @@ def render_html(result: SweepResult, space: Space | None, figs: Mapping[str, Any
         f"<h1>{html.escape(result.job)} &mdash; sweep {html.escape(result.sweep_id)}</h1>{no_result}"
         f"<h2>summary</h2>{_table(['', ''], summary)}"
         f"<h2>{html.escape(heading)}</h2>{_table(['#', 'trial', result.metric, 'best epoch', 'epochs', 'status', *keys], board, {0, 2, 3, 4})}"
-        f"{sections}{lineage.report_section(result.sweep_dir, result.metric)}"
+        f"{front_section}{sections}{lineage.report_section(result.sweep_dir, result.metric)}"
         f"<p class='note'>made by tuning-service on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</p></body></html>"
     )
 

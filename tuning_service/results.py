@@ -15,6 +15,7 @@ from typing import Any
 
 from tuning_service import curvefile, yamlio
 from tuning_service.errors import InputError
+from tuning_service.objectives import Candidate, is_multi_objective, pareto_set, parsed, values_of
 
 COMPLETED, STOPPED, DIVERGED, ERRORED = "completed", "stopped early", "diverged", "errored"
 # A trial the results store saw that Ray Tune's final results do not hold (it started an
@@ -26,6 +27,7 @@ INFEASIBLE = "infeasible"
 # Statuses that never rank on a leaderboard or as a best config, whatever their value.
 UNRANKED = (DIVERGED, ERRORED, DROPPED, INFEASIBLE)
 BEST_CONFIG_JSON, BEST_CONFIG_YAML, TRIALS_JSON = "best_config.json", "best_config.yaml", "trials.json"
+PARETO_JSON = "pareto_front.json"
 SWEEP_JSON = "sweep.json"
 # The searchers' optional libraries are recorded where installed: they decide the suggestions.
 _VERSIONED = (
@@ -47,6 +49,8 @@ class TrialSummary:
     train_time_s: float
     error: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    # Multi-objective sweeps: every objective's value at ``best_epoch``.
+    objectives: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,16 @@ class SweepResult:
             (ok if t.value is not None and t.status not in UNRANKED else rest).append(t)
         ranked = sorted(ok, key=lambda t: sign * t.value) + rest  # type: ignore[operator]
         return ranked[:top] if top else ranked
+
+    def pareto(self) -> list[Candidate]:
+        """A multi-objective sweep's Pareto front over its ranked trials, best first by the first
+        objective; [] for a sweep of one objective."""
+        if not is_multi_objective(self.objectives):
+            return []
+        objectives = parsed(self.objectives)
+        ranked = [t for t in self.trials if t.status not in UNRANKED and t.value is not None]
+        found = [(t, values_of(t.objectives, objectives)) for t in ranked]
+        return pareto_set([Candidate(t.trial_id, v, t) for t, v in found if v is not None], objectives)
 
     def counts(self) -> dict[str, int]:
         out = {COMPLETED: 0, STOPPED: 0, INFEASIBLE: 0, DIVERGED: 0, ERRORED: 0, DROPPED: 0}
@@ -168,6 +182,14 @@ def write_outputs(result: SweepResult) -> dict[str, Any] | None:
     )
     meta = {k: v for k, v in asdict(result).items() if k not in ("trials", "sweep_dir")}
     write_atomic(result.sweep_dir / SWEEP_JSON, json.dumps(meta, indent=2, default=str))
+    front = result.pareto()
+    if front:
+        members = [
+            {"trial_id": c.trial_id, **c.values, "epoch": c.item.best_epoch, "config": c.item.config}
+            for c in front
+        ]
+        document = {"objectives": result.objectives, "constraints": result.constraints, "front": members}
+        write_atomic(result.sweep_dir / PARETO_JSON, json.dumps(document, indent=2, default=str) + "\n")
     record = best_config_record(result)
     if record is not None:
         write_atomic(result.sweep_dir / BEST_CONFIG_JSON, json.dumps(record, indent=2, default=str) + "\n")

@@ -19,7 +19,15 @@ from tuning_service.driverlock import DriverLock
 from tuning_service.errors import InputError, NotRecordedError, SweepError
 from tuning_service.job import Job
 from tuning_service.lineage import write_lineage
-from tuning_service.objectives import COSTS, Constraint, Objective, check_constraints, check_objectives
+from tuning_service.objectives import (
+    COSTS,
+    Constraint,
+    Objective,
+    at_epoch,
+    check_constraints,
+    check_objectives,
+    values_of,
+)
 from tuning_service.outcomes import (
     DIVERGED_KEY,
     ENDED_AT,
@@ -245,6 +253,8 @@ def _drive(
         constraints=[str(c) for c in prepared.constraints],
     )
     summary = recording.with_dropped(summary)
+    if len(prepared.objectives) > 1:
+        summary = replace(summary, trials=[_with_objectives(t, prepared.objectives) for t in summary.trials])
     _finish(recording, summary)
     if summary.best is None:
         raise SweepError(
@@ -560,6 +570,12 @@ def _summarize(result: Any, job: Job, max_epochs: int) -> TrialSummary:
         error=error,
         history=history,
     )
+
+
+def _with_objectives(trial: TrialSummary, objectives: tuple[Objective, ...]) -> TrialSummary:
+    """The trial with every objective's value at its best epoch (where it has them all)."""
+    values = values_of(at_epoch(trial.history, trial.best_epoch), objectives)
+    return replace(trial, objectives=values) if values else trial
 
 
 def _trial_id(result: Any) -> str:

@@ -21,7 +21,7 @@ from tuning_service.objectives import (
     [
         (
             ["val_accuracy:max", "size:min"],
-            r"^--objective 'size:min': unknown objective 'size'; choose one of: accuracy, latency_ms, loss, params, val_accuracy, val_loss$",
+            r"^--objective 'size:min': unknown objective 'size'; choose one of: latency_ms, loss, params, val_accuracy, val_loss$",
         ),
         (
             ["val_accuracy:max", "params:smallest"],

@@ -13,6 +13,7 @@ from tuning_service.aggregate import SweepSummary, summary_dict
 from tuning_service.aggregate import compare as compare_sweeps
 from tuning_service.cli.database import database_options, fmt, fmt_duration, open_for_reading
 from tuning_service.cli.render import stdout_console
+from tuning_service.front import Front, objectives_of, sweep_front
 
 
 @click.command()
@@ -24,10 +25,20 @@ def compare(first: str, second: str, fmt_: str, db: str | None, storage: str) ->
     """Compare sweeps FIRST and SECOND: best metric, trials, epochs spent, time."""
     with open_for_reading(db, storage) as store:
         pair = compare_sweeps(store, first, second)
+        fronts = [sweep_front(store, s.sweep) if objectives_of(s.sweep) else None for s in pair]
     if fmt_ == "json":
-        click.echo(json.dumps([summary_dict(s) for s in pair], indent=2, default=str))
+        click.echo(
+            json.dumps(
+                [
+                    {**summary_dict(s), **({"pareto_front": f.records()} if f else {})}
+                    for s, f in zip(pair, fronts, strict=True)
+                ],
+                indent=2,
+                default=str,
+            )
+        )
         return
-    stdout_console().print(_table(*pair))
+    stdout_console().print(_table(*pair, fronts=fronts))
 
 
 def _better(a: SweepSummary, b: SweepSummary) -> int:
@@ -38,7 +49,16 @@ def _better(a: SweepSummary, b: SweepSummary) -> int:
     return 0 if higher == (a.sweep.mode == "max") else 1
 
 
-def _table(a: SweepSummary, b: SweepSummary) -> Table:
+def _front_cells(front: Front | None) -> str:
+    """A multi-objective sweep's front in a cell: its size and the pick's objective values."""
+    if front is None:
+        return "-"
+    best = front.picked
+    shown = ", ".join(f"{o.name} {fmt(best.values[o.name])}" for o in front.objectives) if best else "-"
+    return f"{len(front.members)} trials; best by {front.objectives[0]}: {shown}"
+
+
+def _table(a: SweepSummary, b: SweepSummary, fronts: list[Front | None] | None = None) -> Table:
     table = Table(title=f"{a.sweep.sweep_id} vs {b.sweep.sweep_id}")
     table.add_column("")
     table.add_column(a.sweep.sweep_id)
@@ -63,6 +83,9 @@ def _table(a: SweepSummary, b: SweepSummary) -> Table:
         ),
     )
     row("best trial / epoch", lambda s: f"{s.best.trial_id} / {s.best.best_epoch}" if s.best else "-")
+    if fronts and any(fronts):
+        table.add_row("objectives", *(", ".join(map(str, f.objectives)) if f else "-" for f in fronts))
+        table.add_row("Pareto front", *(_front_cells(f) for f in fronts))
     row("trials", lambda s: s.tally)
     row("epochs spent", lambda s: str(s.epochs))
     row("wall time", lambda s: fmt_duration(s.sweep.wall_time_s))

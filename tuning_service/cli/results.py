@@ -25,6 +25,7 @@ from tuning_service.cli.database import (
 )
 from tuning_service.cli.render import stdout_console
 from tuning_service.errors import InputError
+from tuning_service.front import Front, objectives_of, sweep_front
 from tuning_service.lineage import HEADER, exploit_dict
 from tuning_service.lineage import rows as lineage_rows
 from tuning_service.store import Store, SweepRow, TrialRow
@@ -53,9 +54,12 @@ def _one_sweep(store: Store, ref: str, job: str | None, top: int, fmt_: str) -> 
     summary = summarize(store, [row])[0]
     trials = rank_trials(store.trials([row.sweep_id]), row.mode)[:top]
     exploits = [exploit_dict(x) for x in store.exploits(row.sweep_id)]
+    front = sweep_front(store, row) if objectives_of(row) else None
     if fmt_ == "json":
         data = {"sweep": summary_dict(summary), "trials": [trial_dict(t) for t in trials]}
-        click.echo(json.dumps({**data, **({"lineage": exploits} if exploits else {})}, indent=2))
+        if front is not None:
+            data["pareto_front"] = front.records()
+        click.echo(json.dumps({**data, **({"lineage": exploits} if exploits else {})}, indent=2, default=str))
         return
     console = stdout_console()
     console.print(
@@ -63,6 +67,8 @@ def _one_sweep(store: Store, ref: str, job: str | None, top: int, fmt_: str) -> 
     )
     if exploits:
         console.print(_lineage_table(row, exploits))
+    if front is not None:
+        console.print(front_table(front))
     console.print(_sweeps_table([summary]))
     if row.message:
         console.print(f"{row.status}: {row.message}", highlight=False)
@@ -129,6 +135,32 @@ def _trials_table(
             status,
             t.node_ip or t.hostname or "-",
             *(fmt(t.config.get(k, "")) for k in keys),
+        )
+    return table
+
+
+def front_table(front: Front) -> Table:
+    """A multi-objective sweep's Pareto front, best first by the first objective; * marks the pick."""
+    constraints = front.sweep.spec.get("constraints") or []
+    title = (
+        f"Pareto front: {len(front.members)} trials over {', '.join(map(str, front.objectives))}"
+        + (f" (feasible under {', '.join(constraints)})" if constraints else "")
+        + f"; * = {front.pick}"
+    )
+    table = Table(title=title)
+    keys: list[str] = []
+    for c in front.members:
+        keys += [k for k in c.item.config if k not in keys]
+    for col in ["#", "trial", *(str(o) for o in front.objectives), "epoch", "status", *keys]:
+        table.add_column(col, justify="right" if col == "#" or ":" in col else "left", overflow="fold")
+    for rank, c in enumerate(front.members, 1):
+        table.add_row(
+            f"{rank}{'*' if c is front.picked else ''}",
+            c.trial_id,
+            *(fmt(c.values[o.name]) for o in front.objectives),
+            fmt(c.item.best_epoch),
+            c.item.status,
+            *(fmt(c.item.config.get(k, "")) for k in keys),
         )
     return table
 
