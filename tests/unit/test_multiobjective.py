@@ -6,6 +6,7 @@ margins; MO-ASHA must stop a trial by its rule (`rung_decision`) on hand-built r
 
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 
@@ -18,6 +19,7 @@ from tuning_service.schedulers import create_scheduler, validate_scheduler
 from tuning_service.schedulers.moasha import MOASHA, milestones, rung_decision
 from tuning_service.searchers import check_multi_objective, create_searcher
 from tuning_service.space import Float, Int, Space
+from tuning_service.spec import SweepSpec
 
 SPACE = Space({"lr": Float(1e-4, 1e-1, log=True), "units": Int(8, 64)})
 OBJ = check_objectives(["val_accuracy:max", "params:min"], "val_accuracy")
@@ -180,3 +182,38 @@ def test_run_refuses_bad_objectives_in_one_line_with_exit_2(tmp_path, capsys, ar
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
     assert message in err
     assert not storage.exists()
+
+
+def test_a_multi_objective_sweep_resumes_with_its_objectives_and_mo_ashas_rungs():
+    """What `resume` reads back: the spec from its JSON record, the scheduler and searcher from
+    Tune's pickled snapshot."""
+    import dataclasses
+    import pickle
+
+    from tuning_service.resume import spec_of
+
+    spec = SweepSpec(
+        searcher="nsga2", objectives=("val_accuracy:max", "params:min"), constraints=("params<=9",)
+    )
+    recorded = json.loads(json.dumps({k: v for k, v in dataclasses.asdict(spec).items() if k != "db"}))
+    again = spec_of(SimpleNamespace(spec=recorded), db=None)
+    assert again.objectives == spec.objectives and again.constraints == spec.constraints
+    scheduler = MOASHA(OBJ, max_t=9, grace_period=1, reduction_factor=3)
+    scheduler.on_trial_result(None, *_result("a", 1, 0.9, 10.0))
+    restored = pickle.loads(pickle.dumps(scheduler))
+    assert restored.rungs == scheduler.rungs
+    assert restored.on_trial_result(None, *_result("b", 1, 0.5, 100.0)) == TrialScheduler.STOP
+    plan = create_searcher(
+        "nsga2", SPACE, seed=0, objectives=OBJ, constraints=check_constraints(["params<=9"])
+    )
+    plan.search_alg.set_search_properties("val_accuracy", "max", plan.param_space)
+    plan.search_alg.suggest("t0")
+    searcher = pickle.loads(pickle.dumps(plan.search_alg))
+    searcher.on_trial_complete("t0", {"val_accuracy": 0.5, "params": 12.0})
+    (trial,) = searcher._ot_study.get_trials()
+    margins = (
+        trial.constraints
+        if hasattr(trial, "constraints")
+        else {"params<=9": trial.user_attrs["constraints"][0]}
+    )
+    assert trial.values == [0.5, 12.0] and margins == {"params<=9": 3.0}

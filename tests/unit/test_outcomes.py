@@ -20,6 +20,8 @@ from tuning_service.outcomes import classify_error, describe_exception, trial_st
         ({"training_iteration": 2, "diverged": True}, {}, "diverged"),
         ({"training_iteration": 1, "error": "out of memory: ..."}, {}, "errored"),
         ({"training_iteration": 3, "replayed": "stopped early"}, {}, "stopped early"),
+        # A model that breaks a constraint ends after its first epoch: infeasible, not stopped early.
+        ({"training_iteration": 1, "infeasible": "params=9 breaks params<=5"}, {}, "infeasible"),
     ],
 )
 def test_trial_status(last, config, status):
