@@ -258,3 +258,17 @@ def test_a_checkpoint_loaded_into_a_perturbed_config_trains_with_the_new_hyperpa
     target.state = reference.state
     expected = target.fit_epoch(fit, val, batch_size=7, order=epoch_order(len(fit), 3, 1))
     assert changed == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_graph_model_counts_the_parameters_its_keras_model_has():
+    """`params` (a multi-objective sweep's cost) is the same whichever way a trial trains,
+    batch norm's moving statistics (non-trainable weights) included."""
+    from tuning_service.modelcost import count_params, inference_latency_ms
+
+    cfg = {**BASE, "batch_norm": True, "layers": 2}
+    fit = Split.from_arrays(X, TARGETS["binary"])
+    network = any_network(cfg, SPECS["binary"])
+    keras_model = network.to_keras()
+    assert count_params(GraphModel(network, data_specs(fit.x, fit.y))) == keras_model.count_params()
+    assert count_params(KerasModel(keras_model)) == keras_model.count_params()
+    assert 0 < inference_latency_ms(keras_model, X[:5]) < 1000
