@@ -93,6 +93,10 @@ class Job:
     # k-fold cross-validation over train+validation instead of one split (small tables).
     cv_folds: int | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    # What its sweeps optimise and the limits they keep, unless `run` names its own: ``NAME:max|min``
+    # each (the first is the metric) and ``NAME<=BOUND`` on model costs (see `objectives`).
+    objectives: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()
 
     def _as_space(self, value: Space | Mapping[str, Any]) -> Space:
         if isinstance(value, Space):
@@ -113,6 +117,15 @@ class Job:
                 f"job {self.name!r}: max_epochs must be an integer >= 1, got {self.max_epochs!r}"
             )
 
+        from tuning_service.objectives import check_constraints, check_objectives
+
+        object.__setattr__(self, "objectives", tuple(self.objectives))
+        object.__setattr__(self, "constraints", tuple(self.constraints))
+        try:
+            check_objectives(self.objectives, self.metric, flag="objectives:")
+            check_constraints(self.constraints, flag="constraints:")
+        except InputError as exc:
+            raise InputError(f"job {self.name!r}: {exc}") from None
         if self.cv_folds is not None and (
             not isinstance(self.cv_folds, int) or isinstance(self.cv_folds, bool) or self.cv_folds < 2
         ):

@@ -16,6 +16,7 @@ from tuning_service import yamlio
 from tuning_service.errors import InputError
 from tuning_service.job import FOLDER_NAME_RULE, MODES, Dataset, Job, is_folder_name
 from tuning_service.models import build_mlp, check_config_keys
+from tuning_service.objectives import check_constraints, check_objectives
 from tuning_service.registry import did_you_mean
 from tuning_service.space import Choice, Float, Int, Space
 from tuning_service.tabular import (
@@ -112,6 +113,8 @@ SCHEMA: dict[str, tuple[Callable[[Any], Any], str]] = {
     "validation_size": (_share, "a number between 0 and 1"),
     "defaults": (_mapping, "a mapping of model settings"),
     "space": (_mapping, "a mapping of parameter names"),
+    "objectives": (_names, "a list of NAME:max or NAME:min, e.g. [val_accuracy:max, params:min]"),
+    "constraints": (_names, "a list of limits on model costs, e.g. ['params<=200000']"),
 }
 REQUIRED = ("csv", "target")
 
@@ -205,6 +208,11 @@ def load_job_file(path: str | Path) -> Job:
             f"{where}: key 'metric': a {table.task} job reports {', '.join(accepted)}, got {metric!r}"
             f"{did_you_mean(metric, list(accepted))}"
         )
+    try:
+        check_objectives(settings.get("objectives", ()), metric, flag="key 'objectives':")
+        check_constraints(settings.get("constraints", ()), flag="key 'constraints':")
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
     space = Space.from_dict(settings.get("space", DEFAULT_SPACE), where=f"{where}: space")
     defaults = dict(settings.get("defaults", {}))
     check_config_keys(list(space) + list(defaults), where=where)
@@ -225,6 +233,8 @@ def load_job_file(path: str | Path) -> Job:
         batch_size=settings.get("batch_size", 32),
         defaults=defaults,
         cv_folds=settings.get("cv_folds"),
+        objectives=settings.get("objectives", ()),
+        constraints=settings.get("constraints", ()),
     )
 
 

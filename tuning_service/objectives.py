@@ -100,35 +100,35 @@ def known_objectives(metric: str) -> list[str]:
     return sorted({metric, "loss", "val_loss", *COSTS})
 
 
-def check_objectives(texts: Sequence[str], metric: str) -> tuple[Objective, ...]:
-    """Parse and check a sweep's ``--objective`` values against its job's metric."""
-    parsed = tuple(parse_objective(t) for t in texts)
+def check_objectives(texts: Sequence[str], metric: str, flag: str = "--objective") -> tuple[Objective, ...]:
+    """Parse and check a sweep's ``--objective`` values (a job's ``objectives``) against its job's metric."""
+    parsed = tuple(parse_objective(t, flag) for t in texts)
     known = known_objectives(metric)
     seen: set[str] = set()
     for objective in parsed:
         if objective.name not in known:
             raise InputError(
-                f"--objective {str(objective)!r}: unknown objective {objective.name!r}; choose one of: "
+                f"{flag} {str(objective)!r}: unknown objective {objective.name!r}; choose one of: "
                 f"{', '.join(known)}"
             )
         if objective.name in seen:
-            raise InputError(f"--objective: {objective.name!r} is named twice; name each objective once")
+            raise InputError(f"{flag}: {objective.name!r} is named twice; name each objective once")
         seen.add(objective.name)
     if parsed and parsed[0].name in COSTS:
         raise InputError(
-            f"--objective {str(parsed[0])!r}: the first objective is the sweep's metric and must be one the "
+            f"{flag} {str(parsed[0])!r}: the first objective is the sweep's metric and must be one the "
             f"model reports ({', '.join(n for n in known if n not in COSTS)}); list model costs after it"
         )
     return parsed
 
 
-def check_constraints(texts: Sequence[str]) -> tuple[Constraint, ...]:
-    """Parse a sweep's ``--constraint`` values: each bounds a model cost."""
-    parsed = tuple(parse_constraint(t) for t in texts)
+def check_constraints(texts: Sequence[str], flag: str = "--constraint") -> tuple[Constraint, ...]:
+    """Parse a sweep's ``--constraint`` values (a job's ``constraints``): each bounds a model cost."""
+    parsed = tuple(parse_constraint(t, flag) for t in texts)
     for constraint in parsed:
         if constraint.name not in COSTS:
             raise InputError(
-                f"--constraint {str(constraint)!r}: a constraint bounds a model cost ({', '.join(COSTS)}), "
+                f"{flag} {str(constraint)!r}: a constraint bounds a model cost ({', '.join(COSTS)}), "
                 f"got {constraint.name!r}; to pick among trials by a metric, use export --pick"
             )
     return parsed

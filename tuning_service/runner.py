@@ -72,11 +72,24 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
     if spec.cv_folds is not None:
         job = replace(job, cv_folds=spec.cv_folds)
     validate_searcher(spec.searcher, job.space, spec.searcher_options)
+    if (job.objectives and not spec.objectives) or (job.constraints and not spec.constraints):
+        # The job's own objectives and limits where `run` names none, recorded with the sweep
+        # (`resume` and `results` read them there).
+        spec = spec.replace(
+            objectives=spec.objectives or job.objectives, constraints=spec.constraints or job.constraints
+        )
     objectives = check_objectives(spec.objectives, job.metric)
     constraints = check_constraints(spec.constraints)
     if objectives and (objectives[0].name, objectives[0].mode) != (job.metric, job.mode):
         # The first objective is the metric every leaderboard ranks the sweep's trials by.
-        job = replace(job, metric=objectives[0].name, mode=objectives[0].mode, worst=None)
+        job = replace(
+            job,
+            metric=objectives[0].name,
+            mode=objectives[0].mode,
+            worst=None,
+            objectives=spec.objectives,
+            constraints=spec.constraints,
+        )
     check_multi_objective(spec.searcher, objectives)
     max_epochs = spec.max_epochs or job.max_epochs
     validate_scheduler(

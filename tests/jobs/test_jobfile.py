@@ -63,6 +63,25 @@ def test_toml_and_json_job_files_are_the_same_settings(job_dir):
     assert list(load_job(as_json).space) == list(DEFAULT_SPACE)  # no space: the default one
 
 
+def test_a_job_file_declares_objectives_and_constraints_its_sweeps_use(job_dir):
+    from tuning_service.runner import prepare
+    from tuning_service.spec import SweepSpec
+
+    text = YAML + "objectives: [val_accuracy:max, params:min]\nconstraints: ['params<=5000']\n"
+    ref = _write(job_dir / "churn.yaml", text)
+    job = load_job(ref)
+    assert job.objectives == ("val_accuracy:max", "params:min") and job.constraints == ("params<=5000",)
+    spec = SweepSpec(job=ref, searcher="nsga2", storage=str(job_dir / "results"))
+    prepared = prepare(spec, job)
+    assert [str(o) for o in prepared.objectives] == ["val_accuracy:max", "params:min"]
+    assert prepared.spec.objectives == job.objectives  # recorded with the sweep, for resume and results
+    # The command line's own objectives win over the job's; its constraints stay unless given.
+    own = prepare(spec.replace(objectives=("val_loss:min", "latency_ms:min")), job)
+    assert [str(o) for o in own.objectives] == ["val_loss:min", "latency_ms:min"]
+    assert own.job.metric == "val_loss" and own.job.mode == "min"
+    assert [str(c) for c in own.constraints] == ["params<=5000"]
+
+
 def test_task_metric_and_mode_follow_the_target(job_dir):
     import pandas as pd
 
@@ -116,6 +135,22 @@ def test_task_metric_and_mode_follow_the_target(job_dir):
         (
             "csv: data/customers.csv\ntarget: label\nspace: {units: {type: int, low: 8}}\n",
             "space: parameter 'units': int range needs a number for high",
+        ),
+        (
+            "csv: data/customers.csv\ntarget: label\nobjectives: [val_accuracy:max, size:min]\n",
+            "key 'objectives': 'size:min': unknown objective 'size'; choose one of: latency_ms, loss, params,",
+        ),
+        (
+            "csv: data/customers.csv\ntarget: label\nobjectives: [val_accuracy:max, params:least]\n",
+            "key 'objectives': 'params:least': the direction must be max or min, got 'least'",
+        ),
+        (
+            "csv: data/customers.csv\ntarget: label\nconstraints: ['params=<5']\n",
+            "key 'constraints': 'params=<5': write NAME OP NUMBER",
+        ),
+        (
+            "csv: data/customers.csv\ntarget: label\nobjectives: val_accuracy:max\n",
+            "key 'objectives' must be a list",
         ),
         ("- just\n- a list\n", "expected a mapping of job settings, got list"),
         ("csv: [unclosed\n", "not valid YAML"),
