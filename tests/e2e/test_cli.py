@@ -16,7 +16,7 @@ BAD_INPUTS = [
     (["run", "nosuchjob"], "unknown job 'nosuchjob'; choose one of: "),
     (
         ["run", "--searcher", "tpe"],
-        "unknown searcher 'tpe'; choose one of: bohb, cmaes, gp, grid, hyperopt, optuna, qmc, random "
+        "unknown searcher 'tpe'; choose one of: bohb, cmaes, gp, grid, hyperopt, motpe, nsga2, optuna, qmc, random "
         "(did you mean 'optuna'?)",
     ),
     (

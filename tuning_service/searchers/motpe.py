@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from tuning_service.objectives import Constraint, Objective
 from tuning_service.registry import AtLeast
 from tuning_service.searchers import SearchPlan
-from tuning_service.searchers.multiobjective import constraints_func, objectives_plan
 from tuning_service.searchers.optuna import quiet_optuna
 from tuning_service.space import Space
 
@@ -27,6 +26,9 @@ def build(
     """MOTPE: random for the first ``n_startup_trials``, then TPE whose good set is the trials on
     the best fronts (Ozaki et al. 2020); constrained where the sweep has constraints."""
     from optuna.samplers import TPESampler
+
+    # Imports Ray Tune: only a sweep that uses this searcher does (`jobs` reads this module's docstring).
+    from tuning_service.searchers.multiobjective import constraints_func, objectives_plan
 
     with quiet_optuna():
         sampler = TPESampler(

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from tuning_service.objectives import Constraint, Objective
 from tuning_service.registry import AtLeast, AtMost
 from tuning_service.searchers import SearchPlan
-from tuning_service.searchers.multiobjective import constraints_func, objectives_plan
 from tuning_service.searchers.optuna import quiet_optuna
 from tuning_service.space import Space
 
@@ -28,6 +27,9 @@ def build(
     """NSGA-II: ``population_size`` random trials, then children of the best fronts (constrained
     dominance where the sweep has constraints: feasible trials first)."""
     from optuna.samplers import NSGAIISampler
+
+    # Imports Ray Tune: only a sweep that uses this searcher does (`jobs` reads this module's docstring).
+    from tuning_service.searchers.multiobjective import constraints_func, objectives_plan
 
     with quiet_optuna():
         sampler = NSGAIISampler(
