@@ -214,6 +214,8 @@ class SweepSpec:
         (),
         flag="--objective",
         metavar="NAME:max|min",
+        file_key="objectives",
+        aliases=("objective",),
         help="An objective (repeatable; two or more: a multi-objective sweep with a Pareto front). The first "
         "is the sweep's metric; model costs params and latency_ms may follow [default: the job's metric].",
     )
@@ -222,6 +224,8 @@ class SweepSpec:
         (),
         flag="--constraint",
         metavar="NAME<=BOUND",
+        file_key="constraints",
+        aliases=("constraint",),
         help="A limit on a model cost, e.g. params<=200000 (ops <=, >=, <, >; repeatable): trials that break "
         "it are recorded infeasible and never best.",
     )

@@ -326,3 +326,22 @@ def test_a_submitted_sweep_is_waited_for_a_bounded_time(write_schedule):
         InputError, match=r"'wait_timeout_s' is for target submit, and this sweep's target is 'local'"
     ):
         load_schedule(write_schedule(_sweep("    wait_timeout_s: 90\n")))
+
+
+def test_a_scheduled_sweep_takes_objectives_and_constraints(write_schedule, capsys):
+    text = f"""
+sweeps:
+  accuracy-and-size:
+    job: {TINY}
+    searcher: nsga2
+    objectives: [val_accuracy:max, params:min]
+    constraints: ["params<=5000"]
+    cron: "0 3 * * *"
+"""
+    (sweep,) = load_schedule(write_schedule(text)).sweeps
+    assert sweep.spec.objectives == ("val_accuracy:max", "params:min")
+    assert sweep.spec.constraints == ("params<=5000",)
+    bad = write_schedule(text.replace("params:min]", "params:least]"))
+    assert main(["schedule", "validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the direction must be max or min, got 'least'" in err
