@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from tuning_service.catalog import load_job, ship_user_modules
 from tuning_service.driverlock import DriverLock
 from tuning_service.errors import InputError, NotRecordedError, SweepError
-from tuning_service.job import Job
+from tuning_service.job import Job, Mode
 from tuning_service.lineage import write_lineage
 from tuning_service.objectives import (
     COSTS,
@@ -85,7 +85,7 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
         job = replace(
             job,
             metric=objectives[0].name,
-            mode=objectives[0].mode,
+            mode=cast(Mode, objectives[0].mode),
             worst=None,
             objectives=spec.objectives,
             constraints=spec.constraints,

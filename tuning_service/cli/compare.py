@@ -38,7 +38,7 @@ def compare(first: str, second: str, fmt_: str, db: str | None, storage: str) ->
             )
         )
         return
-    stdout_console().print(_table(*pair, fronts=fronts))
+    stdout_console().print(_table(pair[0], pair[1], fronts))
 
 
 def _better(a: SweepSummary, b: SweepSummary) -> int:

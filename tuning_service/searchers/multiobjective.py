@@ -74,10 +74,11 @@ class ObjectivesSearch(OptunaSearch):
         self, trial_id: str, result: Mapping[str, Any] | None = None, error: bool = False
     ) -> None:
         metrics = self.metric if isinstance(self.metric, list) else [self.metric]
-        finite = result is not None and all(_finite(result.get(m)) for m in metrics)
+        values = dict(result or {})
+        finite = result is not None and all(_finite(values.get(m)) for m in metrics)
         if finite and self._constraints and trial_id in self._ot_trials:
             margins = [
-                c.margin(float(result[c.name])) if _finite(result.get(c.name)) else math.inf  # type: ignore[index]
+                c.margin(float(values[c.name])) if _finite(values.get(c.name)) else math.inf
                 for c in self._constraints
             ]
             ot_trial = self._ot_trials[trial_id]
@@ -86,7 +87,7 @@ class ObjectivesSearch(OptunaSearch):
                     ot_trial.set_constraint(str(constraint), margin)
             else:
                 ot_trial.set_user_attr(CONSTRAINTS_ATTR, margins)
-        super().on_trial_complete(trial_id, dict(result) if finite else None, error=error or not finite)
+        super().on_trial_complete(trial_id, values if finite else None, error=error or not finite)
 
 
 def _finite(value: Any) -> bool:
