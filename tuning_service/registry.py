@@ -181,7 +181,7 @@ def check_options(
         if key not in accepted:
             raise InputError(
                 f"{kind} {name!r}: unknown option {key!r} "
-                f"(accepted: {', '.join(accepted) or 'none'}){did_you_mean(key, accepted)}"
+                f"(accepted: {', '.join(accepted) or 'none'}){did_you_mean(str(key), accepted)}"
             )
         wanted = _OptionType.of(hints.get(key))
         if wanted is not None and not wanted.fits(value):

@@ -210,6 +210,12 @@ def test_grid_spreads_points_over_ranges_when_asked():
             r"searcher 'optuna': unknown option 'n_startup' \(accepted: multivariate, n_startup_trials\)",
         ),
         ("random", {"seed": 3}, r"unknown option 'seed'"),
+        # A schedule or job file's YAML may give a number as an option's name.
+        (
+            "optuna",
+            {1.5: 3},
+            r"^searcher 'optuna': unknown option 1.5 \(accepted: multivariate, n_startup_trials\)$",
+        ),
     ],
 )
 def test_unknown_names_and_options_are_refused(name, options, message):
