@@ -57,16 +57,22 @@ def sweep_front(store: Store, sweep: SweepRow, rule: str | None = None) -> Front
             "with two or more --objective"
         )
     pick = parse_pick(rule, objectives) if rule else Pick(objectives[0])
+    members = pareto_set(candidates(store, sweep, objectives), objectives)
+    return Front(sweep, objectives, members, pick, pick.choose(members))
+
+
+def candidates(store: Store, sweep: SweepRow, objectives: tuple[Objective, ...]) -> list[Candidate]:
+    """The sweep's trials that may stand on its front (ranked, feasible, every objective known),
+    with their objectives' values at their best epoch, in trial order."""
     epochs: dict[tuple[str, int], dict[str, Any]] = {
         (e.trial_id, e.epoch): e.metrics for e in store.epochs(sweep.sweep_id)
     }
-    candidates = []
+    found = []
     for t in store.trials([sweep.sweep_id]):
         if t.status not in RANKED or t.value is None:
             continue  # infeasible, diverged, errored and dropped trials are never on the front
         row = {**epochs.get((t.trial_id, t.best_epoch or 0), {}), sweep.metric: t.value}
         values = values_of(row, objectives)
         if values is not None:
-            candidates.append(Candidate(t.trial_id, values, t))
-    members = pareto_set(candidates, objectives)
-    return Front(sweep, objectives, members, pick, pick.choose(members))
+            found.append(Candidate(t.trial_id, values, t))
+    return found

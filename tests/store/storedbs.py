@@ -65,3 +65,32 @@ def make_db_url(backend: str, tmp_path) -> Iterator[str]:
         yield url
     finally:
         drop_pg_database(admin, url)
+
+
+# A multi-objective sweep, as the store records one (tests/store/test_front.py, the dashboard).
+OBJECTIVES = ["val_accuracy:max", "params:min"]
+# trial -> status, per-epoch (val_accuracy, params)
+TRIALS = {
+    "big": ("completed", [(0.80, 90000.0), (0.97, 90000.0)]),
+    "mid": ("completed", [(0.85, 20000.0), (0.93, 20000.0)]),
+    "small": ("stopped early", [(0.70, 2000.0)]),
+    "worse": ("completed", [(0.60, 30000.0), (0.90, 30000.0)]),  # dominated by mid
+    "huge": ("infeasible", [(0.99, 500000.0)]),  # the most accurate, but over the limit
+}
+
+
+def record_multi_objective_sweep(store, sweep_id: str, objectives=OBJECTIVES) -> None:
+    """A finished nsga2 sweep of TRIALS on (val_accuracy, params), under params<=100000."""
+    store.create_sweep(
+        sweep_id, job="digits", job_ref="digits", metric="val_accuracy", mode="max", searcher="nsga2",
+        scheduler="asha", seed=0, space={}, spec={"job": "digits", "objectives": objectives,
+        "constraints": ["params<=100000"]}, versions={},
+    )  # fmt: skip
+    for n, (trial, (status, epochs)) in enumerate(TRIALS.items()):
+        store.start_trial(sweep_id, trial, {"units": 16 * (n + 1)})
+        for epoch, (acc, params) in enumerate(epochs, 1):
+            store.record_epoch(
+                sweep_id, trial, epoch, mode="max", value=acc, metrics={"val_accuracy": acc, "params": params}
+            )
+        store.finish_trial(sweep_id, trial, status)
+    store.finish_sweep(sweep_id, "finished")

@@ -5,35 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from storedbs import record_multi_objective_sweep as _record
 
 from tuning_service.cli import main
 from tuning_service.front import sweep_front
-
-OBJECTIVES = ["val_accuracy:max", "params:min"]
-# trial -> status, per-epoch (val_accuracy, params)
-TRIALS = {
-    "big": ("completed", [(0.80, 90000.0), (0.97, 90000.0)]),
-    "mid": ("completed", [(0.85, 20000.0), (0.93, 20000.0)]),
-    "small": ("stopped early", [(0.70, 2000.0)]),
-    "worse": ("completed", [(0.60, 30000.0), (0.90, 30000.0)]),  # dominated by mid
-    "huge": ("infeasible", [(0.99, 500000.0)]),  # the most accurate, but over the limit
-}
-
-
-def _record(store, sweep_id: str, objectives=OBJECTIVES) -> None:
-    store.create_sweep(
-        sweep_id, job="digits", job_ref="digits", metric="val_accuracy", mode="max", searcher="nsga2",
-        scheduler="asha", seed=0, space={}, spec={"job": "digits", "objectives": objectives,
-        "constraints": ["params<=100000"]}, versions={},
-    )  # fmt: skip
-    for n, (trial, (status, epochs)) in enumerate(TRIALS.items()):
-        store.start_trial(sweep_id, trial, {"units": 16 * (n + 1)})
-        for epoch, (acc, params) in enumerate(epochs, 1):
-            store.record_epoch(
-                sweep_id, trial, epoch, mode="max", value=acc, metrics={"val_accuracy": acc, "params": params}
-            )
-        store.finish_trial(sweep_id, trial, status)
-    store.finish_sweep(sweep_id, "finished")
 
 
 def test_the_front_holds_the_feasible_non_dominated_trials_best_first(store):

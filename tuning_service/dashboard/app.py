@@ -92,6 +92,7 @@ def create_app(store: Store, *, token: str | None = None, schedule_files: Sequen
         Route("/api/jobs/{job}/history", figures.job_history),
         Route("/api/compare", figures.compare),
         Route("/sweeps/{sweep_id}/export.{fmt}", downloads.sweep_export),
+        Route("/sweeps/{sweep_id}/pareto.{fmt}", downloads.pareto_export),
         Route("/jobs/{job}/export.{fmt}", downloads.job_export),
         Route("/sweeps/{sweep_id}/report.html", downloads.report),
         Route("/healthz", lambda request: PlainTextResponse("ok\n")),

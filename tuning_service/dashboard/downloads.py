@@ -13,10 +13,10 @@ from starlette.responses import HTMLResponse, Response
 from tuning_service.aggregate import FORMATS, best_configs, config_record, render_export
 from tuning_service.dashboard import queries
 from tuning_service.errors import InputError
-from tuning_service.results import COMPLETED, DIVERGED, DROPPED, ERRORED, STOPPED
+from tuning_service.results import COMPLETED, DIVERGED, DROPPED, ERRORED, INFEASIBLE, STOPPED
 from tuning_service.store import Store, SweepRow
 
-REPORTED = (COMPLETED, STOPPED, DIVERGED, ERRORED, DROPPED)
+REPORTED = (COMPLETED, STOPPED, INFEASIBLE, DIVERGED, ERRORED, DROPPED)
 MEDIA = {"json": "application/json", "yaml": "application/yaml", "csv": "text/csv"}
 # The report page carries its own inline CSS (it is made to be opened alone, offline).
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -62,6 +62,26 @@ def sweep_export(request: Request) -> Response:
     ]
     text = render_export(records, fmt, database=store.display_url)
     return _attachment(text, fmt, f"{sweep.sweep_id}-top{top}")
+
+
+def pareto_export(request: Request) -> Response:
+    """A multi-objective sweep's Pareto front: exactly `export --sweep ID` (``?pick=RULE``: `--pick`)."""
+    from tuning_service.front import sweep_front
+
+    store: Store = request.app.state.store
+    fmt = _format(request)
+    sweep = store.find_sweep(request.path_params["sweep_id"])
+    rule = request.query_params.get("pick") or None
+    front = sweep_front(store, sweep, rule)
+    records = [r for r in front.records() if r["picked"]] if rule else front.records()
+    if not records:
+        raise InputError(
+            f"sweep {sweep.sweep_id}'s Pareto front has no member"
+            + (f" meeting {rule!r}" if rule else " yet")
+        )
+    return _attachment(
+        render_export(records, fmt, database=store.display_url), fmt, f"{sweep.sweep_id}-pareto"
+    )
 
 
 def job_export(request: Request) -> Response:

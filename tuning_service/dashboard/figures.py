@@ -30,6 +30,66 @@ def importance(store: Store, sweep: SweepRow) -> dict[str, Any]:
     }
 
 
+def pareto(store: Store, sweep: SweepRow) -> dict[str, Any]:
+    """A multi-objective sweep's trials on its first two objectives (the second across, the first
+    up), its Pareto front drawn through them as the staircase bounding what it dominates."""
+    from tuning_service.front import candidates, objectives_of
+    from tuning_service.objectives import pareto_set
+
+    objectives = objectives_of(sweep)
+    if not objectives:
+        raise HTTPException(
+            404, f"sweep {sweep.sweep_id} has one objective ({sweep.metric}): no Pareto front"
+        )
+    found = candidates(store, sweep, objectives)
+    members = pareto_set(found, objectives)
+    on_front = {c.trial_id for c in members}
+    up, across = objectives[0], objectives[1]
+
+    def info(c: Any) -> str:
+        values = ", ".join(f"{k}={queries.short(v)}" for k, v in c.values.items())
+        return f"{queries.trial_info(c.item)} | {values}" + (
+            " | on the front" if c.trial_id in on_front else ""
+        )
+
+    series: list[dict[str, Any]] = [
+        {
+            "name": c.trial_id,
+            "status": c.item.status,
+            "info": info(c),
+            "points": [[c.values[across.name], c.values[up.name]]],
+        }
+        for c in found
+        if c.trial_id not in on_front
+    ]
+    front = sorted(members, key=lambda c: c.values[across.name])
+    series.append(
+        {
+            "name": "Pareto front",
+            "status": None,
+            "info": "Pareto front",
+            "points": [[c.values[across.name], c.values[up.name], info(c)] for c in front],
+            # From one member to the next: along first where less is better across, else up first.
+            "step": "hv" if across.mode == "min" else "vh",
+            "markers": True,
+        }
+    )
+    note = None if found else "no finished, feasible trial with every objective yet"
+    if len(objectives) > 2:
+        note = (
+            f"the first two of {len(objectives)} objectives; the front is over all of them, so some of its "
+            "members look dominated here"
+        )
+        series[-1]["step"] = False
+    return {
+        "kind": "lines",
+        "x_label": f"{across.name} ({across.mode})",
+        "y_label": f"{up.name} ({up.mode})",
+        "series": series,
+        "note": note,
+    }
+
+
 FIGURES: dict[str, Callable[[Store, SweepRow], dict[str, Any]]] = {
     "curves": queries.curves,
     "best_so_far": queries.best_so_far,
@@ -37,6 +97,7 @@ FIGURES: dict[str, Callable[[Store, SweepRow], dict[str, Any]]] = {
     "importance": importance,
     "stops": queries.stops,
     "slots": queries.slot_use,
+    "pareto": pareto,
 }
 # Figures worth keeping between polls: computed from every trial at once.
 CACHED = ("importance",)

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from tuning_service.aggregate import summarize
 from tuning_service.dashboard import queries
 from tuning_service.errors import InputError
+from tuning_service.front import objectives_of, sweep_front
 from tuning_service.schedule.change import headline
 from tuning_service.schedule.history import is_stale
 from tuning_service.store import Store
@@ -27,6 +28,14 @@ SWEEP_FIGURES = (
     ("importance", "importance", "Optuna's fANOVA over the finished trials (computed on first view)"),
     ("stops", "scheduler stops", "where trials ended before their last epoch"),
     ("slots", "slot use", "how many trials ran at once"),
+)
+
+
+# A sweep of several objectives: its front first, over its trials, with the front as a table.
+PARETO_FIGURE = (
+    "pareto",
+    "Pareto front",
+    "each finished, feasible trial on the first two objectives; the line is the front (hover a point)",
 )
 
 
@@ -71,6 +80,7 @@ def sweep(request: Request) -> Response:
     keys: list[str] = []
     for t in board.rows:
         keys += [k for k in t.config if k not in keys]
+    front = sweep_front(store, row) if objectives_of(row) else None
     return _render(
         request,
         "sweep.html",
@@ -79,8 +89,9 @@ def sweep(request: Request) -> Response:
             "sweep": row,
             "board": board,
             "keys": keys,
-            "figures": SWEEP_FIGURES,
-            "parts": ("summary", "leaderboard"),
+            "front": front,
+            "figures": (PARETO_FIGURE, *SWEEP_FIGURES) if front else SWEEP_FIGURES,
+            "parts": ("summary", "pareto", "leaderboard") if front else ("summary", "leaderboard"),
             "state_url": f"/api/state?sweep={row.sweep_id}",
             "title": f"{row.job} sweep {row.sweep_id}",
         },

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from tuning_service.results import DROPPED, UNRANKED
+from tuning_service.results import DROPPED, INFEASIBLE, UNRANKED
 from tuning_service.schedule.tables import schedule_locks, schedule_runs
 from tuning_service.store import RANKED, RUNNING, Store, SweepRow, TrialRow, schema
 from tuning_service.store.engine import transaction
@@ -29,7 +29,16 @@ PAGE_SIZE = 50
 CURVES = 60
 # Parallel coordinates: the best PARALLEL trials.
 PARALLEL = 300
-OUTCOMES = ("completed", "stopped early", "diverged", "errored", "running", "interrupted", DROPPED)
+OUTCOMES = (
+    "completed",
+    "stopped early",
+    INFEASIBLE,
+    "diverged",
+    "errored",
+    "running",
+    "interrupted",
+    DROPPED,
+)
 
 
 def read(store: Store, work: Callable[[sa.Connection], T]) -> T:
@@ -254,13 +263,13 @@ def leaderboard(store: Store, sweep: SweepRow, *, page: int = 1, size: int = PAG
     return read(store, work)
 
 
-def _trial_info(t: Any) -> str:
-    config = ", ".join(f"{k}={_short(v)}" for k, v in (t.config or {}).items())
+def trial_info(t: Any) -> str:
+    config = ", ".join(f"{k}={short(v)}" for k, v in (t.config or {}).items())
     value = "" if t.value is None else f", best {t.value:.4g}"
     return f"trial {t.trial_id} ({t.status}{value}): {config}"
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -293,7 +302,7 @@ def curves(store: Store, sweep: SweepRow, *, limit: int = CURVES) -> dict[str, A
             {
                 "name": t.trial_id,
                 "status": t.status,
-                "info": _trial_info(t),
+                "info": trial_info(t),
                 "points": points[t.trial_id],
             }
             for t in chosen.values()
@@ -390,7 +399,7 @@ def parallel(store: Store, sweep: SweepRow, *, limit: int = PARALLEL) -> dict[st
             {
                 "values": [a["scale"][i] for a in axes],
                 "value": t.value,
-                "info": _trial_info(t),
+                "info": trial_info(t),
             }
         )
     for a in axes:

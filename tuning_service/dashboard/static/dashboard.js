@@ -7,7 +7,7 @@
   const SVG = "http://www.w3.org/2000/svg";
   const COLORS = {
     completed: "#2e7d32", "stopped early": "#f9a825", diverged: "#c62828", errored: "#6a1b9a",
-    running: "#1565c0", interrupted: "#757575", dropped: "#9e9e9e",
+    running: "#1565c0", interrupted: "#757575", dropped: "#9e9e9e", infeasible: "#8d6e63",
   };
   const DASH = { "stopped early": "5 3", diverged: "2 2", errored: "2 2", dropped: "6 2 2 2" };
   const PALETTE = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#5d4037", "#ad1457"];
@@ -81,6 +81,7 @@
     for (const [x, y] of points) {
       if (y === null) { prev = null; continue; }
       if (prev === null) d += `M${sx(x)},${sy(y)}`;
+      else if (step === "vh") d += `V${sy(y)}H${sx(x)}`;
       else if (step) d += `H${sx(x)}V${sy(y)}`;
       else d += `L${sx(x)},${sy(y)}`;
       prev = y;
