@@ -72,6 +72,7 @@ def pareto(store: Store, sweep: SweepRow) -> dict[str, Any]:
             # From one member to the next: along first where less is better across, else up first.
             "step": "hv" if across.mode == "min" else "vh",
             "markers": True,
+            "color": "#1565c0",  # not a trial outcome's colour
         }
     )
     note = None if found else "no finished, feasible trial with every objective yet"

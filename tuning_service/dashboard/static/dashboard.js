@@ -98,7 +98,7 @@
     const layer = el("g", { class: "series" }, svg);
     const drawn = [];
     data.series.forEach((s, i) => {
-      const color = COLORS[s.status] || PALETTE[i % PALETTE.length];
+      const color = s.color || COLORS[s.status] || PALETTE[i % PALETTE.length];
       const path = el("path", { d: pathOf(s.points, sx, sy, s.step), stroke: color, fill: "none", class: "line",
         "stroke-dasharray": DASH[s.status] || "", "data-name": s.name }, layer);
       if (s.markers || s.points.length === 1) {
