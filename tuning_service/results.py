@@ -15,7 +15,7 @@ from typing import Any
 
 from tuning_service import curvefile, yamlio
 from tuning_service.errors import InputError
-from tuning_service.objectives import Candidate, is_multi_objective, pareto_set, parsed, values_of
+from tuning_service.objectives import Candidate, is_multi_objective, pareto_set, parse_pick, parsed, values_of
 
 COMPLETED, STOPPED, DIVERGED, ERRORED = "completed", "stopped early", "diverged", "errored"
 # A trial the results store saw that Ray Tune's final results do not hold (it started an
@@ -73,11 +73,21 @@ class SweepResult:
     # A multi-objective sweep's objectives (``val_accuracy:max``, first = ``metric``) and constraints.
     objectives: list[str] = field(default_factory=list)
     constraints: list[str] = field(default_factory=list)
+    pick: str | None = None  # the rule choosing `chosen` from the front (`--pick`)
 
     @property
     def best(self) -> TrialSummary | None:
         ranked = self.leaderboard()
         return ranked[0] if ranked and ranked[0].value is not None else None
+
+    @property
+    def chosen(self) -> TrialSummary | None:
+        """The trial best_config.json holds: the best, or the front member the ``pick`` rule
+        chooses (None when no member meets it)."""
+        if self.pick is None or not is_multi_objective(self.objectives):
+            return self.best
+        picked = parse_pick(self.pick, parsed(self.objectives)).choose(self.pareto())
+        return None if picked is None else picked.item
 
     def leaderboard(self, top: int | None = None) -> list[TrialSummary]:
         """Trials with a finite metric, best first; diverged, errored and dropped trials last."""
@@ -131,8 +141,9 @@ def versions() -> dict[str, str]:
 
 
 def best_config_record(result: SweepResult) -> dict[str, Any] | None:
-    """The record downstream training reads: best config, its metric and provenance."""
-    best = result.best
+    """The record downstream training reads: best config (or the one ``--pick`` chose), its
+    metric and provenance."""
+    best = result.chosen
     if best is None:
         return None
     return {
@@ -147,6 +158,7 @@ def best_config_record(result: SweepResult) -> dict[str, Any] | None:
         "searcher": result.searcher,
         "scheduler": result.scheduler,
         "seed": result.seed,
+        **({"pick": result.pick, "objectives": best.objectives} if result.pick else {}),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": versions(),
     }

@@ -26,6 +26,7 @@ from tuning_service.objectives import (
     at_epoch,
     check_constraints,
     check_objectives,
+    parse_pick,
     values_of,
 )
 from tuning_service.outcomes import (
@@ -91,6 +92,13 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
             constraints=spec.constraints,
         )
     check_multi_objective(spec.searcher, objectives)
+    if spec.pick is not None:
+        if len(objectives) < 2:
+            raise InputError(
+                f"--pick {spec.pick!r} chooses among a multi-objective sweep's Pareto front: "
+                "give two or more --objective"
+            )
+        parse_pick(spec.pick, objectives)
     max_epochs = spec.max_epochs or job.max_epochs
     validate_scheduler(
         spec.scheduler_name,
@@ -264,6 +272,7 @@ def _drive(
         started=started_at,
         objectives=[str(o) for o in prepared.objectives],
         constraints=[str(c) for c in prepared.constraints],
+        pick=spec.pick,
     )
     summary = recording.with_dropped(summary)
     if len(prepared.objectives) > 1:

@@ -230,6 +230,15 @@ class SweepSpec:
         "it are recorded infeasible and never best.",
     )
 
+    # Which front member best_config.json holds (see `objectives.parse_pick`); checked in `runner.prepare`.
+    pick: str | None = setting(
+        None,
+        flag="--pick",
+        metavar="RULE",
+        help="A multi-objective sweep: the Pareto-front member best_config.json holds, e.g. "
+        "'val_accuracy:max where params<=100000' [default: the first objective's best].",
+    )
+
     def __post_init__(self) -> None:
         # A spec read back from its JSON record holds lists.
         object.__setattr__(self, "objectives", tuple(self.objectives))

@@ -6,6 +6,7 @@ margins; MO-ASHA must stop a trial by its rule (`rung_decision`) on hand-built r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from types import SimpleNamespace
@@ -171,6 +172,15 @@ def test_mo_asha_stops_by_the_rule_at_its_rungs_and_decides_once_per_rung():
             "scheduler 'median' ranks trials by one metric",
         ),
         (["--constraint", "params=<3"], "--constraint 'params=<3': write NAME OP NUMBER"),
+        (
+            ["--pick", "params:min"],
+            "--pick 'params:min' chooses among a multi-objective sweep's Pareto front",
+        ),
+        (
+            ["--searcher", "nsga2", "--objective", "val_accuracy:max", "--objective", "params:min"]
+            + ["--pick", "val_accuracy:max where latency_ms<2"],
+            "'latency_ms' is not an objective of the sweep (val_accuracy, params)",
+        ),
     ],
 )
 def test_run_refuses_bad_objectives_in_one_line_with_exit_2(tmp_path, capsys, args, message):
@@ -217,3 +227,29 @@ def test_a_multi_objective_sweep_resumes_with_its_objectives_and_mo_ashas_rungs(
         else {"params<=9": trial.user_attrs["constraints"][0]}
     )
     assert trial.values == [0.5, 12.0] and margins == {"params<=9": 3.0}
+
+
+def test_best_config_holds_the_front_member_the_pick_rule_chooses(tmp_path):
+    """`--pick`: the most accurate model under a size limit, not the most accurate one."""
+    from tuning_service.results import SweepResult, TrialSummary, best_config_record
+
+    def trial(trial_id: str, acc: float, params: float) -> TrialSummary:
+        return TrialSummary(
+            trial_id=trial_id, config={"units": int(params)}, status="completed", value=acc, best_epoch=2,
+            epochs=2, train_time_s=1.0, objectives={"val_accuracy": acc, "params": params},
+        )  # fmt: skip
+
+    result = SweepResult(
+        sweep_id="s", job="digits", metric="val_accuracy", mode="max", searcher="nsga2", scheduler="asha",
+        seed=0, sweep_dir=tmp_path, wall_time_s=1.0, max_epochs=2,
+        trials=[trial("big", 0.97, 90000), trial("mid", 0.93, 20000), trial("worse", 0.90, 30000)],
+        objectives=["val_accuracy:max", "params:min"], pick="val_accuracy:max where params<=50000",
+    )  # fmt: skip
+    record = best_config_record(result)
+    assert record["trial_id"] == "mid" and record["config"] == {"units": 20000}
+    assert (
+        record["pick"] == "val_accuracy:max where params<=50000" and record["objectives"]["params"] == 20000
+    )
+    assert result.best.trial_id == "big"  # the leaderboard still ranks by the first objective
+    none_fits = dataclasses.replace(result, pick="val_accuracy:max where params<=1000")
+    assert none_fits.chosen is None and best_config_record(none_fits) is None

@@ -105,7 +105,14 @@ def leaderboard_table(result: SweepResult, top: int = 10) -> Table:
 def print_summary(console: Console, result: SweepResult) -> None:
     console.print(leaderboard_table(result))
     console.print(f"{tally(result.counts())}, {result.epochs} epochs, {result.wall_time_s:.1f}s wall time")
-    if result.best is not None:
+    chosen = result.chosen
+    if chosen is not None:
+        how = f" (picked: {result.pick})" if result.pick else ""
         console.print(
-            f"best {result.metric} {result.best.value:.4f} -> {result.sweep_dir / 'best_config.json'}"
+            f"best {result.metric} {chosen.value:.4f}{how} -> {result.sweep_dir / 'best_config.json'}"
+        )
+    elif result.best is not None:
+        console.print(
+            f"no Pareto-front member meets --pick {result.pick!r}: best_config.json not written "
+            f"(the front is in {result.sweep_dir / 'pareto_front.json'})"
         )
