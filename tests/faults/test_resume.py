@@ -38,13 +38,16 @@ def _optuna_numbers(sweep_dir: Path) -> list[int]:
     return sorted(t.number for t in state["_ot_study"].trials)
 
 
-SEARCHERS = ("grid", "random", "optuna", "hyperopt", "cmaes", "qmc", "gp", "bohb")
+SEARCHERS = ("grid", "random", "optuna", "hyperopt", "cmaes", "qmc", "gp", "bohb", "nsga2", "motpe")
 # Searchers whose snapshot copy is cut short after the kill (the others are killed as they are).
 CUT_COPY = ("grid",)
 # Each with ASHA, but BOHB, which runs only with its own Hyperband (it pauses and resumes trials).
 SCHEDULER = {"bohb": "bohb"}
 # Searchers that keep an Optuna study in their snapshot.
-OPTUNA_STUDIES = ("optuna", "cmaes", "qmc", "gp")
+OPTUNA_STUDIES = ("optuna", "cmaes", "qmc", "gp", "nsga2", "motpe")
+# The multi-objective searchers run a multi-objective sweep (and MO-ASHA with it).
+OBJECTIVES = ("--objective", "val_accuracy:max", "--objective", "params:min")
+EXTRA = {"nsga2": OBJECTIVES, "motpe": OBJECTIVES}
 
 
 @dataclass
@@ -65,7 +68,7 @@ def _crash_and_resume(searcher: str, job_file: str, root: Path) -> Crash:
     db = storage / "tuning.db"
     args = [
         "--searcher", searcher, "--scheduler", SCHEDULER.get(searcher, "asha"), "--num-samples", "12",
-        "--max-concurrent", "2", "--data-limit", "300", "--storage", str(storage),
+        "--max-concurrent", "2", "--data-limit", "300", "--storage", str(storage), *EXTRA.get(searcher, ()),
     ]  # fmt: skip
     driver = cli("run", job_file, *args, cwd=root)
     try:
@@ -110,8 +113,8 @@ def crashes(tmp_path_factory) -> dict[str, Crash]:
     job_file = f"{root / 'resumable_job.py'}:JOB"
     for searcher in SEARCHERS:
         (root / searcher).mkdir()
-    # Four at a time: each driver is a Ray with two trial workers, about 2.5 GB together.
-    with ThreadPoolExecutor(4) as pool:
+    # Five at a time: each driver is a Ray with two trial workers, about 2.5 GB together.
+    with ThreadPoolExecutor(5) as pool:
         futures = {s: pool.submit(_crash_and_resume, s, job_file, root / s) for s in SEARCHERS}
     out = {}
     for searcher, future in futures.items():
