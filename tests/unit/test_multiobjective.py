@@ -49,6 +49,28 @@ def test_searchers_tell_optuna_every_objective_and_the_constraint_margins(name):
         assert margin == pytest.approx(t.values[1] - 40)
 
 
+@pytest.mark.parametrize("name", ["optuna", "gp"])
+def test_constrained_samplers_of_one_objective_are_told_the_margins(name):
+    """`--constraint` without several objectives: TPE and the GP sampler still get it."""
+    plan = create_searcher(name, SPACE, seed=0, constraints=check_constraints(["params<=40"]))
+    searcher = plan.search_alg
+    assert searcher.set_search_properties("val_accuracy", "max", plan.param_space)
+    for i in range(3):
+        config = searcher.suggest(f"t{i}")
+        searcher.on_trial_complete(
+            f"t{i}", {"val_accuracy": 0.5 + 0.01 * i, "params": float(config["units"])}
+        )
+    study = searcher._ot_study
+    assert [d.name for d in study.directions] == ["MAXIMIZE"]
+    done = study.get_trials()
+    assert [t.state.name for t in done] == ["COMPLETE"] * 3
+    for t in done:
+        margin = t.constraints["params<=40"] if hasattr(t, "constraints") else t.user_attrs["constraints"][0]
+        assert margin == pytest.approx(t.params["units"] - 40)
+    # Without constraints: Ray's plain OptunaSearch, as before.
+    assert type(create_searcher(name, SPACE, seed=0).search_alg).__name__ == "OptunaSearch"
+
+
 def test_single_objective_searchers_are_refused_for_several_objectives():
     check_multi_objective("random", OBJ)  # objective-agnostic: allowed
     check_multi_objective("optuna", OBJ[:1])  # one objective: any searcher

@@ -47,6 +47,8 @@ SEARCHERS.add_lazy("motpe", "tuning_service.searchers.motpe:build", aliases=("mo
 # take ``objectives`` and ``constraints``), these never look at any; the rest optimise one metric.
 MULTI_OBJECTIVE = frozenset({"nsga2", "motpe"})
 OBJECTIVE_AGNOSTIC = frozenset({"grid", "random"})
+# Single-objective searchers whose Optuna sampler takes constraints (their builders take both too).
+CONSTRAINED = frozenset({"optuna", "gp"})
 
 # Searchers that work only beside one scheduler, which works only beside them: BOHB's model
 # learns from the results of Hyperband-for-BOHB's rungs, and that scheduler tells the
@@ -152,13 +154,13 @@ def create_searcher(
     space no longer accepts are dropped with a log line (see `points.usable_points`).
     ``max_concurrent`` caps running trials: Tune's own cap ignores variant generators.
     ``objectives`` and ``constraints`` (`objectives.Objective`, `objectives.Constraint`) go to
-    the searchers that rank several objectives.
+    the searchers that rank several objectives, and to those whose sampler takes constraints.
     """
     from tuning_service.searchers.points import usable_points
 
     build = SEARCHERS[name]
     check_options("searcher", name, build, options, reserved=_RESERVED)
     points = usable_points(space, points_to_evaluate)
-    if name in MULTI_OBJECTIVE:
+    if name in MULTI_OBJECTIVE | CONSTRAINED:
         options = {**options, "objectives": tuple(objectives), "constraints": tuple(constraints)}
     return build(space, seed=seed, points_to_evaluate=points, max_concurrent=max_concurrent, **options)

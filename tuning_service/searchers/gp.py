@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
+from tuning_service.objectives import Constraint, Objective
 from tuning_service.registry import AtLeast
 from tuning_service.searchers import SearchPlan
-from tuning_service.searchers.optuna import quiet_optuna, sampler_plan
+from tuning_service.searchers.optuna import constrained, quiet_optuna, sampler_plan
 from tuning_service.space import Space
 
 
@@ -16,6 +18,8 @@ def build(
     seed: int,
     points_to_evaluate: list[dict[str, Any]] | None = None,
     max_concurrent: int | None = None,
+    objectives: Sequence[Objective] = (),
+    constraints: Sequence[Constraint] = (),
     n_startup_trials: Annotated[int, AtLeast(0)] = 5,
     deterministic_objective: bool = False,
 ) -> SearchPlan:
@@ -23,12 +27,16 @@ def build(
 
     Strong on small budgets (tens of trials) of mostly numeric ranges; each suggestion
     refits the GP, so past a few hundred trials TPE is cheaper. ``deterministic_objective``
-    assumes no noise (the same config always scores the same: seeded, small data).
+    assumes no noise (the same config always scores the same: seeded, small data). With
+    constraints, a second GP models them and suggestions weigh in how likely they are met.
     """
     from optuna.samplers import GPSampler
 
     with quiet_optuna():
         sampler = GPSampler(
-            seed=seed, n_startup_trials=n_startup_trials, deterministic_objective=deterministic_objective
+            seed=seed,
+            n_startup_trials=n_startup_trials,
+            deterministic_objective=deterministic_objective,
+            **constrained(constraints),
         )
-    return sampler_plan(space, sampler, points_to_evaluate, max_concurrent)
+    return sampler_plan(space, sampler, points_to_evaluate, max_concurrent, objectives, constraints)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any
 
+from tuning_service.objectives import Constraint, Objective
 from tuning_service.registry import AtLeast
 from tuning_service.searchers import SearchPlan, limit_concurrency
 from tuning_service.space import Space
@@ -18,15 +19,32 @@ def build(
     seed: int,
     points_to_evaluate: list[dict[str, Any]] | None = None,
     max_concurrent: int | None = None,
+    objectives: Sequence[Objective] = (),
+    constraints: Sequence[Constraint] = (),
     n_startup_trials: Annotated[int, AtLeast(0)] = 5,
     multivariate: bool = True,
 ) -> SearchPlan:
-    """TPE: ``points_to_evaluate`` first, random for the first ``n_startup_trials``, then model-guided."""
+    """TPE: ``points_to_evaluate`` first, random for the first ``n_startup_trials``, then model-guided
+    (constrained TPE where the sweep has constraints: feasible trials make the good set)."""
     from optuna.samplers import TPESampler
 
     with quiet_optuna():
-        sampler = TPESampler(seed=seed, n_startup_trials=n_startup_trials, multivariate=multivariate)
-    return sampler_plan(space, sampler, points_to_evaluate, max_concurrent)
+        sampler = TPESampler(
+            seed=seed,
+            n_startup_trials=n_startup_trials,
+            multivariate=multivariate,
+            **constrained(constraints),
+        )
+    return sampler_plan(space, sampler, points_to_evaluate, max_concurrent, objectives, constraints)
+
+
+def constrained(constraints: Sequence[Constraint]) -> dict[str, Any]:
+    """A constrained Optuna sampler's keyword arguments for the sweep's ``constraints`` (none: {})."""
+    if not constraints:
+        return {}
+    from tuning_service.searchers.multiobjective import constraints_func
+
+    return {"constraints_func": constraints_func(constraints)}
 
 
 @contextmanager
@@ -42,9 +60,19 @@ def quiet_optuna() -> Iterator[None]:
 
 
 def sampler_plan(
-    space: Space, sampler: Any, points_to_evaluate: list[dict[str, Any]] | None, max_concurrent: int | None
+    space: Space,
+    sampler: Any,
+    points_to_evaluate: list[dict[str, Any]] | None,
+    max_concurrent: int | None,
+    objectives: Sequence[Objective] = (),
+    constraints: Sequence[Constraint] = (),
 ) -> SearchPlan:
-    """Any Optuna sampler as a Ray Tune searcher: the study lives in the driver, asked and told by Tune."""
+    """Any Optuna sampler as a Ray Tune searcher: the study lives in the driver, asked and told by
+    Tune; with constraints, told each trial's margins too."""
+    if constraints:
+        from tuning_service.searchers.multiobjective import objectives_plan
+
+        return objectives_plan(space, sampler, objectives, constraints, points_to_evaluate, max_concurrent)
     from ray.tune.search.optuna import OptunaSearch
 
     searcher = OptunaSearch(sampler=sampler, points_to_evaluate=points_to_evaluate or None)
