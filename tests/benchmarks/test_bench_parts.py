@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from benchmarks import compare, ours, overhead, peers
+from benchmarks import compare, multiobjective, ours, overhead, peers
 from benchmarks.problems import PROBLEMS, get_problem, hyperband_schedule
 from benchmarks.reporting import ToolRun, markdown_table, plot_best_so_far
 from tuning_service.errors import InputError
@@ -206,3 +206,31 @@ def test_driver_scale_sizes_are_checked():
     assert driver_scale.build_parser().parse_args(["--trials", "1000,10000"]).trials == [1000, 10000]
     with pytest.raises(SystemExit):
         driver_scale.build_parser().parse_args(["--trials", "1000,lots"])
+
+
+def test_hypervolume_2d_by_hand():
+    hv = multiobjective.hypervolume_2d
+    assert hv([], (3.0, 3.0)) == 0.0
+    assert hv([(1.0, 2.0)], (3.0, 3.0)) == 2.0
+    # Two rectangles of 2 overlapping in 1: 3; the order given does not matter.
+    assert hv([(2.0, 1.0), (1.0, 2.0)], (3.0, 3.0)) == 3.0
+    # A dominated point, a duplicate and points at or beyond the reference add nothing.
+    assert hv([(1.0, 2.0), (2.0, 1.0), (2.0, 2.5), (1.0, 2.0), (3.0, 0.0), (0.0, 3.0)], (3.0, 3.0)) == 3.0
+    # The same first objective twice: only the lower second one counts.
+    assert hv([(1.0, 2.5), (1.0, 2.0)], (3.0, 3.0)) == 2.0
+
+
+def test_front_hypervolume_is_the_share_of_the_accuracy_params_box():
+    front = [{"val_accuracy": 0.9, "params": 500}, {"val_accuracy": 0.5, "params": 100}]
+    # 0.5 x 900 + (0.9 - 0.5) x 500 over 1 x 1000.
+    assert multiobjective.front_hypervolume(front, 1000) == pytest.approx(0.65)
+    assert multiobjective.front_hypervolume([*front, {"val_accuracy": 0.8, "params": 600}], 1000) == (
+        pytest.approx(0.65)
+    )
+
+
+def test_multiobjective_population_is_our_nsga2_default():
+    from tuning_service.searchers import nsga2
+
+    assert multiobjective.default_population() == 10
+    assert nsga2.build.__kwdefaults__["population_size"] == 10

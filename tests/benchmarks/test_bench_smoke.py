@@ -13,6 +13,7 @@ from benchmarks import (
     dashboard,
     driver_scale,
     epoch_cost,
+    multiobjective,
     overhead,
     peers,
     small,
@@ -23,6 +24,7 @@ from benchmarks import (
 from benchmarks.ours import engine_support
 from benchmarks.problems import get_problem
 from jobs import digits
+from tuning_service import pareto
 
 
 def _runs(path):
@@ -215,3 +217,37 @@ def test_store_scale_refuses_bad_input_in_one_line(tmp_path, capsys, argv, messa
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [err[0]] and err[0].startswith(message) and "secret" not in err[0]
     assert not (tmp_path / "store_scale.json").exists()
+
+
+@pytest.mark.integration
+def test_multiobjective_smoke_compares_fronts_on_one_epoch_budget(ray_local, tmp_path, capsys):
+    assert multiobjective.main(["--smoke", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "multiobjective.json").read_text())
+    ours, peer = data["runs"]["ours"], data["runs"]["optuna-nsga2"]
+    assert data["trials"] == 4 and data["max_epochs"] == 2 and ours["trials"] == 4
+    assert 4 <= ours["epochs"] <= 8 and peer["epochs"] == ours["epochs"]
+    assert data["reference"]["params"] == 150794  # 3 x 256 units on digits' 64 inputs and 10 classes
+    for run in (ours, peer):
+        assert run["front_size"] == len(run["front"]) >= 1 and 0 < run["hypervolume"] <= 1
+        points = [(-m["val_accuracy"], m["params"]) for m in run["front"]]
+        assert sorted(pareto.front(points)) == list(range(len(points)))  # nothing on it is dominated
+        everything = [(-m["val_accuracy"], m["params"]) for m in run["all"]]
+        assert multiobjective.hypervolume_2d(everything, (0, 150794)) == pytest.approx(
+            run["hypervolume"] * 150794
+        )
+    assert data["ratios"]["wall_s"] == pytest.approx(ours["wall_s"] / peer["wall_s"])
+    assert set(data["load_average"]) == {"before", "after", "disturbed"}
+    assert "| optuna nsga2 (in-process) |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--trials", "1"], "error: --trials 1: a front needs at least 2 trials; give --trials 2 or more"),
+        (["--epochs", "0"], "error: --epochs 0: each trial trains at least 1 epoch; give --epochs 1 or more"),
+    ],
+)
+def test_multiobjective_refuses_bad_sizes_in_one_line(tmp_path, capsys, argv, message):
+    assert multiobjective.main([*argv, "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [message]
+    assert not (tmp_path / "multiobjective.json").exists()
