@@ -27,6 +27,7 @@ SCENARIOS = (
     ("store_scale", "store_scale"),
     ("dashboard", "dashboard"),
     ("chaos", "chaos"),
+    ("multiobjective", "multiobjective"),
 )
 
 
