@@ -64,14 +64,12 @@ def sweep_front(store: Store, sweep: SweepRow, rule: str | None = None) -> Front
 def candidates(store: Store, sweep: SweepRow, objectives: tuple[Objective, ...]) -> list[Candidate]:
     """The sweep's trials that may stand on its front (ranked, feasible, every objective known),
     with their objectives' values at their best epoch, in trial order."""
-    epochs: dict[tuple[str, int], dict[str, Any]] = {
-        (e.trial_id, e.epoch): e.metrics for e in store.epochs(sweep.sweep_id)
-    }
+    at_best = store.best_epoch_metrics(sweep.sweep_id)
     found = []
     for t in store.trials([sweep.sweep_id]):
         if t.status not in RANKED or t.value is None:
             continue  # infeasible, diverged, errored and dropped trials are never on the front
-        row = {**epochs.get((t.trial_id, t.best_epoch or 0), {}), sweep.metric: t.value}
+        row = {**at_best.get(t.trial_id, {}), sweep.metric: t.value}
         values = values_of(row, objectives)
         if values is not None:
             found.append(Candidate(t.trial_id, values, t))

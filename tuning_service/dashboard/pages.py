@@ -80,7 +80,10 @@ def sweep(request: Request) -> Response:
     keys: list[str] = []
     for t in board.rows:
         keys += [k for k in t.config if k not in keys]
-    front = sweep_front(store, row) if objectives_of(row) else None
+    # A live part asks for itself alone: the front is computed for the page and its own part.
+    several = bool(objectives_of(row))
+    wanted = request.query_params.get("part") in (None, "pareto")
+    front = sweep_front(store, row) if several and wanted else None
     return _render(
         request,
         "sweep.html",
@@ -90,8 +93,8 @@ def sweep(request: Request) -> Response:
             "board": board,
             "keys": keys,
             "front": front,
-            "figures": (PARETO_FIGURE, *SWEEP_FIGURES) if front else SWEEP_FIGURES,
-            "parts": ("summary", "pareto", "leaderboard") if front else ("summary", "leaderboard"),
+            "figures": (PARETO_FIGURE, *SWEEP_FIGURES) if several else SWEEP_FIGURES,
+            "parts": ("summary", "pareto", "leaderboard") if several else ("summary", "leaderboard"),
             "state_url": f"/api/state?sweep={row.sweep_id}",
             "title": f"{row.job} sweep {row.sweep_id}",
         },

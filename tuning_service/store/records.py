@@ -692,6 +692,16 @@ class Store:
             query = query.where(e.c.trial_id == trial_id)
         return self._read(lambda conn: [EpochRow(**r._mapping) for r in conn.execute(query)])
 
+    def best_epoch_metrics(self, sweep_id: str) -> dict[str, dict[str, Any]]:
+        """Each trial's metrics at its best epoch, joined by the database: one row per trial."""
+        e, t = schema.epochs, schema.trials
+        query = sa.select(e.c.trial_id, e.c.metrics).join(
+            t,
+            sa.and_(t.c.sweep_id == e.c.sweep_id, t.c.trial_id == e.c.trial_id, t.c.best_epoch == e.c.epoch),
+        )
+        query = query.where(e.c.sweep_id == sweep_id)
+        return self._read(lambda conn: {r.trial_id: dict(r.metrics) for r in conn.execute(query)})
+
     def epoch_counts(self, sweep_ids: Iterable[str]) -> dict[str, int]:
         e = schema.epochs
         query = (
