@@ -36,9 +36,6 @@ def connect_timeout() -> float:
 # address instead of swapping in the machine's public one.
 SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-# Ray's setting (read by each node's raylet) for modules its workers import when they start.
-PRELOAD_ENV = "RAY_preload_python_modules"
-PRELOADED_MODULES = "tensorflow,keras"
 # Ray's loggers whose chatter belongs in the sweep's log file, not on the console.
 _RAY_LOGGERS = ("ray", "ray.tune", "ray.train", "ray.data")
 
@@ -51,10 +48,10 @@ def prepare_environment(address: str | None) -> None:
         # (This switch is Ray's "single-machine" mode; ray.init(_node_ip_address=
         # "127.0.0.1") is turned into the machine's public address instead.)
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        # Ray starts a worker per CPU as soon as it is up and these import TensorFlow and
-        # Keras first, while the driver sets up Tune: a trial's actor placed on one (see
-        # `trial_actors_use_prestarted_workers`) finds them imported.
-        os.environ.setdefault(PRELOAD_ENV, PRELOADED_MODULES)
+        # Not RAY_preload_python_modules=tensorflow: the workers Ray starts with the node
+        # serve no job, so a trial's actor gets a new worker all the same, and their imports
+        # only took the CPUs from the driver's and that actor's start (benchmarks/startup.py:
+        # 5.9 s from Tune's start to the first epoch without, 8.1 s with, on 2 cores).
         _refresh_imported_ray()
     else:
         prepare_cluster_client(address)
@@ -262,28 +259,6 @@ def skip_unsent_usage_tags() -> None:
 
 def _no_tags(callbacks: Any) -> bool:
     return False
-
-
-def trial_actors_use_prestarted_workers() -> None:
-    """Let Ray place trial actors on the workers it prestarts (which preload TensorFlow).
-
-    Tune gives every trainable actor a runtime environment holding ``PL_DISABLE_FORK=1``,
-    a PyTorch Lightning switch. Ray never runs an actor with a runtime environment on the
-    workers it starts with the node, so each trial waited for a new worker process and
-    its TensorFlow import, and the prestarted workers' imports only took CPU from it.
-    This service trains Keras models, so the switch is dropped: without an environment
-    the trial actors take the prestarted workers. Variables Tune forwards when they are
-    set (cloud credentials) still give an environment, and the actor a new worker, as
-    before. (A private Ray module: if an upgrade moves it, nothing changes but the speed;
-    tests/unit/test_usage_tags.py fails then.)
-    """
-    try:
-        from ray.tune.execution import class_cache
-    except ImportError:
-        return
-    defaults = getattr(class_cache, "DEFAULT_ENV_VARS", None)
-    if isinstance(defaults, dict):
-        defaults.pop("PL_DISABLE_FORK", None)
 
 
 def node_capacity() -> tuple[float, float]:

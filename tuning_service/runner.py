@@ -330,12 +330,7 @@ def _fit(
 
     from tuning_service.callbacks import Halt, ProgressCallback, SnapshotKeeper
     from tuning_service.progress import Snapshot
-    from tuning_service.raysession import (
-        check_fits,
-        node_capacity,
-        skip_unsent_usage_tags,
-        trial_actors_use_prestarted_workers,
-    )
+    from tuning_service.raysession import check_fits, node_capacity, skip_unsent_usage_tags
     from tuning_service.schedulers import checkpoint_frequency, checkpoints_kept, create_scheduler
     from tuning_service.schedulers.state import SchedulerState
     from tuning_service.searchers import create_searcher
@@ -345,7 +340,6 @@ def _fit(
     spec, job = prepared.spec, prepared.job
     ship_user_modules()
     skip_unsent_usage_tags()
-    trial_actors_use_prestarted_workers()
     check_fits(spec.cpus_per_trial, spec.gpus_per_trial, *node_capacity(), "the Ray cluster")
     extra: dict[str, Any] = {"finished": resume.finished} if resume and resume.finished else {}
     if spec.objectives or spec.constraints:  # the model costs to measure, and their limits

@@ -31,13 +31,3 @@ def _imports_mlflow(stats: str) -> bool:
 def test_usage_tags_are_skipped_only_while_the_statistics_are_off():
     assert _imports_mlflow("1")  # Ray's own behaviour: the probe can tell
     assert not _imports_mlflow("0")
-
-
-def test_tune_gives_trial_actors_no_runtime_environment_of_its_own():
-    # With one, Ray never places them on the workers it prestarts with TensorFlow imported.
-    from ray.tune.execution import class_cache
-
-    from tuning_service.raysession import trial_actors_use_prestarted_workers
-
-    trial_actors_use_prestarted_workers()
-    assert class_cache.DEFAULT_ENV_VARS == {}
