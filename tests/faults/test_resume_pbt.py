@@ -59,9 +59,10 @@ def test_a_pbt_sweep_resumes_after_its_driver_is_killed(tmp_path):
         rows = {t.trial_id: [e.epoch for e in store.epochs(row.sweep_id, t.trial_id)] for t in trials}
     assert row.status == "finished", row.message
     assert len(trials) == TRIALS, [(t.trial_id, t.status) for t in trials]
-    assert all(t.status == "completed" and t.epochs == EPOCHS for t in trials), [
-        (t.trial_id, t.status, t.epochs) for t in trials
-    ]
+    assert all(t.status == "completed" and t.epochs == EPOCHS for t in trials), (
+        [(t.trial_id, t.status, t.epochs, t.message) for t in trials],
+        err[-3000:],
+    )
     assert all(epochs == list(range(1, EPOCHS + 1)) for epochs in rows.values()), rows
     # The exploits made before the kill that the snapshot kept are still there, numbered in order.
     assert [x.number for x in after] == list(range(1, len(after) + 1))

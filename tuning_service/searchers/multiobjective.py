@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from optuna.samplers import NSGAIISampler
 from ray.tune.search.optuna import OptunaSearch
 
 from tuning_service.objectives import Constraint, Objective
@@ -38,6 +40,25 @@ class ConstraintValues:
 def constraints_func(constraints: Sequence[Constraint]) -> ConstraintValues | None:
     """What a constrained Optuna sampler takes: None without constraints, or where trials hold them."""
     return ConstraintValues(len(constraints)) if constraints and not _trials_hold_constraints() else None
+
+
+class PicklableNSGAII(NSGAIISampler):
+    """Optuna's NSGA-II sampler, which Tune can pickle: Optuna 5's generation cache holds a
+    thread lock, and Tune pickles the searcher (with its sampler) into every snapshot."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_thread_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._thread_lock = threading.Lock()  # unused by Optuna 4
+
+
+# Optuna names the study attributes holding a genetic sampler's generations after its class:
+# keep NSGA-II's names, so a sweep's study reads the same as with Optuna's own class.
+for _key in ("_GENERATION_KEY", "_PARENT_CACHE_KEY_PREFIX"):
+    if _key in vars(NSGAIISampler):
+        setattr(PicklableNSGAII, _key, vars(NSGAIISampler)[_key])
 
 
 class ObjectivesSearch(OptunaSearch):

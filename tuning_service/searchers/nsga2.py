@@ -26,13 +26,11 @@ def build(
 ) -> SearchPlan:
     """NSGA-II: ``population_size`` random trials, then children of the best fronts (constrained
     dominance where the sweep has constraints: feasible trials first)."""
-    from optuna.samplers import NSGAIISampler
-
     # Imports Ray Tune: only a sweep that uses this searcher does (`jobs` reads this module's docstring).
-    from tuning_service.searchers.multiobjective import constraints_func, objectives_plan
+    from tuning_service.searchers.multiobjective import PicklableNSGAII, constraints_func, objectives_plan
 
     with quiet_optuna():
-        sampler = NSGAIISampler(
+        sampler = PicklableNSGAII(
             seed=seed,
             population_size=population_size,
             mutation_prob=mutation_prob,
