@@ -140,6 +140,40 @@ def test_random_searcher_samples_the_same_domains():
     assert max(c["units"] for c in samples) == 512 and min(c["units"] for c in samples) == 32
 
 
+# The model-based searchers, whose state Tune's snapshot must carry whole (grid and random are
+# Tune's BasicVariantGenerator, resumed in tests/faults/test_resume.py).
+MODEL_BASED = ("optuna", "hyperopt", "cmaes", "qmc", "gp", "bohb", "nsga2", "motpe")
+
+
+def _tell(searcher, first: int, n: int, seed: int) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    configs = []
+    for i in range(first, first + n):
+        configs.append(searcher.suggest(f"t{i}"))
+        searcher.on_trial_complete(f"t{i}", {"score": float(rng.random()), "hyperband_info": {"budget": 1}})
+    return configs
+
+
+@pytest.mark.parametrize("name", MODEL_BASED)
+def test_a_searcher_restored_from_tunes_snapshot_suggests_what_it_would_have(name, tmp_path):
+    """What `resume` does: the searcher pickled with the Tuner at the start, then its state from
+    the sweep's last snapshot. A sampler whose state the snapshot misses (its random generator,
+    its population) suggests other configs than the uninterrupted searcher, or fails to pickle."""
+    from ray import cloudpickle
+
+    plan = create_searcher(name, SPACE, seed=1)
+    at_start = cloudpickle.dumps(plan.search_alg)  # what tune.Tuner writes to tuner.pkl
+    running = plan.search_alg
+    running.set_search_properties("score", "max", plan.param_space)
+    _tell(running, 0, 6, seed=3)
+    running.save_to_dir(str(tmp_path), session_str="s")
+
+    restored = cloudpickle.loads(at_start)
+    restored.set_search_properties("score", "max", plan.param_space)
+    restored.restore_from_dir(str(tmp_path))
+    assert _tell(restored, 6, 4, seed=5) == _tell(running, 6, 4, seed=5)
+
+
 def test_same_seed_same_suggestions():
     assert _drive("optuna")[:8] == _drive("optuna")[:8]
 
