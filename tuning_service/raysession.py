@@ -48,10 +48,14 @@ def prepare_environment(address: str | None) -> None:
         # (This switch is Ray's "single-machine" mode; ray.init(_node_ip_address=
         # "127.0.0.1") is turned into the machine's public address instead.)
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        # Not RAY_preload_python_modules=tensorflow: the workers Ray starts with the node
-        # serve no job, so a trial's actor gets a new worker all the same, and their imports
-        # only took the CPUs from the driver's and that actor's start (benchmarks/startup.py:
-        # 5.9 s from Tune's start to the first epoch without, 8.1 s with, on 2 cores).
+        # Nor the idle workers Ray starts (one per CPU) when the driver connects: Tune gives
+        # every trial actor a runtime environment, so none ever runs on them, and starting
+        # them only took CPU from the driver's set-up (about 0.5 s of a core each).
+        os.environ.setdefault("RAY_prestart_worker_first_driver", "0")
+        # Not RAY_preload_python_modules=tensorflow either: the trials' actors get workers of
+        # their own, and preloading workers only took the CPUs from the driver's and that
+        # actor's start (benchmarks/startup.py: 5.9 s from Tune's start to the first epoch
+        # without, 8.1 s with, on 2 cores).
         _refresh_imported_ray()
     else:
         prepare_cluster_client(address)
