@@ -116,9 +116,9 @@ def body(args: argparse.Namespace, out: Any) -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
+    from tuning_service.kerasstate import configure_tensorflow
     from tuning_service.models import network_of
     from tuning_service.pipeline import Split
-    from tuning_service.trainable import configure_tensorflow
 
     network = network_of(job.build_model)
     if network is None:
