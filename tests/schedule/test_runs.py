@@ -19,8 +19,15 @@ from tuning_service.processes import identity
 from tuning_service.schedule import history
 from tuning_service.schedule.schedulefile import TARGETS, load_schedule
 from tuning_service.schedule.service import open_history, run_due
-from tuning_service.schedule.tables import FAILED, FINISHED, INTERRUPTED, RUNNING, SKIPPED, schedule_locks
 from tuning_service.schedule.targets import RunOutcome
+from tuning_service.store.scheduletables import (
+    FAILED,
+    FINISHED,
+    INTERRUPTED,
+    RUNNING,
+    SKIPPED,
+    schedule_locks,
+)
 from tuning_service.store.schema import utcnow
 
 TINY = "tuning_service.testing:tiny_job"

@@ -75,12 +75,12 @@ LAYER_OF = {
     "tuning_service.callbacks": "ray",
     "tuning_service.cluster": "ray",
     "tuning_service.raysession": "ray",
+    "tuning_service.recorder": "ray",
+    "tuning_service.recording": "ray",
     "tuning_service.schedulers": "ray",
     "tuning_service.searchers": "ray",
     "tuning_service.snapshots": "ray",
     "tuning_service.stoppers": "ray",
-    "tuning_service.store.recorder": "ray",
-    "tuning_service.store.recording": "ray",
     "tuning_service.trainable": "ray",
     # Whole sweeps: run, resume, submit, schedule, refit, and read them back (reports, aggregates).
     "tuning_service.aggregate": "orchestration",
@@ -105,11 +105,6 @@ ALLOWED_UPWARD = {
     # `run --help` lists the searchers and schedulers (and their install extras) from their
     # registries, read when the help is shown; the registries import no Ray at module level.
     ("tuning_service.spec", "tuning_service.searchers"): "--searcher and --scheduler help text",
-    # The schedule's tables join the store's metadata at the end of store/schema.py.
-    (
-        "tuning_service.store.schema",
-        "tuning_service.schedule.tables",
-    ): "schedule tables in the store's metadata",
 }
 
 KERAS = ("keras", "tensorflow", "tf_keras")
@@ -219,6 +214,12 @@ def test_allowed_upward_imports_still_exist():
     seen = {(f.module, f.target) for f in all_imports()}
     stale = [pair for pair in ALLOWED_UPWARD if pair not in seen]
     assert not stale, f"ALLOWED_UPWARD names imports that no longer exist: {stale}"
+
+
+def test_the_store_imports_no_ray():
+    """The store sits below Ray: the CLI's database commands and the dashboard read it without Ray."""
+    wrong = [where(f) for f in all_imports() if layer_of(f.module) == "store" and f.target == "ray"]
+    assert not wrong, "Ray imported by the store:\n" + "\n".join(wrong)
 
 
 def test_only_the_keras_layer_imports_keras():

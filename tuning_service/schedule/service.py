@@ -21,11 +21,11 @@ from tuning_service.schedule.history import (
     update_run,
 )
 from tuning_service.schedule.schedulefile import TARGETS, Schedule, ScheduledSweep
-from tuning_service.schedule.tables import FAILED, FINISHED, INTERRUPTED, SKIPPED
 from tuning_service.schedule.targets import RunOutcome, Stop
 from tuning_service.schedule.warmstart import earlier_best_configs
 from tuning_service.spec import SweepSpec
 from tuning_service.store import Store, open_store
+from tuning_service.store.scheduletables import FAILED, FINISHED, INTERRUPTED, SKIPPED
 
 log = logging.getLogger(__name__)
 
