@@ -15,11 +15,11 @@ import sqlalchemy as sa
 
 from tuning_service.cli import main
 from tuning_service.errors import SweepError
+from tuning_service.nightly import history
+from tuning_service.nightly.schedulefile import TARGETS, load_schedule
+from tuning_service.nightly.service import open_history, run_due
+from tuning_service.nightly.targets import RunOutcome
 from tuning_service.processes import identity
-from tuning_service.schedule import history
-from tuning_service.schedule.schedulefile import TARGETS, load_schedule
-from tuning_service.schedule.service import open_history, run_due
-from tuning_service.schedule.targets import RunOutcome
 from tuning_service.store.scheduletables import (
     FAILED,
     FINISHED,

@@ -85,12 +85,12 @@ LAYER_OF = {
     # Whole sweeps: run, resume, submit, schedule, refit, and read them back (reports, aggregates).
     "tuning_service.aggregate": "orchestration",
     "tuning_service.front": "orchestration",
+    "tuning_service.nightly": "orchestration",
     "tuning_service.plots": "orchestration",
     "tuning_service.refit": "orchestration",
     "tuning_service.report": "orchestration",
     "tuning_service.resume": "orchestration",
     "tuning_service.runner": "orchestration",
-    "tuning_service.schedule": "orchestration",
     "tuning_service.submission": "orchestration",
     # What users and tests call: the command line, the dashboard, the package's own names.
     "tuning_service": "top",
