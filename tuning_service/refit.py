@@ -158,8 +158,8 @@ def refit(
 def _train(job: Job, config: dict[str, Any], data: Any, epochs: int, seed: int) -> tuple[Any, int]:
     import numpy as np
 
-    from tuning_service.kerasstate import clear_session, set_random_seed
     from tuning_service.trainable import trial_seed
+    from tuning_service.training.kerasstate import clear_session, set_random_seed
 
     clear_session()
     model_config = job.model_config(config)

@@ -18,8 +18,6 @@ import ray
 from ray import tune
 
 from tuning_service.job import Dataset, Job
-from tuning_service.kerasstate import clear_session, configure_tensorflow
-from tuning_service.modelcost import count_params, inference_latency_ms
 from tuning_service.objectives import (
     COSTS,
     LATENCY_MS,
@@ -39,8 +37,10 @@ from tuning_service.outcomes import (
     TRAIN_TIME,
     describe_exception,
 )
-from tuning_service.pipeline import Split, epoch_order
-from tuning_service.trialmodel import KerasModel, TrialModel, trial_models
+from tuning_service.training.kerasstate import clear_session, configure_tensorflow
+from tuning_service.training.modelcost import count_params, inference_latency_ms
+from tuning_service.training.pipeline import Split, epoch_order
+from tuning_service.training.trialmodel import KerasModel, TrialModel, trial_models
 
 # Where the trial ran: Ray's node id and that node's address (Tune itself fills in only the address).
 NODE_ID = "node_id"
