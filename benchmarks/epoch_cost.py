@@ -6,9 +6,9 @@ A trial fits one epoch per Tune step. This times, in one process configured as a
 1-CPU trial's worker, a new model's first epoch (building the model and any tracing
 included) and its later ones, four ways: NumPy arrays handed to every Keras ``fit``
 (Keras builds a new pipeline each call) with TensorFlow's graph optimizer (Grappler) on;
-tf.data pipelines over tensors made once (`tuning_service.pipeline`) with Grappler on,
+tf.data pipelines over tensors made once (`tuning_service.training.pipeline`) with Grappler on,
 then off: the engine's way before the shared graph; and the engine's way now, the
-shared graph (`tuning_service.sharedgraph`), whose later models of a family trace
+shared graph (`tuning_service.training.sharedgraph`), whose later models of a family trace
 nothing. Every sampled configuration is built and trained once per way, the ways
 interleaved; a way's first epochs are also split into those of a family's first model
 (which trace) and the others.
@@ -60,7 +60,7 @@ def _numpy_epochs(build: Callable[[], Any], splits: Any, data: Any, batch: int, 
 def _pipeline_epochs(
     build: Callable[[], Any], splits: Any, data: Any, batch: int, epochs: int
 ) -> list[float]:
-    from tuning_service.trialmodel import KerasModel
+    from tuning_service.training.trialmodel import KerasModel
 
     fit, val = splits
 
@@ -71,7 +71,7 @@ def _pipeline_epochs(
 
 
 def _graph_epochs(build: Callable[[], Any], splits: Any, data: Any, batch: int, epochs: int) -> list[float]:
-    from tuning_service.sharedgraph import GraphModel, data_specs
+    from tuning_service.training.sharedgraph import GraphModel, data_specs
 
     fit, val = splits
 
@@ -82,7 +82,7 @@ def _graph_epochs(build: Callable[[], Any], splits: Any, data: Any, batch: int, 
 
 
 def _order(fit: Any, epoch: int) -> Any:
-    from tuning_service.pipeline import epoch_order
+    from tuning_service.training.pipeline import epoch_order
 
     return epoch_order(len(fit), 0, epoch)
 
@@ -116,9 +116,9 @@ def body(args: argparse.Namespace, out: Any) -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
-    from tuning_service.models import network_of
-    from tuning_service.pipeline import Split
-    from tuning_service.trainable import configure_tensorflow
+    from tuning_service.training.kerasstate import configure_tensorflow
+    from tuning_service.training.models import network_of
+    from tuning_service.training.pipeline import Split
 
     network = network_of(job.build_model)
     if network is None:

@@ -28,7 +28,8 @@ UNBOUNDED_SAMPLES = 100_000
 
 def engine_support() -> dict[str, bool]:
     """Which of the engine hooks the benchmarks use this checkout has."""
-    from tuning_service import models, runner, testing
+    from tuning_service import runner, testing
+    from tuning_service.training import models
 
     trainable_src = importlib.util.find_spec("tuning_service.trainable")
     source = Path(trainable_src.origin).read_text() if trainable_src and trainable_src.origin else ""

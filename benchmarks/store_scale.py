@@ -165,7 +165,7 @@ def _when(seconds: float) -> datetime:
 
 
 def _epoch_metrics(row: dict[str, Any]) -> dict[str, float]:
-    """The finite numbers of an epoch, as the recorder keeps them (`store.recorder.epoch_metrics`,
+    """The finite numbers of an epoch, as the recorder keeps them (`recorder.epoch_metrics`,
     which imports Ray Tune: seconds this benchmark need not spend)."""
     return {
         k: float(v)

@@ -15,7 +15,6 @@ import yaml
 from tuning_service import yamlio
 from tuning_service.errors import InputError
 from tuning_service.job import FOLDER_NAME_RULE, MODES, Dataset, Job, is_folder_name
-from tuning_service.models import build_mlp, check_config_keys
 from tuning_service.objectives import check_constraints, check_objectives
 from tuning_service.registry import did_you_mean
 from tuning_service.space import Choice, Float, Int, Space
@@ -30,6 +29,7 @@ from tuning_service.tabular import (
     read_csv_head,
     to_dataset,
 )
+from tuning_service.training.models import build_mlp, check_config_keys
 
 SUFFIXES = (".yaml", ".yml", ".toml", ".json")
 

@@ -1,4 +1,4 @@
-"""A PBT sweep's lineage: which trial copied which, at which epoch, what changed; lineage.json and its report section."""
+"""A PBT sweep's lineage: which trial copied which, at which epoch, what changed; lineage.json and its table rows."""
 
 from __future__ import annotations
 
@@ -71,24 +71,6 @@ def rows(exploits: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
 
 
 HEADER = ("trial", "at epoch", "its value", "copied trial", "its epoch", "donor value", "changed")
-
-
-def report_section(sweep_dir: Path | None, metric: str) -> str:
-    """The report's lineage section (a figure and the table), or "" for a sweep without exploits."""
-    exploits = read_lineage(sweep_dir) if sweep_dir is not None else []
-    if not exploits:
-        return ""
-    from tuning_service.plots import lineage
-    from tuning_service.report import _svg, _table
-
-    header = [h.replace("value", metric) for h in HEADER]
-    return (
-        "<h2>lineage</h2>"
-        f"<p class='note'>Population Based Training: {len(exploits)} times a trial took over a better "
-        "trial's weights and optimizer state, then trained on with perturbed hyperparameters.</p>"
-        f'<div class="figure" id="fig-lineage">{_svg(lineage(exploits))}</div>'
-        f"{_table(header, rows(exploits), {1, 2, 4, 5})}"
-    )
 
 
 def _fmt(value: Any) -> str:

@@ -156,15 +156,15 @@ def refit(
 
 
 def _train(job: Job, config: dict[str, Any], data: Any, epochs: int, seed: int) -> tuple[Any, int]:
-    import keras
     import numpy as np
 
     from tuning_service.trainable import trial_seed
+    from tuning_service.training.kerasstate import clear_session, set_random_seed
 
-    keras.backend.clear_session()
+    clear_session()
     model_config = job.model_config(config)
     # The trial's own seed: the same initial weights the sweep measured.
-    keras.utils.set_random_seed(trial_seed(seed, model_config))
+    set_random_seed(trial_seed(seed, model_config))
     model = job.build_model(model_config, data.input_spec)
     x = np.concatenate([data.x_train, data.x_val])
     y = np.concatenate([data.y_train, data.y_val])

@@ -256,6 +256,21 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def lineage_section(sweep_dir: Path | None, metric: str) -> str:
+    """A PBT sweep's lineage section (a figure and the table), or "" for a sweep without exploits."""
+    exploits = lineage.read_lineage(sweep_dir) if sweep_dir is not None else []
+    if not exploits:
+        return ""
+    header = [h.replace("value", metric) for h in lineage.HEADER]
+    return (
+        "<h2>lineage</h2>"
+        f"<p class='note'>Population Based Training: {len(exploits)} times a trial took over a better "
+        "trial's weights and optimizer state, then trained on with perturbed hyperparameters.</p>"
+        f'<div class="figure" id="fig-lineage">{_svg(_plots().lineage(exploits))}</div>'
+        f"{_table(header, lineage.rows(exploits), {1, 2, 4, 5})}"
+    )
+
+
 def render_html(result: SweepResult, space: Space | None, figs: Mapping[str, Any]) -> str:
     """The page: summary, leaderboard and every figure inline."""
     best = result.best
@@ -324,7 +339,7 @@ def render_html(result: SweepResult, space: Space | None, figs: Mapping[str, Any
         f"<h1>{html.escape(result.job)} &mdash; sweep {html.escape(result.sweep_id)}</h1>{no_result}"
         f"<h2>summary</h2>{_table(['', ''], summary)}"
         f"<h2>{html.escape(heading)}</h2>{_table(['#', 'trial', result.metric, 'best epoch', 'epochs', 'status', *keys], board, {0, 2, 3, 4})}"
-        f"{front_section}{sections}{lineage.report_section(result.sweep_dir, result.metric)}"
+        f"{front_section}{sections}{lineage_section(result.sweep_dir, result.metric)}"
         f"<p class='note'>made by tuning-service on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</p></body></html>"
     )
 

@@ -39,13 +39,13 @@ from tuning_service.outcomes import (
     classify_error,
     trial_status,
 )
+from tuning_service.recording import SweepRecording
 from tuning_service.results import BEST_CONFIG_JSON, SweepResult, TrialSummary, write_outputs
 from tuning_service.resume import TRIALS_DIR, Resume
 from tuning_service.schedulers import validate_scheduler
 from tuning_service.searchers import check_multi_objective, check_pairing, validate_searcher
 from tuning_service.spec import DEFAULT_STORAGE, SweepSpec
 from tuning_service.store import Store, StoreError, check_database, open_store
-from tuning_service.store.recording import SweepRecording
 
 log = logging.getLogger(__name__)
 
@@ -331,10 +331,10 @@ def _fit(
     from tuning_service.callbacks import Halt, ProgressCallback, SnapshotKeeper
     from tuning_service.progress import Snapshot
     from tuning_service.raysession import check_fits, node_capacity, skip_unsent_usage_tags
+    from tuning_service.recorder import lineage_recorders
     from tuning_service.schedulers import checkpoint_frequency, checkpoints_kept, create_scheduler
     from tuning_service.schedulers.state import SchedulerState
     from tuning_service.searchers import create_searcher
-    from tuning_service.store.recorder import lineage_recorders
     from tuning_service.trainable import KerasTrainable
 
     spec, job = prepared.spec, prepared.job

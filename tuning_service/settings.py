@@ -135,7 +135,7 @@ def run_args(spec: SweepSpec) -> list[str]:
         if not item.how.forwarded or not item.flag or value is None or value == default:
             continue
         if item.how.secret:
-            from tuning_service.submission import remote_db
+            from tuning_service.dburl import remote_db
 
             value = remote_db(value)
         argv += item.argv(value)

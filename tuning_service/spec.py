@@ -8,7 +8,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +19,18 @@ DEFAULT_JOB = "digits"
 DEFAULT_STORAGE = "tuning-results"
 ADDRESS_FORMS = "'auto', HOST:PORT or ray://HOST:PORT"
 _ADDRESS = re.compile(r"^(auto|local|ray://[^\s:/]+(:\d+)?|[^\s:/]+:\d+)$")
+
+
+# Searchers that work only beside one scheduler, which works only beside them: BOHB's model
+# learns from the results of Hyperband-for-BOHB's rungs, and that scheduler tells the
+# searcher which trials it pauses (other searchers have no such hook).
+PAIRED_SCHEDULER = {"bohb": "bohb"}
+DEFAULT_SCHEDULER = "asha"
+
+
+def default_scheduler(searcher: str) -> str:
+    """The scheduler a sweep gets when none is named: the searcher's partner, else ASHA."""
+    return PAIRED_SCHEDULER.get(searcher, DEFAULT_SCHEDULER)
 
 
 # SweepSpec's field metadata holds its Setting under this key.
@@ -55,10 +67,33 @@ def setting(default: Any = None, *, factory: Callable[[], Any] | None = None, **
     return field(default=default, metadata=metadata)
 
 
-def _read_points(path: str) -> tuple[dict[str, Any], ...]:
-    from tuning_service.searchers.points import read_points_file
+def read_points_file(path: str | Path) -> tuple[dict[str, Any], ...]:
+    """Configs to evaluate first, from a JSON or YAML file holding a list of mappings.
 
-    return read_points_file(path)
+    A best-config export (a mapping with a ``config`` key, or a list of them) is
+    accepted too, so `tuning-service export` output can seed the next sweep.
+    """
+    import yaml
+
+    from tuning_service import yamlio
+
+    try:
+        data = yamlio.load_file(path)
+    except OSError as exc:
+        raise InputError(f"--warm-start {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"--warm-start {str(path)!r} is not UTF-8 text: {exc.reason}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(
+            f"--warm-start {str(path)!r} is not valid JSON or YAML: {yamlio.describe(exc)}"
+        ) from None
+    items = data if isinstance(data, list) else [data]
+    points = [item.get("config", item) if isinstance(item, Mapping) else item for item in items]
+    if not points or not all(isinstance(p, Mapping) and p for p in points):
+        raise InputError(
+            f"--warm-start {str(path)!r} must hold a list of configs (mappings of parameter to value)"
+        )
+    return tuple(dict(p) for p in points)
 
 
 def _searcher_help() -> str:
@@ -114,7 +149,7 @@ class SweepSpec:
         (),
         flag="--warm-start",
         path="file",
-        load=_read_points,
+        load=read_points_file,
         file_key=None,
         forwarded=False,  # travels as a file with the submission
         help="JSON/YAML list of configs (or a best-config export) to evaluate before searching.",
@@ -244,8 +279,6 @@ class SweepSpec:
         object.__setattr__(self, "objectives", tuple(self.objectives))
         object.__setattr__(self, "constraints", tuple(self.constraints))
         if self.scheduler is None:
-            from tuning_service.searchers import default_scheduler
-
             object.__setattr__(self, "scheduler", default_scheduler(self.searcher))
 
     @property
@@ -300,7 +333,7 @@ class SweepSpec:
             _refuse_password("--mlflow", self.mlflow, MLFLOW_PASSWORD_HELP)
         check_creatable(self.storage)
         if self.db is not None:
-            from tuning_service.store.engine import parse_url
+            from tuning_service.dburl import parse_url
 
             try:
                 parse_url(self.db)

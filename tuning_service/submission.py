@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tuning_service.auth import bearer_headers, missing_or_wrong, token_source, warn_if_sent_in_clear
-from tuning_service.credentials import PG_PASSWORD_HELP
 from tuning_service.errors import InputError, SweepError, SweepStopped
 from tuning_service.raysession import check_fits, check_reachable, connect_timeout
 from tuning_service.spec import SweepSpec
@@ -235,28 +234,6 @@ def _local_package(module_name: str) -> Path | None:
 
 
 WARM_START_FILE = "tuning_service_warm_start.json"
-
-
-def remote_db(url: str) -> str:
-    """The ``--db`` a submission forwards: never with a password.
-
-    A PostgreSQL URL travels without its password (every token holder reads the
-    entrypoint in `ray job list` and the dashboard); the sweep on the head takes the
-    password from PGPASSWORD or ~/.pgpass there, and says so when it has none. A
-    SQLite URL names a file on the head and travels as given.
-    """
-    from tuning_service.store.engine import parse_url, without_password
-
-    parsed = parse_url(url)
-    if parsed.get_backend_name() != "postgresql":
-        return url
-    bare = without_password(parsed)._replace(drivername="postgresql")
-    if bare != parsed._replace(drivername="postgresql"):
-        log.warning(
-            "the database password is not sent with the submission; the sweep on the head reads it from %s there",
-            PG_PASSWORD_HELP,
-        )
-    return bare.render_as_string(hide_password=False)
 
 
 def entrypoint(python: str, job_ref: str, run_args: Sequence[str], storage: str) -> str:

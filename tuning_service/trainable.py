@@ -6,7 +6,6 @@ import errno
 import gc
 import json
 import math
-import os
 import shutil
 import tempfile
 import time
@@ -19,7 +18,6 @@ import ray
 from ray import tune
 
 from tuning_service.job import Dataset, Job
-from tuning_service.modelcost import count_params, inference_latency_ms
 from tuning_service.objectives import (
     COSTS,
     LATENCY_MS,
@@ -39,8 +37,10 @@ from tuning_service.outcomes import (
     TRAIN_TIME,
     describe_exception,
 )
-from tuning_service.pipeline import Split, epoch_order
-from tuning_service.trialmodel import KerasModel, TrialModel, trial_models
+from tuning_service.training.kerasstate import clear_session, configure_tensorflow
+from tuning_service.training.modelcost import count_params, inference_latency_ms
+from tuning_service.training.pipeline import Split, epoch_order
+from tuning_service.training.trialmodel import KerasModel, TrialModel, trial_models
 
 # Where the trial ran: Ray's node id and that node's address (Tune itself fills in only the address).
 NODE_ID = "node_id"
@@ -48,50 +48,9 @@ NODE_IP = "node_ip"
 
 _CHECKPOINT_MODEL = "model"  # + the model's own suffix: .npz (shared graph) or .keras
 _CHECKPOINT_STATE = "state.json"
-_configured_pid: int | None = None
 # Trials an actor runs between full garbage collections (see `_start`).
 GC_EVERY_TRIALS = 10
 _trials_since_gc = 0
-
-
-def configure_tensorflow(cpus: float, gpus: float) -> None:
-    """Match TensorFlow's thread pools to the trial's CPUs and let GPU memory grow.
-
-    Runs once per worker process, before the first op: TensorFlow refuses to
-    change either setting after its runtime has started. Memory growth lets
-    several trials share one GPU when each asks for a fraction of it; Ray
-    already limits ``CUDA_VISIBLE_DEVICES`` to the trial's own GPU.
-    """
-    global _configured_pid
-    if _configured_pid == os.getpid():
-        return
-    import tensorflow as tf
-
-    threads = max(1, int(cpus))
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
-    except RuntimeError:  # runtime already initialised in this process
-        pass
-    if gpus > 0:
-        for gpu in tf.config.list_physical_devices("GPU"):
-            try:
-                tf.config.experimental.set_memory_growth(gpu, True)
-            except RuntimeError:
-                pass
-    else:
-        # Ray no longer empties CUDA_VISIBLE_DEVICES for a trial that asked for no GPU
-        # (ray-project/ray#54868): TensorFlow in every CPU trial would claim the GPUs' memory.
-        try:
-            tf.config.set_visible_devices([], "GPU")
-        except RuntimeError:
-            pass
-        # Grappler rewrites every new graph before its first run: on CPU that cost 0.06-0.12 s
-        # of each trial's first epoch, and later epochs ran within a few ms of the same time
-        # without it (`python -m benchmarks.epoch_cost --job telco_churn|digits_cnn`). GPU
-        # trials keep it: its layout and fusion passes are what make convolutions fast there.
-        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
-    _configured_pid = os.getpid()
 
 
 def trial_seed(sweep_seed: int, config: dict[str, Any]) -> int:
@@ -199,9 +158,7 @@ class KerasTrainable(tune.Trainable):
         # so it is reset after a trial that compiled one. A shared-graph model compiles
         # nothing, and a reset would cost its family's next call 40-80 ms of kernel setup.
         if self.built_keras or any(isinstance(model, KerasModel) for model in self.models):
-            import keras
-
-            keras.backend.clear_session(free_memory=False)
+            clear_session(free_memory=False)
         # Python's full garbage collection (a quarter of a short trial's time with
         # TensorFlow loaded) runs only now and then.
         global _trials_since_gc

@@ -11,7 +11,7 @@ from clusterkit import ROOT, clean_env
 # A fresh process: TensorFlow takes these settings only before its runtime starts.
 CHECK = """
 import tensorflow as tf
-from tuning_service.trainable import configure_tensorflow
+from tuning_service.training.kerasstate import configure_tensorflow
 configure_tensorflow(2, 0)
 assert tf.config.threading.get_intra_op_parallelism_threads() == 2
 assert tf.config.get_visible_devices("GPU") == [], tf.config.get_visible_devices("GPU")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from jobs import cifar10, fashion_mnist, mnist
-from tuning_service import imagedata
 from tuning_service.cli import main
 from tuning_service.errors import InputError
+from tuning_service.training import imagedata
 
 
 def test_mnist_reads_keras_npz(tiny_files, tmp_path, offline):

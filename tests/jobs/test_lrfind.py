@@ -11,8 +11,8 @@ import pytest
 
 from tuning_service.catalog import load_job
 from tuning_service.cli import main
-from tuning_service.lrfind import find_lr, representative_config, suggest
 from tuning_service.space import Choice, Fixed, Float, Int, Space
+from tuning_service.training.lrfind import find_lr, representative_config, suggest
 
 
 def test_suggestion_is_a_tenth_of_the_rate_where_the_loss_bottoms_out():
@@ -47,7 +47,9 @@ def test_representative_config_respects_steps_logs_and_conditions():
 
 
 def test_find_lr_grows_the_rate_exponentially_over_one_epoch(caplog):
-    caplog.set_level(logging.WARNING, logger="tuning_service.lrfind")  # an earlier `-q` may have raised it
+    caplog.set_level(
+        logging.WARNING, logger="tuning_service.training.lrfind"
+    )  # an earlier `-q` may have raised it
     job = load_job("digits")
     data = job.load_data(limit=320)
     result = find_lr(job, data, min_lr=1e-5, max_lr=1.0, batch_size=32, overrides={"units": 32})

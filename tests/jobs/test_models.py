@@ -7,8 +7,8 @@ import pytest
 
 from tuning_service.catalog import builtin_jobs, load_job
 from tuning_service.errors import InputError
-from tuning_service.lrfind import representative_config
-from tuning_service.models import build_model, check_config_keys
+from tuning_service.training.lrfind import representative_config
+from tuning_service.training.models import build_model, check_config_keys
 
 TABULAR = ("digits", "digits_cnn", "telco_churn", "pima_diabetes")
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from tuning_service.job import InputSpec, Job
-from tuning_service.models import any_network, build_mlp
-from tuning_service.pipeline import Split, epoch_order
-from tuning_service.sharedgraph import GraphModel, data_specs
-from tuning_service.trialmodel import KerasModel, trial_models
+from tuning_service.training.models import any_network, build_mlp
+from tuning_service.training.pipeline import Split, epoch_order
+from tuning_service.training.sharedgraph import GraphModel, data_specs
+from tuning_service.training.trialmodel import KerasModel, trial_models
 
 EPOCHS = 2
 RNG = np.random.default_rng(0)
@@ -192,7 +192,7 @@ def test_a_jobs_own_builder_and_an_unsupported_setting_train_with_keras(caplog):
 
     assert isinstance(models(own, BASE)[0], KerasModel)
     assert isinstance(models(build_mlp, BASE)[0], GraphModel)
-    with caplog.at_level(logging.DEBUG, logger="tuning_service.sharedgraph"):
+    with caplog.at_level(logging.DEBUG, logger="tuning_service.training.sharedgraph"):
         assert isinstance(models(build_mlp, {**BASE, "loss": "poisson"})[0], KerasModel)
     assert "does not reproduce loss 'poisson'" in caplog.text
 
@@ -263,7 +263,7 @@ def test_a_checkpoint_loaded_into_a_perturbed_config_trains_with_the_new_hyperpa
 def test_a_graph_model_counts_the_parameters_its_keras_model_has():
     """`params` (a multi-objective sweep's cost) is the same whichever way a trial trains,
     batch norm's moving statistics (non-trainable weights) included."""
-    from tuning_service.modelcost import count_params, inference_latency_ms
+    from tuning_service.training.modelcost import count_params, inference_latency_ms
 
     cfg = {**BASE, "batch_norm": True, "layers": 2}
     fit = Split.from_arrays(X, TARGETS["binary"])

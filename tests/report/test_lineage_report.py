@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tuning_service.lineage import LINEAGE_JSON, changed, report_section
-from tuning_service.report import render_html
+from tuning_service.lineage import LINEAGE_JSON, changed
+from tuning_service.report import lineage_section, render_html
 
 EXPLOITS = [
     {
@@ -56,5 +56,5 @@ def test_a_pbt_sweeps_report_shows_its_lineage(tmp_path):
 
 
 def test_other_sweeps_have_no_lineage_section(tmp_path):
-    assert report_section(tmp_path, "val_accuracy") == ""
-    assert report_section(None, "val_accuracy") == ""
+    assert lineage_section(tmp_path, "val_accuracy") == ""
+    assert lineage_section(None, "val_accuracy") == ""

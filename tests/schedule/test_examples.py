@@ -10,8 +10,8 @@ import yaml
 
 from tuning_service.cli.run import run
 from tuning_service.cli.schedule import schedule
-from tuning_service.schedule.schedulefile import load_schedule
-from tuning_service.schedule.targets import run_args
+from tuning_service.nightly.schedulefile import load_schedule
+from tuning_service.nightly.targets import run_args
 from tuning_service.spec import SweepSpec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "cluster" / "schedule"

@@ -15,12 +15,19 @@ import sqlalchemy as sa
 
 from tuning_service.cli import main
 from tuning_service.errors import SweepError
+from tuning_service.nightly import history
+from tuning_service.nightly.schedulefile import TARGETS, load_schedule
+from tuning_service.nightly.service import open_history, run_due
+from tuning_service.nightly.targets import RunOutcome
 from tuning_service.processes import identity
-from tuning_service.schedule import history
-from tuning_service.schedule.schedulefile import TARGETS, load_schedule
-from tuning_service.schedule.service import open_history, run_due
-from tuning_service.schedule.tables import FAILED, FINISHED, INTERRUPTED, RUNNING, SKIPPED, schedule_locks
-from tuning_service.schedule.targets import RunOutcome
+from tuning_service.store.scheduletables import (
+    FAILED,
+    FINISHED,
+    INTERRUPTED,
+    RUNNING,
+    SKIPPED,
+    schedule_locks,
+)
 from tuning_service.store.schema import utcnow
 
 TINY = "tuning_service.testing:tiny_job"

@@ -6,10 +6,10 @@ import pytest
 from storefakes import add_sweep
 
 from tuning_service.errors import SweepError
+from tuning_service.recording import SweepRecording
 from tuning_service.results import SweepResult, TrialSummary
 from tuning_service.runner import _finish
 from tuning_service.spec import SweepSpec
-from tuning_service.store.recording import SweepRecording
 from tuning_service.testing import tiny_job
 
 

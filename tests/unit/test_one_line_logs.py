@@ -72,10 +72,10 @@ def test_a_logged_traceback_is_one_line_in_a_log_file(tmp_path: Path, root_handl
     try:
         raise RuntimeError("first line\nsecond line")
     except RuntimeError:
-        logging.getLogger("tuning_service.schedule").exception("nightly: run 3 failed")
+        logging.getLogger("tuning_service.nightly").exception("nightly: run 3 failed")
     lines = log_file.read_text().splitlines()
     assert len(lines) == 1, lines
-    assert " | ERROR tuning_service.schedule: nightly: run 3 failed | Traceback" in lines[0]
+    assert " | ERROR tuning_service.nightly: nightly: run 3 failed | Traceback" in lines[0]
     assert lines[0].endswith("RuntimeError: first line | second line")
 
 

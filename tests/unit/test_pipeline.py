@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tuning_service.pipeline import Split, epoch_order
+from tuning_service.training.pipeline import Split, epoch_order
 
 
 def _epoch(batches) -> tuple[np.ndarray, np.ndarray]:

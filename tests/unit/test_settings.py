@@ -16,8 +16,8 @@ from tuning_service.cli import main
 from tuning_service.cli.options import option_kwargs, spec_of_options
 from tuning_service.cli.run import run
 from tuning_service.cli.submit import submit
-from tuning_service.schedule import targets
-from tuning_service.schedule.schedulefile import load_schedule
+from tuning_service.nightly import targets
+from tuning_service.nightly.schedulefile import load_schedule
 from tuning_service.settings import SweepSetting, from_record, recorded, run_args, sweep_settings
 from tuning_service.spec import Setting, SweepSpec
 

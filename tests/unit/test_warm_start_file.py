@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tuning_service.errors import InputError
-from tuning_service.searchers.points import read_points_file
+from tuning_service.spec import read_points_file
 
 
 def test_a_list_of_configs_and_an_export_both_read(tmp_path):

@@ -55,16 +55,16 @@ def lr_find(
     if not (0 < min_lr < max_lr):
         raise InputError(f"need 0 < --min-lr < --max-lr, got --min-lr {min_lr:g} --max-lr {max_lr:g}")
     loaded = load_job(job)
-    from tuning_service.models import check_config_keys
+    from tuning_service.training.models import check_config_keys
 
     check_config_keys(list(overrides), where="--set")
     path = Path(output) if output else Path(DEFAULT_STORAGE) / loaded.name / "lr_find.png"
     check_creatable(path.parent)
     dataset = loaded.load_data(limit=data_limit, data_dir=data_dir, seed=seed)
 
-    from tuning_service.lrfind import find_lr
     from tuning_service.plots import plot_lr_find
     from tuning_service.raysession import prepare_environment
+    from tuning_service.training.lrfind import find_lr
 
     prepare_environment("none")  # quiet TensorFlow; no Ray is started
     result = find_lr(

@@ -26,7 +26,7 @@ SCHEDULERS.add_lazy("asha", "tuning_service.schedulers.asha:build")
 SCHEDULERS.add_lazy("hyperband", "tuning_service.schedulers.hyperband:build")
 SCHEDULERS.add_lazy("median", "tuning_service.schedulers.median:build", aliases=("median_stopping",))
 SCHEDULERS.add_lazy("pbt", "tuning_service.schedulers.pbt:build", aliases=("population",))
-# Only with the bohb searcher (see searchers.PAIRED_SCHEDULER); its extra is the searcher's.
+# Only with the bohb searcher (see spec.PAIRED_SCHEDULER); its extra is the searcher's.
 SCHEDULERS.add_lazy(
     "bohb", "tuning_service.schedulers.hyperband:build_for_bohb", aliases=("hyperband-for-bohb",)
 )

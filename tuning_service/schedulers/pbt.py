@@ -10,7 +10,7 @@ from tuning_service.errors import InputError
 from tuning_service.registry import AtLeast, AtMost, names_option
 from tuning_service.space import Fixed, Space
 
-# Settings of the model vocabulary (`tuning_service.models`) that can change between two
+# Settings of the model vocabulary (`tuning_service.training.models`) that can change between two
 # epochs of one model: the copied weights and optimizer state still fit and mean the same.
 PERTURBABLE = (
     "learning_rate",

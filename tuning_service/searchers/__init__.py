@@ -9,6 +9,7 @@ from typing import Any
 from tuning_service.errors import InputError
 from tuning_service.registry import Extra, Registry, check_options
 from tuning_service.space import Space
+from tuning_service.spec import DEFAULT_SCHEDULER, PAIRED_SCHEDULER, default_scheduler
 
 __all__ = [
     "SEARCHERS",
@@ -50,11 +51,6 @@ OBJECTIVE_AGNOSTIC = frozenset({"grid", "random"})
 # Single-objective searchers whose Optuna sampler takes constraints (their builders take both too).
 CONSTRAINED = frozenset({"optuna", "gp"})
 
-# Searchers that work only beside one scheduler, which works only beside them: BOHB's model
-# learns from the results of Hyperband-for-BOHB's rungs, and that scheduler tells the
-# searcher which trials it pauses (other searchers have no such hook).
-PAIRED_SCHEDULER = {"bohb": "bohb"}
-DEFAULT_SCHEDULER = "asha"
 
 # Set by the engine, never by users: the seed, and the configs to evaluate first (warm start).
 _RESERVED = ("seed", "points_to_evaluate", "max_concurrent", "objectives", "constraints")
@@ -80,11 +76,6 @@ def limit_concurrency(searcher: Any, max_concurrent: int | None) -> Any:
     from ray.tune.search import ConcurrencyLimiter
 
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
-
-
-def default_scheduler(searcher: str) -> str:
-    """The scheduler a sweep gets when none is named: the searcher's partner, else ASHA."""
-    return PAIRED_SCHEDULER.get(searcher, DEFAULT_SCHEDULER)
 
 
 def check_pairing(searcher: str, scheduler: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from tuning_service.space import Choice, Fixed, Param, Space
@@ -62,33 +61,3 @@ def _placeholder(param: Param) -> Any:
 
 
 _MISSING = object()
-
-
-def read_points_file(path: str | Path) -> tuple[dict[str, Any], ...]:
-    """Configs to evaluate first, from a JSON or YAML file holding a list of mappings.
-
-    A best-config export (a mapping with a ``config`` key, or a list of them) is
-    accepted too, so `tuning-service export` output can seed the next sweep.
-    """
-    import yaml
-
-    from tuning_service import yamlio
-    from tuning_service.errors import InputError
-
-    try:
-        data = yamlio.load_file(path)
-    except OSError as exc:
-        raise InputError(f"--warm-start {str(path)!r} cannot be read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"--warm-start {str(path)!r} is not UTF-8 text: {exc.reason}") from None
-    except yaml.YAMLError as exc:
-        raise InputError(
-            f"--warm-start {str(path)!r} is not valid JSON or YAML: {yamlio.describe(exc)}"
-        ) from None
-    items = data if isinstance(data, list) else [data]
-    points = [item.get("config", item) if isinstance(item, Mapping) else item for item in items]
-    if not points or not all(isinstance(p, Mapping) and p for p in points):
-        raise InputError(
-            f"--warm-start {str(path)!r} must hold a list of configs (mappings of parameter to value)"
-        )
-    return tuple(dict(p) for p in points)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+# The nightly scheduler's tables, on the same metadata: migrations and checks see one schema.
+from tuning_service.store import scheduletables as _scheduletables  # noqa: F401
 from tuning_service.store.engine import DB_ENV, DB_FILE, StoreError, parse_url, redact, resolve_url
 from tuning_service.store.records import (
     RANKED,

@@ -11,9 +11,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote
 
-from tuning_service.credentials import PG_PASSWORD_HELP, hide
+from tuning_service.credentials import PG_PASSWORD_HELP
+
+# Database URLs are checked below the store (a sweep's settings check --db); parse_url stays here too.
+from tuning_service.dburl import parse_url as parse_url
+from tuning_service.dburl import redact
 from tuning_service.errors import InputError, TuningServiceError
 
 if TYPE_CHECKING:
@@ -24,9 +27,6 @@ log = logging.getLogger(__name__)
 
 DB_ENV = "TUNING_SERVICE_DB"
 DB_FILE = "tuning.db"
-URL_FORMS = (
-    "sqlite:///PATH or postgresql://USER@HOST[:PORT]/DATABASE (its password in PGPASSWORD or ~/.pgpass)"
-)
 # An unreachable server must fail a command within seconds, not hang it.
 CONNECT_TIMEOUT_S = 5
 # No statement of ours waits longer than this for PostgreSQL (a lock held by a stuck client, a
@@ -64,80 +64,6 @@ def resolve_url(db: str | None, storage: str | os.PathLike[str]) -> str:
     if os.environ.get(DB_ENV):
         return os.environ[DB_ENV]
     return f"sqlite:///{Path(os.path.expanduser(storage)).absolute() / DB_FILE}"
-
-
-def parse_url(text: str) -> URL:
-    """Check a database URL's form (no connection) and pick the driver we ship."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    bad = f"database URL {hide(str(text))!r} is malformed; use {URL_FORMS}"
-    if not isinstance(text, str) or not text.strip():
-        raise InputError(bad)
-    try:
-        url = make_url(text)
-        port = url.port  # a non-numeric port raises ValueError (in make_url or here)
-    except (ArgumentError, ValueError):
-        raise InputError(bad) from None
-    # From the name as written: SQLAlchemy's own getters import the dialect, and one it does not
-    # know (postgres://, mysql+x://) raised NoSuchModuleError instead of being refused here.
-    backend, _, driver = url.drivername.partition("+")
-    shown = redact(url)
-    if backend == "sqlite":
-        if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
-            raise InputError(
-                f"database URL {shown!r} needs a file path: sqlite:///relative.db or sqlite:////abs.db"
-            )
-        if driver not in ("", "pysqlite"):
-            raise InputError(
-                f"database URL {shown!r}: unsupported SQLite driver {driver!r}; use plain sqlite:///PATH"
-            )
-        return url.set(drivername="sqlite")
-    if backend in ("postgresql", "postgres"):
-        if driver not in ("", "psycopg", "psycopg2"):
-            raise InputError(
-                f"database URL {shown!r}: unsupported PostgreSQL driver {driver!r}; use postgresql://..."
-            )
-        if not url.database:
-            raise InputError(f"database URL {shown!r} names no database; use {URL_FORMS}")
-        if url.host and not _is_host_name(url.host):
-            raise InputError(f"database URL {shown!r}: {url.host!r} is not a host name or address")
-        if port is not None and not 0 < port < 65536:
-            raise InputError(f"database URL {shown!r}: port must be 1-65535, got {port}")
-        # psycopg 3 is the driver this package depends on, whatever the URL asked for.
-        return url.set(drivername="postgresql+psycopg")
-    raise InputError(f"database URL {shown!r}: unsupported database {backend!r}; use {URL_FORMS}")
-
-
-def _is_host_name(host: str) -> bool:
-    """What the resolver can take (a name lookup of ``..`` raised a UnicodeError from deep inside)."""
-    if ":" in host:  # an IPv6 address, from [::1]
-        return all(c in "0123456789abcdefABCDEF:.%" or c.isalnum() for c in host)
-    try:
-        host.encode("idna")
-    except UnicodeError:
-        return False
-    return True
-
-
-def redact(url: URL | str) -> str:
-    """The URL without its password (in the user part or the query), for messages and records.
-
-    Never the URL as given: a string is masked character by character, parsed or not.
-    """
-    # Decoded first: SQLAlchemy renders a ":" or "@" it saw outside the user part as %3A / %40,
-    # and `postgresql:///user:pw@host/db` (one slash too many) keeps the password there.
-    text = url if isinstance(url, str) else unquote(url.render_as_string(hide_password=False))
-    return hide(text)
-
-
-def without_password(url: URL) -> URL:
-    """``url`` minus its password and password query parameters: the form that may travel."""
-    from tuning_service.credentials import PASSWORD_KEYS
-
-    # URL.set() leaves a field given as None unchanged; the URL is a named tuple underneath.
-    bare = url._replace(password=None)
-    return bare.difference_update_query([k for k in bare.query if k.lower() in PASSWORD_KEYS])
 
 
 def sqlite_path(url: URL) -> Path | None:

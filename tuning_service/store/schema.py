@@ -162,6 +162,3 @@ exploits = Table(
     Column("recorded_at", UTCDateTime, nullable=False),
     ForeignKeyConstraint(["sweep_id"], ["sweeps.sweep_id"], ondelete="CASCADE"),
 )
-
-# Tables other packages declare on this metadata (so migrations and checks see one schema).
-from tuning_service.schedule import tables as _schedule_tables  # noqa: E402, F401

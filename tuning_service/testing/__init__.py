@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tuning_service.job import Dataset, Job
-from tuning_service.models import build_mlp
 from tuning_service.space import Choice, Float, Space
+from tuning_service.training.models import build_mlp
 
 
 def _tiny_digits(*, limit: int | None = None, data_dir: Any = None, seed: int = 0) -> Dataset:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tuning_service.sharedgraph.layers import Unsupported
+from tuning_service.training.sharedgraph.layers import Unsupported
 
 # The loss names Keras' compile wraps around a function, and the Keras class wrapping the
 # same function with the same defaults.

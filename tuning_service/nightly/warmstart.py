@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from tuning_service.schedule.history import runs
+from tuning_service.nightly.history import runs
 from tuning_service.store import RANKED
 
 if TYPE_CHECKING:

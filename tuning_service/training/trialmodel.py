@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tuning_service.job import InputSpec, Job
-from tuning_service.models import network_of
-from tuning_service.pipeline import Split
+from tuning_service.training.models import network_of
+from tuning_service.training.pipeline import Split
 
 
 class TrialModel(Protocol):
@@ -79,7 +79,7 @@ def trial_models(
     if network is None:
         _seed(seed, tensorflow=True)
         return [KerasModel(job.build_model(config, spec), threads) for _ in fits]
-    from tuning_service.sharedgraph import data_specs, try_graph_model
+    from tuning_service.training.sharedgraph import data_specs, try_graph_model
 
     _seed(seed, tensorflow=False)
     models: list[TrialModel] = []

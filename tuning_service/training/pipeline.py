@@ -9,7 +9,7 @@ measures both ways; see benchmarks/RESULTS.md).
 An epoch's row order is a function of the trial's seed and the epoch number only
 (`epoch_order`), not of how many pipelines a worker has iterated: a trial continued
 from a checkpoint on another worker sees the epochs it would have seen, and the
-shared-graph engine (`tuning_service.sharedgraph`) batches the very same rows in its
+shared-graph engine (`tuning_service.training.sharedgraph`) batches the very same rows in its
 own graph. Batches are gathered from the ordered row indices (as Keras does for
 arrays), so a 50000-image split is not copied again.
 """

@@ -25,8 +25,8 @@ an optimizer option, a metric) raises `Unsupported`, and the trial trains with K
 
 from __future__ import annotations
 
-from tuning_service.sharedgraph.family import data_specs, family_count
-from tuning_service.sharedgraph.layers import Unsupported
-from tuning_service.sharedgraph.model import GraphModel, try_graph_model
+from tuning_service.training.sharedgraph.family import data_specs, family_count
+from tuning_service.training.sharedgraph.layers import Unsupported
+from tuning_service.training.sharedgraph.model import GraphModel, try_graph_model
 
 __all__ = ["GraphModel", "Unsupported", "data_specs", "family_count", "try_graph_model"]

@@ -73,7 +73,7 @@ class SweepRecording:
 
     def callback(self) -> Any:
         """The Tune callback recording trials and epochs as they happen (imports Ray)."""
-        from tuning_service.store.recorder import RecorderCallback
+        from tuning_service.recorder import RecorderCallback
 
         self._callback = RecorderCallback(
             self.store,

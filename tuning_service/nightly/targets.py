@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tuning_service.schedule.schedulefile import ScheduledSweep
+    from tuning_service.nightly.schedulefile import ScheduledSweep
     from tuning_service.spec import SweepSpec
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ import yaml
 from tuning_service import yamlio  # the project's one YAML reader
 from tuning_service.errors import InputError
 from tuning_service.job import FOLDER_NAME_RULE, is_folder_name
+from tuning_service.nightly import cron
 from tuning_service.registry import Registry, did_you_mean
-from tuning_service.schedule import cron
 from tuning_service.settings import by_file_key, by_flag, by_name, sweep_settings
 from tuning_service.spec import SweepSpec
 
@@ -37,9 +37,9 @@ SUBMIT_SLACK_S = 3600.0
 
 # Where a sweep runs. Each entry runs one sweep and reports its outcome (see `targets`).
 TARGETS = Registry("target")
-TARGETS.add_lazy("local", "tuning_service.schedule.targets:run_here")
-TARGETS.add_lazy("address", "tuning_service.schedule.targets:run_here")
-TARGETS.add_lazy("submit", "tuning_service.schedule.targets:submit_and_wait")
+TARGETS.add_lazy("local", "tuning_service.nightly.targets:run_here")
+TARGETS.add_lazy("address", "tuning_service.nightly.targets:run_here")
+TARGETS.add_lazy("submit", "tuning_service.nightly.targets:submit_and_wait")
 
 
 @dataclass(frozen=True)

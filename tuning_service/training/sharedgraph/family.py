@@ -8,9 +8,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from tuning_service.sharedgraph.layers import Step, penalty
-from tuning_service.sharedgraph.losses import loss_object, metric_fn
-from tuning_service.sharedgraph.optimizers import OptimizerOp, learning_rate
+from tuning_service.training.sharedgraph.layers import Step, penalty
+from tuning_service.training.sharedgraph.losses import loss_object, metric_fn
+from tuning_service.training.sharedgraph.optimizers import OptimizerOp, learning_rate
 
 log = logging.getLogger(__name__)
 

@@ -7,11 +7,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from tuning_service.models import Network
-from tuning_service.pipeline import Split
-from tuning_service.sharedgraph.family import Structure, family
-from tuning_service.sharedgraph.layers import LAYER_OPS, Unsupported
-from tuning_service.sharedgraph.optimizers import OptimizerOp, schedule_structure
+from tuning_service.training.models import Network
+from tuning_service.training.pipeline import Split
+from tuning_service.training.sharedgraph.family import Structure, family
+from tuning_service.training.sharedgraph.layers import LAYER_OPS, Unsupported
+from tuning_service.training.sharedgraph.optimizers import OptimizerOp, schedule_structure
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tuning_service.errors import TuningServiceError
-from tuning_service.schedule import change as changes
-from tuning_service.schedule import cron
-from tuning_service.schedule.history import (
+from tuning_service.nightly import change as changes
+from tuning_service.nightly import cron
+from tuning_service.nightly.history import (
     Skipped,
     finish_run,
     last_scheduled,
@@ -20,12 +20,12 @@ from tuning_service.schedule.history import (
     start_run,
     update_run,
 )
-from tuning_service.schedule.schedulefile import TARGETS, Schedule, ScheduledSweep
-from tuning_service.schedule.tables import FAILED, FINISHED, INTERRUPTED, SKIPPED
-from tuning_service.schedule.targets import RunOutcome, Stop
-from tuning_service.schedule.warmstart import earlier_best_configs
+from tuning_service.nightly.schedulefile import TARGETS, Schedule, ScheduledSweep
+from tuning_service.nightly.targets import RunOutcome, Stop
+from tuning_service.nightly.warmstart import earlier_best_configs
 from tuning_service.spec import SweepSpec
 from tuning_service.store import Store, open_store
+from tuning_service.store.scheduletables import FAILED, FINISHED, INTERRUPTED, SKIPPED
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,7 @@
-"""The scheduler's tables (run history and per-sweep locks), declared on the results store's metadata."""
+"""The nightly scheduler's tables (run history and per-sweep locks), on the results store's metadata.
+
+The store owns every table, so that it imports nothing above it.
+"""
 
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 
 from tuning_service import processes
-from tuning_service.schedule.tables import (
+from tuning_service.store.engine import StoreError, dialect_insert, transaction
+from tuning_service.store.scheduletables import (
     FAILED,
     FINISHED,
     INTERRUPTED,
@@ -25,7 +26,6 @@ from tuning_service.schedule.tables import (
     schedule_locks,
     schedule_runs,
 )
-from tuning_service.store.engine import StoreError, dialect_insert, transaction
 from tuning_service.store.schema import UTCDateTime, utcnow
 
 if TYPE_CHECKING:

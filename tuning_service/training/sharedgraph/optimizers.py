@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tuning_service.models import OptimizerSpec, ScheduleSpec
-from tuning_service.sharedgraph.layers import Inputs, Unsupported
+from tuning_service.training.models import OptimizerSpec, ScheduleSpec
+from tuning_service.training.sharedgraph.layers import Inputs, Unsupported
 
 # Each update mirrors the Keras optimizer's `update_step` for the TensorFlow backend
 # expression by expression. Where Keras computes with a Python float (``1 - self.beta_1``),
