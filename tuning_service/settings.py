@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
-from tuning_service.spec import SETTING, Setting, SweepSpec, value_type
+from tuning_service.spec import INT_MAX, SETTING, Setting, SweepSpec, value_type
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class SweepSetting:
     def accepts(self) -> str:
         """What a schedule file may give, in the words of its errors."""
         if self.kind is int:
-            return f"an integer >= {int(self.how.minimum or 0)}"
+            return f"an integer from {int(self.how.minimum or 0)} to {INT_MAX}"
         if self.kind is float:
             return f"a number {'>' if self.how.above else '>='} {self.how.minimum or 0:g}"
         if self.kind is dict:
@@ -77,7 +77,7 @@ class SweepSetting:
             return isinstance(value, str) and bool(value.strip())
         if isinstance(value, bool) or not isinstance(value, int | float):
             return False
-        if self.kind is int and not isinstance(value, int):
+        if self.kind is int and not (isinstance(value, int) and value <= INT_MAX):
             return False
         least = self.how.minimum or 0
         return math.isfinite(value) and (value > least if self.how.above else value >= least)

@@ -375,9 +375,14 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+# The largest whole number a setting takes: what a 32-bit integer column of the results database
+# (PostgreSQL's INTEGER) holds. More epochs or trials than that is a typo, not a sweep.
+INT_MAX = 2**31 - 1
+
+
 def _int_at_least(flag: str, value: Any, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise InputError(f"{flag} must be an integer >= {minimum}, got {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= INT_MAX:
+        raise InputError(f"{flag} must be an integer from {minimum} to {INT_MAX}, got {value!r}")
 
 
 def _resource(flag: str, value: Any, *, minimum_exclusive: bool) -> None:

@@ -75,8 +75,13 @@ BAD_INPUTS = [
             ),
         ]
     ),
-    (["run", "--num-samples", "0"], "--num-samples must be an integer >= 1, got 0"),
-    (["run", "--max-epochs", "0"], "--max-epochs must be an integer >= 1, got 0"),
+    (["run", "--num-samples", "0"], "--num-samples must be an integer from 1 to 2147483647, got 0"),
+    (["run", "--max-epochs", "0"], "--max-epochs must be an integer from 1 to 2147483647, got 0"),
+    # Found by Hypothesis: a number too large for the results database reached its INSERT.
+    (
+        ["run", "--max-epochs", "9" * 40],
+        f"--max-epochs must be an integer from 1 to 2147483647, got {'9' * 40}",
+    ),
     (
         ["run", "--cpus-per-trial", "-1"],
         "--cpus-per-trial must be a number > 0 (fractions allowed), got -1.0",
@@ -107,7 +112,7 @@ BAD_INPUTS = [
     (["run", "--scheduler-option", "grace=2"], "scheduler 'asha': unknown option 'grace'"),
     (["run", "--address", "not an address"], "--address must be 'auto', HOST:PORT or ray://HOST:PORT"),
     (["run", "--time-budget", "-5"], "--time-budget must be a number of seconds > 0, got -5.0"),
-    (["run", "--max-failures", "-1"], "--max-failures must be an integer >= 0, got -1"),
+    (["run", "--max-failures", "-1"], "--max-failures must be an integer from 0 to 2147483647, got -1"),
     (["run", "20261123-190541-7821df"], "'20261123-190541-7821df' is a sweep id, not a job"),
     (["resume", "20261123-190541-7821df"], "no results database at"),
     # Before: a traceback from the YAML parser.
@@ -267,7 +272,7 @@ def test_a_job_file_with_a_bad_space_exits_2_and_creates_nothing(tmp_path, capsy
 
 def test_cv_folds_below_two_is_refused(tmp_path, capsys):
     assert main(["run", "--cv-folds", "1", "--storage", str(tmp_path / "r")]) == 2
-    assert capsys.readouterr().err == "error: --cv-folds must be an integer >= 2, got 1\n"
+    assert capsys.readouterr().err == "error: --cv-folds must be an integer from 2 to 2147483647, got 1\n"
 
 
 @pytest.mark.parametrize(

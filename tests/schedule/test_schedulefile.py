@@ -103,7 +103,7 @@ BAD = {
     "wrong type": (
         _sweep("    num_samples: ten\n"),
         5,
-        r"sweeps.nightly.num_samples: expected an integer >= 1, got 'ten' \(a string\)",
+        r"sweeps.nightly.num_samples: expected an integer from 1 to 2147483647, got 'ten' \(a string\)",
     ),
     "wrong type of resources": (
         _sweep("    resources_per_trial: {cpu: many}\n"),

@@ -132,13 +132,21 @@ def test_a_sweep_overrides_a_default_given_under_the_earlier_name(tmp_path):
             "sweeps.nightly.gpus_per_trial: 'gpus_per_trial' and 'resources_per_trial' both set "
             "'gpus_per_trial'; keep one",
         ),
-        ("    cv_folds: 1\n", 5, r"sweeps.nightly.cv_folds: expected an integer >= 2, got 1 \(int\)"),
+        (
+            "    cv_folds: 1\n",
+            5,
+            r"sweeps.nightly.cv_folds: expected an integer from 2 to 2147483647, got 1 \(int\)",
+        ),
         (
             "    cpus_per_trial: 0\n",
             5,
             r"sweeps.nightly.cpus_per_trial: expected a number > 0, got 0 \(int\)",
         ),
-        ("    epoch_budget: lots\n", 5, r"sweeps.nightly.epoch_budget: expected an integer >= 1, got 'lots'"),
+        (
+            "    epoch_budget: lots\n",
+            5,
+            r"sweeps.nightly.epoch_budget: expected an integer from 1 to 2147483647, got 'lots'",
+        ),
     ],
 )
 def test_a_setting_given_twice_or_out_of_range_is_refused_with_its_line(
