@@ -9,7 +9,7 @@ import logging
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from tuning_service.credentials import PG_PASSWORD_HELP, hide
+from tuning_service.credentials import PASSWORD_KEYS, PG_PASSWORD_HELP, hide
 from tuning_service.errors import InputError
 
 if TYPE_CHECKING:
@@ -89,8 +89,6 @@ def redact(url: URL | str) -> str:
 
 def without_password(url: URL) -> URL:
     """``url`` minus its password and password query parameters: the form that may travel."""
-    from tuning_service.credentials import PASSWORD_KEYS
-
     # URL.set() leaves a field given as None unchanged; the URL is a named tuple underneath.
     bare = url._replace(password=None)
     return bare.difference_update_query([k for k in bare.query if k.lower() in PASSWORD_KEYS])

@@ -50,7 +50,7 @@ def prepare_environment(address: str | None) -> None:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         # Nor the idle workers Ray starts (one per CPU) when the driver connects: Tune gives
         # every trial actor a runtime environment, so none ever runs on them, and starting
-        # them only took CPU from the driver's set-up (about 0.5 s of a core each).
+        # them only took CPU from the driver's set-up (`python -m benchmarks.startup` times it).
         os.environ.setdefault("RAY_prestart_worker_first_driver", "0")
         # Not RAY_preload_python_modules=tensorflow either: the trials' actors get workers of
         # their own, and preloading workers only took the CPUs from the driver's and that
