@@ -42,8 +42,8 @@ from typing import Any
 
 from benchmarks import cli
 from benchmarks.reporting import markdown_table, publish
-from tuning_service.errors import InputError
-from tuning_service.results import DROPPED, tally
+from tuning_service.core.errors import InputError
+from tuning_service.core.results import DROPPED, tally
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("driver", "worker", "node", "postgres", "disk")

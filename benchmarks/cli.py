@@ -14,14 +14,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 
 DEFAULT_OUT = Path("tuning-results") / "benchmarks"  # ignored by git, beside the sweeps' results
 
 
 def prepare_environment() -> None:
     """Environment that must be set before TensorFlow, Keras or Ray is imported."""
-    from tuning_service.raysession import prepare_environment as prepare_ray
+    from tuning_service.raytune.raysession import prepare_environment as prepare_ray
 
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -16,8 +16,8 @@ from benchmarks import ours, peers
 from benchmarks.peers import Context
 from benchmarks.problems import Problem, get_problem, hyperband_schedule
 from benchmarks.reporting import ToolRun, fmt, markdown_table, plot_best_so_far, publish
-from tuning_service.errors import InputError
-from tuning_service.registry import Registry
+from tuning_service.core.errors import InputError
+from tuning_service.core.registry import Registry
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from benchmarks import cli, store_scale
 from benchmarks.reporting import fmt, markdown_table, publish
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 
 TARGET_S = 1.0
 # Requests the dashboard answers from what it kept (until the sweep changes): first views apart.

@@ -28,7 +28,7 @@ from typing import Any
 
 from benchmarks import cli
 from benchmarks.reporting import current_rss_mib, fmt, markdown_table, peak_rss_mib, publish, write_json
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 
 TARGET_S = 60.0  # per 1000 trials
 TARGET_FLAT = 0.8  # the largest sweep's trials per second over the smallest's, at least
@@ -66,8 +66,8 @@ def ours(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """run_sweep with the engine's NoopTrainable: our whole driver path, no training."""
     from benchmarks.ours import engine_support
     from tuning_service import testing
-    from tuning_service.runner import run_sweep
-    from tuning_service.spec import SweepSpec
+    from tuning_service.core.spec import SweepSpec
+    from tuning_service.sweeps.runner import run_sweep
 
     support = engine_support()
     if not (support["trainable"] and support["noop_trainable"]):

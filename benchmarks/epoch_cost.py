@@ -26,7 +26,7 @@ from typing import Any
 
 from benchmarks import cli
 from benchmarks.reporting import fmt, markdown_table, publish
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 
 
 def _timed(first: Callable[[], Any], epoch: Callable[[Any, int], Any], epochs: int) -> list[float]:
@@ -109,7 +109,7 @@ def _sample(space: Any, n: int, seed: int) -> list[dict[str, Any]]:
 
 
 def body(args: argparse.Namespace, out: Any) -> dict[str, Any]:
-    from tuning_service.catalog import load_job
+    from tuning_service.data.catalog import load_job
 
     job = load_job(args.job)  # a bad name is refused before TensorFlow is imported
 

@@ -39,11 +39,11 @@ from benchmarks.ours import sweep
 from benchmarks.peers import Context, batch_size, require
 from benchmarks.problems import get_problem
 from benchmarks.reporting import fmt, markdown_table, publish
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
+from tuning_service.core.pareto import Vector
+from tuning_service.core.results import PARETO_JSON
 from tuning_service.job import Job
-from tuning_service.pareto import Vector
-from tuning_service.results import PARETO_JSON
-from tuning_service.searchers import nsga2
+from tuning_service.raytune.searchers import nsga2
 from tuning_service.space import Choice, Float, Int
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ from typing import Any
 
 from benchmarks.peers import Context
 from benchmarks.reporting import ToolRun
+from tuning_service.core.results import SweepResult
+from tuning_service.core.spec import SweepSpec
 from tuning_service.job import Job
-from tuning_service.results import SweepResult
-from tuning_service.spec import SweepSpec
 
 # A searcher with an epoch budget runs until the budget stops it.
 UNBOUNDED_SAMPLES = 100_000
@@ -28,10 +28,11 @@ UNBOUNDED_SAMPLES = 100_000
 
 def engine_support() -> dict[str, bool]:
     """Which of the engine hooks the benchmarks use this checkout has."""
-    from tuning_service import runner, testing
+    from tuning_service import testing
+    from tuning_service.sweeps import runner
     from tuning_service.training import models
 
-    trainable_src = importlib.util.find_spec("tuning_service.trainable")
+    trainable_src = importlib.util.find_spec("tuning_service.raytune.trainable")
     source = Path(trainable_src.origin).read_text() if trainable_src and trainable_src.origin else ""
     return {
         "epoch_budget": "epoch_budget" in {f.name for f in dataclasses.fields(SweepSpec)},
@@ -66,7 +67,7 @@ def sweep(
     **spec_fields: Any,
 ) -> tuple[SweepResult, float, float]:
     """One run_sweep call; returns the result, its start (unix time) and its wall seconds."""
-    from tuning_service.runner import run_sweep
+    from tuning_service.sweeps.runner import run_sweep
 
     spec = SweepSpec(
         job=job.name,

@@ -27,10 +27,10 @@ from typing import Any
 from benchmarks import cli
 from benchmarks.reporting import fmt, markdown_table, publish
 from benchmarks.timeline import worker_timeline
+from tuning_service.core.results import SweepResult
+from tuning_service.core.spec import SweepSpec
 from tuning_service.job import Job
-from tuning_service.results import SweepResult
 from tuning_service.space import Float, Int
-from tuning_service.spec import SweepSpec
 
 TARGET_EFFICIENCY = 0.85
 TARGET_OVERHEAD_S = 0.150
@@ -117,7 +117,7 @@ def run_overhead(args: argparse.Namespace, workdir: Path, timeline: Path | None 
     """The sweep, timed; on a Ray started first with Ray's timeline written to ``timeline`` if given."""
     import os
 
-    from tuning_service.runner import run_sweep
+    from tuning_service.sweeps.runner import run_sweep
 
     trials, epochs = (4, 1) if args.smoke else (args.trials, args.epochs)
     job = overhead_job(epochs)

@@ -25,7 +25,7 @@ from typing import Any
 
 from benchmarks.problems import Problem
 from benchmarks.reporting import ToolRun
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 from tuning_service.job import Dataset
 from tuning_service.space import Choice, Fixed, Float, Int, Param
 

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tuning_service.core.registry import Registry
 from tuning_service.job import Job
-from tuning_service.registry import Registry
 from tuning_service.space import Choice, Fixed, Float, Int, Space
 
 

@@ -33,9 +33,9 @@ from benchmarks.reporting import fmt, markdown_table, publish
 TARGET_S = 4.0
 # Log lines that start a phase: (phase name, text the line contains).
 MARKS = (
-    ("driver checks and data", "tuning_service.runner: sweep "),
-    ("Ray start", "tuning_service.raysession: starting"),
-    ("Tune start to first epoch", "tuning_service.raysession: ready"),
+    ("driver checks and data", "tuning_service.sweeps.runner: sweep "),
+    ("Ray start", "tuning_service.raytune.raysession: starting"),
+    ("Tune start to first epoch", "tuning_service.raytune.raysession: ready"),
 )
 
 

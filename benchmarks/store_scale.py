@@ -39,7 +39,7 @@ from typing import Any
 
 from benchmarks import cli
 from benchmarks.reporting import fmt, markdown_table, publish
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 
 TARGET_S = 1.0
 DB_ENV = "STORE_SCALE_DB"
@@ -115,7 +115,7 @@ def _epoch_counts(rng: random.Random, sizes: Sizes) -> list[int]:
 
 def _trial(rng: random.Random, index: int, epochs: int, sizes: Sizes, start: float) -> dict[str, Any]:
     """One trial: config, outcome and per-epoch history (as the runner's summary keeps it)."""
-    from tuning_service.results import COMPLETED, DIVERGED, ERRORED, STOPPED
+    from tuning_service.core.results import COMPLETED, DIVERGED, ERRORED, STOPPED
 
     config = _config(rng)
     ceiling = 0.97 - abs(math.log10(config["learning_rate"]) + 2.5) * 0.08 - config["dropout"] * 0.05
@@ -180,7 +180,7 @@ def _epoch_metrics(row: dict[str, Any]) -> dict[str, float]:
 def _sweep_rows(
     sweep_id: str, trials: list[dict[str, Any]], max_epochs: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    from tuning_service.outcomes import outcome_message
+    from tuning_service.core.outcomes import outcome_message
 
     trial_rows, epoch_rows = [], []
     for t in trials:
@@ -224,7 +224,7 @@ def build(store: Any, storage: Path, sizes: Sizes, seed: int) -> dict[str, Any]:
     """Fill ``store`` and write the sweep folders under ``storage``; the sweep ids, oldest first."""
     import sqlalchemy as sa
 
-    from tuning_service.results import SweepResult, TrialSummary, write_outputs
+    from tuning_service.core.results import SweepResult, TrialSummary, write_outputs
     from tuning_service.store import schema
     from tuning_service.store.schema import FINISHED
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tuning_service.registry import Registry
+from tuning_service.core.registry import Registry
 
 JOBS = Registry("job")
 JOBS.add_lazy("digits", "jobs.digits:JOB")

@@ -18,7 +18,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def ray_local():
     """One embedded Ray for every integration test (starting Ray costs seconds)."""
-    from tuning_service.raysession import prepare_environment
+    from tuning_service.raytune.raysession import prepare_environment
 
     prepare_environment(None)
     import ray

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tuning_service.job import Dataset, InputSpec, Job
-from tuning_service.space import Choice, Fixed, Float, Int, Space
-from tuning_service.spec import SweepSpec
+from tuning_service.core.job import Dataset, InputSpec, Job
+from tuning_service.core.space import Choice, Fixed, Float, Int, Space
+from tuning_service.core.spec import SweepSpec
 
 __all__ = [
     "Choice",
@@ -21,14 +21,14 @@ __all__ = [
 
 
 def best_config(job: str, **kwargs):  # noqa: ANN201 - re-exported lazily to keep imports light
-    """The best recorded configuration of ``job`` (see `tuning_service.aggregate.best_config`)."""
-    from tuning_service.aggregate import best_config as _best
+    """The best recorded configuration of ``job`` (see `tuning_service.sweeps.aggregate.best_config`)."""
+    from tuning_service.sweeps.aggregate import best_config as _best
 
     return _best(job, **kwargs)
 
 
 def run_sweep(spec: SweepSpec, **kwargs):  # noqa: ANN201 - re-exported lazily to keep imports light
-    """Run a sweep (see `tuning_service.runner.run_sweep`)."""
-    from tuning_service.runner import run_sweep as _run
+    """Run a sweep (see `tuning_service.sweeps.runner.run_sweep`)."""
+    from tuning_service.sweeps.runner import run_sweep as _run
 
     return _run(spec, **kwargs)

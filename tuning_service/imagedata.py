@@ -1,9 +1,4 @@
-"""The job API's image datasets: what job modules import to load MNIST, Fashion-MNIST or CIFAR-10.
-
-`tuning_service.training.imagedata` holds the code (it reads CIFAR-10 with Keras' loader);
-this module keeps the import path jobs use (``from tuning_service.imagedata import
-image_dataset``) and re-exports its public names only.
-"""
+"""The job API: the image datasets (`image_dataset`) of `tuning_service.training.imagedata`."""
 
 from __future__ import annotations
 

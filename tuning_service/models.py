@@ -1,8 +1,4 @@
-"""The job API's model vocabulary: what job files and job modules import to build their models.
-
-`tuning_service.training.models` holds the code; this module keeps the import path jobs use
-(``from tuning_service.models import build_mlp``) and re-exports its public names only.
-"""
+"""The job API: the model vocabulary (`build_mlp`, `build_cnn`, ...) of `tuning_service.training.models`."""
 
 from __future__ import annotations
 

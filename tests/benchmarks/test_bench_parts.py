@@ -10,7 +10,7 @@ import pytest
 from benchmarks import compare, multiobjective, ours, overhead, peers
 from benchmarks.problems import PROBLEMS, get_problem, hyperband_schedule
 from benchmarks.reporting import ToolRun, markdown_table, plot_best_so_far
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 
 
 def test_hyperband_budget_matches_keras_tuner_schedule():
@@ -108,7 +108,7 @@ def test_asha_expected_epochs_per_trial():
 
 
 def test_overhead_accounting_per_worker_slot(tmp_path):
-    from tuning_service.results import SweepResult, TrialSummary
+    from tuning_service.core.results import SweepResult, TrialSummary
 
     # Two workers; each trial trains 1 s; worker 1 runs a then c, worker 2 runs b.
     spans = {"a": (10.0, 11.2, 1), "b": (10.1, 11.2, 2), "c": (11.3, 12.5, 1)}
@@ -230,7 +230,7 @@ def test_front_hypervolume_is_the_share_of_the_accuracy_params_box():
 
 
 def test_multiobjective_population_is_our_nsga2_default():
-    from tuning_service.searchers import nsga2
+    from tuning_service.raytune.searchers import nsga2
 
     assert multiobjective.default_population() == 10
     assert nsga2.build.__kwdefaults__["population_size"] == 10

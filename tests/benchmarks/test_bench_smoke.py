@@ -24,7 +24,7 @@ from benchmarks import (
 from benchmarks.ours import engine_support
 from benchmarks.problems import get_problem
 from jobs import digits
-from tuning_service import pareto
+from tuning_service.core import pareto
 
 
 def _runs(path):

@@ -121,8 +121,8 @@ def test_a_submission_that_outlives_the_schedulers_wait_is_stopped(local_cluster
     import secrets
     import time
 
-    from tuning_service.errors import SweepError
-    from tuning_service.submission import connect, get_submission, wait_for_end
+    from tuning_service.core.errors import SweepError
+    from tuning_service.sweeps.submission import connect, get_submission, wait_for_end
 
     for name in ("RAY_AUTH_TOKEN", "RAY_AUTH_MODE"):  # the shared embedded Ray's token is not this cluster's
         monkeypatch.delenv(name, raising=False)

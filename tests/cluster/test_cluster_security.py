@@ -121,7 +121,7 @@ def test_a_driver_on_a_machine_without_a_node_of_the_cluster_is_refused_at_once(
     # Pretend this machine runs no Ray node: ray.init would wait a minute, then fail obscurely.
     code = (
         "import ray._private.services as services\n"
-        "from tuning_service.raysession import check_cluster_access, check_local_node, prepare_cluster_client\n"
+        "from tuning_service.raytune.raysession import check_cluster_access, check_local_node, prepare_cluster_client\n"
         f"prepare_cluster_client({local_cluster.gcs!r})\n"
         f"client = check_cluster_access('127.0.0.1', {local_cluster.gcs.rsplit(':', 1)[1]})\n"
         "services.find_node_ids = lambda: []\n"

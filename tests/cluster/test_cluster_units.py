@@ -8,11 +8,11 @@ import stat
 
 import pytest
 
-from tuning_service import auth
 from tuning_service.cli.submit import run_args, submit, sweep_spec
-from tuning_service.errors import InputError
-from tuning_service.raysession import parse_address
-from tuning_service.submission import best_record, check_id, entrypoint, parse_jobs_url, stage
+from tuning_service.core import auth
+from tuning_service.core.errors import InputError
+from tuning_service.raytune.raysession import parse_address
+from tuning_service.sweeps.submission import best_record, check_id, entrypoint, parse_jobs_url, stage
 
 
 @pytest.fixture
@@ -253,7 +253,7 @@ def fresh_warnings(monkeypatch):
 
 def test_ray_auth_mode_disabled_is_said_out_loud(no_token, monkeypatch, caplog, fresh_warnings):
     """Before: an embedded Ray or a cluster client ran without token authentication, silently."""
-    from tuning_service.raysession import ensure_local_token
+    from tuning_service.raytune.raysession import ensure_local_token
 
     monkeypatch.setenv(auth.MODE_ENV, "disabled")
     monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
@@ -275,7 +275,7 @@ def test_the_token_in_plain_http_beyond_this_machine_is_warned_about(monkeypatch
     assert main(["submissions", "list", "--address", "http://head.invalid:8265"]) == 2
     err = capsys.readouterr().err
     assert (
-        "WARNING tuning_service.auth: the cluster token goes to head.invalid in plain HTTP: anyone on the network "
+        "WARNING tuning_service.core.auth: the cluster token goes to head.invalid in plain HTTP: anyone on the network "
         "path can read it and run code on the cluster; reach the Jobs API through "
         "`ssh -L 8265:127.0.0.1:8265 head.invalid`" in err
     )
@@ -289,7 +289,7 @@ def test_rays_log_in_the_sweep_folder_is_readable_by_its_owner_only(tmp_path):
     import logging
     import os
 
-    from tuning_service.raysession import RAY_LOG, ray_logs_to
+    from tuning_service.raytune.raysession import RAY_LOG, ray_logs_to
 
     previous = os.umask(0o022)
     try:

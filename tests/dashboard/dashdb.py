@@ -41,8 +41,8 @@ def _sweep(store, sweep_id: str, job: str, *, started: datetime, num_samples: in
 
 def fill(store) -> None:
     """Three sweeps (one finished, one running, one of another job), two nightly runs, a lock."""
-    from tuning_service.nightly import history
-    from tuning_service.nightly.change import summarize
+    from tuning_service.sweeps.nightly import history
+    from tuning_service.sweeps.nightly.change import summarize
 
     start = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
     _sweep(store, FINISHED_ID, "digits", started=start, num_samples=len(TRIALS))

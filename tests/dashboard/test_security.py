@@ -14,9 +14,9 @@ import pytest
 from dashdb import FINISHED_ID
 
 from tuning_service.cli import main
+from tuning_service.core.errors import InputError
 from tuning_service.dashboard import create_app, open_read_only
 from tuning_service.dashboard.auth import COOKIE, is_loopback, load_or_create_token
-from tuning_service.errors import InputError
 
 
 def _one_line_exit_2(capsys, argv: list[str]) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tuning_service.cli import main
-from tuning_service.resume import check_no_live_driver
 from tuning_service.store import open_store
+from tuning_service.sweeps.resume import check_no_live_driver
 
 
 def _record(storage, sweep_id, status, sweep_dir):
@@ -104,7 +104,7 @@ def test_resume_refuses_a_live_driver_of_this_machine_whatever_its_lock(tmp_path
     import subprocess
     import sys
 
-    from tuning_service.processes import start_ticks
+    from tuning_service.core.processes import start_ticks
 
     storage, sweep_dir = tmp_path / "results", _snapshot_folder(tmp_path)
     _record(storage, "20260101-000000-aaaaaa", "running", sweep_dir)

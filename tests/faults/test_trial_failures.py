@@ -16,10 +16,10 @@ import time
 import pytest
 
 from tests.faults.conftest import JOB_FILE, MemoryCgroup, result_lines
-from tuning_service.catalog import load_job
-from tuning_service.runner import run_sweep
-from tuning_service.spec import SweepSpec
+from tuning_service.core.spec import SweepSpec
+from tuning_service.data.catalog import load_job
 from tuning_service.store import open_store
+from tuning_service.sweeps.runner import run_sweep
 
 # Units per trial for the failure test: two that train, one whose checkpoint cannot fit on
 # the small disk (~18 MB of weights and Adam slots), one no machine can allocate (16 TiB).
@@ -47,7 +47,7 @@ JOB = Job(
 REWRITE_ON_FULL_DISK = """\
 import json, sys
 from pathlib import Path
-from tuning_service.results import load_result, write_outputs
+from tuning_service.core.results import load_result, write_outputs
 sweep_dir = next(Path(sys.argv[1]).glob("failing/*"))
 result = load_result(sweep_dir)
 with open(Path(sys.argv[1]) / "filler", "wb") as f:
@@ -160,7 +160,7 @@ def _one_point(job):
     """The job with its grid cut to one point: one long trial whose worker the test kills."""
     from dataclasses import replace
 
-    from tuning_service.space import Choice
+    from tuning_service.core.space import Choice
 
     space = {"learning_rate": Choice((0.01,)), "units": Choice((32,)), "batch_size": Choice((16,))}
     return replace(job, space=space)

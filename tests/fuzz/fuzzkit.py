@@ -36,9 +36,9 @@ class WouldRun(BaseException):
 
 def dry_run_sweep(spec: Any, *, job: Any = None, progress: Any = None, trainable: Any = None) -> Any:
     """`runner.run_sweep` up to the point where Ray starts: searcher and scheduler built, no Ray."""
-    from tuning_service.runner import prepare
-    from tuning_service.schedulers import create_scheduler
-    from tuning_service.searchers import create_searcher
+    from tuning_service.raytune.schedulers import create_scheduler
+    from tuning_service.raytune.searchers import create_searcher
+    from tuning_service.sweeps.runner import prepare
 
     prepared = prepare(spec, job)
     create_searcher(
@@ -73,7 +73,7 @@ def invoke(argv: list[str], env: Mapping[str, str] | None = None) -> Outcome:
     started = time.monotonic()
     with (
         mock.patch.dict(os.environ, dict(env or {})),
-        mock.patch("tuning_service.runner.run_sweep", dry_run_sweep),
+        mock.patch("tuning_service.sweeps.runner.run_sweep", dry_run_sweep),
         contextlib.redirect_stdout(out),
         contextlib.redirect_stderr(err),
     ):

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from tuning_service.cli import main
-from tuning_service.runner import resume_sweep, run_sweep
-from tuning_service.spec import SweepSpec
+from tuning_service.core.spec import SweepSpec
 from tuning_service.store import open_store
+from tuning_service.sweeps.runner import resume_sweep, run_sweep
 
 pytestmark = pytest.mark.integration
 

@@ -8,15 +8,15 @@ import json
 import pytest
 
 from tuning_service.cli import main
-from tuning_service.front import sweep_front
-from tuning_service.objectives import check_constraints, check_objectives, violations
-from tuning_service.pareto import dominates
-from tuning_service.report import load, write_report
-from tuning_service.results import INFEASIBLE, PARETO_JSON, STOPPED
-from tuning_service.runner import run_sweep
-from tuning_service.schedulers.moasha import rung_decision
-from tuning_service.spec import SweepSpec
+from tuning_service.core.objectives import check_constraints, check_objectives, violations
+from tuning_service.core.pareto import dominates
+from tuning_service.core.results import INFEASIBLE, PARETO_JSON, STOPPED
+from tuning_service.core.spec import SweepSpec
+from tuning_service.raytune.schedulers.moasha import rung_decision
 from tuning_service.store import open_store
+from tuning_service.sweeps.front import sweep_front
+from tuning_service.sweeps.report import load, write_report
+from tuning_service.sweeps.runner import run_sweep
 
 pytestmark = pytest.mark.integration
 

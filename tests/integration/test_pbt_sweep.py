@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from tuning_service.runner import run_sweep
-from tuning_service.space import Float
-from tuning_service.spec import SweepSpec
+from tuning_service.core.space import Float
+from tuning_service.core.spec import SweepSpec
 from tuning_service.store import open_store
+from tuning_service.sweeps.runner import run_sweep
 from tuning_service.testing import tiny_job
 
 pytestmark = pytest.mark.integration

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from tuning_service.results import COMPLETED, DIVERGED
-from tuning_service.runner import CHECKPOINTS_KEPT, run_sweep
-from tuning_service.space import Choice, Float, Int
-from tuning_service.spec import SweepSpec
+from tuning_service.core.results import COMPLETED, DIVERGED
+from tuning_service.core.space import Choice, Float, Int
+from tuning_service.core.spec import SweepSpec
+from tuning_service.sweeps.runner import CHECKPOINTS_KEPT, run_sweep
 from tuning_service.testing import tiny_job
 
 pytestmark = pytest.mark.integration
@@ -165,7 +165,7 @@ def test_cross_validated_trials_report_the_mean_over_folds(ray_local, storage):
 
 
 def test_fold_splits_cover_train_and_validation_once():
-    from tuning_service.trainable import fold_splits
+    from tuning_service.raytune.trainable import fold_splits
 
     data = tiny_job().load_data()
     folds = fold_splits(data, 3, seed=0)

@@ -10,7 +10,7 @@ import pytest
 
 from jobs import cifar10, fashion_mnist, mnist
 from tuning_service.cli import main
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 from tuning_service.training import imagedata
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from tuning_service.cli import main
-from tuning_service.runner import run_sweep
-from tuning_service.spec import SweepSpec
+from tuning_service.core.spec import SweepSpec
+from tuning_service.sweeps.runner import run_sweep
 
 pytestmark = pytest.mark.integration
 

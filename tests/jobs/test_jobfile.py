@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from tuning_service.catalog import load_job
-from tuning_service.errors import InputError
-from tuning_service.jobfile import DEFAULT_SPACE
+from tuning_service.core.errors import InputError
+from tuning_service.data.catalog import load_job
+from tuning_service.data.jobfile import DEFAULT_SPACE
 
 YAML = """\
 name: churn
@@ -64,8 +64,8 @@ def test_toml_and_json_job_files_are_the_same_settings(job_dir):
 
 
 def test_a_job_file_declares_objectives_and_constraints_its_sweeps_use(job_dir):
-    from tuning_service.runner import prepare
-    from tuning_service.spec import SweepSpec
+    from tuning_service.core.spec import SweepSpec
+    from tuning_service.sweeps.runner import prepare
 
     text = YAML + "objectives: [val_accuracy:max, params:min]\nconstraints: ['params<=5000']\n"
     ref = _write(job_dir / "churn.yaml", text)

@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from tuning_service.catalog import load_job
 from tuning_service.cli import main
-from tuning_service.space import Choice, Fixed, Float, Int, Space
+from tuning_service.core.space import Choice, Fixed, Float, Int, Space
+from tuning_service.data.catalog import load_job
 from tuning_service.training.lrfind import find_lr, representative_config, suggest
 
 
@@ -26,7 +26,7 @@ def test_suggestion_is_a_tenth_of_the_rate_where_the_loss_bottoms_out():
 
 
 def test_a_loss_that_is_never_finite_is_an_input_error():
-    from tuning_service.errors import InputError
+    from tuning_service.core.errors import InputError
 
     with pytest.raises(InputError, match="lower --min-lr"):
         suggest([1e-3, 1e-2], [math.nan, math.inf])

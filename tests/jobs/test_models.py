@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tuning_service.catalog import builtin_jobs, load_job
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
+from tuning_service.data.catalog import builtin_jobs, load_job
 from tuning_service.training.lrfind import representative_config
 from tuning_service.training.models import build_model, check_config_keys
 
@@ -127,7 +127,7 @@ def test_mnist_builds_on_tiny_cache(tiny_files, tmp_path, offline):
 
 
 def test_unknown_architecture_and_settings_are_refused():
-    from tuning_service.job import InputSpec
+    from tuning_service.core.job import InputSpec
 
     with pytest.raises(InputError, match="unknown architecture 'rnn'; choose one of: mlp, cnn"):
         build_model({"architecture": "rnn"}, InputSpec((4,), "binary"))

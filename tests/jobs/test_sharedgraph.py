@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from tuning_service.job import InputSpec, Job
+from tuning_service.core.job import InputSpec, Job
 from tuning_service.training.models import any_network, build_mlp
 from tuning_service.training.pipeline import Split, epoch_order
 from tuning_service.training.sharedgraph import GraphModel, data_specs

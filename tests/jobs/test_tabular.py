@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from jobs import pima_diabetes, telco_churn
-from tuning_service.errors import InputError
-from tuning_service.tabular import TableSpec, infer_task, read_csv, to_dataset
+from tuning_service.core.errors import InputError
+from tuning_service.data.tabular import TableSpec, infer_task, read_csv, to_dataset
 
 DATA = Path(telco_churn.__file__).parent / "data"
 SHA256 = {

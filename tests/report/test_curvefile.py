@@ -8,9 +8,9 @@ from dataclasses import replace
 
 from test_report import _made_up, _trial
 
-from tuning_service import curvefile
-from tuning_service.report import curves, load
-from tuning_service.results import TRIALS_JSON, write_outputs
+from tuning_service.core import curvefile
+from tuning_service.core.results import TRIALS_JSON, write_outputs
+from tuning_service.sweeps.report import curves, load
 
 
 def _sweep(dir_, sweep_id: str, start: float):

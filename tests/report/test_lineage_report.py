@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tuning_service.lineage import LINEAGE_JSON, changed
-from tuning_service.report import lineage_section, render_html
+from tuning_service.core.lineage import LINEAGE_JSON, changed
+from tuning_service.sweeps.report import lineage_section, render_html
 
 EXPLOITS = [
     {

@@ -9,9 +9,9 @@ import pytest
 from browser import ARTIFACTS, chromium_path, headless_chromium
 
 from tuning_service.cli import main
-from tuning_service.report import render_html, write_report
-from tuning_service.results import SweepResult, TrialSummary, load_result
-from tuning_service.space import Choice, Float, Space
+from tuning_service.core.results import SweepResult, TrialSummary, load_result
+from tuning_service.core.space import Choice, Float, Space
+from tuning_service.sweeps.report import render_html, write_report
 
 SPACE = Space({"learning_rate": Float(1e-4, 1e-1, log=True), "activation": Choice(("relu", "tanh"))})
 
@@ -160,7 +160,7 @@ def test_report_bad_input_exits_2(tmp_path, capsys):
 def test_report_to_an_unwritable_path_exits_2_and_writes_nothing(tmp_path, capsys):
     sweep_dir = tmp_path / "results" / "toy" / "s1"
     sweep_dir.mkdir(parents=True)
-    from tuning_service.results import write_outputs
+    from tuning_service.core.results import write_outputs
 
     write_outputs(_made_up(sweep_dir, [_trial(0, "completed", [0.5, 0.6], 0.0)]))
     target = tmp_path / "missing-dir" / "r.html"

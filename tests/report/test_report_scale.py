@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from tuning_service import plots
-from tuning_service.plots import TrialCurve
-from tuning_service.report import LEADERBOARD_ROWS, curves, render_html, write_report
-from tuning_service.results import SweepResult, TrialSummary
+from tuning_service.core.results import SweepResult, TrialSummary
+from tuning_service.sweeps import plots
+from tuning_service.sweeps.plots import TrialCurve
+from tuning_service.sweeps.report import LEADERBOARD_ROWS, curves, render_html, write_report
 
 
 def _many(tmp_path, n: int) -> SweepResult:

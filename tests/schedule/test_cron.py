@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tuning_service.nightly.cron import cron_fields, latest_fire, make_trigger, next_fires
+from tuning_service.sweeps.nightly.cron import cron_fields, latest_fire, make_trigger, next_fires
 
 MONDAY_NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -10,9 +10,9 @@ import yaml
 
 from tuning_service.cli.run import run
 from tuning_service.cli.schedule import schedule
-from tuning_service.nightly.schedulefile import load_schedule
-from tuning_service.nightly.targets import run_args
-from tuning_service.spec import SweepSpec
+from tuning_service.core.spec import SweepSpec
+from tuning_service.sweeps.nightly.schedulefile import load_schedule
+from tuning_service.sweeps.nightly.targets import run_args
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "cluster" / "schedule"
 

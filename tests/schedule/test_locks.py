@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from tuning_service.errors import SweepStopped
-from tuning_service.nightly import history
-from tuning_service.nightly.schedulefile import load_schedule
-from tuning_service.nightly.service import open_history, run_once
+from tuning_service.core.errors import SweepStopped
 from tuning_service.store import engine
 from tuning_service.store.scheduletables import INTERRUPTED, RUNNING, schedule_locks, schedule_runs
 from tuning_service.store.schema import utcnow
+from tuning_service.sweeps.nightly import history
+from tuning_service.sweeps.nightly.schedulefile import load_schedule
+from tuning_service.sweeps.nightly.service import open_history, run_once
 
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -14,12 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from tuning_service.cli import main
-from tuning_service.errors import SweepError
-from tuning_service.nightly import history
-from tuning_service.nightly.schedulefile import TARGETS, load_schedule
-from tuning_service.nightly.service import open_history, run_due
-from tuning_service.nightly.targets import RunOutcome
-from tuning_service.processes import identity
+from tuning_service.core.errors import SweepError
+from tuning_service.core.processes import identity
 from tuning_service.store.scheduletables import (
     FAILED,
     FINISHED,
@@ -29,6 +25,10 @@ from tuning_service.store.scheduletables import (
     schedule_locks,
 )
 from tuning_service.store.schema import utcnow
+from tuning_service.sweeps.nightly import history
+from tuning_service.sweeps.nightly.schedulefile import TARGETS, load_schedule
+from tuning_service.sweeps.nightly.service import open_history, run_due
+from tuning_service.sweeps.nightly.targets import RunOutcome
 
 TINY = "tuning_service.testing:tiny_job"
 NOON = datetime(2026, 11, 23, 12, 0, 30, tzinfo=UTC)  # every-minute sweeps are due for 12:00:00

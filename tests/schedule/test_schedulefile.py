@@ -7,8 +7,8 @@ import re
 import pytest
 
 from tuning_service.cli import main
-from tuning_service.errors import InputError
-from tuning_service.nightly.schedulefile import load_schedule
+from tuning_service.core.errors import InputError
+from tuning_service.sweeps.nightly.schedulefile import load_schedule
 
 TINY = "tuning_service.testing:tiny_job"
 

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from tuning_service.nightly import history
-from tuning_service.nightly.schedulefile import load_schedule
-from tuning_service.nightly.scheduler import build_scheduler
-from tuning_service.nightly.service import open_history
 from tuning_service.store.scheduletables import FINISHED
+from tuning_service.sweeps.nightly import history
+from tuning_service.sweeps.nightly.schedulefile import load_schedule
+from tuning_service.sweeps.nightly.scheduler import build_scheduler
+from tuning_service.sweeps.nightly.service import open_history
 
 pytestmark = pytest.mark.integration
 

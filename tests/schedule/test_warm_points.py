@@ -6,11 +6,11 @@ import logging
 
 import pytest
 
-from tuning_service.errors import InputError
-from tuning_service.searchers import create_searcher, validate_searcher
-from tuning_service.searchers.points import usable_points
-from tuning_service.space import Choice, Fixed, Float, Int, Space
-from tuning_service.spec import SweepSpec
+from tuning_service.core.errors import InputError
+from tuning_service.core.space import Choice, Fixed, Float, Int, Space
+from tuning_service.core.spec import SweepSpec
+from tuning_service.raytune.searchers import create_searcher, validate_searcher
+from tuning_service.raytune.searchers.points import usable_points
 
 SPACE = Space(
     {
@@ -33,7 +33,7 @@ def test_points_follow_the_current_space_and_bad_ones_are_logged(caplog):
         SECOND,
         dict(BEST),  # the same config again (best of two runs)
     ]
-    with caplog.at_level(logging.INFO, logger="tuning_service.searchers.points"):
+    with caplog.at_level(logging.INFO, logger="tuning_service.raytune.searchers.points"):
         usable = usable_points(SPACE, points)
     # The inactive momentum gets a placeholder (HyperOpt needs every key); the model never sees it.
     assert usable == [{**BEST, "momentum": 0.0}, SECOND]

@@ -15,9 +15,9 @@ import yaml
 from storedbs import BACKENDS, make_db_url
 from storefakes import add_sweep
 
-from tuning_service.aggregate import best_config
 from tuning_service.cli import main
 from tuning_service.store import open_store, schema
+from tuning_service.sweeps.aggregate import best_config
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -8,7 +8,7 @@ import pytest
 from storedbs import record_multi_objective_sweep as _record
 
 from tuning_service.cli import main
-from tuning_service.front import sweep_front
+from tuning_service.sweeps.front import sweep_front
 
 
 def test_the_front_holds_the_feasible_non_dominated_trials_best_first(store):

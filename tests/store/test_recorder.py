@@ -46,7 +46,7 @@ def _effective(config: dict) -> dict:
 
 @pytest.fixture
 def recorder(store):
-    from tuning_service.recorder import RecorderCallback
+    from tuning_service.raytune.recorder import RecorderCallback
 
     add_sweep(store, "s1", finish=None)
     return RecorderCallback(
@@ -121,7 +121,7 @@ def test_a_failing_database_does_not_stop_the_sweep(recorder, monkeypatch, caplo
     def broken(*args, **kwargs):
         raise StoreError("results database: recording failed: server closed the connection")
 
-    caplog.set_level(logging.WARNING, logger="tuning_service.recorder")
+    caplog.set_level(logging.WARNING, logger="tuning_service.raytune.recorder")
     monkeypatch.setattr(recorder.store, "record_epoch", broken)
     recorder.on_trial_result(1, [], _trial("t1"), _result(1, 0.5))
     recorder.on_trial_result(2, [], _trial("t1"), _result(2, 0.5))  # skipped while backing off

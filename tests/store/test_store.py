@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from storefakes import add_sweep
 
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 from tuning_service.store import INTERRUPTED, RUNNING, open_store, schema
 from tuning_service.store.migrate import HEAD, head_revision
 
@@ -150,7 +150,7 @@ def test_the_default_database_is_in_the_results_root(tmp_path, monkeypatch):
 
 
 def test_outcome_messages_say_why_a_trial_ended():
-    from tuning_service.outcomes import outcome_message, trial_status
+    from tuning_service.core.outcomes import outcome_message, trial_status
 
     cases = [
         ({"training_iteration": 3}, "completed", None),
@@ -165,7 +165,7 @@ def test_outcome_messages_say_why_a_trial_ended():
 
 
 def _result(sweep_id, trials, tmp_path):
-    from tuning_service.results import SweepResult
+    from tuning_service.core.results import SweepResult
 
     return SweepResult(
         sweep_id=sweep_id, job="digits", metric="val_accuracy", mode="max", searcher="random", scheduler="fifo",
@@ -175,8 +175,8 @@ def _result(sweep_id, trials, tmp_path):
 
 def test_reconciliation_keeps_a_trial_tune_does_not_know_as_dropped(store, tmp_path):
     """A trial the store saw never vanishes: marked dropped with why, its epochs kept, never the best."""
-    from tuning_service.aggregate import best_configs, rank_trials, summarize
-    from tuning_service.results import TrialSummary
+    from tuning_service.core.results import TrialSummary
+    from tuning_service.sweeps.aggregate import best_configs, rank_trials, summarize
 
     # b finished after the snapshot a resume started from (the best value of all); c never
     # reported an epoch before the sweep ended.

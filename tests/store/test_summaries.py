@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from storefakes import add_sweep
 
-from tuning_service.aggregate import rank_trials, status_counts, summarize
 from tuning_service.store import RANKED
+from tuning_service.sweeps.aggregate import rank_trials, status_counts, summarize
 
 
 def _from_every_trial(store, sweep):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from storefakes import add_sweep
 
-from tuning_service.errors import SweepError
-from tuning_service.recording import SweepRecording
-from tuning_service.results import SweepResult, TrialSummary
-from tuning_service.runner import _finish
-from tuning_service.spec import SweepSpec
+from tuning_service.core.errors import SweepError
+from tuning_service.core.results import SweepResult, TrialSummary
+from tuning_service.core.spec import SweepSpec
+from tuning_service.raytune.recording import SweepRecording
+from tuning_service.sweeps.runner import _finish
 from tuning_service.testing import tiny_job
 
 

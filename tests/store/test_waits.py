@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from storedbs import make_db_url
 
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 from tuning_service.store import open_store
 
 

@@ -7,10 +7,10 @@ import pickle
 
 import pytest
 
-from tuning_service.errors import InputError
-from tuning_service.job import Job
-from tuning_service.space import Choice, Space
-from tuning_service.spec import SweepSpec
+from tuning_service.core.errors import InputError
+from tuning_service.core.job import Job
+from tuning_service.core.space import Choice, Space
+from tuning_service.core.spec import SweepSpec
 
 
 def _job(**changes: object) -> Job:

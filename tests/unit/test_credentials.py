@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tuning_service.credentials import has_password, hide
-from tuning_service.errors import InputError
-from tuning_service.spec import SweepSpec
+from tuning_service.core.credentials import has_password, hide
+from tuning_service.core.errors import InputError
+from tuning_service.core.spec import SweepSpec
 from tuning_service.store.engine import parse_url, redact
 
 

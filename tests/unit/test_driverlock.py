@@ -12,13 +12,13 @@ import time
 
 import pytest
 
-from tuning_service.driverlock import LOCK_FILE, DriverLock
-from tuning_service.errors import InputError
+from tuning_service.core.driverlock import LOCK_FILE, DriverLock
+from tuning_service.core.errors import InputError
 
 HOLD = """\
 import sys, time
 from pathlib import Path
-from tuning_service.driverlock import DriverLock
+from tuning_service.core.driverlock import DriverLock
 lock = DriverLock.acquire(Path(sys.argv[1]), "s1")
 print("held", flush=True)
 time.sleep(600)

@@ -14,13 +14,13 @@ from types import SimpleNamespace
 import pytest
 from ray.tune.schedulers import TrialScheduler
 
-from tuning_service.errors import InputError
-from tuning_service.objectives import check_constraints, check_objectives
-from tuning_service.schedulers import create_scheduler, validate_scheduler
-from tuning_service.schedulers.moasha import MOASHA, milestones, rung_decision
-from tuning_service.searchers import check_multi_objective, create_searcher
-from tuning_service.space import Float, Int, Space
-from tuning_service.spec import SweepSpec
+from tuning_service.core.errors import InputError
+from tuning_service.core.objectives import check_constraints, check_objectives
+from tuning_service.core.space import Float, Int, Space
+from tuning_service.core.spec import SweepSpec
+from tuning_service.raytune.schedulers import create_scheduler, validate_scheduler
+from tuning_service.raytune.schedulers.moasha import MOASHA, milestones, rung_decision
+from tuning_service.raytune.searchers import check_multi_objective, create_searcher
 
 SPACE = Space({"lr": Float(1e-4, 1e-1, log=True), "units": Int(8, 64)})
 OBJ = check_objectives(["val_accuracy:max", "params:min"], "val_accuracy")
@@ -222,7 +222,7 @@ def test_a_multi_objective_sweep_resumes_with_its_objectives_and_mo_ashas_rungs(
     import dataclasses
     import pickle
 
-    from tuning_service.resume import spec_of
+    from tuning_service.sweeps.resume import spec_of
 
     spec = SweepSpec(
         searcher="nsga2", objectives=("val_accuracy:max", "params:min"), constraints=("params<=9",)
@@ -253,7 +253,7 @@ def test_a_multi_objective_sweep_resumes_with_its_objectives_and_mo_ashas_rungs(
 
 def test_best_config_holds_the_front_member_the_pick_rule_chooses(tmp_path):
     """`--pick`: the most accurate model under a size limit, not the most accurate one."""
-    from tuning_service.results import SweepResult, TrialSummary, best_config_record
+    from tuning_service.core.results import SweepResult, TrialSummary, best_config_record
 
     def trial(trial_id: str, acc: float, params: float) -> TrialSummary:
         return TrialSummary(

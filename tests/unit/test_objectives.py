@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tuning_service.errors import InputError
-from tuning_service.objectives import (
+from tuning_service.core.errors import InputError
+from tuning_service.core.objectives import (
     Candidate,
     check_constraints,
     check_objectives,

@@ -11,7 +11,7 @@ from rich.table import Table
 from tuning_service.cli import cli, main
 from tuning_service.cli.render import stdout_console
 from tuning_service.cli.run import _with_progress
-from tuning_service.progress import Snapshot
+from tuning_service.core.progress import Snapshot
 
 
 def test_the_progress_lines_on_a_pipe_are_never_wrapped(capsys):
@@ -72,10 +72,10 @@ def test_a_logged_traceback_is_one_line_in_a_log_file(tmp_path: Path, root_handl
     try:
         raise RuntimeError("first line\nsecond line")
     except RuntimeError:
-        logging.getLogger("tuning_service.nightly").exception("nightly: run 3 failed")
+        logging.getLogger("tuning_service.sweeps.nightly").exception("nightly: run 3 failed")
     lines = log_file.read_text().splitlines()
     assert len(lines) == 1, lines
-    assert " | ERROR tuning_service.nightly: nightly: run 3 failed | Traceback" in lines[0]
+    assert " | ERROR tuning_service.sweeps.nightly: nightly: run 3 failed | Traceback" in lines[0]
     assert lines[0].endswith("RuntimeError: first line | second line")
 
 

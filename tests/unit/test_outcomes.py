@@ -6,7 +6,7 @@ import errno
 
 import pytest
 
-from tuning_service.outcomes import classify_error, describe_exception, trial_status
+from tuning_service.core.outcomes import classify_error, describe_exception, trial_status
 
 
 @pytest.mark.parametrize(

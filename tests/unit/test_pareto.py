@@ -7,7 +7,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tuning_service.pareto import crowding_distance, dominates, front, non_dominated_sort, nsga2_order
+from tuning_service.core.pareto import crowding_distance, dominates, front, non_dominated_sort, nsga2_order
 
 # Small integers: ties and duplicates happen often, which is where sorting goes wrong.
 points = st.integers(1, 3).flatmap(

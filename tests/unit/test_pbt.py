@@ -7,14 +7,14 @@ import random
 
 import pytest
 
-from tuning_service.errors import InputError
-from tuning_service.schedulers import (
+from tuning_service.core.errors import InputError
+from tuning_service.core.space import Choice, Fixed, Float, Int, Space
+from tuning_service.raytune.schedulers import (
     checkpoint_frequency,
     checkpoints_kept,
     create_scheduler,
     validate_scheduler,
 )
-from tuning_service.space import Choice, Fixed, Float, Int, Space
 
 SPACE = Space(
     {
@@ -135,7 +135,7 @@ def test_its_state_survives_tunes_snapshot_without_saves_in_flight():
     from ray.tune.experiment import Trial
     from ray.tune.schedulers.pbt import _FutureTrainingResult, _PBTTrialState
 
-    from tuning_service.schedulers.state import SchedulerState
+    from tuning_service.raytune.schedulers.state import SchedulerState
 
     pbt = create_scheduler("pbt", max_t=9, space=SPACE)
     pbt.set_search_properties("val_accuracy", "max")

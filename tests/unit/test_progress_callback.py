@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tuning_service.callbacks import ProgressCallback
-from tuning_service.progress import Snapshot
+from tuning_service.core.progress import Snapshot
+from tuning_service.raytune.callbacks import ProgressCallback
 
 
 @dataclass

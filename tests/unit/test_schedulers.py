@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from tuning_service.errors import InputError
-from tuning_service.schedulers import SCHEDULERS, create_scheduler, validate_scheduler
+from tuning_service.core.errors import InputError
+from tuning_service.raytune.schedulers import SCHEDULERS, create_scheduler, validate_scheduler
 
 
 def test_options_pass_through_unchanged():
@@ -30,7 +30,7 @@ def test_grace_period_never_exceeds_the_budget():
 
 
 def test_every_registered_scheduler_builds():
-    from tuning_service.space import Float, Space
+    from tuning_service.core.space import Float, Space
 
     space = Space({"learning_rate": Float(1e-4, 1e-1, log=True)})
     assert set(SCHEDULERS.names()) == {"fifo", "asha", "hyperband", "median", "pbt", "bohb"}

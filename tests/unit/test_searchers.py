@@ -12,10 +12,10 @@ import logging
 import numpy as np
 import pytest
 
-from tuning_service.errors import InputError
-from tuning_service.searchers import SEARCHERS, check_pairing, create_searcher, validate_searcher
-from tuning_service.space import Choice, Float, Int, Space
-from tuning_service.spec import SweepSpec
+from tuning_service.core.errors import InputError
+from tuning_service.core.space import Choice, Float, Int, Space
+from tuning_service.core.spec import SweepSpec
+from tuning_service.raytune.searchers import SEARCHERS, check_pairing, create_searcher, validate_searcher
 
 SPACE = Space(
     {

@@ -11,15 +11,15 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from tuning_service import yamlio
 from tuning_service.cli import main
 from tuning_service.cli.options import option_kwargs, spec_of_options
 from tuning_service.cli.run import run
 from tuning_service.cli.submit import submit
-from tuning_service.nightly import targets
-from tuning_service.nightly.schedulefile import load_schedule
-from tuning_service.settings import SweepSetting, from_record, recorded, run_args, sweep_settings
-from tuning_service.spec import Setting, SweepSpec
+from tuning_service.core import yamlio
+from tuning_service.core.settings import SweepSetting, from_record, recorded, run_args, sweep_settings
+from tuning_service.core.spec import Setting, SweepSpec
+from tuning_service.sweeps.nightly import targets
+from tuning_service.sweeps.nightly.schedulefile import load_schedule
 
 TINY = "tuning_service.testing:tiny_job"
 OPTIONS = [s for s in sweep_settings() if s.flag]

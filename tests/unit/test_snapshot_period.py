@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tuning_service import runner
+from tuning_service.sweeps import runner
 
 
 def test_small_sweeps_snapshot_every_step_and_large_ones_at_tunes_pace(monkeypatch):

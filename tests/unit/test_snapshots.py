@@ -10,9 +10,9 @@ import tarfile
 
 import pytest
 
-from tuning_service.callbacks import SnapshotKeeper
-from tuning_service.errors import InputError, SweepError
-from tuning_service.snapshots import (
+from tuning_service.core.errors import InputError, SweepError
+from tuning_service.raytune.callbacks import SnapshotKeeper
+from tuning_service.raytune.snapshots import (
     OUTDATED_FILE,
     SET_ASIDE_DIR,
     SNAPSHOT_FILE,
@@ -57,7 +57,7 @@ def test_keep_archives_each_new_snapshot_once(tmp_path):
 
 def test_keep_lists_the_staging_folder_only_while_the_state_file_is_unknown(tmp_path, monkeypatch):
     """Tune's staging folder holds a folder per trial: listing it every step costs O(trials) a step."""
-    from tuning_service import snapshots
+    from tuning_service.raytune import snapshots
 
     staging, target = tmp_path / "staging", tmp_path / SNAPSHOT_FILE
     _save(staging, 1)
@@ -154,7 +154,7 @@ def _archive_fails_once(staging, target) -> None:
 
 
 def test_an_archive_that_could_not_be_updated_never_wins_over_tunes_newer_copy(tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="tuning_service.snapshots")  # whatever a CLI test left
+    caplog.set_level(logging.WARNING, logger="tuning_service.raytune.snapshots")  # whatever a CLI test left
     staging, trials, target = tmp_path / "staging", tmp_path / "trials", tmp_path / SNAPSHOT_FILE
     _save(staging, 3)
     keep(staging, target, None)
@@ -173,7 +173,7 @@ def test_an_archive_that_could_not_be_updated_never_wins_over_tunes_newer_copy(t
 
 
 def test_the_set_aside_archive_serves_only_when_tunes_copy_is_damaged(tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="tuning_service.snapshots")  # whatever a CLI test left
+    caplog.set_level(logging.WARNING, logger="tuning_service.raytune.snapshots")  # whatever a CLI test left
     staging, trials, target = tmp_path / "staging", tmp_path / "trials", tmp_path / SNAPSHOT_FILE
     _save(staging, 3)
     keep(staging, target, None)
@@ -188,7 +188,7 @@ def test_the_set_aside_archive_serves_only_when_tunes_copy_is_damaged(tmp_path, 
 
 @pytest.mark.parametrize("damage", [b"not a tar archive" * 40, b""])
 def test_a_damaged_archive_falls_back_to_tunes_copy_with_a_warning(tmp_path, caplog, damage):
-    caplog.set_level(logging.WARNING, logger="tuning_service.snapshots")  # whatever a CLI test left
+    caplog.set_level(logging.WARNING, logger="tuning_service.raytune.snapshots")  # whatever a CLI test left
     trials = tmp_path / "trials"
     _save(trials, 4)
     (tmp_path / SNAPSHOT_FILE).write_bytes(damage)
@@ -198,7 +198,7 @@ def test_a_damaged_archive_falls_back_to_tunes_copy_with_a_warning(tmp_path, cap
 
 
 def test_an_archive_whose_experiment_state_is_damaged_is_not_put_back(tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="tuning_service.snapshots")  # whatever a CLI test left
+    caplog.set_level(logging.WARNING, logger="tuning_service.raytune.snapshots")  # whatever a CLI test left
     trials = tmp_path / "trials"
     _save(trials, 4)
     with tarfile.open(tmp_path / SNAPSHOT_FILE, "w") as tar:
@@ -210,7 +210,7 @@ def test_an_archive_whose_experiment_state_is_damaged_is_not_put_back(tmp_path, 
 
 
 def test_an_archive_failing_step_after_step_is_one_warning_until_it_works_again(tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="tuning_service.snapshots")
+    caplog.set_level(logging.WARNING, logger="tuning_service.raytune.snapshots")
     staging, target = tmp_path / "staging", tmp_path / SNAPSHOT_FILE
     for step in (1, 2, 3):
         _save(staging, step)

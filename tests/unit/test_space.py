@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tuning_service import yamlio
-from tuning_service.errors import InputError
-from tuning_service.space import Choice, Fixed, Float, Int, Space
+from tuning_service.core import yamlio
+from tuning_service.core.errors import InputError
+from tuning_service.core.space import Choice, Fixed, Float, Int, Space
 
 
 @pytest.mark.parametrize(

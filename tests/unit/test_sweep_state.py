@@ -7,8 +7,8 @@ import pickle
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-from tuning_service.schedulers.state import SchedulerState
-from tuning_service.stoppers import EpochBudget, EpochCap
+from tuning_service.raytune.schedulers.state import SchedulerState
+from tuning_service.raytune.stoppers import EpochBudget, EpochCap
 
 
 class _Controller:
@@ -67,7 +67,7 @@ def test_epoch_budget_counts_epochs_spent_before_a_resume():
 def test_hyperband_brackets_survive_a_restore():
     # Before: Hyperband's two lambdas made its state unpicklable, so a resumed Hyperband or
     # BOHB sweep forgot its brackets (and logged a warning at every snapshot).
-    from tuning_service.schedulers import create_scheduler
+    from tuning_service.raytune.schedulers import create_scheduler
 
     for name in ("hyperband", "bohb"):
         scheduler = create_scheduler(name, max_t=9)

@@ -10,7 +10,7 @@ import os, sys
 os.environ["RAY_USAGE_STATS_ENABLED"] = sys.argv[1]
 from ray import tune
 from ray.air._internal import usage
-from tuning_service.raysession import skip_unsent_usage_tags
+from tuning_service.raytune.raysession import skip_unsent_usage_tags
 
 class Mine(tune.Callback):
     pass

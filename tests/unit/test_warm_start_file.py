@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tuning_service.errors import InputError
-from tuning_service.spec import read_points_file
+from tuning_service.core.errors import InputError
+from tuning_service.core.spec import read_points_file
 
 
 def test_a_list_of_configs_and_an_export_both_read(tmp_path):
@@ -35,7 +35,7 @@ def test_bad_files_are_refused(tmp_path, text, message):
 
 
 def test_submissions_ship_warm_start_configs_as_a_file(tmp_path, monkeypatch):
-    from tuning_service import submission
+    from tuning_service.sweeps import submission
 
     sent = {}
 
@@ -48,7 +48,7 @@ def test_submissions_ship_warm_start_configs_as_a_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(submission, "connect", lambda address: Client())
     monkeypatch.setattr(submission, "cluster_capacity", lambda address: None)
-    from tuning_service.spec import SweepSpec
+    from tuning_service.core.spec import SweepSpec
 
     spec = SweepSpec(
         job="digits",

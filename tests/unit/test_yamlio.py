@@ -9,11 +9,11 @@ import click
 import pytest
 import yaml
 
-from tuning_service import yamlio
-from tuning_service.catalog import load_job
 from tuning_service.cli.options import parse_key_values
-from tuning_service.errors import InputError
-from tuning_service.spec import read_points_file
+from tuning_service.core import yamlio
+from tuning_service.core.errors import InputError
+from tuning_service.core.spec import read_points_file
+from tuning_service.data.catalog import load_job
 
 RECURSIVE = "a: &x [*x]\n"
 # Nine levels of nine aliases: 33 lines that expand to 9^9 (387 million) values.

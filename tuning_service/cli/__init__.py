@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from tuning_service.errors import TuningServiceError
+from tuning_service.core.errors import TuningServiceError
 
 # Subcommand name -> "module:attribute". Add a command with one line here; its module
 # is imported only when the command runs (or for --help), so start-up stays fast.

@@ -21,7 +21,7 @@ def cluster() -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def nodes(address: str, fmt: str) -> None:
     """List the alive nodes of the cluster whose head is at ADDRESS (HOST:PORT)."""
-    from tuning_service.cluster import list_nodes
+    from tuning_service.raytune.cluster import list_nodes
 
     found = list_nodes(address)
     if fmt == "json":
@@ -50,7 +50,7 @@ def join(address: str, num_cpus: int | None, num_gpus: int | None, object_store_
     The cluster token comes from RAY_AUTH_TOKEN_PATH (or ~/.ray/auth_token), as for
     `ray start`; without the head's token the head refuses the node.
     """
-    from tuning_service.cluster import join_local
+    from tuning_service.raytune.cluster import join_local
 
     def ready(node_id: str) -> None:
         click.echo(f"node {node_id} joined {address}; Ctrl-C stops it", err=True)

@@ -9,11 +9,11 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from tuning_service.aggregate import SweepSummary, summary_dict
-from tuning_service.aggregate import compare as compare_sweeps
 from tuning_service.cli.database import database_options, fmt, fmt_duration, open_for_reading
 from tuning_service.cli.render import stdout_console
-from tuning_service.front import Front, objectives_of, sweep_front
+from tuning_service.sweeps.aggregate import SweepSummary, summary_dict
+from tuning_service.sweeps.aggregate import compare as compare_sweeps
+from tuning_service.sweeps.front import Front, objectives_of, sweep_front
 
 
 @click.command()

@@ -57,7 +57,7 @@ def dashboard(
     from tuning_service.dashboard.auth import default_token_path, is_loopback, load_or_create_token
     from tuning_service.dashboard.figures import warm_up
     from tuning_service.dashboard.server import bind, serve
-    from tuning_service.nightly.schedulefile import load_schedule
+    from tuning_service.sweeps.nightly.schedulefile import load_schedule
 
     for schedule_file in schedule_files:  # a bad file is one line and exit 2, before anything is served
         load_schedule(schedule_file, check_jobs=False)

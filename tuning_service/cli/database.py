@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tuning_service.spec import DEFAULT_STORAGE
+from tuning_service.core.spec import DEFAULT_STORAGE
 from tuning_service.store import DB_ENV, Store, open_store
 
 
@@ -33,7 +33,7 @@ def open_for_reading(db: str | None, storage: str) -> Store:
 
 
 def check_top(top: int) -> None:
-    from tuning_service.errors import InputError
+    from tuning_service.core.errors import InputError
 
     if top < 1:
         raise InputError(f"--top must be an integer >= 1, got {top}")

@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from tuning_service.aggregate import FORMATS, best_configs, check_writable, render_export, write_export
 from tuning_service.cli.database import check_top, database_options, open_for_reading
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
+from tuning_service.sweeps.aggregate import FORMATS, best_configs, check_writable, render_export, write_export
 
 
 @click.command()
@@ -57,7 +57,7 @@ def export(
 
 def _front_records(store: Any, ref: str, job: str | None, rule: str | None) -> list[dict[str, Any]]:
     """The sweep's Pareto front as export records, or the one member ``rule`` picks."""
-    from tuning_service.front import sweep_front
+    from tuning_service.sweeps.front import sweep_front
 
     row = store.find_sweep(ref)
     if job is not None and row.job != job:

@@ -9,9 +9,9 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from tuning_service import yamlio
-from tuning_service.catalog import builtin_jobs, load_job
 from tuning_service.cli.render import stdout_console
+from tuning_service.core import yamlio
+from tuning_service.data.catalog import builtin_jobs, load_job
 
 
 @click.command()
@@ -73,7 +73,7 @@ def jobs(job: str | None, fmt: str) -> None:
 
 def _searchers_table() -> Table:
     """Every searcher a job can run with, what it is, and the install extra it needs (if any)."""
-    from tuning_service.searchers import PAIRED_SCHEDULER, SEARCHERS
+    from tuning_service.raytune.searchers import PAIRED_SCHEDULER, SEARCHERS
 
     table = Table("searcher", "method", "needs")
     for name in SEARCHERS.names():

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from tuning_service.cli.options import parse_key_values
-from tuning_service.errors import InputError
-from tuning_service.spec import DEFAULT_STORAGE, check_creatable
+from tuning_service.core.errors import InputError
+from tuning_service.core.spec import DEFAULT_STORAGE, check_creatable
 
 
 @click.command("lr-find")
@@ -46,7 +46,7 @@ def lr_find(
     fmt: str,
 ) -> None:
     """Grow JOB's learning rate exponentially over one epoch; print the suggested rate, plot loss vs rate."""
-    from tuning_service.catalog import load_job
+    from tuning_service.data.catalog import load_job
 
     overrides = parse_key_values("--set", settings)
     for flag, value in (("--batch-size", batch_size), ("--data-limit", data_limit)):
@@ -62,8 +62,8 @@ def lr_find(
     check_creatable(path.parent)
     dataset = loaded.load_data(limit=data_limit, data_dir=data_dir, seed=seed)
 
-    from tuning_service.plots import plot_lr_find
-    from tuning_service.raysession import prepare_environment
+    from tuning_service.raytune.raysession import prepare_environment
+    from tuning_service.sweeps.plots import plot_lr_find
     from tuning_service.training.lrfind import find_lr
 
     prepare_environment("none")  # quiet TensorFlow; no Ray is started

@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 import click
 import yaml
 
-from tuning_service import yamlio
-from tuning_service.settings import SweepSetting, sweep_settings
-from tuning_service.spec import SweepSpec
+from tuning_service.core import yamlio
+from tuning_service.core.settings import SweepSetting, sweep_settings
+from tuning_service.core.spec import SweepSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -25,7 +25,7 @@ def refit(
 ) -> None:
     """Retrain the best config of SWEEP (or of --job) for its best epoch count, evaluate on the test split,
     save the model and record the test metrics."""
-    from tuning_service.refit import refit as run_refit
+    from tuning_service.sweeps.refit import refit as run_refit
 
     if (sweep is None) == (job is None):
         raise click.UsageError("give a SWEEP or --job JOB (one of them)")

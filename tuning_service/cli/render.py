@@ -9,8 +9,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from tuning_service.progress import Snapshot
-from tuning_service.results import SweepResult, tally
+from tuning_service.core.progress import Snapshot
+from tuning_service.core.results import SweepResult, tally
 
 
 def _fmt(value: Any) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tuning_service.spec import DEFAULT_STORAGE
+from tuning_service.core.spec import DEFAULT_STORAGE
 
 
 @click.command()
@@ -29,10 +29,10 @@ from tuning_service.spec import DEFAULT_STORAGE
 )
 def report(sweep: str | None, job: str | None, output: str | None, png_dir: str | None, storage: str) -> None:
     """Write an HTML report of SWEEP (an id or a sweep directory): summary, leaderboard and plots."""
-    from tuning_service.errors import InputError
-    from tuning_service.report import load, write_report
-    from tuning_service.space import Space
-    from tuning_service.sweepdirs import find_sweep, job_sweeps
+    from tuning_service.core.errors import InputError
+    from tuning_service.core.space import Space
+    from tuning_service.core.sweepdirs import find_sweep, job_sweeps
+    from tuning_service.sweeps.report import load, write_report
 
     if (sweep is None) == (job is None):
         raise click.UsageError("give a SWEEP id or --job JOB (one of the two)")

@@ -7,15 +7,6 @@ import json
 import click
 from rich.table import Table
 
-from tuning_service.aggregate import (
-    SweepSummary,
-    config_record,
-    rank_trials,
-    summarize,
-    summary_dict,
-    top_trials,
-    trial_dict,
-)
 from tuning_service.cli.database import (
     check_top,
     database_options,
@@ -24,11 +15,20 @@ from tuning_service.cli.database import (
     open_for_reading,
 )
 from tuning_service.cli.render import stdout_console
-from tuning_service.errors import InputError
-from tuning_service.front import Front, objectives_of, sweep_front
-from tuning_service.lineage import HEADER, exploit_dict
-from tuning_service.lineage import rows as lineage_rows
+from tuning_service.core.errors import InputError
+from tuning_service.core.lineage import HEADER, exploit_dict
+from tuning_service.core.lineage import rows as lineage_rows
 from tuning_service.store import Store, SweepRow, TrialRow
+from tuning_service.sweeps.aggregate import (
+    SweepSummary,
+    config_record,
+    rank_trials,
+    summarize,
+    summary_dict,
+    top_trials,
+    trial_dict,
+)
+from tuning_service.sweeps.front import Front, objectives_of, sweep_front
 
 
 @click.command()

@@ -24,7 +24,7 @@ def resume(ctx: click.Context, sweep: str, db: str | None, storage: str, fmt: st
     """
 
     def start(sink: Any) -> Any:
-        from tuning_service.runner import resume_sweep
+        from tuning_service.sweeps.runner import resume_sweep
 
         return resume_sweep(sweep, db=db, storage=storage, progress=sink)
 

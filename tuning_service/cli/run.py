@@ -14,9 +14,9 @@ import click
 from rich.live import Live
 
 from tuning_service.cli.options import spec_of_options, sweep_options
-from tuning_service.errors import InputError, NotRecordedError
-from tuning_service.results import best_config_record
-from tuning_service.spec import DEFAULT_JOB
+from tuning_service.core.errors import InputError, NotRecordedError
+from tuning_service.core.results import best_config_record
+from tuning_service.core.spec import DEFAULT_JOB
 
 # `run` and `resume` print the same thing at the end.
 format_option = click.option(
@@ -41,14 +41,14 @@ FINISHED = "finished"
 @click.pass_context
 def run(ctx: click.Context, job: str, fmt: str, **values: Any) -> None:
     """Run a hyperparameter sweep of JOB (default: digits) and write its best configuration."""
-    from tuning_service.runner import prepare
+    from tuning_service.sweeps.runner import prepare
 
     _refuse_sweep_id(job, values["db"], values["storage"])
     spec = spec_of_options(values, job=job)
     prepared = prepare(spec)  # all input errors surface here, before Ray starts
 
     def start(sink: Any) -> Any:
-        from tuning_service.runner import run_sweep
+        from tuning_service.sweeps.runner import run_sweep
 
         return run_sweep(prepared.spec, job=prepared.job, progress=sink)
 

@@ -11,7 +11,7 @@ import click
 from rich.table import Table
 
 from tuning_service.cli.render import stdout_console
-from tuning_service.errors import SweepError
+from tuning_service.core.errors import SweepError
 
 _FILE = click.argument("file", type=click.Path(dir_okay=False))
 
@@ -25,7 +25,7 @@ def schedule() -> None:
 @_FILE
 def validate(file: str) -> None:
     """Check FILE: keys, types, cron times, time zones, jobs, searchers, databases (exit 2 on a problem)."""
-    from tuning_service.nightly.schedulefile import load_schedule
+    from tuning_service.sweeps.nightly.schedulefile import load_schedule
 
     loaded = load_schedule(file)
     for sweep in loaded.sweeps:
@@ -43,10 +43,10 @@ def validate(file: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def list_(file: str, count: int, fmt: str) -> None:
     """The sweeps of FILE with their next run times and their last recorded run."""
-    from tuning_service.nightly import cron
-    from tuning_service.nightly.history import runs
-    from tuning_service.nightly.schedulefile import load_schedule
-    from tuning_service.nightly.service import due_time, open_history
+    from tuning_service.sweeps.nightly import cron
+    from tuning_service.sweeps.nightly.history import runs
+    from tuning_service.sweeps.nightly.schedulefile import load_schedule
+    from tuning_service.sweeps.nightly.service import due_time, open_history
 
     loaded = load_schedule(file)
     now = datetime.now(UTC)
@@ -106,8 +106,8 @@ def run(file: str) -> None:
     (runs missed while the scheduler was down are coalesced). Stopping waits for a
     running sweep; a killed scheduler's locks expire.
     """
-    from tuning_service.nightly.schedulefile import load_schedule
-    from tuning_service.nightly.scheduler import build_scheduler
+    from tuning_service.sweeps.nightly.schedulefile import load_schedule
+    from tuning_service.sweeps.nightly.scheduler import build_scheduler
 
     loaded = load_schedule(file)  # every problem is reported here, before anything is scheduled
     scheduler = build_scheduler(loaded, blocking=True, on_report=_echo)
@@ -128,8 +128,8 @@ def run_due(file: str) -> None:
     Exit code 0 when every due sweep finished (or was skipped: still running elsewhere),
     1 when one failed.
     """
-    from tuning_service.nightly import service
-    from tuning_service.nightly.schedulefile import load_schedule
+    from tuning_service.sweeps.nightly import service
+    from tuning_service.sweeps.nightly.schedulefile import load_schedule
 
     loaded = load_schedule(file)
     reports = service.run_due(loaded, on_report=_echo)
@@ -142,7 +142,7 @@ def run_due(file: str) -> None:
 
 def _has_history(sweep: Any) -> bool:
     """Whether the sweep's database exists (listing never creates one)."""
-    from tuning_service.errors import InputError
+    from tuning_service.core.errors import InputError
     from tuning_service.store import open_store
 
     try:

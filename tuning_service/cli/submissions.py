@@ -10,9 +10,9 @@ from typing import Any
 import click
 from rich.table import Table
 
-from tuning_service import yamlio
 from tuning_service.cli.render import stdout_console
-from tuning_service.errors import SweepError
+from tuning_service.core import yamlio
+from tuning_service.core.errors import SweepError
 
 
 def _address(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -45,7 +45,7 @@ def _took(start: float | None, end: float | None) -> str:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def list_(address: str, everything: bool, fmt: str) -> None:
     """List the cluster's submitted sweeps, oldest first."""
-    from tuning_service.submission import list_submissions
+    from tuning_service.sweeps.submission import list_submissions
 
     found = list_submissions(address, everything=everything)
     if fmt == "json":
@@ -64,7 +64,7 @@ def list_(address: str, everything: bool, fmt: str) -> None:
 @click.argument("submission_id")
 def status(address: str, submission_id: str) -> None:
     """Show one submission's status (PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED)."""
-    from tuning_service.submission import get_submission
+    from tuning_service.sweeps.submission import get_submission
 
     s = get_submission(address, submission_id)
     click.echo(f"{s.submission_id}: {s.status}" + (f" ({s.message})" if s.message else ""))
@@ -81,14 +81,14 @@ def logs(address: str, submission_id: str, follow: bool) -> None:
     if follow:
         follow_to_end(address, submission_id)
         return
-    from tuning_service.submission import get_logs
+    from tuning_service.sweeps.submission import get_logs
 
     click.echo(get_logs(address, submission_id), nl=False)
 
 
 def follow_to_end(address: str, submission_id: str) -> None:
     """Stream logs until the submission ends; a failed or stopped one exits 1."""
-    from tuning_service.submission import follow_logs
+    from tuning_service.sweeps.submission import follow_logs
 
     final = follow_logs(address, submission_id, lambda chunk: click.echo(chunk, nl=False))
     if final.status != "SUCCEEDED":
@@ -103,7 +103,7 @@ def follow_to_end(address: str, submission_id: str) -> None:
 @click.argument("submission_id")
 def stop(address: str, submission_id: str) -> None:
     """Stop a running submission (its trials stop; finished trials' results stay)."""
-    from tuning_service.submission import get_submission, stop_submission
+    from tuning_service.sweeps.submission import get_submission, stop_submission
 
     if stop_submission(address, submission_id):
         click.echo(f"stopping {submission_id}")
@@ -117,7 +117,7 @@ def stop(address: str, submission_id: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["json", "yaml"]), default="json", show_default=True)
 def result(address: str, submission_id: str, fmt: str) -> None:
     """Print the best configuration of a submission that succeeded."""
-    from tuning_service.submission import get_result
+    from tuning_service.sweeps.submission import get_result
 
     record = get_result(address, submission_id)
     click.echo(json.dumps(record, indent=2) if fmt == "json" else yamlio.dumps(record), nl=fmt == "json")

@@ -6,11 +6,11 @@ from typing import Any
 
 import click
 
-from tuning_service import settings
 from tuning_service.cli.options import spec_of_options
 from tuning_service.cli.run import run
-from tuning_service.spec import DEFAULT_JOB, SweepSpec
-from tuning_service.submission import DEFAULT_REMOTE_STORAGE
+from tuning_service.core import settings
+from tuning_service.core.spec import DEFAULT_JOB, SweepSpec
+from tuning_service.sweeps.submission import DEFAULT_REMOTE_STORAGE
 
 # `run` options that mean something else for a submission, which sets them itself.
 _SUBMISSION_OWN = {"job", "address", "storage", "fmt"}
@@ -47,7 +47,7 @@ def _submit(
     are written on the head, under --storage. The token is read as for `run`
     (RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) and sent only in the request header.
     """
-    from tuning_service.submission import submit_sweep
+    from tuning_service.sweeps.submission import submit_sweep
 
     spec = sweep_spec(job, storage, values)  # --warm-start is read here and travels as a file
     submission_id = submit_sweep(

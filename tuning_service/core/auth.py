@@ -8,7 +8,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import logging
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from tuning_service.credentials import PASSWORD_KEYS, PG_PASSWORD_HELP, hide
-from tuning_service.errors import InputError
+from tuning_service.core.credentials import PASSWORD_KEYS, PG_PASSWORD_HELP, hide
+from tuning_service.core.errors import InputError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 
 
 def seconds(name: str, default: float, *, zero: bool = False, words: tuple[str, ...] = ()) -> float | str:

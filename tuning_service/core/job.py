@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from tuning_service.converted import Converted
-from tuning_service.errors import InputError
-from tuning_service.space import Space
+from tuning_service.core.converted import Converted
+from tuning_service.core.errors import InputError
+from tuning_service.core.space import Space
 
 if TYPE_CHECKING:
     import keras
@@ -117,7 +117,7 @@ class Job:
                 f"job {self.name!r}: max_epochs must be an integer >= 1, got {self.max_epochs!r}"
             )
 
-        from tuning_service.objectives import check_constraints, check_objectives
+        from tuning_service.core.objectives import check_constraints, check_objectives
 
         object.__setattr__(self, "objectives", tuple(self.objectives))
         object.__setattr__(self, "constraints", tuple(self.constraints))

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tuning_service.results import write_atomic
+from tuning_service.core.results import write_atomic
 
 LINEAGE_JSON = "lineage.json"
 

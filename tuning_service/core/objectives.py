@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuning_service.errors import InputError
-from tuning_service.pareto import front
+from tuning_service.core.errors import InputError
+from tuning_service.core.pareto import front
 
 # Model costs measured by the trainable (see `modelcost`), reported with every epoch's result.
 PARAMS, LATENCY_MS = "params", "latency_ms"

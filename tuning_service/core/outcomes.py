@@ -12,9 +12,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from tuning_service.results import COMPLETED, DIVERGED, ERRORED, INFEASIBLE, STOPPED
+from tuning_service.core.results import COMPLETED, DIVERGED, ERRORED, INFEASIBLE, STOPPED
 
-# Keys the trainable adds to every epoch's result (tuning_service.trainable).
+# Keys the trainable adds to every epoch's result (tuning_service.raytune.trainable).
 EPOCH = "epoch"
 TRAIN_TIME = "train_time_s"
 DIVERGED_KEY = "diverged"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuning_service.results import COMPLETED, DIVERGED, ERRORED, INFEASIBLE, STOPPED
+from tuning_service.core.results import COMPLETED, DIVERGED, ERRORED, INFEASIBLE, STOPPED
 
 # A finished trial's status -> the counter it adds to.
 _COUNTERS = {

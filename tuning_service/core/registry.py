@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 
 
 def did_you_mean(name: str, choices: list[str]) -> str:

@@ -13,9 +13,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tuning_service import curvefile, yamlio
-from tuning_service.errors import InputError
-from tuning_service.objectives import Candidate, is_multi_objective, pareto_set, parse_pick, parsed, values_of
+from tuning_service.core import curvefile, yamlio
+from tuning_service.core.errors import InputError
+from tuning_service.core.objectives import (
+    Candidate,
+    is_multi_objective,
+    pareto_set,
+    parse_pick,
+    parsed,
+    values_of,
+)
 
 COMPLETED, STOPPED, DIVERGED, ERRORED = "completed", "stopped early", "diverged", "errored"
 # A trial the results store saw that Ray Tune's final results do not hold (it started an

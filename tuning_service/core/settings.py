@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
-from tuning_service.spec import INT_MAX, SETTING, Setting, SweepSpec, value_type
+from tuning_service.core.spec import INT_MAX, SETTING, Setting, SweepSpec, value_type
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def run_args(spec: SweepSpec) -> list[str]:
         if not item.how.forwarded or not item.flag or value is None or value == default:
             continue
         if item.how.secret:
-            from tuning_service.dburl import remote_db
+            from tuning_service.core.dburl import remote_db
 
             value = remote_db(value)
         argv += item.argv(value)

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 
 Scalar = str | int | float | bool | None
 

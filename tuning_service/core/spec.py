@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 
 DEFAULT_JOB = "digits"
 DEFAULT_STORAGE = "tuning-results"
@@ -39,7 +39,7 @@ SETTING = "setting"
 
 @dataclass(frozen=True)
 class Setting:
-    """How users set one SweepSpec field; `tuning_service.settings` derives every form from it.
+    """How users set one SweepSpec field; `tuning_service.core.settings` derives every form from it.
 
     The field's annotation is its type and its default is the default everywhere: the
     `run` and `submit` options, the schedule file's key, the argv a submission or a
@@ -75,7 +75,7 @@ def read_points_file(path: str | Path) -> tuple[dict[str, Any], ...]:
     """
     import yaml
 
-    from tuning_service import yamlio
+    from tuning_service.core import yamlio
 
     try:
         data = yamlio.load_file(path)
@@ -97,13 +97,13 @@ def read_points_file(path: str | Path) -> tuple[dict[str, Any], ...]:
 
 
 def _searcher_help() -> str:
-    from tuning_service.searchers import searcher_help
+    from tuning_service.raytune.searchers import searcher_help
 
     return searcher_help()
 
 
 def _scheduler_help() -> str:
-    from tuning_service.searchers import scheduler_help
+    from tuning_service.raytune.searchers import scheduler_help
 
     return scheduler_help()
 
@@ -314,7 +314,7 @@ class SweepSpec:
             raise InputError(
                 f"points_to_evaluate must be configs (mappings), got {self.points_to_evaluate!r}"
             )
-        from tuning_service.objectives import check_constraints, parse_objective
+        from tuning_service.core.objectives import check_constraints, parse_objective
 
         for objective in self.objectives:
             parse_objective(objective)  # the names are checked against the job in `runner.prepare`
@@ -333,7 +333,7 @@ class SweepSpec:
             _refuse_password("--mlflow", self.mlflow, MLFLOW_PASSWORD_HELP)
         check_creatable(self.storage)
         if self.db is not None:
-            from tuning_service.dburl import parse_url
+            from tuning_service.core.dburl import parse_url
 
             try:
                 parse_url(self.db)
@@ -362,7 +362,7 @@ MLFLOW_PASSWORD_HELP = (
 
 def _refuse_password(flag: str, uri: str, where: str) -> None:
     """A URI kept with the sweep (its record, Tune's state, a submission) must hold no password."""
-    from tuning_service.credentials import has_password, hide
+    from tuning_service.core.credentials import has_password, hide
 
     if has_password(uri):
         raise InputError(

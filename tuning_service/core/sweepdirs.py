@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tuning_service.errors import InputError
-from tuning_service.registry import did_you_mean
-from tuning_service.results import SWEEP_JSON
+from tuning_service.core.errors import InputError
+from tuning_service.core.registry import did_you_mean
+from tuning_service.core.results import SWEEP_JSON
 
 
 def all_sweeps(root: str | Path) -> list[Path]:

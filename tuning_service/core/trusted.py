@@ -15,7 +15,7 @@ import pwd
 import stat
 from pathlib import Path
 
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 
 # What Tune unpickles or reads as its state when a sweep is restored.
 _STATE_SUFFIXES = (".pkl", ".json", ".tar")

@@ -17,8 +17,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from tuning_service.cli.database import fmt, fmt_duration
+from tuning_service.core.errors import InputError
 from tuning_service.dashboard import auth, downloads, figures, pages
-from tuning_service.errors import InputError
 from tuning_service.store import Store, StoreError
 
 HERE = Path(__file__).resolve().parent

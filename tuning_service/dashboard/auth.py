@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 
 COOKIE = "tuning_service_dashboard"
 # What a browser can fetch before it logs in: the login form and the files it needs.

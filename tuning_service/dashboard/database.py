@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 from tuning_service.store import DB_ENV, Store, parse_url, redact, resolve_url
 from tuning_service.store.engine import check_reachable, create_engine, describe, password_hint, sqlite_path
 from tuning_service.store.migrate import HEAD

@@ -10,11 +10,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from tuning_service.aggregate import FORMATS, best_configs, config_record, render_export
+from tuning_service.core.errors import InputError
+from tuning_service.core.results import COMPLETED, DIVERGED, DROPPED, ERRORED, INFEASIBLE, STOPPED
 from tuning_service.dashboard import queries
-from tuning_service.errors import InputError
-from tuning_service.results import COMPLETED, DIVERGED, DROPPED, ERRORED, INFEASIBLE, STOPPED
 from tuning_service.store import Store, SweepRow
+from tuning_service.sweeps.aggregate import FORMATS, best_configs, config_record, render_export
 
 REPORTED = (COMPLETED, STOPPED, INFEASIBLE, DIVERGED, ERRORED, DROPPED)
 MEDIA = {"json": "application/json", "yaml": "application/yaml", "csv": "text/csv"}
@@ -66,7 +66,7 @@ def sweep_export(request: Request) -> Response:
 
 def pareto_export(request: Request) -> Response:
     """A multi-objective sweep's Pareto front: exactly `export --sweep ID` (``?pick=RULE``: `--pick`)."""
-    from tuning_service.front import sweep_front
+    from tuning_service.sweeps.front import sweep_front
 
     store: Store = request.app.state.store
     fmt = _format(request)
@@ -110,7 +110,7 @@ def report(request: Request) -> Response:
 
 
 def _report_page(store: Store, sweep: SweepRow) -> str:
-    from tuning_service.report import figures, render_html
+    from tuning_service.sweeps.report import figures, render_html
 
     result, space = as_result(store, sweep), space_of(sweep)
     return render_html(result, space, figures(result, space))
@@ -118,7 +118,7 @@ def _report_page(store: Store, sweep: SweepRow) -> str:
 
 def space_of(sweep: SweepRow) -> Any:
     """The sweep's search space, or None when the recorded one no longer reads (a changed format)."""
-    from tuning_service.space import Space
+    from tuning_service.core.space import Space
 
     try:
         return Space.from_dict(sweep.space) if sweep.space else None
@@ -129,7 +129,7 @@ def space_of(sweep: SweepRow) -> Any:
 def as_result(store: Store, sweep: SweepRow, *, histories: bool = True) -> Any:
     """The sweep as the report reads it (`SweepResult`): its ended trials, each with its epoch
     rows as history (``histories``; importance needs only configs and values)."""
-    from tuning_service.results import SweepResult, TrialSummary
+    from tuning_service.core.results import SweepResult, TrialSummary
 
     rows: dict[str, list[dict[str, Any]]] = {}
     for e in store.epochs(sweep.sweep_id) if histories else ():

@@ -16,7 +16,7 @@ from tuning_service.store import Store, SweepRow
 def importance(store: Store, sweep: SweepRow) -> dict[str, Any]:
     """Optuna's fANOVA importance (the report's own function) over the ended trials, as bars."""
     from tuning_service.dashboard.downloads import as_result, space_of
-    from tuning_service.report import param_importance
+    from tuning_service.sweeps.report import param_importance
 
     scores = param_importance(as_result(store, sweep, histories=False), space_of(sweep))
     ranked = sorted(scores.items(), key=lambda kv: -kv[1])
@@ -33,8 +33,8 @@ def importance(store: Store, sweep: SweepRow) -> dict[str, Any]:
 def pareto(store: Store, sweep: SweepRow) -> dict[str, Any]:
     """A multi-objective sweep's trials on its first two objectives (the second across, the first
     up), its Pareto front drawn through them as the staircase bounding what it dominates."""
-    from tuning_service.front import candidates, objectives_of
-    from tuning_service.objectives import pareto_set
+    from tuning_service.core.objectives import pareto_set
+    from tuning_service.sweeps.front import candidates, objectives_of
 
     objectives = objectives_of(sweep)
     if not objectives:
@@ -137,7 +137,7 @@ def kept(request: Request, name: str, sweep: SweepRow, build: Callable[[Store, S
 
 
 # What the first view of importance or a report would otherwise wait for (seconds on 2 cores).
-WARM_MODULES = ("optuna", "sklearn.ensemble", "tuning_service.plots")
+WARM_MODULES = ("optuna", "sklearn.ensemble", "tuning_service.sweeps.plots")
 
 
 def warm_up() -> None:

@@ -11,14 +11,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tuning_service.aggregate import summarize
+from tuning_service.core.errors import InputError
 from tuning_service.dashboard import queries
-from tuning_service.errors import InputError
-from tuning_service.front import objectives_of, sweep_front
-from tuning_service.nightly.change import headline
-from tuning_service.nightly.history import is_stale
 from tuning_service.store import Store
 from tuning_service.store.schema import utcnow
+from tuning_service.sweeps.aggregate import summarize
+from tuning_service.sweeps.front import objectives_of, sweep_front
+from tuning_service.sweeps.nightly.change import headline
+from tuning_service.sweeps.nightly.history import is_stale
 
 # Figures of the sweep page, in page order: (name, title, what it shows).
 SWEEP_FIGURES = (
@@ -168,8 +168,8 @@ def planned_sweeps(files: Sequence[Path], now: datetime) -> tuple[list[dict[str,
     """Each sweep of the schedule files with its cron time and next run, read afresh (an edited
     file shows at the next view), and each file's problems: a file that stopped reading is said,
     not a failed page. Database URLs in the files are never shown."""
-    from tuning_service.nightly import cron
-    from tuning_service.nightly.schedulefile import load_schedule
+    from tuning_service.sweeps.nightly import cron
+    from tuning_service.sweeps.nightly.schedulefile import load_schedule
 
     planned, problems = [], []
     for path in files:
@@ -195,7 +195,7 @@ def planned_sweeps(files: Sequence[Path], now: datetime) -> tuple[list[dict[str,
 
 
 def _lock_rows(rows: list[Any]) -> list[Any]:
-    from tuning_service.nightly.history import LockRow
+    from tuning_service.sweeps.nightly.history import LockRow
 
     return [LockRow(**r._mapping) for r in rows]
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from tuning_service.results import DROPPED, INFEASIBLE, UNRANKED
+from tuning_service.core.results import DROPPED, INFEASIBLE, UNRANKED
 from tuning_service.store import RANKED, RUNNING, Store, SweepRow, TrialRow, schema
 from tuning_service.store.engine import transaction
 from tuning_service.store.scheduletables import schedule_locks, schedule_runs

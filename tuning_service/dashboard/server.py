@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from starlette.applications import Starlette
 
-from tuning_service.errors import InputError
+from tuning_service.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

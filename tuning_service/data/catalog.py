@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from tuning_service.errors import InputError
-from tuning_service.job import Job
-from tuning_service.registry import Registry, did_you_mean
+from tuning_service.core.errors import InputError
+from tuning_service.core.job import Job
+from tuning_service.core.registry import Registry, did_you_mean
 
 
 def builtin_jobs() -> Registry:
@@ -31,7 +31,7 @@ def load_job(ref: str) -> Job:
     jobs = builtin_jobs()
     if ref in jobs:
         return _checked(jobs[ref], ref)
-    from tuning_service.jobfile import SUFFIXES, load_job_file
+    from tuning_service.data.jobfile import SUFFIXES, load_job_file
 
     if ref.lower().endswith(SUFFIXES):
         return load_job_file(Path(ref))

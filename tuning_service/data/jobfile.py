@@ -12,13 +12,13 @@ from typing import Any
 
 import yaml
 
-from tuning_service import yamlio
-from tuning_service.errors import InputError
-from tuning_service.job import FOLDER_NAME_RULE, MODES, Dataset, Job, is_folder_name
-from tuning_service.objectives import check_constraints, check_objectives
-from tuning_service.registry import did_you_mean
-from tuning_service.space import Choice, Float, Int, Space
-from tuning_service.tabular import (
+from tuning_service.core import yamlio
+from tuning_service.core.errors import InputError
+from tuning_service.core.job import FOLDER_NAME_RULE, MODES, Dataset, Job, is_folder_name
+from tuning_service.core.objectives import check_constraints, check_objectives
+from tuning_service.core.registry import did_you_mean
+from tuning_service.core.space import Choice, Float, Int, Space
+from tuning_service.data.tabular import (
     ENCODINGS,
     TASKS,
     TableSpec,

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from tuning_service.errors import InputError
-from tuning_service.job import Dataset, Task
-from tuning_service.registry import did_you_mean
+from tuning_service.core.errors import InputError
+from tuning_service.core.job import Dataset, Task
+from tuning_service.core.registry import did_you_mean
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -8,10 +8,10 @@ from typing import Any
 
 from ray import tune
 
-from tuning_service.errors import SweepStopped
-from tuning_service.outcomes import INFEASIBLE_KEY, REPLAYED_KEY, is_measured, trial_status
-from tuning_service.progress import Sink, Snapshot
-from tuning_service.snapshots import SNAPSHOT_FILE, RestoreWatch, Seen, keep, remove_checkpoint
+from tuning_service.core.errors import SweepStopped
+from tuning_service.core.outcomes import INFEASIBLE_KEY, REPLAYED_KEY, is_measured, trial_status
+from tuning_service.core.progress import Sink, Snapshot
+from tuning_service.raytune.snapshots import SNAPSHOT_FILE, RestoreWatch, Seen, keep, remove_checkpoint
 
 
 class ProgressCallback(tune.Callback):

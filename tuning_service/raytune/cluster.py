@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tuning_service.errors import InputError, SweepError
-from tuning_service.raysession import (
+from tuning_service.core.errors import InputError, SweepError
+from tuning_service.raytune.raysession import (
     LOOPBACK,
     alive_nodes,
     check_cluster_access,

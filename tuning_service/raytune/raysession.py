@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tuning_service.auth import missing_or_wrong, prepare_client_auth, token_source
-from tuning_service.errors import InputError, SweepError
+from tuning_service.core.auth import missing_or_wrong, prepare_client_auth, token_source
+from tuning_service.core.errors import InputError, SweepError
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ DEFAULT_CONNECT_TIMEOUT_S = 10.0
 
 def connect_timeout() -> float:
     """Seconds each cluster check may take: $TUNING_SERVICE_CONNECT_TIMEOUT_S, else 10."""
-    from tuning_service.envvars import positive_seconds
+    from tuning_service.core.envvars import positive_seconds
 
     return positive_seconds(CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT_S)
 
@@ -119,7 +119,7 @@ def check_cluster_access(host: str, port: int, *, timeout: float | None = None) 
     from ray._raylet import GcsClient  # type: ignore[attr-defined]
     from ray.exceptions import AuthenticationError
 
-    from tuning_service.deadline import within
+    from tuning_service.core.deadline import within
 
     where = host_port(host, port)
     try:
@@ -313,7 +313,7 @@ def ensure_local_token() -> None:
     only needs a token its own processes share, so it gets a fresh one in the
     environment, which Ray's raylet and workers inherit.
     """
-    from tuning_service.auth import warn_if_auth_disabled
+    from tuning_service.core.auth import warn_if_auth_disabled
 
     warn_if_auth_disabled()
     os.environ.setdefault("RAY_AUTH_MODE", "token")

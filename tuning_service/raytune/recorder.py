@@ -11,7 +11,7 @@ from typing import Any
 
 from ray import tune
 
-from tuning_service.outcomes import (
+from tuning_service.core.outcomes import (
     DIVERGED_KEY,
     ERROR_KEY,
     REPLAYED_KEY,
@@ -19,7 +19,7 @@ from tuning_service.outcomes import (
     outcome_message,
     trial_status,
 )
-from tuning_service.results import ERRORED
+from tuning_service.core.results import ERRORED
 from tuning_service.store.engine import StoreError
 from tuning_service.store.records import Store, open_store
 

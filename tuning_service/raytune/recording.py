@@ -8,17 +8,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tuning_service.errors import SweepStopped
-from tuning_service.outcomes import DIVERGED_KEY, dropped_message
-from tuning_service.results import DROPPED, ERRORED, TrialSummary, versions
+from tuning_service.core.errors import SweepStopped
+from tuning_service.core.outcomes import DIVERGED_KEY, dropped_message
+from tuning_service.core.results import DROPPED, ERRORED, TrialSummary, versions
 from tuning_service.store.engine import StoreError
 from tuning_service.store.records import EpochRow, Store, TrialRow
 from tuning_service.store.schema import FAILED, FINISHED, INTERRUPTED
 
 if TYPE_CHECKING:
-    from tuning_service.job import Job
-    from tuning_service.results import SweepResult
-    from tuning_service.spec import SweepSpec
+    from tuning_service.core.job import Job
+    from tuning_service.core.results import SweepResult
+    from tuning_service.core.spec import SweepSpec
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class SweepRecording:
             log.warning(
                 "marked %d sweep(s) whose driver is gone as interrupted: %s", len(stale), ", ".join(stale)
             )
-        from tuning_service.settings import recorded
+        from tuning_service.core.settings import recorded
 
         self.store.create_sweep(
             self.sweep_id,
@@ -73,7 +73,7 @@ class SweepRecording:
 
     def callback(self) -> Any:
         """The Tune callback recording trials and epochs as they happen (imports Ray)."""
-        from tuning_service.recorder import RecorderCallback
+        from tuning_service.raytune.recorder import RecorderCallback
 
         self._callback = RecorderCallback(
             self.store,
@@ -118,7 +118,7 @@ class SweepRecording:
         the store cannot be read: lineage.json is then left out, the database keeps them)."""
         if self.spec.scheduler_name != "pbt":
             return []
-        from tuning_service.lineage import exploit_dict
+        from tuning_service.core.lineage import exploit_dict
 
         try:
             return [exploit_dict(row) for row in self.store.exploits(self.sweep_id)]

@@ -25,7 +25,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from tuning_service.errors import InputError, SweepError
+from tuning_service.core.errors import InputError, SweepError
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Any
 import ray
 from ray import tune
 
-from tuning_service.job import Dataset, Job
-from tuning_service.objectives import (
+from tuning_service.core.job import Dataset, Job
+from tuning_service.core.objectives import (
     COSTS,
     LATENCY_MS,
     PARAMS,
@@ -26,9 +26,9 @@ from tuning_service.objectives import (
     parse_objective,
     violations,
 )
-from tuning_service.outcomes import DIVERGED_KEY as DIVERGED
-from tuning_service.outcomes import EARLY_STOPPED_KEY as EARLY_STOPPED
-from tuning_service.outcomes import (
+from tuning_service.core.outcomes import DIVERGED_KEY as DIVERGED
+from tuning_service.core.outcomes import EARLY_STOPPED_KEY as EARLY_STOPPED
+from tuning_service.core.outcomes import (
     ENDED_AT,
     EPOCH,
     ERROR_KEY,

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tuning_service.credentials import PG_PASSWORD_HELP
+from tuning_service.core.credentials import PG_PASSWORD_HELP
 
 # Database URLs are checked below the store (a sweep's settings check --db); parse_url stays here too.
-from tuning_service.dburl import parse_url as parse_url
-from tuning_service.dburl import redact
-from tuning_service.errors import InputError, TuningServiceError
+from tuning_service.core.dburl import parse_url as parse_url
+from tuning_service.core.dburl import redact
+from tuning_service.core.errors import InputError, TuningServiceError
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -133,7 +133,7 @@ def create_engine(url: URL, *, read_only: bool = False) -> Engine:
             conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
-    from tuning_service.envvars import positive_seconds
+    from tuning_service.core.envvars import positive_seconds
 
     statement_ms = round(1000 * positive_seconds(STATEMENT_TIMEOUT_ENV, DEFAULT_STATEMENT_TIMEOUT_S))
     # Lock waits count as statement time: a lock another client never releases ends too.

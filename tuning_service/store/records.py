@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
-from tuning_service import processes
-from tuning_service.errors import InputError
-from tuning_service.outcomes import dropped_message, outcome_message
-from tuning_service.registry import did_you_mean
-from tuning_service.results import DROPPED
+from tuning_service.core import processes
+from tuning_service.core.errors import InputError
+from tuning_service.core.outcomes import dropped_message, outcome_message
+from tuning_service.core.registry import did_you_mean
+from tuning_service.core.results import DROPPED
 from tuning_service.store import schema
 from tuning_service.store.engine import (
     DB_ENV,
@@ -35,7 +35,7 @@ from tuning_service.store.schema import FAILED, FINISHED, INTERRUPTED, RUNNING, 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection
 
-    from tuning_service.results import SweepResult
+    from tuning_service.core.results import SweepResult
 
 T = TypeVar("T")
 # A RUNNING sweep whose driver has not written for this long is taken as dead.
@@ -817,7 +817,7 @@ def open_store(
     ``must_exist`` is for commands that only read: they never create a database, and
     report a missing one as bad input.
     """
-    from tuning_service.spec import DEFAULT_STORAGE
+    from tuning_service.core.spec import DEFAULT_STORAGE
     from tuning_service.store.migrate import current_revision, upgrade
 
     url = parse_url(resolve_url(db, storage if storage is not None else DEFAULT_STORAGE))

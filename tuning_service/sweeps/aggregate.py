@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tuning_service import yamlio
-from tuning_service.errors import InputError
-from tuning_service.results import (
+from tuning_service.core import yamlio
+from tuning_service.core.errors import InputError
+from tuning_service.core.results import (
     COMPLETED,
     DIVERGED,
     DROPPED,

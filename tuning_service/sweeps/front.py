@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tuning_service.errors import InputError
-from tuning_service.objectives import (
+from tuning_service.core.errors import InputError
+from tuning_service.core.objectives import (
     Candidate,
     Objective,
     Pick,
@@ -38,7 +38,7 @@ class Front:
 
     def records(self) -> list[dict[str, Any]]:
         """Each member as export writes it: config, objective values, provenance."""
-        from tuning_service.aggregate import config_record
+        from tuning_service.sweeps.aggregate import config_record
 
         out = []
         for rank, c in enumerate(self.members, 1):

@@ -17,7 +17,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from tuning_service.results import UNRANKED
+from tuning_service.core.results import UNRANKED
 
 # Outcome -> line style of its learning curve; the colours follow the CLI's live view.
 STYLES: dict[str, dict[str, Any]] = {

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuning_service.aggregate import status_counts
-from tuning_service.errors import InputError
-from tuning_service.job import Job
-from tuning_service.results import versions
+from tuning_service.core.errors import InputError
+from tuning_service.core.job import Job
+from tuning_service.core.results import versions
 from tuning_service.store import Store, SweepRow, TrialRow
+from tuning_service.sweeps.aggregate import status_counts
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +99,14 @@ def refit(
     ``storage`` is the results root: without ``output`` the model goes into the sweep's
     folder, which must be inside it (the folder comes from a database row).
     """
-    from tuning_service.trusted import check_job_file, check_sweep_folder
+    from tuning_service.core.trusted import check_job_file, check_sweep_folder
 
     trial, row = choose(store, sweep=sweep, job=job)
     if output is None and storage is not None and row.sweep_dir:
         check_sweep_folder(row.sweep_id, row.sweep_dir, storage)
     path = model_path_for(row, output)
     if job_obj is None:
-        from tuning_service.catalog import load_job
+        from tuning_service.data.catalog import load_job
 
         check_job_file(row.job_ref)  # imported: its code runs here
         job_obj = load_job(row.job_ref)
@@ -158,7 +158,7 @@ def refit(
 def _train(job: Job, config: dict[str, Any], data: Any, epochs: int, seed: int) -> tuple[Any, int]:
     import numpy as np
 
-    from tuning_service.trainable import trial_seed
+    from tuning_service.raytune.trainable import trial_seed
     from tuning_service.training.kerasstate import clear_session, set_random_seed
 
     clear_session()

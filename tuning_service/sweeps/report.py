@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tuning_service import curvefile, lineage
-from tuning_service.errors import InputError
-from tuning_service.objectives import is_multi_objective, parsed
-from tuning_service.results import (
+from tuning_service.core import curvefile, lineage
+from tuning_service.core.errors import InputError
+from tuning_service.core.objectives import is_multi_objective, parsed
+from tuning_service.core.results import (
     INFEASIBLE,
     TRIALS_JSON,
     UNRANKED,
@@ -26,7 +26,7 @@ from tuning_service.results import (
     tally,
     write_atomic,
 )
-from tuning_service.space import Space
+from tuning_service.core.space import Space
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def _curves(parts: Sequence[tuple[Sequence[TrialSummary], curvefile.Columns]]) -
     """Figure data of one or more sweeps' columns; times from the earliest epoch start of all."""
     import numpy as np
 
-    from tuning_service.plots import TrialCurve
+    from tuning_service.sweeps.plots import TrialCurve
 
     starts = [c.first_start for _, c in parts if not math.isnan(c.first_start)]
     origin = min(starts) if starts else 0.0
@@ -188,7 +188,7 @@ def _pareto_figure(result: SweepResult) -> Any:
 
 
 def _plots() -> Any:
-    from tuning_service import plots
+    from tuning_service.sweeps import plots
 
     return plots
 

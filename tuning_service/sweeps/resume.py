@@ -15,14 +15,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tuning_service import processes
-from tuning_service.errors import InputError
-from tuning_service.job import Job
-from tuning_service.outcomes import DIVERGED_KEY, EARLY_STOPPED_KEY, ERROR_KEY, REPLAYED_KEY
-from tuning_service.recording import recorded_trial
-from tuning_service.results import DIVERGED, ERRORED, INFEASIBLE, STOPPED, TrialSummary
-from tuning_service.settings import from_record
-from tuning_service.spec import SweepSpec
+from tuning_service.core import processes
+from tuning_service.core.errors import InputError
+from tuning_service.core.job import Job
+from tuning_service.core.outcomes import DIVERGED_KEY, EARLY_STOPPED_KEY, ERROR_KEY, REPLAYED_KEY
+from tuning_service.core.results import DIVERGED, ERRORED, INFEASIBLE, STOPPED, TrialSummary
+from tuning_service.core.settings import from_record
+from tuning_service.core.spec import SweepSpec
+from tuning_service.raytune.recording import recorded_trial
 from tuning_service.store.records import RANKED, STALE_AFTER_S, Store, SweepRow
 from tuning_service.store.schema import FINISHED, RUNNING
 

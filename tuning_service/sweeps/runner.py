@@ -14,12 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from tuning_service.catalog import load_job, ship_user_modules
-from tuning_service.driverlock import DriverLock
-from tuning_service.errors import InputError, NotRecordedError, SweepError
-from tuning_service.job import Job, Mode
-from tuning_service.lineage import write_lineage
-from tuning_service.objectives import (
+from tuning_service.core.driverlock import DriverLock
+from tuning_service.core.errors import InputError, NotRecordedError, SweepError
+from tuning_service.core.job import Job, Mode
+from tuning_service.core.lineage import write_lineage
+from tuning_service.core.objectives import (
     COSTS,
     Constraint,
     Objective,
@@ -29,7 +28,7 @@ from tuning_service.objectives import (
     parse_pick,
     values_of,
 )
-from tuning_service.outcomes import (
+from tuning_service.core.outcomes import (
     DIVERGED_KEY,
     ENDED_AT,
     EPOCH,
@@ -39,13 +38,14 @@ from tuning_service.outcomes import (
     classify_error,
     trial_status,
 )
-from tuning_service.recording import SweepRecording
-from tuning_service.results import BEST_CONFIG_JSON, SweepResult, TrialSummary, write_outputs
-from tuning_service.resume import TRIALS_DIR, Resume
-from tuning_service.schedulers import validate_scheduler
-from tuning_service.searchers import check_multi_objective, check_pairing, validate_searcher
-from tuning_service.spec import DEFAULT_STORAGE, SweepSpec
+from tuning_service.core.results import BEST_CONFIG_JSON, SweepResult, TrialSummary, write_outputs
+from tuning_service.core.spec import DEFAULT_STORAGE, SweepSpec
+from tuning_service.data.catalog import load_job, ship_user_modules
+from tuning_service.raytune.recording import SweepRecording
+from tuning_service.raytune.schedulers import validate_scheduler
+from tuning_service.raytune.searchers import check_multi_objective, check_pairing, validate_searcher
 from tuning_service.store import Store, StoreError, check_database, open_store
+from tuning_service.sweeps.resume import TRIALS_DIR, Resume
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +111,13 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
     )
     check_pairing(spec.searcher, spec.scheduler_name)
     if spec.address in (None, "local"):
-        from tuning_service.raysession import check_fits
+        from tuning_service.raytune.raysession import check_fits
 
         check_fits(spec.cpus_per_trial, spec.gpus_per_trial, os.cpu_count() or 1, math.inf, "this machine")
     check_database(spec.db, spec.storage)  # an unreachable server fails here, within seconds
     snapshot_period(spec.num_samples)  # a bad TUNING_SERVICE_SNAPSHOT_S fails here, not in Tune
     if spec.address not in (None, "local"):
-        from tuning_service.raysession import connect_timeout
+        from tuning_service.raytune.raysession import connect_timeout
 
         connect_timeout()  # likewise TUNING_SERVICE_CONNECT_TIMEOUT_S
     return PreparedSweep(spec, job, max_epochs, objectives=objectives, constraints=constraints)
@@ -164,9 +164,9 @@ def resume_sweep(
     the searcher's and scheduler's state come back from Tune's snapshot; the sweep ends
     with the trials it was asked for. InputError when the sweep cannot be resumed.
     """
-    from tuning_service.resume import check_no_live_driver, check_resumable, plan_resume, spec_of
-    from tuning_service.snapshots import reinstate
-    from tuning_service.trusted import check_job_file, check_sweep_folder
+    from tuning_service.core.trusted import check_job_file, check_sweep_folder
+    from tuning_service.raytune.snapshots import reinstate
+    from tuning_service.sweeps.resume import check_no_live_driver, check_resumable, plan_resume, spec_of
 
     store = open_store(db, storage=storage, must_exist=True)
     try:
@@ -224,7 +224,7 @@ def _drive(
     resume: Resume | None = None,
 ) -> SweepResult:
     """Run Ray Tune for the sweep in ``sweep_dir``, record it, write its files."""
-    from tuning_service.raysession import prepare_environment, ray_session
+    from tuning_service.raytune.raysession import prepare_environment, ray_session
 
     spec, job = prepared.spec, prepared.job
 
@@ -328,14 +328,14 @@ def _fit(
 ) -> Any:
     from ray import tune
 
-    from tuning_service.callbacks import Halt, ProgressCallback, SnapshotKeeper
-    from tuning_service.progress import Snapshot
-    from tuning_service.raysession import check_fits, node_capacity, skip_unsent_usage_tags
-    from tuning_service.recorder import lineage_recorders
-    from tuning_service.schedulers import checkpoint_frequency, checkpoints_kept, create_scheduler
-    from tuning_service.schedulers.state import SchedulerState
-    from tuning_service.searchers import create_searcher
-    from tuning_service.trainable import KerasTrainable
+    from tuning_service.core.progress import Snapshot
+    from tuning_service.raytune.callbacks import Halt, ProgressCallback, SnapshotKeeper
+    from tuning_service.raytune.raysession import check_fits, node_capacity, skip_unsent_usage_tags
+    from tuning_service.raytune.recorder import lineage_recorders
+    from tuning_service.raytune.schedulers import checkpoint_frequency, checkpoints_kept, create_scheduler
+    from tuning_service.raytune.schedulers.state import SchedulerState
+    from tuning_service.raytune.searchers import create_searcher
+    from tuning_service.raytune.trainable import KerasTrainable
 
     spec, job = prepared.spec, prepared.job
     ship_user_modules()
@@ -459,7 +459,7 @@ def _restore(
     Ray upgrade moves it. The param space is not in Tune's pickle: the grid and random
     searchers need it again to generate the trials still to come.
     """
-    from tuning_service.snapshots import RestoreWatch
+    from tuning_service.raytune.snapshots import RestoreWatch
 
     tuner = tune.Tuner.restore(
         str(sweep_dir / TRIALS_DIR),
@@ -507,7 +507,7 @@ def snapshot_period(num_samples: int) -> str:
     SNAPSHOT_EVERY_STEP_UP_TO trials Tune's own pace (at most 5 % of the driver's time)
     is kept, and a resume may repeat the last seconds (benchmarks/RESULTS.md, "What is left").
     """
-    from tuning_service.envvars import parse_seconds
+    from tuning_service.core.envvars import parse_seconds
 
     for name, chosen in (
         (USER_SNAPSHOT_ENV, os.environ.get(USER_SNAPSHOT_ENV)),
@@ -539,7 +539,7 @@ def _stopper(prepared: PreparedSweep, spent: int = 0) -> Any:
     (``spent``: epochs trained before a resume)."""
     from ray.tune.stopper import CombinedStopper
 
-    from tuning_service.stoppers import EpochBudget, EpochCap
+    from tuning_service.raytune.stoppers import EpochBudget, EpochCap
 
     per_trial = EpochCap(prepared.max_epochs)
     if prepared.spec.epoch_budget is None:

@@ -18,10 +18,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tuning_service.auth import bearer_headers, missing_or_wrong, token_source, warn_if_sent_in_clear
-from tuning_service.errors import InputError, SweepError, SweepStopped
-from tuning_service.raysession import check_fits, check_reachable, connect_timeout
-from tuning_service.spec import SweepSpec
+from tuning_service.core.auth import bearer_headers, missing_or_wrong, token_source, warn_if_sent_in_clear
+from tuning_service.core.errors import InputError, SweepError, SweepStopped
+from tuning_service.core.spec import SweepSpec
+from tuning_service.raytune.raysession import check_fits, check_reachable, connect_timeout
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def api_call(
     address: str, call: Callable[[], T], *, submission_id: str | None = None, timeout: float | None = None
 ) -> T:
     """One Jobs API request, bounded (Ray's client sends every request without a timeout)."""
-    from tuning_service.deadline import within
+    from tuning_service.core.deadline import within
 
     limit = REQUEST_TIMEOUT_S if timeout is None else timeout
     with api_errors(address, submission_id):
@@ -167,8 +167,8 @@ def stage(job_ref: str, includes: Sequence[str], into: Path) -> Staged:
     file, the CSV a YAML job names next to it, and every ``--include`` path travel as
     files. A ``package.module:JOB`` outside site-packages travels in ``py_modules``.
     """
-    from tuning_service.catalog import builtin_jobs
-    from tuning_service.jobfile import SUFFIXES, read_job_file
+    from tuning_service.data.catalog import builtin_jobs
+    from tuning_service.data.jobfile import SUFFIXES, read_job_file
 
     runtime_env: dict[str, Any] = {}
     remote_ref = job_ref
@@ -257,7 +257,7 @@ def submit_sweep(
     the job, ``--address``, ``--storage`` and ``--format``. The token travels only in
     the HTTP header: never in the entrypoint, the metadata or the runtime_env.
     """
-    from tuning_service.runner import new_sweep_id, prepare
+    from tuning_service.sweeps.runner import new_sweep_id, prepare
 
     # Checked with a local results root: the real one (spec.storage) is a path on the head.
     prepared = prepare(spec.replace(address="auto", storage=tempfile.gettempdir()))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuning_service.job import Dataset, Job
-from tuning_service.space import Choice, Float, Space
+from tuning_service.core.job import Dataset, Job
+from tuning_service.core.space import Choice, Float, Space
 from tuning_service.training.models import build_mlp
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from ray import tune
 
-from tuning_service.trainable import DIVERGED, ENDED_AT, EPOCH, TRAIN_TIME
+from tuning_service.raytune.trainable import DIVERGED, ENDED_AT, EPOCH, TRAIN_TIME
 
 
 class NoopTrainable(tune.Trainable):

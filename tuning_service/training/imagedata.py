@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tuning_service.errors import InputError
-from tuning_service.job import Dataset
+from tuning_service.core.errors import InputError
+from tuning_service.core.job import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def _try_fetch(source: ImageSource, cache_dir: Path) -> str:
 
 def _open_url(url: str) -> object:
     """Open ``url`` within `CONNECT_TIMEOUT_S`, name resolution included (urlopen's timeout skips DNS)."""
-    from tuning_service.deadline import within
+    from tuning_service.core.deadline import within
 
     return within(
         CONNECT_TIMEOUT_S,

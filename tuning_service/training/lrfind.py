@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuning_service.errors import InputError
-from tuning_service.job import Dataset, Job
-from tuning_service.space import Choice, Fixed, Float, Int, Space
+from tuning_service.core.errors import InputError
+from tuning_service.core.job import Dataset, Job
+from tuning_service.core.space import Choice, Fixed, Float, Int, Space
 
 log = logging.getLogger(__name__)
 

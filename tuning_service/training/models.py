@@ -26,8 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuning_service.errors import InputError
-from tuning_service.job import BuildModel, InputSpec
+from tuning_service.core.errors import InputError
+from tuning_service.core.job import BuildModel, InputSpec
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "elu", "selu")
 INITIALIZERS = ("glorot_uniform", "he_normal", "he_uniform", "lecun_normal", "auto")
@@ -80,7 +80,7 @@ STEPS_PER_EXECUTION = 32
 
 def check_config_keys(keys: list[str], *, where: str) -> None:
     """Refuse a setting no builder reads: a typo would otherwise be silently ignored."""
-    from tuning_service.registry import did_you_mean
+    from tuning_service.core.registry import did_you_mean
 
     for key in keys:
         if key in CONFIG_KEYS or re.fullmatch(r"units_[1-9][0-9]*", key):

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from tuning_service.job import InputSpec, Job
+from tuning_service.core.job import InputSpec, Job
 from tuning_service.training.models import network_of
 from tuning_service.training.pipeline import Split
 

@@ -6,11 +6,11 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tuning_service.errors import InputError
-from tuning_service.registry import Registry, check_options
+from tuning_service.core.errors import InputError
+from tuning_service.core.registry import Registry, check_options
 
 if TYPE_CHECKING:
-    from tuning_service.space import Space
+    from tuning_service.core.space import Space
 
 __all__ = [
     "SCHEDULERS",
@@ -21,27 +21,27 @@ __all__ = [
 ]
 
 SCHEDULERS = Registry("scheduler")
-SCHEDULERS.add_lazy("fifo", "tuning_service.schedulers.fifo:build", aliases=("none",))
-SCHEDULERS.add_lazy("asha", "tuning_service.schedulers.asha:build")
-SCHEDULERS.add_lazy("hyperband", "tuning_service.schedulers.hyperband:build")
-SCHEDULERS.add_lazy("median", "tuning_service.schedulers.median:build", aliases=("median_stopping",))
-SCHEDULERS.add_lazy("pbt", "tuning_service.schedulers.pbt:build", aliases=("population",))
+SCHEDULERS.add_lazy("fifo", "tuning_service.raytune.schedulers.fifo:build", aliases=("none",))
+SCHEDULERS.add_lazy("asha", "tuning_service.raytune.schedulers.asha:build")
+SCHEDULERS.add_lazy("hyperband", "tuning_service.raytune.schedulers.hyperband:build")
+SCHEDULERS.add_lazy("median", "tuning_service.raytune.schedulers.median:build", aliases=("median_stopping",))
+SCHEDULERS.add_lazy("pbt", "tuning_service.raytune.schedulers.pbt:build", aliases=("population",))
 # Only with the bohb searcher (see spec.PAIRED_SCHEDULER); its extra is the searcher's.
 SCHEDULERS.add_lazy(
-    "bohb", "tuning_service.schedulers.hyperband:build_for_bohb", aliases=("hyperband-for-bohb",)
+    "bohb", "tuning_service.raytune.schedulers.hyperband:build_for_bohb", aliases=("hyperband-for-bohb",)
 )
 
 # Multi-objective sweeps: the variant that ranks every objective in place of a scheduler the
 # user chose (MO-ASHA for asha), and the schedulers that rank nothing (fifo). The others rank
 # by one metric and are refused, never left to use the first objective alone.
 MULTI_OBJECTIVE = Registry("scheduler")
-MULTI_OBJECTIVE.add_lazy("asha", "tuning_service.schedulers.moasha:build")
+MULTI_OBJECTIVE.add_lazy("asha", "tuning_service.raytune.schedulers.moasha:build")
 OBJECTIVE_AGNOSTIC = frozenset({"fifo"})
 
 # What a scheduler needs beyond its options, checked before Ray starts: the sweep's
 # searcher, space and epoch budget (`check(*, searcher, space, max_t, **options)`).
 CHECKS = Registry("scheduler")
-CHECKS.add_lazy("pbt", "tuning_service.schedulers.pbt:check")
+CHECKS.add_lazy("pbt", "tuning_service.raytune.schedulers.pbt:check")
 
 # Schedulers that pause trials and resume them later from a checkpoint: these need one
 # every epoch. The others only stop trials, so checkpoints serve retries and `resume`.
@@ -107,7 +107,7 @@ def checkpoint_frequency(name: str, requested: int | None, options: Mapping[str,
     if requested is not None:
         return requested
     if name == "pbt":
-        from tuning_service.schedulers.pbt import interval
+        from tuning_service.raytune.schedulers.pbt import interval
 
         return interval(options or {})
     return 1 if name in PAUSES_TRIALS else CHECKPOINT_EVERY

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from tuning_service.registry import AtLeast
-from tuning_service.schedulers import TIME_ATTR
+from tuning_service.core.registry import AtLeast
+from tuning_service.raytune.schedulers import TIME_ATTR
 
 
 def build(
@@ -16,7 +16,7 @@ def build(
     brackets: Annotated[int, AtLeast(1)] = 1,
 ) -> Any:
     """Ray's ASHAScheduler with rungs at grace_period * reduction_factor**k epochs."""
-    from tuning_service.schedulers.live import ASHA
+    from tuning_service.raytune.schedulers.live import ASHA
 
     return ASHA(
         time_attr=TIME_ATTR,

@@ -7,6 +7,6 @@ from typing import Any
 
 def build(*, max_t: int) -> Any:
     """Ray's FIFOScheduler."""
-    from tuning_service.schedulers.live import FIFO
+    from tuning_service.raytune.schedulers.live import FIFO
 
     return FIFO()

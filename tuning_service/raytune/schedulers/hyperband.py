@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from tuning_service.registry import AtLeast
-from tuning_service.schedulers import TIME_ATTR
+from tuning_service.core.registry import AtLeast
+from tuning_service.raytune.schedulers import TIME_ATTR
 
 
 def _builder(ray_class: str, doc: str) -> Callable[..., Any]:

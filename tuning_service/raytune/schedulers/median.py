@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from tuning_service.registry import AtLeast
-from tuning_service.schedulers import TIME_ATTR
+from tuning_service.core.registry import AtLeast
+from tuning_service.raytune.schedulers import TIME_ATTR
 
 
 def build(
@@ -15,7 +15,7 @@ def build(
     min_samples_required: Annotated[int, AtLeast(1)] = 3,
 ) -> Any:
     """Ray's MedianStoppingRule, judged in epochs."""
-    from tuning_service.schedulers.live import MedianStopping
+    from tuning_service.raytune.schedulers.live import MedianStopping
 
     return MedianStopping(
         time_attr=TIME_ATTR, grace_period=min(grace_period, max_t), min_samples_required=min_samples_required

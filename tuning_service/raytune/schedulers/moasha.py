@@ -20,12 +20,12 @@ from typing import Annotated, Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from tuning_service.objectives import Objective, values_of
-from tuning_service.outcomes import INFEASIBLE_KEY
-from tuning_service.pareto import crowding_distance, non_dominated_sort
-from tuning_service.registry import AtLeast
-from tuning_service.schedulers import TIME_ATTR
-from tuning_service.schedulers.live import LiveTrialsFirst
+from tuning_service.core.objectives import Objective, values_of
+from tuning_service.core.outcomes import INFEASIBLE_KEY
+from tuning_service.core.pareto import crowding_distance, non_dominated_sort
+from tuning_service.core.registry import AtLeast
+from tuning_service.raytune.schedulers import TIME_ATTR
+from tuning_service.raytune.schedulers.live import LiveTrialsFirst
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from tuning_service.errors import InputError
-from tuning_service.registry import AtLeast, AtMost, names_option
-from tuning_service.space import Fixed, Space
+from tuning_service.core.errors import InputError
+from tuning_service.core.registry import AtLeast, AtMost, names_option
+from tuning_service.core.space import Fixed, Space
 
 # Settings of the model vocabulary (`tuning_service.training.models`) that can change between two
 # epochs of one model: the copied weights and optimizer state still fit and mean the same.
@@ -59,7 +59,7 @@ def build(
 ) -> Any:
     """Ray's PopulationBasedTraining in epochs, perturbing ``mutate`` (default: every
     hyperparameter of the space that can change mid-training) within the space's bounds."""
-    from tuning_service.schedulers.population import PopulationBased
+    from tuning_service.raytune.schedulers.population import PopulationBased
 
     return PopulationBased(
         space,

@@ -10,7 +10,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import PopulationBasedTraining
 from ray.tune.schedulers.pbt import _FutureTrainingResult
 
-from tuning_service.space import Choice, Int, Param, Space, _Range
+from tuning_service.core.space import Choice, Int, Param, Space, _Range
 
 # A rate of 0 builds no dropout layer: moving to or from 0 would change the model's layers.
 ZERO_MEANS_NO_LAYER = ("dropout", "alpha_dropout")

@@ -6,10 +6,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tuning_service.errors import InputError
-from tuning_service.registry import Extra, Registry, check_options
-from tuning_service.space import Space
-from tuning_service.spec import DEFAULT_SCHEDULER, PAIRED_SCHEDULER, default_scheduler
+from tuning_service.core.errors import InputError
+from tuning_service.core.registry import Extra, Registry, check_options
+from tuning_service.core.space import Space
+from tuning_service.core.spec import DEFAULT_SCHEDULER, PAIRED_SCHEDULER, default_scheduler
 
 __all__ = [
     "SEARCHERS",
@@ -25,24 +25,30 @@ __all__ = [
 ]
 
 SEARCHERS = Registry("searcher")
-SEARCHERS.add_lazy("grid", "tuning_service.searchers.grid:build")
-SEARCHERS.add_lazy("random", "tuning_service.searchers.random:build")
-SEARCHERS.add_lazy("optuna", "tuning_service.searchers.optuna:build", aliases=("tpe", "bayesian", "bayes"))
-SEARCHERS.add_lazy("hyperopt", "tuning_service.searchers.hyperopt:build", aliases=("hyperopt-tpe",))
-SEARCHERS.add_lazy("cmaes", "tuning_service.searchers.cmaes:build", aliases=("cma", "cma-es"))
-SEARCHERS.add_lazy("qmc", "tuning_service.searchers.qmc:build", aliases=("sobol", "halton"))
+SEARCHERS.add_lazy("grid", "tuning_service.raytune.searchers.grid:build")
+SEARCHERS.add_lazy("random", "tuning_service.raytune.searchers.random:build")
+SEARCHERS.add_lazy(
+    "optuna", "tuning_service.raytune.searchers.optuna:build", aliases=("tpe", "bayesian", "bayes")
+)
+SEARCHERS.add_lazy("hyperopt", "tuning_service.raytune.searchers.hyperopt:build", aliases=("hyperopt-tpe",))
+SEARCHERS.add_lazy("cmaes", "tuning_service.raytune.searchers.cmaes:build", aliases=("cma", "cma-es"))
+SEARCHERS.add_lazy("qmc", "tuning_service.raytune.searchers.qmc:build", aliases=("sobol", "halton"))
 # PyTorch is a download of hundreds of MB: only for those who choose the GP.
 SEARCHERS.add_lazy(
     "gp",
-    "tuning_service.searchers.gp:build",
+    "tuning_service.raytune.searchers.gp:build",
     aliases=("gaussian", "gpsampler"),
     needs=Extra("gp", ("torch",)),
 )
 SEARCHERS.add_lazy(
-    "bohb", "tuning_service.searchers.bohb:build", needs=Extra("bohb", ("hpbandster", "ConfigSpace"))
+    "bohb", "tuning_service.raytune.searchers.bohb:build", needs=Extra("bohb", ("hpbandster", "ConfigSpace"))
 )
-SEARCHERS.add_lazy("nsga2", "tuning_service.searchers.nsga2:build", aliases=("nsga-ii", "nsgaii", "nsga"))
-SEARCHERS.add_lazy("motpe", "tuning_service.searchers.motpe:build", aliases=("mo-tpe", "multi-objective-tpe"))
+SEARCHERS.add_lazy(
+    "nsga2", "tuning_service.raytune.searchers.nsga2:build", aliases=("nsga-ii", "nsgaii", "nsga")
+)
+SEARCHERS.add_lazy(
+    "motpe", "tuning_service.raytune.searchers.motpe:build", aliases=("mo-tpe", "multi-objective-tpe")
+)
 
 # How a searcher meets a sweep of several objectives: these rank every objective (their builders
 # take ``objectives`` and ``constraints``), these never look at any; the rest optimise one metric.
@@ -111,7 +117,7 @@ def searcher_help() -> str:
 
 def scheduler_help() -> str:
     """`run --help`'s line for --scheduler, with the searcher each paired one needs."""
-    from tuning_service.schedulers import SCHEDULERS
+    from tuning_service.raytune.schedulers import SCHEDULERS
 
     paired = {scheduler: searcher for searcher, scheduler in PAIRED_SCHEDULER.items()}
     names = [f"{n} (only with --searcher {paired[n]})" if n in paired else n for n in SCHEDULERS.names()]
@@ -147,7 +153,7 @@ def create_searcher(
     ``objectives`` and ``constraints`` (`objectives.Objective`, `objectives.Constraint`) go to
     the searchers that rank several objectives, and to those whose sampler takes constraints.
     """
-    from tuning_service.searchers.points import usable_points
+    from tuning_service.raytune.searchers.points import usable_points
 
     build = SEARCHERS[name]
     check_options("searcher", name, build, options, reserved=_RESERVED)

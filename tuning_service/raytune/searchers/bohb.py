@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from tuning_service.registry import AtLeast, AtMost
-from tuning_service.searchers import SearchPlan
-from tuning_service.space import Choice, Fixed, Float, Int, Param, Space
+from tuning_service.core.registry import AtLeast, AtMost
+from tuning_service.core.space import Choice, Fixed, Float, Int, Param, Space
+from tuning_service.raytune.searchers import SearchPlan
 
 
 def build(

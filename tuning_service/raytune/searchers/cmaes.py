@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from tuning_service.registry import AtLeast
-from tuning_service.searchers import SearchPlan
-from tuning_service.searchers.optuna import quiet_optuna, sampler_plan
-from tuning_service.space import Choice, Space
+from tuning_service.core.registry import AtLeast
+from tuning_service.core.space import Choice, Space
+from tuning_service.raytune.searchers import SearchPlan
+from tuning_service.raytune.searchers.optuna import quiet_optuna, sampler_plan
 
 log = logging.getLogger(__name__)
 

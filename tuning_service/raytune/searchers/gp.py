@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from tuning_service.objectives import Constraint, Objective
-from tuning_service.registry import AtLeast
-from tuning_service.searchers import SearchPlan
-from tuning_service.searchers.optuna import constrained, quiet_optuna, sampler_plan
-from tuning_service.space import Space
+from tuning_service.core.objectives import Constraint, Objective
+from tuning_service.core.registry import AtLeast
+from tuning_service.core.space import Space
+from tuning_service.raytune.searchers import SearchPlan
+from tuning_service.raytune.searchers.optuna import constrained, quiet_optuna, sampler_plan
 
 
 def build(

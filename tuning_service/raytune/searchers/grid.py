@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from tuning_service.registry import AtLeast
-from tuning_service.searchers import SearchPlan
-from tuning_service.searchers.points import same_point
-from tuning_service.space import Space
+from tuning_service.core.registry import AtLeast
+from tuning_service.core.space import Space
+from tuning_service.raytune.searchers import SearchPlan
+from tuning_service.raytune.searchers.points import same_point
 
 
 def build(

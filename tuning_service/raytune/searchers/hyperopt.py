@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from tuning_service.registry import AtLeast
-from tuning_service.searchers import SearchPlan, limit_concurrency
-from tuning_service.space import Space
+from tuning_service.core.registry import AtLeast
+from tuning_service.core.space import Space
+from tuning_service.raytune.searchers import SearchPlan, limit_concurrency
 
 
 def build(

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from tuning_service.objectives import Constraint, Objective
-from tuning_service.registry import AtLeast
-from tuning_service.searchers import SearchPlan
-from tuning_service.searchers.optuna import quiet_optuna
-from tuning_service.space import Space
+from tuning_service.core.objectives import Constraint, Objective
+from tuning_service.core.registry import AtLeast
+from tuning_service.core.space import Space
+from tuning_service.raytune.searchers import SearchPlan
+from tuning_service.raytune.searchers.optuna import quiet_optuna
 
 
 def build(
@@ -28,7 +28,7 @@ def build(
     from optuna.samplers import TPESampler
 
     # Imports Ray Tune: only a sweep that uses this searcher does (`jobs` reads this module's docstring).
-    from tuning_service.searchers.multiobjective import constraints_func, objectives_plan
+    from tuning_service.raytune.searchers.multiobjective import constraints_func, objectives_plan
 
     with quiet_optuna():
         sampler = TPESampler(

@@ -10,9 +10,9 @@ from typing import Any
 from optuna.samplers import NSGAIISampler
 from ray.tune.search.optuna import OptunaSearch
 
-from tuning_service.objectives import Constraint, Objective
-from tuning_service.searchers import SearchPlan, limit_concurrency
-from tuning_service.space import Space
+from tuning_service.core.objectives import Constraint, Objective
+from tuning_service.core.space import Space
+from tuning_service.raytune.searchers import SearchPlan, limit_concurrency
 
 # The user attribute of an Optuna 4 trial that holds its constraint margins (<= 0: met).
 CONSTRAINTS_ATTR = "constraints"

@@ -7,10 +7,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from tuning_service.objectives import Constraint, Objective
-from tuning_service.registry import AtLeast
-from tuning_service.searchers import SearchPlan, limit_concurrency
-from tuning_service.space import Space
+from tuning_service.core.objectives import Constraint, Objective
+from tuning_service.core.registry import AtLeast
+from tuning_service.core.space import Space
+from tuning_service.raytune.searchers import SearchPlan, limit_concurrency
 
 
 def build(
@@ -42,7 +42,7 @@ def constrained(constraints: Sequence[Constraint]) -> dict[str, Any]:
     """A constrained Optuna sampler's keyword arguments for the sweep's ``constraints`` (none: {})."""
     if not constraints:
         return {}
-    from tuning_service.searchers.multiobjective import constraints_func
+    from tuning_service.raytune.searchers.multiobjective import constraints_func
 
     return {"constraints_func": constraints_func(constraints)}
 
@@ -70,7 +70,7 @@ def sampler_plan(
     """Any Optuna sampler as a Ray Tune searcher: the study lives in the driver, asked and told by
     Tune; with constraints, told each trial's margins too."""
     if constraints:
-        from tuning_service.searchers.multiobjective import objectives_plan
+        from tuning_service.raytune.searchers.multiobjective import objectives_plan
 
         return objectives_plan(space, sampler, objectives, constraints, points_to_evaluate, max_concurrent)
     from ray.tune.search.optuna import OptunaSearch

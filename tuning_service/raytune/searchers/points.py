@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tuning_service.space import Choice, Fixed, Param, Space
+from tuning_service.core.space import Choice, Fixed, Param, Space
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from tuning_service.searchers import SearchPlan
-from tuning_service.searchers.optuna import quiet_optuna, sampler_plan
-from tuning_service.space import Space
+from tuning_service.core.space import Space
+from tuning_service.raytune.searchers import SearchPlan
+from tuning_service.raytune.searchers.optuna import quiet_optuna, sampler_plan
 
 
 def build(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuning_service.searchers import SearchPlan
-from tuning_service.space import Space
+from tuning_service.core.space import Space
+from tuning_service.raytune.searchers import SearchPlan
 
 
 def build(

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tuning_service.nightly.history import RunRow
-from tuning_service.results import write_atomic
+from tuning_service.core.results import write_atomic
+from tuning_service.sweeps.nightly.history import RunRow
 
 IMPROVED, REGRESSED, UNCHANGED, FIRST = "improved", "regressed", "unchanged", "first run"
 CHANGE_JSON, CHANGE_MD = "latest_change.json", "latest_change.md"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
-from tuning_service import processes
+from tuning_service.core import processes
 from tuning_service.store.engine import StoreError, dialect_insert, transaction
 from tuning_service.store.scheduletables import (
     FAILED,

@@ -12,18 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from tuning_service import yamlio  # the project's one YAML reader
-from tuning_service.errors import InputError
-from tuning_service.job import FOLDER_NAME_RULE, is_folder_name
-from tuning_service.nightly import cron
-from tuning_service.registry import Registry, did_you_mean
-from tuning_service.settings import by_file_key, by_flag, by_name, sweep_settings
-from tuning_service.spec import SweepSpec
+from tuning_service.core import yamlio  # the project's one YAML reader
+from tuning_service.core.errors import InputError
+from tuning_service.core.job import FOLDER_NAME_RULE, is_folder_name
+from tuning_service.core.registry import Registry, did_you_mean
+from tuning_service.core.settings import by_file_key, by_flag, by_name, sweep_settings
+from tuning_service.core.spec import SweepSpec
+from tuning_service.sweeps.nightly import cron
 
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger
 
-    from tuning_service.job import Job
+    from tuning_service.core.job import Job
 
 TOP_KEYS = ("defaults", "sweeps")
 DEFAULT_TIME_ZONE = "UTC"
@@ -37,9 +37,9 @@ SUBMIT_SLACK_S = 3600.0
 
 # Where a sweep runs. Each entry runs one sweep and reports its outcome (see `targets`).
 TARGETS = Registry("target")
-TARGETS.add_lazy("local", "tuning_service.nightly.targets:run_here")
-TARGETS.add_lazy("address", "tuning_service.nightly.targets:run_here")
-TARGETS.add_lazy("submit", "tuning_service.nightly.targets:submit_and_wait")
+TARGETS.add_lazy("local", "tuning_service.sweeps.nightly.targets:run_here")
+TARGETS.add_lazy("address", "tuning_service.sweeps.nightly.targets:run_here")
+TARGETS.add_lazy("submit", "tuning_service.sweeps.nightly.targets:submit_and_wait")
 
 
 @dataclass(frozen=True)
@@ -528,9 +528,9 @@ def _check_spec(
     report: Callable[[str | None, str], None],
 ) -> Job | None:
     """What `run` checks before Ray starts, each problem reported at the key that causes it."""
-    from tuning_service.catalog import load_job
-    from tuning_service.schedulers import SCHEDULERS, validate_scheduler
-    from tuning_service.searchers import SEARCHERS, check_pairing, validate_searcher
+    from tuning_service.data.catalog import load_job
+    from tuning_service.raytune.schedulers import SCHEDULERS, validate_scheduler
+    from tuning_service.raytune.searchers import SEARCHERS, check_pairing, validate_searcher
 
     try:
         job = load_job(spec.job)
@@ -569,7 +569,7 @@ def _check_spec(
         report("scheduler" if "scheduler" in values else "searcher", str(exc))
     try:
         if target == "submit":
-            from tuning_service.submission import parse_jobs_url
+            from tuning_service.sweeps.submission import parse_jobs_url
 
             parse_jobs_url(values["address"])
             spec.replace(storage=tempfile.gettempdir()).validate()  # its storage is on the head
@@ -578,7 +578,7 @@ def _check_spec(
     except InputError as exc:
         report(_key_of(str(exc), values), str(exc))
     if target == "local":
-        from tuning_service.raysession import check_fits
+        from tuning_service.raytune.raysession import check_fits
 
         try:
             check_fits(
@@ -610,7 +610,7 @@ def _path(base: Path, value: str) -> str:
 
 def _job_ref(base: Path, ref: str) -> str:
     """A job file named relative to the schedule file; names and module paths as given."""
-    from tuning_service.jobfile import SUFFIXES
+    from tuning_service.data.jobfile import SUFFIXES
 
     part, sep, attr = ref.partition(":")
     if part.endswith(".py") or part.lower().endswith(SUFFIXES):

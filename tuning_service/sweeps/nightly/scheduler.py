@@ -9,9 +9,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from tuning_service.nightly.history import lock_holder, record_skipped
-from tuning_service.nightly.schedulefile import Schedule, ScheduledSweep
-from tuning_service.nightly.service import Execute, RunReport, open_history, run_if_due
+from tuning_service.sweeps.nightly.history import lock_holder, record_skipped
+from tuning_service.sweeps.nightly.schedulefile import Schedule, ScheduledSweep
+from tuning_service.sweeps.nightly.service import Execute, RunReport, open_history, run_if_due
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.base import BaseScheduler

@@ -9,10 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from tuning_service.errors import TuningServiceError
-from tuning_service.nightly import change as changes
-from tuning_service.nightly import cron
-from tuning_service.nightly.history import (
+from tuning_service.core.errors import TuningServiceError
+from tuning_service.core.spec import SweepSpec
+from tuning_service.store import Store, open_store
+from tuning_service.store.scheduletables import FAILED, FINISHED, INTERRUPTED, SKIPPED
+from tuning_service.sweeps.nightly import change as changes
+from tuning_service.sweeps.nightly import cron
+from tuning_service.sweeps.nightly.history import (
     Skipped,
     finish_run,
     last_scheduled,
@@ -20,12 +23,9 @@ from tuning_service.nightly.history import (
     start_run,
     update_run,
 )
-from tuning_service.nightly.schedulefile import TARGETS, Schedule, ScheduledSweep
-from tuning_service.nightly.targets import RunOutcome, Stop
-from tuning_service.nightly.warmstart import earlier_best_configs
-from tuning_service.spec import SweepSpec
-from tuning_service.store import Store, open_store
-from tuning_service.store.scheduletables import FAILED, FINISHED, INTERRUPTED, SKIPPED
+from tuning_service.sweeps.nightly.schedulefile import TARGETS, Schedule, ScheduledSweep
+from tuning_service.sweeps.nightly.targets import RunOutcome, Stop
+from tuning_service.sweeps.nightly.warmstart import earlier_best_configs
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ def _write_files(store: Store, sweep: ScheduledSweep, summary: dict[str, Any]) -
 
     A file that cannot be written is logged: the run itself is recorded and stays finished.
     """
-    from tuning_service.aggregate import best_configs, render_export, write_export
+    from tuning_service.sweeps.aggregate import best_configs, render_export, write_export
 
     files: list[Path] = []
     try:

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tuning_service.nightly.schedulefile import ScheduledSweep
-    from tuning_service.spec import SweepSpec
+    from tuning_service.core.spec import SweepSpec
+    from tuning_service.sweeps.nightly.schedulefile import ScheduledSweep
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,8 @@ def run_here(sweep: ScheduledSweep, spec: SweepSpec, *, stop: Stop | None = None
     Raises SweepError when no trial produced a result (the run is recorded as failed), and
     SweepStopped once ``stop`` names a reason (the sweep is recorded as interrupted).
     """
-    from tuning_service.errors import SweepError
-    from tuning_service.runner import run_sweep
+    from tuning_service.core.errors import SweepError
+    from tuning_service.sweeps.runner import run_sweep
 
     result = run_sweep(spec, stop=stop)
     best = result.best
@@ -55,8 +55,8 @@ def submit_and_wait(sweep: ScheduledSweep, spec: SweepSpec, *, stop: Stop | None
     PostgreSQL database (without its password; the head supplies it, e.g. in PGPASSWORD
     or ~/.pgpass). Warm-start points travel as a file that `run --warm-start` reads.
     """
-    from tuning_service.errors import SweepError
-    from tuning_service.submission import get_result, submit_sweep, wait_for_end
+    from tuning_service.core.errors import SweepError
+    from tuning_service.sweeps.submission import get_result, submit_sweep, wait_for_end
 
     address = sweep.jobs_api or ""
     submission_id = submit_sweep(
@@ -88,7 +88,7 @@ def run_args(spec: SweepSpec) -> list[str]:
     sweep on the head records in its own default) and the dataset cache. A PostgreSQL
     database travels, without its password.
     """
-    from tuning_service import settings
+    from tuning_service.core import settings
     from tuning_service.store.engine import parse_url
 
     here = {item.name: item.default for item in settings.sweep_settings() if item.how.path is not None}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from tuning_service.nightly.history import runs
 from tuning_service.store import RANKED
+from tuning_service.sweeps.nightly.history import runs
 
 if TYPE_CHECKING:
     from tuning_service.store import Store

@@ -1,0 +1,1 @@
+"""Layer base: plain values and files (settings, search space, job interface, results, database URLs)."""
