@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from types import SimpleNamespace
 
 # Set before Keras, TensorFlow or Ray is imported anywhere in the session.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -92,3 +93,19 @@ def silent_port():
         for conn in held:
             conn.close()
         server.close()
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No download is tried: image tests never reach for the network."""
+    monkeypatch.setenv("TUNING_SERVICE_OFFLINE", "1")
+
+
+@pytest.fixture
+def tiny_files() -> SimpleNamespace:
+    """The writers of tinyfiles.py, for tests (a fixture, so no test imports a helper by path)."""
+    from tinyfiles import IMAGES, write_cifar10, write_fashion, write_mnist, write_table
+
+    return SimpleNamespace(
+        images=IMAGES, mnist=write_mnist, fashion=write_fashion, cifar10=write_cifar10, table=write_table
+    )

@@ -44,7 +44,7 @@ def _alive(cluster) -> set[str]:
 
 def test_trials_of_a_lost_node_finish_on_the_surviving_nodes(local_cluster, tmp_path):
     sys.path.insert(0, str(ROOT))
-    from tests.faults.conftest import JOB_FILE, result_lines
+    from tests.sweeps.faults.conftest import JOB_FILE, result_lines
 
     # Digits repeated 20 times per epoch: an epoch long enough (tens of milliseconds) that the
     # node is killed while its trial trains, not after it finished.

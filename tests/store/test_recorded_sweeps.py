@@ -12,7 +12,7 @@ import pytest
 import yaml
 from storedbs import BACKENDS, make_db_url
 
-from tests.faults.conftest import cli, kill_group
+from tests.sweeps.faults.conftest import cli, kill_group
 from tuning_service.cli import main
 from tuning_service.core.results import SweepResult, load_result
 from tuning_service.store import FINISHED, open_store

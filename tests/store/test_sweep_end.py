@@ -1,4 +1,4 @@
-"""The end of a sweep when its files cannot be written (no Ray; tests/faults/test_outages.py takes the database down)."""
+"""The end of a sweep when its files cannot be written (no Ray; tests/sweeps/faults/test_outages.py takes the database down)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ that folder into the sweep's `trials/` folder in a background thread, file by fi
 in place. A driver killed during that copy leaves a truncated experiment state (Tune
 then logs that it cannot restore and quietly starts the sweep afresh) or a searcher
 state a step ahead of the trials it belongs to. With a snapshot after every step
-(runner.snapshot_period) a copy is running much of the time: tests/faults/test_resume.py
+(runner.snapshot_period) a copy is running much of the time: tests/sweeps/faults/test_resume.py
 hit an empty experiment state every few runs before the archive below.
 
 So after each step that saved a snapshot, `callbacks.SnapshotKeeper` packs the staging

@@ -455,7 +455,7 @@ def _restore(
     Tune unpickles the interrupted run's config, whose callbacks lost their live view
     and database connection; the scheduler and searcher are the unpickled ones (their
     state comes from the snapshot). Tune offers no public way to swap callbacks on
-    restore, hence the private ``_local_tuner``: tests/faults/test_resume.py fails if a
+    restore, hence the private ``_local_tuner``: tests/sweeps/faults/test_resume.py fails if a
     Ray upgrade moves it. The param space is not in Tune's pickle: the grid and random
     searchers need it again to generate the trials still to come.
     """

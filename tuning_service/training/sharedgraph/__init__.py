@@ -17,7 +17,7 @@ same loss and regularization terms summed in the same order, the same optimizer 
 expressions with Python-side constants computed on the Python side as Keras does, the
 same dropout masks (a dropout layer's seed and call counter, as Keras' SeedGenerator
 keeps them), and the same running means for the logged loss and metrics.
-`tests/jobs/test_sharedgraph.py` checks every setting of the vocabulary against a
+`tests/training/test_sharedgraph.py` checks every setting of the vocabulary against a
 freshly built Keras model. A network with anything this module does not know (a layer,
 an optimizer option, a metric) raises `Unsupported`, and the trial trains with Keras'
 `fit` instead.

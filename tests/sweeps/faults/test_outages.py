@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import cli
+from tests.sweeps.faults.conftest import cli
 from tuning_service.store import open_store
 from tuning_service.testing.pgserver import PgServer
 

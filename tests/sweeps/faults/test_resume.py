@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import JOB_FILE, cli, finished_trials, kill_group, wait_for
+from tests.sweeps.faults.conftest import JOB_FILE, cli, finished_trials, kill_group, wait_for
 from tuning_service.store import open_store
 
 # Real drivers, killed and resumed: one sweep per searcher, each on an embedded Ray.
@@ -39,7 +39,7 @@ def _optuna_numbers(sweep_dir: Path) -> list[int]:
 
 
 # Every searcher (that each model-based one's own state comes back whole is also
-# tests/unit/test_searchers.py's restored-searcher test, without Ray).
+# tests/raytune/test_searchers.py's restored-searcher test, without Ray).
 SEARCHERS = ("grid", "random", "optuna", "hyperopt", "cmaes", "qmc", "gp", "bohb", "nsga2", "motpe")
 # Trials per sweep, and how many have finished when its driver is killed: the grid runs its 12
 # points; the others 6 trials (each trial costs the suite time, the kill and resume are the test).

@@ -141,7 +141,7 @@ def test_random_searcher_samples_the_same_domains():
 
 
 # The model-based searchers, whose state Tune's snapshot must carry whole (grid and random are
-# Tune's BasicVariantGenerator, resumed in tests/faults/test_resume.py).
+# Tune's BasicVariantGenerator, resumed in tests/sweeps/faults/test_resume.py).
 MODEL_BASED = ("optuna", "hyperopt", "cmaes", "qmc", "gp", "bohb", "nsga2", "motpe")
 
 

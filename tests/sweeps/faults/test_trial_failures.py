@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.faults.conftest import JOB_FILE, MemoryCgroup, result_lines
+from tests.sweeps.faults.conftest import JOB_FILE, MemoryCgroup, result_lines
 from tuning_service.core.spec import SweepSpec
 from tuning_service.data.catalog import load_job
 from tuning_service.store import open_store

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.faults.conftest import JOB_FILE, cli, finished_trials, kill_group, wait_for
+from tests.sweeps.faults.conftest import JOB_FILE, cli, finished_trials, kill_group, wait_for
 from tuning_service.raytune.snapshots import SNAPSHOT_FILE
 from tuning_service.store import open_store, schema
 

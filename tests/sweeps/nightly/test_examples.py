@@ -14,7 +14,7 @@ from tuning_service.core.spec import SweepSpec
 from tuning_service.sweeps.nightly.schedulefile import load_schedule
 from tuning_service.sweeps.nightly.targets import run_args
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "cluster" / "schedule"
+EXAMPLES = Path(__file__).resolve().parents[3] / "cluster" / "schedule"
 
 
 def test_the_example_schedule_file_is_valid():

@@ -20,7 +20,7 @@ def _spec(storage, **kw) -> SweepSpec:
 
 
 # cmaes, qmc and gp are Optuna samplers behind the same OptunaSearch as optuna: their real
-# sweeps run (and are killed and resumed) in tests/faults/test_resume.py.
+# sweeps run (and are killed and resumed) in tests/sweeps/faults/test_resume.py.
 @pytest.mark.parametrize("searcher", ["random", "optuna", "hyperopt"])
 def test_each_sampling_searcher_runs_a_real_sweep(ray_local, storage, searcher):
     result = run_sweep(_spec(storage, searcher=searcher, scheduler="fifo", num_samples=3), job=tiny_job())

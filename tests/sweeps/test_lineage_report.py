@@ -41,7 +41,7 @@ def test_changes_name_what_moved_only():
 
 
 def test_a_pbt_sweeps_report_shows_its_lineage(tmp_path):
-    from tests.report.test_report import _made_up, _trial
+    from tests.sweeps.test_report import _made_up, _trial
 
     (tmp_path / LINEAGE_JSON).write_text(json.dumps(EXPLOITS))
     result = _made_up(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import JOB_FILE, cli, kill_group, wait_for
+from tests.sweeps.faults.conftest import JOB_FILE, cli, kill_group, wait_for
 from tuning_service.store import open_store
 
 pytestmark = pytest.mark.integration

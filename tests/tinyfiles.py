@@ -1,14 +1,15 @@
-"""Tiny files in Keras' cache layout, CSVs and job files the job tests write themselves."""
+"""Tiny files in Keras' cache layout, CSVs and job files the job, data and training tests write themselves.
+
+The `tiny_files` fixture (tests/conftest.py) hands these writers to a test.
+"""
 
 from __future__ import annotations
 
 import gzip
 import pickle
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
-import pytest
 
 IMAGES = 60  # per split: enough for a validation split and a batch or two
 
@@ -81,17 +82,3 @@ def write_table(path: Path, rows: int = 120, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     return path
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    """No download is tried: image tests never reach for the network."""
-    monkeypatch.setenv("TUNING_SERVICE_OFFLINE", "1")
-
-
-@pytest.fixture
-def tiny_files() -> SimpleNamespace:
-    """The writers above, for tests (a fixture, so no test imports conftest by path)."""
-    return SimpleNamespace(
-        images=IMAGES, mnist=write_mnist, fashion=write_fashion, cifar10=write_cifar10, table=write_table
-    )
