@@ -7,7 +7,7 @@ import os
 import platform
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -15,7 +15,16 @@ from typing import Any
 
 from tuning_service import curvefile, yamlio
 from tuning_service.errors import InputError
-from tuning_service.objectives import Candidate, is_multi_objective, pareto_set, parse_pick, parsed, values_of
+from tuning_service.objectives import (
+    Candidate,
+    Objective,
+    at_epoch,
+    is_multi_objective,
+    pareto_set,
+    parse_pick,
+    parsed,
+    values_of,
+)
 
 COMPLETED, STOPPED, DIVERGED, ERRORED = "completed", "stopped early", "diverged", "errored"
 # A trial the results store saw that Ray Tune's final results do not hold (it started an
@@ -138,6 +147,12 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return found
+
+
+def with_objectives(trial: TrialSummary, objectives: tuple[Objective, ...]) -> TrialSummary:
+    """The trial with every objective's value at its best epoch (where it has them all)."""
+    values = values_of(at_epoch(trial.history, trial.best_epoch), objectives)
+    return replace(trial, objectives=values) if values else trial
 
 
 def best_config_record(result: SweepResult) -> dict[str, Any] | None:
