@@ -184,7 +184,7 @@ def recorded_result(store: Store, row: SweepRow) -> SweepResult:
     cluster, but recorded every trial and epoch in a database both sides reach.
     """
     from tuning_service.objectives import parsed
-    from tuning_service.results import SweepResult, with_objectives
+    from tuning_service.results import with_objectives
 
     by_trial: dict[str, list[EpochRow]] = {}
     for epoch in store.epochs(row.sweep_id):
@@ -197,6 +197,18 @@ def recorded_result(store: Store, row: SweepRow) -> SweepResult:
     if len(objectives) > 1:
         chosen = parsed(objectives)
         trials = [with_objectives(t, chosen) for t in trials]
+    return replace(
+        sweep_result(row, trials),
+        objectives=objectives,
+        constraints=[str(c) for c in spec.get("constraints") or ()],
+        pick=spec.get("pick"),
+    )
+
+
+def sweep_result(row: SweepRow, trials: list[TrialSummary]) -> SweepResult:
+    """The recorded sweep ``row`` with ``trials`` as a SweepResult (a report's input)."""
+    from tuning_service.results import SweepResult
+
     return SweepResult(
         sweep_id=row.sweep_id,
         job=row.job,
@@ -208,12 +220,9 @@ def recorded_result(store: Store, row: SweepRow) -> SweepResult:
         sweep_dir=Path(row.sweep_dir or "."),
         trials=trials,
         wall_time_s=row.wall_time_s or 0.0,
-        max_epochs=int(row.max_epochs or 0),
-        space=dict(row.space),
+        max_epochs=row.max_epochs or max((t.epochs for t in trials), default=1),
+        space=dict(row.space or {}),
         started=row.started_at.isoformat(timespec="seconds"),
-        objectives=objectives,
-        constraints=[str(c) for c in spec.get("constraints") or ()],
-        pick=spec.get("pick"),
     )
 
 
