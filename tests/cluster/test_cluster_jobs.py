@@ -60,10 +60,22 @@ def test_a_submitted_sweep_runs_to_success_and_its_best_config_is_read_back(loca
     assert set(record["config"]) == {"learning_rate", "units"}
     on_head = tmp_path / "results" / "mine" / record["sweep_id"] / "best_config.json"
     assert json.loads(on_head.read_text())["config"] == record["config"]
+    # The submission named its sweep; read from the database the head recorded it in, the
+    # result is the same.
+    assert submission_id == f"tuning-mine-{record['sweep_id']}"
+    db = f"sqlite:///{tmp_path / 'results' / 'tuning.db'}"
+    from_db = local_cluster.cli("submissions", "result", submission_id, "--address", url, "--db", db)
+    assert from_db.returncode == 0, from_db.stderr
+    recorded = json.loads(from_db.stdout)
+    for key in ("sweep_id", "trial_id", "config", "metric", "mode", "epoch", "seed"):
+        assert recorded[key] == record[key], key
+    assert recorded["value"] == pytest.approx(record["value"])
 
     listed = local_cluster.cli("submissions", "list", "--address", url, "--format", "json")
     mine = [s for s in json.loads(listed.stdout) if s["submission_id"] == submission_id]
-    assert [(s["status"], s["job"]) for s in mine] == [("SUCCEEDED", "mine")]
+    assert [(s["status"], s["job"], s["sweep_id"]) for s in mine] == [
+        ("SUCCEEDED", "mine", record["sweep_id"])
+    ]
 
     # The token travelled only in request headers: not in what the cluster stored or logged.
     token = local_cluster.token_path.read_text().strip()

@@ -14,8 +14,10 @@ from storedbs import BACKENDS, make_db_url
 
 from tests.sweeps.faults.conftest import cli, kill_group
 from tuning_service.cli import main
+from tuning_service.core.errors import SweepError
 from tuning_service.core.results import SweepResult, load_result
 from tuning_service.store import FINISHED, open_store
+from tuning_service.sweeps.submission import recorded_record
 
 pytestmark = pytest.mark.integration
 
@@ -117,6 +119,46 @@ def test_concurrent_sweeps_record_every_trial_and_epoch_exactly_once(recorded):
                 assert {e.epoch: e.value for e in epochs} == pytest.approx(tune[summary.trial_id])
                 assert [e.epoch for e in epochs] == list(range(1, summary.epochs + 1))
                 assert {"loss", "val_loss", "val_accuracy", "train_time_s"} <= set(epochs[0].metrics)
+
+
+def test_a_sweeps_best_config_read_back_from_the_database_is_the_one_it_wrote(recorded):
+    """What `submissions result --db` and a scheduled submission read: the record rebuilt from
+    the database, field by field the sweep's own best_config.json."""
+    for result in recorded.digits:
+        written = json.loads((result.sweep_dir / "best_config.json").read_text())
+        read = recorded_record(recorded.url, "tuning-digits-1", result.sweep_id)
+        same = (
+            "job",
+            "sweep_id",
+            "metric",
+            "mode",
+            "epoch",
+            "config",
+            "trial_id",
+            "searcher",
+            "scheduler",
+            "seed",
+        )
+        assert {k: read[k] for k in same} == {k: written[k] for k in same}
+        assert read["value"] == pytest.approx(written["value"])
+        assert read["versions"]["ray"] == written["versions"]["ray"]
+    with pytest.raises(SweepError, match=r"ran sweep 20000101-000000-abcdef, which is not in "):
+        recorded_record(recorded.url, "tuning-digits-1", "20000101-000000-abcdef")
+
+
+def test_run_refuses_a_sweep_id_that_exists_or_is_malformed_and_writes_nothing(recorded, capsys):
+    taken = recorded.digits[0].sweep_id
+    before = sorted(p.name for p in (recorded.storage / "digits").iterdir())
+    with open_store(recorded.url) as store:
+        count = len(store.sweeps())
+    base = ["run", "digits", "--db", recorded.url, "--storage", str(recorded.storage), "--data-limit", "64"]
+    assert main([*base, "--sweep-id", taken]) == 2
+    assert f"--sweep-id {taken}: that sweep exists already" in capsys.readouterr().err
+    assert main([*base, "--sweep-id", "../../etc"]) == 2
+    assert "--sweep-id must be YYYYmmdd-HHMMSS-xxxxxx" in capsys.readouterr().err
+    assert sorted(p.name for p in (recorded.storage / "digits").iterdir()) == before
+    with open_store(recorded.url) as store:
+        assert len(store.sweeps()) == count
 
 
 def test_every_epoch_was_recorded_live_before_the_reconciliation(recorded):

@@ -4,14 +4,16 @@ the front recorded and exported, infeasible trials kept off it, and MO-ASHA's st
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from tuning_service.cli import main
 from tuning_service.core.objectives import check_constraints, check_objectives, violations
 from tuning_service.core.pareto import dominates
-from tuning_service.core.results import INFEASIBLE, PARETO_JSON, STOPPED
+from tuning_service.core.results import INFEASIBLE, PARETO_JSON, STOPPED, best_config_record
 from tuning_service.core.spec import SweepSpec
+from tuning_service.raytune.recording import recorded_result
 from tuning_service.raytune.schedulers.moasha import rung_decision
 from tuning_service.store import open_store
 from tuning_service.sweeps.front import sweep_front
@@ -69,6 +71,19 @@ def test_nsga2_with_asha_finds_a_front_exports_it_and_stops_trials_by_mo_ashas_r
         epochs = [e for e in store.epochs(result.sweep_id) if e.epoch == 1]
         statuses = {t.trial_id: (t.status, t.epochs) for t in store.trials([result.sweep_id])}
     assert [c.trial_id for c in recorded.members] == [c.trial_id for c in front]
+    # Read back from the database (what a submitted sweep's caller reads), the sweep chooses the
+    # same trial: the first objective's best, or the member a --pick rule picks.
+    with open_store(None, storage=str(storage)) as store:
+        again = recorded_result(store, row)
+    assert best_config_record(again)["trial_id"] == best["trial_id"]
+    mine = {t.trial_id: t.objectives for t in result.trials}
+    assert sorted(mine) == sorted(t.trial_id for t in again.trials)
+    for t in again.trials:
+        assert t.objectives == pytest.approx(mine[t.trial_id]), t.trial_id
+    smallest = min(front, key=lambda c: c.values["params"])
+    rule = f"val_accuracy:max where params<={smallest.values['params']:g}"
+    picked = replace(result, pick=rule).chosen
+    assert picked is not None and picked.trial_id == replace(again, pick=rule).chosen.trial_id
     out = storage / "front.json"
     assert main(["export", "--sweep", result.sweep_id, "--storage", str(storage), "-o", str(out)]) == 0
     exported = json.loads(out.read_text())["configs"]

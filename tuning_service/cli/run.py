@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from rich.live import Live
 from tuning_service.cli.options import spec_of_options, sweep_options
 from tuning_service.core.errors import InputError, NotRecordedError
 from tuning_service.core.results import best_config_record
-from tuning_service.core.spec import DEFAULT_JOB
+from tuning_service.core.spec import DEFAULT_JOB, SWEEP_ID
 
 # `run` and `resume` print the same thing at the end.
 format_option = click.option(
@@ -28,8 +27,6 @@ format_option = click.option(
     help="Leaderboard table, or the best-config record as JSON on stdout.",
 )
 
-# What `runner.new_sweep_id` makes: YYYYmmdd-HHMMSS-hex.
-SWEEP_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
 # A store status (kept here so `run --help` imports no SQLAlchemy).
 FINISHED = "finished"
 

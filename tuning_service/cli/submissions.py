@@ -115,9 +115,15 @@ def stop(address: str, submission_id: str) -> None:
 @_address
 @click.argument("submission_id")
 @click.option("--format", "fmt", type=click.Choice(["json", "yaml"]), default="json", show_default=True)
-def result(address: str, submission_id: str, fmt: str) -> None:
+@click.option(
+    "--db",
+    metavar="URL",
+    help="The results database the sweep recorded in (one the head shares, e.g. `submit --db`): "
+    "the result is read from it [default: from the record at the end of the submission's logs].",
+)
+def result(address: str, submission_id: str, fmt: str, db: str | None) -> None:
     """Print the best configuration of a submission that succeeded."""
     from tuning_service.sweeps.submission import get_result
 
-    record = get_result(address, submission_id)
+    record = get_result(address, submission_id, db=db)
     click.echo(json.dumps(record, indent=2) if fmt == "json" else yamlio.dumps(record), nl=fmt == "json")

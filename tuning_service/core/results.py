@@ -7,7 +7,7 @@ import os
 import platform
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -17,6 +17,8 @@ from tuning_service.core import curvefile, yamlio
 from tuning_service.core.errors import InputError
 from tuning_service.core.objectives import (
     Candidate,
+    Objective,
+    at_epoch,
     is_multi_objective,
     pareto_set,
     parse_pick,
@@ -145,6 +147,12 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return found
+
+
+def with_objectives(trial: TrialSummary, objectives: tuple[Objective, ...]) -> TrialSummary:
+    """The trial with every objective's value at its best epoch (where it has them all)."""
+    values = values_of(at_epoch(trial.history, trial.best_epoch), objectives)
+    return replace(trial, objectives=values) if values else trial
 
 
 def best_config_record(result: SweepResult) -> dict[str, Any] | None:

@@ -19,6 +19,9 @@ DEFAULT_JOB = "digits"
 DEFAULT_STORAGE = "tuning-results"
 ADDRESS_FORMS = "'auto', HOST:PORT or ray://HOST:PORT"
 _ADDRESS = re.compile(r"^(auto|local|ray://[^\s:/]+(:\d+)?|[^\s:/]+:\d+)$")
+# A sweep id, as `runner.new_sweep_id` makes one: sortable by start time, safe as a folder name.
+SWEEP_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
+SWEEP_ID_FORM = "YYYYmmdd-HHMMSS-xxxxxx (x: a lowercase hex digit)"
 
 
 # Searchers that work only beside one scheduler, which works only beside them: BOHB's model
@@ -274,6 +277,16 @@ class SweepSpec:
         "'val_accuracy:max where params<=100000' [default: the first objective's best].",
     )
 
+    # The new sweep's id, chosen by its caller: `submit` and a scheduled submission name the
+    # sweep they start, then read its result from the database it records in.
+    sweep_id: str | None = setting(
+        None,
+        flag="--sweep-id",
+        metavar="ID",
+        help=f"The new sweep's id, {SWEEP_ID_FORM} [default: made from the start time].",
+        file_key=None,  # one id would name every run of a scheduled sweep
+    )
+
     def __post_init__(self) -> None:
         # A spec read back from its JSON record holds lists.
         object.__setattr__(self, "objectives", tuple(self.objectives))
@@ -319,6 +332,10 @@ class SweepSpec:
         for objective in self.objectives:
             parse_objective(objective)  # the names are checked against the job in `runner.prepare`
         check_constraints(self.constraints)
+        if self.sweep_id is not None and not (
+            isinstance(self.sweep_id, str) and SWEEP_ID.fullmatch(self.sweep_id)
+        ):
+            raise InputError(f"--sweep-id must be {SWEEP_ID_FORM}, got {self.sweep_id!r}")
         if self.address is not None and not _ADDRESS.match(self.address):
             raise InputError(f"--address must be {ADDRESS_FORMS}, got {self.address!r}")
         if self.mlflow is not None:

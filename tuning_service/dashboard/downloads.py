@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -129,7 +128,8 @@ def space_of(sweep: SweepRow) -> Any:
 def as_result(store: Store, sweep: SweepRow, *, histories: bool = True) -> Any:
     """The sweep as the report reads it (`SweepResult`): its ended trials, each with its epoch
     rows as history (``histories``; importance needs only configs and values)."""
-    from tuning_service.core.results import SweepResult, TrialSummary
+    from tuning_service.core.results import TrialSummary
+    from tuning_service.raytune.recording import sweep_result
 
     rows: dict[str, list[dict[str, Any]]] = {}
     for e in store.epochs(sweep.sweep_id) if histories else ():
@@ -159,22 +159,7 @@ def as_result(store: Store, sweep: SweepRow, *, histories: bool = True) -> Any:
         for t in queries.trial_rows(store, sweep.sweep_id)
         if t.status in REPORTED  # the report is of trials that ended; a running one has no outcome yet
     ]
-    wall = sweep.wall_time_s
-    return SweepResult(
-        sweep_id=sweep.sweep_id,
-        job=sweep.job,
-        metric=sweep.metric,
-        mode=sweep.mode,
-        searcher=sweep.searcher,
-        scheduler=sweep.scheduler,
-        seed=sweep.seed,
-        sweep_dir=Path(sweep.sweep_dir or "."),
-        trials=trials,
-        wall_time_s=wall if wall is not None else 0.0,
-        max_epochs=sweep.max_epochs or max((t.epochs for t in trials), default=1),
-        space=dict(sweep.space or {}),
-        started=sweep.started_at.isoformat(timespec="seconds"),
-    )
+    return sweep_result(sweep, trials)
 
 
 def _number(value: Any) -> float:

@@ -12,7 +12,7 @@ from tuning_service.core.errors import SweepStopped
 from tuning_service.core.outcomes import DIVERGED_KEY, dropped_message
 from tuning_service.core.results import DROPPED, ERRORED, TrialSummary, versions
 from tuning_service.store.engine import StoreError
-from tuning_service.store.records import EpochRow, Store, TrialRow
+from tuning_service.store.records import EpochRow, Store, SweepRow, TrialRow
 from tuning_service.store.schema import FAILED, FINISHED, INTERRUPTED
 
 if TYPE_CHECKING:
@@ -174,6 +174,55 @@ def recorded_trial(trial: TrialRow, epochs: list[EpochRow], metric: str) -> Tria
         train_time_s=float(trial.train_time_s or 0.0),
         error=trial.message if trial.status == ERRORED else None,
         history=history,
+    )
+
+
+def recorded_result(store: Store, row: SweepRow) -> SweepResult:
+    """A sweep as `run_sweep` returned it, read back from the results database.
+
+    What a submitted or scheduled sweep's caller reads its result from: the sweep ran on a
+    cluster, but recorded every trial and epoch in a database both sides reach.
+    """
+    from tuning_service.core.objectives import parsed
+    from tuning_service.core.results import with_objectives
+
+    by_trial: dict[str, list[EpochRow]] = {}
+    for epoch in store.epochs(row.sweep_id):
+        by_trial.setdefault(epoch.trial_id, []).append(epoch)
+    trials = [
+        recorded_trial(t, by_trial.get(t.trial_id, []), row.metric) for t in store.trials([row.sweep_id])
+    ]
+    spec = row.spec or {}
+    objectives = [str(o) for o in spec.get("objectives") or ()]
+    if len(objectives) > 1:
+        chosen = parsed(objectives)
+        trials = [with_objectives(t, chosen) for t in trials]
+    return replace(
+        sweep_result(row, trials),
+        objectives=objectives,
+        constraints=[str(c) for c in spec.get("constraints") or ()],
+        pick=spec.get("pick"),
+    )
+
+
+def sweep_result(row: SweepRow, trials: list[TrialSummary]) -> SweepResult:
+    """The recorded sweep ``row`` with ``trials`` as a SweepResult (a report's input)."""
+    from tuning_service.core.results import SweepResult
+
+    return SweepResult(
+        sweep_id=row.sweep_id,
+        job=row.job,
+        metric=row.metric,
+        mode=row.mode,
+        searcher=row.searcher,
+        scheduler=row.scheduler,
+        seed=row.seed,
+        sweep_dir=Path(row.sweep_dir or "."),
+        trials=trials,
+        wall_time_s=row.wall_time_s or 0.0,
+        max_epochs=row.max_epochs or max((t.epochs for t in trials), default=1),
+        space=dict(row.space or {}),
+        started=row.started_at.isoformat(timespec="seconds"),
     )
 
 

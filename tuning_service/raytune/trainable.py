@@ -9,7 +9,6 @@ import math
 import shutil
 import tempfile
 import time
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from tuning_service.core.outcomes import (
     TRAIN_TIME,
     describe_exception,
 )
+from tuning_service.training.fit import trial_seed
 from tuning_service.training.kerasstate import clear_session, configure_tensorflow
 from tuning_service.training.modelcost import count_params, inference_latency_ms
 from tuning_service.training.pipeline import Split, epoch_order
@@ -51,12 +51,6 @@ _CHECKPOINT_STATE = "state.json"
 # Trials an actor runs between full garbage collections (see `_start`).
 GC_EVERY_TRIALS = 10
 _trials_since_gc = 0
-
-
-def trial_seed(sweep_seed: int, config: dict[str, Any]) -> int:
-    """A seed that depends on the sweep's seed and the configuration, not on timing."""
-    blob = json.dumps(config, sort_keys=True, default=str).encode()
-    return (sweep_seed * 1_000_003 + zlib.crc32(blob)) % (2**31 - 1)
 
 
 def _checkpoint_name(fold: int, model: TrialModel) -> str:

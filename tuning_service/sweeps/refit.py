@@ -158,18 +158,15 @@ def refit(
 def _train(job: Job, config: dict[str, Any], data: Any, epochs: int, seed: int) -> tuple[Any, int]:
     import numpy as np
 
-    from tuning_service.raytune.trainable import trial_seed
-    from tuning_service.training.kerasstate import clear_session, set_random_seed
+    from tuning_service.training.fit import fit, fresh_model, trial_seed
 
-    clear_session()
     model_config = job.model_config(config)
     # The trial's own seed: the same initial weights the sweep measured.
-    set_random_seed(trial_seed(seed, model_config))
-    model = job.build_model(model_config, data.input_spec)
+    model = fresh_model(job, model_config, data.input_spec, seed=trial_seed(seed, model_config))
     x = np.concatenate([data.x_train, data.x_val])
     y = np.concatenate([data.y_train, data.y_val])
     batch_size = int(model_config.get("batch_size", job.batch_size))
-    model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
+    fit(model, x, y, batch_size=batch_size, epochs=epochs, stop_on_nan=False)
     return model, len(x)
 
 

@@ -22,11 +22,9 @@ from tuning_service.core.objectives import (
     COSTS,
     Constraint,
     Objective,
-    at_epoch,
     check_constraints,
     check_objectives,
     parse_pick,
-    values_of,
 )
 from tuning_service.core.outcomes import (
     DIVERGED_KEY,
@@ -38,7 +36,13 @@ from tuning_service.core.outcomes import (
     classify_error,
     trial_status,
 )
-from tuning_service.core.results import BEST_CONFIG_JSON, SweepResult, TrialSummary, write_outputs
+from tuning_service.core.results import (
+    BEST_CONFIG_JSON,
+    SweepResult,
+    TrialSummary,
+    with_objectives,
+    write_outputs,
+)
 from tuning_service.core.spec import DEFAULT_STORAGE, SweepSpec
 from tuning_service.data.catalog import load_job, ship_user_modules
 from tuning_service.raytune.recording import SweepRecording
@@ -205,9 +209,11 @@ def _run_recorded(
             len(resume.finished),
         )
         return _drive(prepared, dataset, store, progress, resume.sweep_id, resume.sweep_dir, resume)
-    sweep_id = new_sweep_id()
+    sweep_id = prepared.spec.sweep_id or new_sweep_id()
     # os.path.expanduser leaves a ~user that does not exist as it is; Path.expanduser raises.
     sweep_dir = Path(os.path.expanduser(prepared.spec.storage)).absolute() / job.name / sweep_id
+    if prepared.spec.sweep_id is not None and (sweep_dir.exists() or store.sweeps(ids=[sweep_id])):
+        raise InputError(f"--sweep-id {sweep_id}: that sweep exists already; give an id no sweep has")
     sweep_dir.mkdir(parents=True)
     with DriverLock.acquire(sweep_dir, sweep_id):  # held while this process drives the sweep
         log.info("sweep %s of job %s in %s", sweep_id, job.name, sweep_dir)
@@ -276,7 +282,7 @@ def _drive(
     )
     summary = recording.with_dropped(summary)
     if len(prepared.objectives) > 1:
-        summary = replace(summary, trials=[_with_objectives(t, prepared.objectives) for t in summary.trials])
+        summary = replace(summary, trials=[with_objectives(t, prepared.objectives) for t in summary.trials])
     _finish(recording, summary)
     if summary.best is None:
         raise SweepError(
@@ -586,12 +592,6 @@ def _summarize(result: Any, job: Job, max_epochs: int) -> TrialSummary:
         error=error,
         history=history,
     )
-
-
-def _with_objectives(trial: TrialSummary, objectives: tuple[Objective, ...]) -> TrialSummary:
-    """The trial with every objective's value at its best epoch (where it has them all)."""
-    values = values_of(at_epoch(trial.history, trial.best_epoch), objectives)
-    return replace(trial, objectives=values) if values else trial
 
 
 def _trial_id(result: Any) -> str:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,6 +51,7 @@ class Submission:
     start_time: float | None  # seconds since the epoch
     end_time: float | None
     ours: bool
+    sweep_id: str | None = None  # the sweep it runs (submissions of earlier versions did not say)
 
 
 @dataclass(frozen=True)
@@ -266,7 +268,11 @@ def submit_sweep(
     if capacity is not None:
         check_fits(spec.cpus_per_trial, spec.gpus_per_trial, *capacity, f"the cluster at {address}")
     name = re.sub(r"[^A-Za-z0-9_-]+", "-", prepared.job.name)
-    submission_id = f"tuning-{name}-{new_sweep_id()}"
+    # The submission names its sweep, so that its result can be read from the database.
+    sweep_id = spec.sweep_id or new_sweep_id()
+    submission_id = f"tuning-{name}-{sweep_id}"
+    if spec.sweep_id is None:
+        run_args = [*run_args, "--sweep-id", sweep_id]
     with tempfile.TemporaryDirectory(prefix="tuning-submit-") as workdir:
         if spec.points_to_evaluate:
             # Warm-start configs travel as a file in the working_dir, read by `run --warm-start`.
@@ -282,6 +288,7 @@ def submit_sweep(
                 metadata={
                     MARK: _version(),
                     "job": prepared.job.name,
+                    "sweep_id": sweep_id,
                     "searcher": spec.searcher,
                     "scheduler": spec.scheduler,
                 },
@@ -318,6 +325,7 @@ def _submission(details: Any) -> Submission:
         start_time=details.start_time / 1000 if details.start_time else None,
         end_time=details.end_time / 1000 if details.end_time else None,
         ours=MARK in meta,
+        sweep_id=meta.get("sweep_id"),
     )
 
 
@@ -421,8 +429,11 @@ def best_record(logs: str) -> dict[str, Any] | None:
     return None
 
 
-def get_result(address: str, submission_id: str) -> dict[str, Any]:
-    """The best configuration of a submission that succeeded."""
+def get_result(address: str, submission_id: str, *, db: str | None = None) -> dict[str, Any]:
+    """The best configuration of a submission that succeeded: read from ``db``, the results
+    database its sweep recorded in, where given; else from the record `run` prints last in
+    its logs (the only thing the Jobs API returns from a head whose database is its own).
+    """
     submission = get_submission(address, submission_id)
     if submission.status != "SUCCEEDED":
         raise SweepError(
@@ -430,7 +441,40 @@ def get_result(address: str, submission_id: str) -> dict[str, Any]:
             + (f": {submission.message}" if submission.message else "")
             + "; a best configuration exists once it has SUCCEEDED"
         )
+    if db is not None:
+        if submission.sweep_id is None:
+            raise SweepError(
+                f"submission {submission_id} does not name its sweep (an earlier version submitted it); "
+                "read its result without --db"
+            )
+        return recorded_record(db, submission_id, submission.sweep_id)
     record = best_record(get_logs(address, submission_id))
     if record is None:
         raise SweepError(f"submission {submission_id} succeeded but its logs hold no best-config record")
+    return record
+
+
+def recorded_record(db: str, submission_id: str, sweep_id: str) -> dict[str, Any]:
+    """The best-config record of the submission's sweep, from the results database ``db``."""
+    from tuning_service.core.results import best_config_record
+    from tuning_service.raytune.recording import recorded_result
+    from tuning_service.store import open_store
+
+    with open_store(db, must_exist=True) as store:
+        rows = store.sweeps(ids=[sweep_id])
+        if not rows:
+            raise SweepError(
+                f"submission {submission_id} ran sweep {sweep_id}, which is not in {store.display_url}: "
+                "give the database the head records its sweeps in"
+            )
+        record = best_config_record(recorded_result(store, rows[0]))
+    if record is None:
+        raise SweepError(f"sweep {sweep_id} of submission {submission_id} has no best configuration")
+    # When and with what the sweep ran, not this reading.
+    ended = rows[0].ended_at
+    if ended is not None:
+        record["created"] = (ended if ended.tzinfo else ended.replace(tzinfo=UTC)).isoformat(
+            timespec="seconds"
+        )
+    record["versions"] = dict(rows[0].versions)
     return record

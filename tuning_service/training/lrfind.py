@@ -11,6 +11,7 @@ from typing import Any
 from tuning_service.core.errors import InputError
 from tuning_service.core.job import Dataset, Job
 from tuning_service.core.space import Choice, Fixed, Float, Int, Space
+from tuning_service.training.fit import fit, fresh_model
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,6 @@ def find_lr(
     """
     if not (0 < min_lr < max_lr) or not math.isfinite(max_lr):
         raise InputError(f"lr-find: need 0 < --min-lr < --max-lr, got min_lr={min_lr:g}, max_lr={max_lr:g}")
-    import keras
 
     config = {**representative_config(job.space), **dict(overrides or {})}
     # One batch per call into TensorFlow: the rate grows, and the loss is read, after every batch.
@@ -112,19 +112,9 @@ def find_lr(
             batch,
         )
     factor = (max_lr / min_lr) ** (1 / max(1, steps - 1))
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
-    model = job.build_model(model_config, dataset.input_spec)
+    model = fresh_model(job, model_config, dataset.input_spec, seed=seed)
     recorder = _exponential_rate(factor)
-    model.fit(
-        dataset.x_train,
-        dataset.y_train,
-        batch_size=batch,
-        epochs=1,
-        shuffle=True,
-        verbose=0,
-        callbacks=[recorder],
-    )
+    fit(model, dataset.x_train, dataset.y_train, batch_size=batch, stop_on_nan=False, callbacks=[recorder])
     suggested, at_min, smoothed = suggest(recorder.rates, recorder.losses)
     return LrFindResult(recorder.rates, recorder.losses, smoothed, suggested, at_min, dict(model_config))
 

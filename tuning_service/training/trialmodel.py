@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tuning_service.core.job import InputSpec, Job
+from tuning_service.training.fit import fit as fit_model
 from tuning_service.training.models import network_of
 from tuning_service.training.pipeline import Split
 
@@ -35,18 +36,12 @@ class KerasModel:
         self.model, self.threads = model, threads
 
     def fit_epoch(self, fit: Split, val: Split, *, batch_size: int, order: Any) -> dict[str, float]:
-        import keras
-
-        history = self.model.fit(
+        return fit_model(
+            self.model,
             fit.batches(batch_size, order=order, threads=self.threads),
-            epochs=1,
             validation_data=val.batches(batch_size, threads=self.threads),
             shuffle=False,  # the order is the pipeline's
-            verbose=0,
-            # Stop inside the epoch as soon as the loss is NaN: the rest is wasted time.
-            callbacks=[keras.callbacks.TerminateOnNaN()],
         )
-        return {k: float(v[-1]) for k, v in history.history.items() if v}
 
     def save(self, path: Path) -> None:
         self.model.save(path)

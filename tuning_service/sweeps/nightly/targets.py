@@ -68,7 +68,8 @@ def submit_and_wait(sweep: ScheduledSweep, spec: SweepSpec, *, stop: Stop | None
     )
     log.info("%s: submitted %s to %s", sweep.name, submission_id, address)
     wait_for_end(address, submission_id, timeout_s=sweep.wait_timeout_s, poll_s=POLL_S, stop=stop)
-    record = get_result(address, submission_id)  # SweepError unless SUCCEEDED
+    # SweepError unless SUCCEEDED; read from the database the sweep recorded in, where it is shared.
+    record = get_result(address, submission_id, db=shared_db(spec))
     if record.get("value") is None:
         raise SweepError(f"submission {submission_id} reported no best value")
     return RunOutcome(
@@ -89,9 +90,16 @@ def run_args(spec: SweepSpec) -> list[str]:
     database travels, without its password.
     """
     from tuning_service.core import settings
-    from tuning_service.store.engine import parse_url
 
     here = {item.name: item.default for item in settings.sweep_settings() if item.how.path is not None}
-    if spec.db is not None and parse_url(spec.db).get_backend_name() != "postgresql":
-        here["db"] = None
-    return settings.run_args(spec.replace(**here))
+    return settings.run_args(spec.replace(**here, db=shared_db(spec)))
+
+
+def shared_db(spec: SweepSpec) -> str | None:
+    """The sweep's database where the head records in it too (PostgreSQL); None for SQLite,
+    a file on this machine (the sweep on the head records in its own default)."""
+    from tuning_service.store.engine import parse_url
+
+    if spec.db is None or parse_url(spec.db).get_backend_name() != "postgresql":
+        return None
+    return spec.db
