@@ -16,7 +16,11 @@ pytestmark = pytest.mark.integration
 
 
 def _spec(storage, **kw) -> SweepSpec:
-    return SweepSpec(job="tiny", storage=str(storage), **{"num_samples": 2, "max_epochs": 2, **kw})
+    # One trial at a time unless a test is about running several: each slot is a worker
+    # process of its own, and its start (importing TensorFlow) costs more than the trials.
+    return SweepSpec(
+        job="tiny", storage=str(storage), **{"num_samples": 2, "max_epochs": 2, "max_concurrent": 1, **kw}
+    )
 
 
 # cmaes, qmc and gp are Optuna samplers behind the same OptunaSearch as optuna: their real
@@ -124,7 +128,15 @@ def test_int_ranges_reach_the_model_as_ints(ray_local, storage):
 def test_an_epoch_budget_stops_the_whole_sweep(ray_local, storage):
     from tuning_service.testing import NoopTrainable
 
-    spec = _spec(storage, searcher="random", scheduler="fifo", num_samples=50, max_epochs=5, epoch_budget=12)
+    spec = _spec(
+        storage,
+        searcher="random",
+        scheduler="fifo",
+        num_samples=50,
+        max_epochs=5,
+        epoch_budget=12,
+        max_concurrent=None,
+    )
     result = run_sweep(spec, job=tiny_job(max_epochs=5), trainable=NoopTrainable)
     assert 12 <= result.epochs <= 12 + 2  # trials already running may report once more
     assert len(result.trials) < 50
@@ -189,6 +201,7 @@ def test_a_python_job_file_with_its_own_functions_runs_on_ray(ray_local, storage
     )
     code = main(
         ["-q", "run", str(job_file), "--searcher", "grid", "--scheduler", "fifo", "--storage", str(storage)]
+        + ["--max-concurrent", "1"]
     )
     assert code == 0, capsys.readouterr().err
     assert len(list(storage.glob("mine/*/best_config.json"))) == 1
@@ -218,6 +231,8 @@ def test_warm_start_configs_run_first(ray_local, storage, tmp_path, capsys):
             str(storage),
             "--warm-start",
             str(points),
+            "--max-concurrent",
+            "1",
             "--format",
             "json",
         ]
@@ -235,7 +250,15 @@ def test_short_trials_use_every_slot(ray_local, storage):
     # worker ran all 581 epochs). This checks the outcome, both slots training; the
     # race itself depends on timing and is not forced here.
     result = run_sweep(
-        _spec(storage, searcher="random", scheduler="fifo", num_samples=12, max_epochs=1, cpus_per_trial=1),
+        _spec(
+            storage,
+            searcher="random",
+            scheduler="fifo",
+            num_samples=12,
+            max_epochs=1,
+            cpus_per_trial=1,
+            max_concurrent=None,
+        ),
         job=tiny_job(max_epochs=1),
     )
     pids = set()
