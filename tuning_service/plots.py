@@ -270,20 +270,37 @@ def importance(scores: Mapping[str, float], *, note: str | None = None) -> Figur
 
 
 def rung_stops(trials: Sequence[TrialCurve], max_epochs: int) -> Figure:
-    """How many trials stopped after each number of epochs, by outcome."""
+    """How many trials stopped after each number of epochs, by outcome.
+
+    Each outcome's stacked bars are one collection of rectangles, drawn as `Axes.bar` draws
+    them (0.8 wide, no edge, the axis starting at the bars' bottoms), not one artist per bar:
+    an outcome per epoch is hundreds of artists, a tenth of a second for a large report."""
+    import numpy as np
+    from matplotlib.collections import PolyCollection
+
     fig, ax = _figure("where trials stopped", "epochs trained", "trials")
     counts: dict[str, Counter[int]] = {}
     for t in trials:
-        counts.setdefault(t.status, Counter())[len(t.epochs)] += 1
-    xs = list(range(1, max_epochs + 1))
-    bottom = [0] * len(xs)
+        if t.status not in counts:
+            counts[t.status] = Counter()
+        counts[t.status][len(t.epochs)] += 1
+    xs = np.arange(1, max_epochs + 1, dtype=np.float64)
+    bottom = np.zeros(len(xs))
     for status, counter in counts.items():
-        heights = [counter.get(x, 0) for x in xs]
-        ax.bar(
-            xs, heights, bottom=bottom, label=status, color=STYLES.get(status, STYLES["completed"])["color"]
+        top = bottom + np.array([counter.get(x, 0) for x in range(1, max_epochs + 1)], dtype=np.float64)
+        left, right = xs - 0.4, xs + 0.4
+        corners = [np.c_[left, bottom], np.c_[left, top], np.c_[right, top], np.c_[right, bottom]]
+        bars = PolyCollection(
+            list(np.stack(corners, axis=1)),
+            facecolors=STYLES.get(status, STYLES["completed"])["color"],
+            edgecolors="none",
+            label=status,
         )
-        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+        bars.sticky_edges.y.extend(bottom.tolist())  # as each bar of Axes.bar: no margin below it
+        ax.add_collection(bars)
+        bottom = top
     if counts:
+        ax.autoscale_view()
         ax.legend(fontsize=8, loc="upper right")  # most trials stop early, at the left
     return fig
 
