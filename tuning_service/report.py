@@ -251,8 +251,20 @@ def _sampled(result: SweepResult) -> str | None:
 
 
 def _svg(fig: Any) -> str:
+    """``fig`` as SVG text, from its ``<svg`` tag on.
+
+    Written by Matplotlib's SVG canvas itself rather than through ``Figure.savefig``: savefig
+    first draws a figure with a layout engine once more without output, to lay it out (and
+    renders a rasterized artist for nothing in that pass), while the figure's own draw lays
+    it out anyway. The same SVG (tests/report/test_report_svg.py), in about 0.7 of the time."""
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+
     buf = io.StringIO()
-    fig.savefig(buf, format="svg")
+    dpi = fig.dpi
+    try:
+        FigureCanvasSVG(fig).print_svg(buf)
+    finally:
+        fig.dpi = dpi  # print_svg leaves the figure at SVG's 72 dpi
     text = buf.getvalue()
     return text[text.index("<svg") :]
 
