@@ -75,15 +75,25 @@ def _curves(parts: Sequence[tuple[Sequence[TrialSummary], curvefile.Columns]]) -
     """Figure data of one or more sweeps' columns; times from the earliest epoch start of all."""
     import numpy as np
 
-    from tuning_service.plots import TrialCurve
+    from tuning_service.plots import Curves, TrialCurve
 
     starts = [c.first_start for _, c in parts if not math.isnan(c.first_start)]
     origin = min(starts) if starts else 0.0
-    out = []
+    out: list[TrialCurve] = []
+    columns: dict[str, list[Any]] = {"trial": [], "epochs": [], "metric": [], "ends": [], "durations": []}
     for trials, cols in parts:
         # Rows are grouped by trial, in trial order: one slice per trial.
         bounds = np.searchsorted(cols.trial, np.arange(len(trials) + 1)).tolist()
         ends = np.where(np.isnan(cols.end), 0.0, cols.end - origin)
+        rows = slice(0, bounds[-1])  # the rows the trials' slices below hold
+        for name, column in (
+            ("trial", cols.trial[rows].astype(np.int64) + len(out)),
+            ("epochs", cols.epoch[rows].astype(np.float64)),
+            ("metric", cols.metric[rows]),
+            ("ends", ends[rows]),
+            ("durations", cols.duration[rows]),
+        ):
+            columns[name].append(column)
         epochs, metric, durations = cols.epoch.tolist(), cols.metric.tolist(), cols.duration.tolist()
         relative = ends.tolist()
         for i, t in enumerate(trials):
@@ -100,7 +110,10 @@ def _curves(parts: Sequence[tuple[Sequence[TrialSummary], curvefile.Columns]]) -
                     durations=durations[a:b],
                 )
             )
-    return out
+    empty = {"trial": np.zeros(0, dtype=np.int64)}
+    return Curves(
+        out, {name: np.concatenate(c) if c else empty.get(name, np.zeros(0)) for name, c in columns.items()}
+    )
 
 
 def load(sweep_dirs: Sequence[Path]) -> tuple[SweepResult, list[Any]]:
