@@ -126,13 +126,21 @@ def load(sweep_dirs: Sequence[Path]) -> tuple[SweepResult, list[Any]]:
 
 def _load(sweep_dirs: Sequence[Path]) -> tuple[SweepResult, list[Any]]:
     parts = []
+    several = len(sweep_dirs) > 1
     for sweep_dir in sweep_dirs:
         cols = curvefile.read(Path(sweep_dir) / curvefile.CURVES_NPZ, Path(sweep_dir) / TRIALS_JSON)
         if cols is not None:
-            result = load_result(sweep_dir, trials=[TrialSummary(**t) for t in cols.trials])
+            result = load_result(sweep_dir, trials=[])
+            # Several sweeps: each trial made with its id prefixed (not made, then copied).
+            prefix = f"{result.sweep_id}/" if several else ""
+            trials = [TrialSummary(**{**t, "trial_id": prefix + t["trial_id"]}) for t in cols.trials]
+            result = replace(result, trials=trials)
         else:
             result = load_result(sweep_dir)
             cols = curvefile.columns([{"history": t.history} for t in result.trials], result.metric)
+            if several:
+                prefixed = [replace(t, trial_id=f"{result.sweep_id}/{t.trial_id}") for t in result.trials]
+                result = replace(result, trials=prefixed)
         parts.append((result, cols))
     if len(parts) == 1:
         result, cols = parts[0]
@@ -146,9 +154,9 @@ def _load(sweep_dirs: Sequence[Path]) -> tuple[SweepResult, list[Any]]:
 
 
 def _merge(results: list[SweepResult]) -> SweepResult:
-    """All sweeps of one job as one: trials pooled, ids prefixed with their sweep."""
+    """All sweeps of one job as one: trials (their ids prefixed with their sweep) pooled."""
     first, last = results[0], results[-1]
-    trials = [replace(t, trial_id=f"{r.sweep_id}/{t.trial_id}") for r in results for t in r.trials]
+    trials = [t for r in results for t in r.trials]
     return replace(
         last,
         sweep_id=f"{len(results)} sweeps ({first.sweep_id} .. {last.sweep_id})",
