@@ -53,9 +53,9 @@ def _collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off for a while (as it was before, after).
 
     Loading 10,000 trials and drawing their figures allocates millions of objects, and every
-    full pass of the collector scans every one still held: about a tenth of a large report's
-    time, to find the few reference cycles Matplotlib's figures leave, which one pass after
-    the report still frees."""
+    full pass of the collector scans every one still held (much of the load step of
+    `python -m benchmarks.store_scale` before this pause), to find the few reference cycles
+    Matplotlib's figures leave, which one pass after the report still frees."""
     was_on = gc.isenabled()
     gc.disable()
     try:
@@ -277,7 +277,8 @@ def _svg(fig: Any) -> str:
     Written by Matplotlib's SVG canvas itself rather than through ``Figure.savefig``: savefig
     first draws a figure with a layout engine once more without output, to lay it out (and
     renders a rasterized artist for nothing in that pass), while the figure's own draw lays
-    it out anyway. The same SVG (tests/report/test_report_svg.py), in about 0.7 of the time."""
+    it out anyway. The same SVG (tests/report/test_report_svg.py), in less time (see
+    `python -m benchmarks.store_scale`'s step table)."""
     from matplotlib.backends.backend_svg import FigureCanvasSVG
 
     buf = io.StringIO()
