@@ -11,7 +11,8 @@ real sweep records them) and each sweep's folder as a finished sweep writes it
 each command several times two ways: in-process (``tuning_service.cli.main``, after a
 warm-up, stdout captured) and as a whole command in a fresh process (``python -m
 tuning_service``: Python's start and the imports included). The 1 s target is judged
-on the in-process median; the fresh-process figure is shown beside it.
+on the in-process median; the fresh-process figure is shown beside it. Last, `report --job`
+step by step, in-process: loading the sweeps, and each figure's drawing and its SVG.
 
 SQLite by default; ``--db URL`` (or $STORE_SCALE_DB, the place for a URL with a
 password) fills an empty PostgreSQL database instead, and empties it again after.
@@ -373,6 +374,49 @@ def time_commands(
     return timings
 
 
+def _timed(step: Any, *args: Any) -> tuple[Any, tuple[float, float]]:
+    """``step(*args)`` and the (wall, CPU) seconds it took."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    value = step(*args)
+    return value, (time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def time_report_steps(storage: Path, repeats: int) -> dict[str, dict[str, float]]:
+    """Where `report --job` spends its time, in-process: loading the job's sweeps, then drawing
+    each figure and writing it as SVG; medians of ``repeats`` runs after a warm-up, wall and
+    CPU seconds (a shared machine stretches the first, hardly the second)."""
+    import gc
+
+    from tuning_service.core.sweepdirs import job_sweeps
+    from tuning_service.space import Space
+    from tuning_service.sweeps.report import FIGURES, _svg, load
+
+    dirs = job_sweeps(JOB, str(storage))
+    runs: dict[str, list[tuple[float, float]]] = {}
+    for _ in range(repeats + 1):  # the first is a warm-up, dropped below
+        (result, data), took = _timed(load, dirs)
+        runs.setdefault("load", []).append(took)
+        space = Space.from_dict(result.space) if result.space else None
+        gc.disable()  # as `report` draws: with the cyclic collector paused
+        try:
+            for name, build in FIGURES.items():
+                fig, took = _timed(build, result, space, data)
+                if fig is None:
+                    continue
+                runs.setdefault(f"{name}: draw", []).append(took)
+                _, took = _timed(_svg, fig)
+                runs.setdefault(f"{name}: SVG", []).append(took)
+        finally:
+            gc.enable()
+    return {
+        step: {
+            "median_s": statistics.median(wall for wall, _ in times[1:]),
+            "median_cpu_s": statistics.median(cpu for _, cpu in times[1:]),
+        }
+        for step, times in runs.items()
+    }
+
+
 # -- the scenario ------------------------------------------------------------------------------
 
 
@@ -440,6 +484,7 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 }
                 # --smoke: one command as a new process (the others import Ray and Optuna: seconds each).
                 timings = time_commands(argvs, repeats, fresh=not args.smoke)
+                steps = time_report_steps(storage, repeats)
             finally:
                 if url is not None:
                     _empty(store, built["sweep_ids"])
@@ -470,6 +515,20 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             f"- median and max of {repeats} run(s) each, after one warm-up. The target (<= {TARGET_S:g} s) is "
             "judged on the in-process median (`tuning_service.cli.main`, imports done); the new process "
             "figures add Python's start and the imports.",
+            "",
+            f"`report --job {JOB}` step by step (in-process, median of {repeats} after a warm-up):",
+            "",
+            markdown_table(
+                ["step", "median s", "median CPU s"],
+                [
+                    *([step, fmt(t["median_s"], 3), fmt(t["median_cpu_s"], 3)] for step, t in steps.items()),
+                    [
+                        "all of the above",
+                        fmt(sum(t["median_s"] for t in steps.values()), 3),
+                        fmt(sum(t["median_cpu_s"] for t in steps.values()), 3),
+                    ],
+                ],
+            ),
         ]
     )
     report = {
@@ -481,6 +540,7 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "repeats": repeats,
         "target_s": TARGET_S,
         "commands": timings,
+        "report_steps": steps,
     }
     publish(out / "store_scale", "store_scale", args, text, report)
     return report

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import html
 import io
 import logging
 import math
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +48,23 @@ th{background:#f5f5f5}.num{text-align:right;font-variant-numeric:tabular-nums}
 """
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a while (as it was before, after).
+
+    Loading 10,000 trials and drawing their figures allocates millions of objects, and every
+    full pass of the collector scans every one still held (much of the load step of
+    `python -m benchmarks.store_scale` before this pause), to find the few reference cycles
+    Matplotlib's figures leave, which one pass after the report still frees."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def curves(result: SweepResult) -> list[Any]:
     """Trials as plain figure data, times in seconds since the sweep's first epoch began."""
     cols = curvefile.columns([{"history": t.history} for t in result.trials], result.metric)
@@ -56,15 +75,25 @@ def _curves(parts: Sequence[tuple[Sequence[TrialSummary], curvefile.Columns]]) -
     """Figure data of one or more sweeps' columns; times from the earliest epoch start of all."""
     import numpy as np
 
-    from tuning_service.sweeps.plots import TrialCurve
+    from tuning_service.sweeps.plots import Curves, TrialCurve
 
     starts = [c.first_start for _, c in parts if not math.isnan(c.first_start)]
     origin = min(starts) if starts else 0.0
-    out = []
+    out: list[TrialCurve] = []
+    columns: dict[str, list[Any]] = {"trial": [], "epochs": [], "metric": [], "ends": [], "durations": []}
     for trials, cols in parts:
         # Rows are grouped by trial, in trial order: one slice per trial.
         bounds = np.searchsorted(cols.trial, np.arange(len(trials) + 1)).tolist()
         ends = np.where(np.isnan(cols.end), 0.0, cols.end - origin)
+        rows = slice(0, bounds[-1])  # the rows the trials' slices below hold
+        for name, column in (
+            ("trial", cols.trial[rows].astype(np.int64) + len(out)),
+            ("epochs", cols.epoch[rows].astype(np.float64)),
+            ("metric", cols.metric[rows]),
+            ("ends", ends[rows]),
+            ("durations", cols.duration[rows]),
+        ):
+            columns[name].append(column)
         epochs, metric, durations = cols.epoch.tolist(), cols.metric.tolist(), cols.duration.tolist()
         relative = ends.tolist()
         for i, t in enumerate(trials):
@@ -81,21 +110,37 @@ def _curves(parts: Sequence[tuple[Sequence[TrialSummary], curvefile.Columns]]) -
                     durations=durations[a:b],
                 )
             )
-    return out
+    empty = {"trial": np.zeros(0, dtype=np.int64)}
+    return Curves(
+        out, {name: np.concatenate(c) if c else empty.get(name, np.zeros(0)) for name, c in columns.items()}
+    )
 
 
 def load(sweep_dirs: Sequence[Path]) -> tuple[SweepResult, list[Any]]:
     """Finished sweeps and their figure data, read from their columns (curves.npz) where
     current, else from trials.json. Several sweeps (all of a job) become one: trials pooled,
     ids prefixed with their sweep."""
+    with _collector_paused():
+        return _load(sweep_dirs)
+
+
+def _load(sweep_dirs: Sequence[Path]) -> tuple[SweepResult, list[Any]]:
     parts = []
+    several = len(sweep_dirs) > 1
     for sweep_dir in sweep_dirs:
         cols = curvefile.read(Path(sweep_dir) / curvefile.CURVES_NPZ, Path(sweep_dir) / TRIALS_JSON)
         if cols is not None:
-            result = load_result(sweep_dir, trials=[TrialSummary(**t) for t in cols.trials])
+            result = load_result(sweep_dir, trials=[])
+            # Several sweeps: each trial made with its id prefixed (not made, then copied).
+            prefix = f"{result.sweep_id}/" if several else ""
+            trials = [TrialSummary(**{**t, "trial_id": prefix + t["trial_id"]}) for t in cols.trials]
+            result = replace(result, trials=trials)
         else:
             result = load_result(sweep_dir)
             cols = curvefile.columns([{"history": t.history} for t in result.trials], result.metric)
+            if several:
+                prefixed = [replace(t, trial_id=f"{result.sweep_id}/{t.trial_id}") for t in result.trials]
+                result = replace(result, trials=prefixed)
         parts.append((result, cols))
     if len(parts) == 1:
         result, cols = parts[0]
@@ -109,9 +154,9 @@ def load(sweep_dirs: Sequence[Path]) -> tuple[SweepResult, list[Any]]:
 
 
 def _merge(results: list[SweepResult]) -> SweepResult:
-    """All sweeps of one job as one: trials pooled, ids prefixed with their sweep."""
+    """All sweeps of one job as one: trials (their ids prefixed with their sweep) pooled."""
     first, last = results[0], results[-1]
-    trials = [replace(t, trial_id=f"{r.sweep_id}/{t.trial_id}") for r in results for t in r.trials]
+    trials = [t for r in results for t in r.trials]
     return replace(
         last,
         sweep_id=f"{len(results)} sweeps ({first.sweep_id} .. {last.sweep_id})",
@@ -227,8 +272,21 @@ def _sampled(result: SweepResult) -> str | None:
 
 
 def _svg(fig: Any) -> str:
+    """``fig`` as SVG text, from its ``<svg`` tag on.
+
+    Written by Matplotlib's SVG canvas itself rather than through ``Figure.savefig``: savefig
+    first draws a figure with a layout engine once more without output, to lay it out (and
+    renders a rasterized artist for nothing in that pass), while the figure's own draw lays
+    it out anyway. The same SVG (tests/report/test_report_svg.py), in less time (see
+    `python -m benchmarks.store_scale`'s step table)."""
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+
     buf = io.StringIO()
-    fig.savefig(buf, format="svg")
+    dpi = fig.dpi
+    try:
+        FigureCanvasSVG(fig).print_svg(buf)
+    finally:
+        fig.dpi = dpi  # print_svg leaves the figure at SVG's 72 dpi
     text = buf.getvalue()
     return text[text.index("<svg") :]
 
@@ -358,8 +416,10 @@ def write_report(
     try:
         if png_dir is not None:
             Path(png_dir).mkdir(parents=True, exist_ok=True)
-        drawn = drawn_figures(result, space, curves(result) if data is None else data, png_dir)
-        write_atomic(out, render_html(result, space, drawn))
+        with _collector_paused():
+            drawn = drawn_figures(result, space, curves(result) if data is None else data, png_dir)
+            page = render_html(result, space, drawn)
+        write_atomic(out, page)
     except PermissionError as exc:
         raise InputError(f"cannot write the report: {exc}") from None
     return out
