@@ -126,7 +126,7 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         with Served(db_url) as served:
             timed = requests(built["sweep_ids"])
             first_views: dict[str, float] = {}
-            if args.smoke:  # fANOVA and the report's drawing: seconds a smoke run need not spend
+            if args.smoke:  # importance and the report's drawing: seconds a smoke run need not spend
                 for name in KEPT.values():
                     del timed[name]
             else:
@@ -159,7 +159,7 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             f"newest sweep ({sizes.trials} trials), S0 the oldest."
             + f" The start-up's background imports took {warm_up_s:.2f} s before the first request."
             + (
-                f" First views, drawn (then kept until the sweep changes): importance (fANOVA) "
+                f" First views, drawn (then kept until the sweep changes): importance "
                 f"{first_views['importance']:.2f} s, the HTML report {first_views['report']:.2f} s."
                 if first_views
                 else ""

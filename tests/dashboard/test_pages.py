@@ -180,7 +180,7 @@ def test_every_answer_forbids_loading_anything_from_elsewhere(client):
 
 @pytest.mark.slow
 def test_importance_and_the_report_download_are_the_reports_own(client, shared_url):
-    """On one backend: both run the report's code (Optuna's fANOVA and Matplotlib: seconds)."""
+    """On one backend: both run the report's code (Optuna's importance and Matplotlib: seconds)."""
     if not shared_url.startswith("sqlite"):
         pytest.skip("computed in Python from the same rows: one backend shows it")
     found = _json(client, f"/api/sweeps/{FINISHED_ID}/figures/importance")

@@ -14,7 +14,7 @@ from tuning_service.store import Store, SweepRow
 
 
 def importance(store: Store, sweep: SweepRow) -> dict[str, Any]:
-    """Optuna's fANOVA importance (the report's own function) over the ended trials, as bars."""
+    """Optuna's PED-ANOVA importance (the report's own function) over the ended trials, as bars."""
     from tuning_service.dashboard.downloads import as_result, space_of
     from tuning_service.sweeps.report import param_importance
 
@@ -137,11 +137,11 @@ def kept(request: Request, name: str, sweep: SweepRow, build: Callable[[Store, S
 
 
 # What the first view of importance or a report would otherwise wait for (seconds on 2 cores).
-WARM_MODULES = ("optuna", "sklearn.ensemble", "tuning_service.sweeps.plots")
+WARM_MODULES = ("optuna", "optuna.importance", "tuning_service.sweeps.plots")
 
 
 def warm_up() -> None:
-    """Import the heavy figures' libraries (Optuna's fANOVA and its forest, Matplotlib), so the
+    """Import the heavy figures' libraries (Optuna's importance, Matplotlib), so the
     first view after a start does not pay for them; run in a background thread once serving."""
     import importlib
 

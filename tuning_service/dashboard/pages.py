@@ -25,7 +25,7 @@ SWEEP_FIGURES = (
     ("curves", "learning curves", "each trial's metric per epoch; hover a line for its trial and config"),
     ("best_so_far", "best so far", "the best value found, against time and against epochs spent"),
     ("parallel", "parallel coordinates", "configurations of the best trials against the metric"),
-    ("importance", "importance", "Optuna's fANOVA over the finished trials (computed on first view)"),
+    ("importance", "importance", "Optuna's PED-ANOVA over the finished trials (computed on first view)"),
     ("stops", "scheduler stops", "where trials ended before their last epoch"),
     ("slots", "slot use", "how many trials ran at once"),
 )

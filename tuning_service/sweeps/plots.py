@@ -301,7 +301,7 @@ def _span(lo: float, hi: float, labels: list[str] | None, log: bool) -> str:
 def importance(scores: Mapping[str, float], *, note: str | None = None) -> Figure:
     """Hyperparameter importance as horizontal bars (largest on top); ``note``: which trials judged it."""
     title = "hyperparameter importance" + (f" ({note})" if note else "")
-    fig, ax = _figure(title, "importance (fANOVA)", "")
+    fig, ax = _figure(title, "importance (PED-ANOVA)", "")
     if not scores:
         ax.text(
             0.5, 0.5, "not enough finished trials to judge", ha="center", va="center", transform=ax.transAxes
