@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 from rich.table import Table
@@ -165,7 +166,7 @@ def front_table(front: Front) -> Table:
     return table
 
 
-def _lineage_table(ref: SweepRow, exploits: list[dict]) -> Table:
+def _lineage_table(ref: SweepRow, exploits: list[dict[str, Any]]) -> Table:
     """PBT's exploits, in order: which trial copied which, at which epoch, what changed."""
     table = Table(title=f"lineage: {len(exploits)} exploits (a trial took over a better one's checkpoint)")
     for col in HEADER:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray import tune
 
@@ -13,6 +13,9 @@ from tuning_service.core.outcomes import INFEASIBLE_KEY, REPLAYED_KEY, is_measur
 from tuning_service.core.progress import Sink, Snapshot
 from tuning_service.raytune.snapshots import SNAPSHOT_FILE, RestoreWatch, Seen, keep, remove_checkpoint
 
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
+
 
 class ProgressCallback(tune.Callback):
     """Counts trial outcomes as Tune reports them and hands each change to ``sink``.
@@ -20,7 +23,9 @@ class ProgressCallback(tune.Callback):
     Tune calls these hooks in the driver process, between scheduling steps.
     """
 
-    def __init__(self, snapshot: Snapshot, sink: Sink | None, effective: Callable[[dict], dict]) -> None:
+    def __init__(
+        self, snapshot: Snapshot, sink: Sink | None, effective: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> None:
         self.snapshot, self.sink, self.effective = snapshot, sink, effective
         self._last: dict[str, dict[str, Any]] = {}
         # Trials started and not yet ended (running or paused): counting the running ones
@@ -40,13 +45,15 @@ class ProgressCallback(tune.Callback):
         if self.sink is not None:
             self.sink(self.snapshot)
 
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Any, **info: Any) -> None:
         self._live[trial.trial_id] = trial
         # Tune calls this just before it marks the trial RUNNING.
         self.snapshot.running = self._running() + (trial.status != "RUNNING")
         self._emit()
 
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list[Trial], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
         s = self.snapshot
         s.epochs += 0 if result.get(REPLAYED_KEY) else 1
         self._last[trial.trial_id] = result
@@ -57,7 +64,7 @@ class ProgressCallback(tune.Callback):
         s.running = self._running()
         self._emit()
 
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Any, **info: Any) -> None:
         s = self.snapshot
         # An ended trial's last result is needed no more (it would grow every snapshot).
         last = self._last.pop(trial.trial_id, {})
@@ -68,7 +75,7 @@ class ProgressCallback(tune.Callback):
         s.running = self._running()
         self._emit()
 
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Any, **info: Any) -> None:
         self.snapshot.errored += 1
         self._last.pop(trial.trial_id, None)
         self._live.pop(trial.trial_id, None)
@@ -110,22 +117,24 @@ class SnapshotKeeper(tune.Callback):
         # and the checkpoints seen are this driver's (a resumed sweep leaves older ones be).
         return {**self.__dict__, "watch": None, "_seen": None, "_saved": {}, "_since": set()}
 
-    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+    def on_step_begin(self, iteration: int, trials: list[Trial], **info: Any) -> None:
         if self.watch is not None:
             self.watch.check()
 
-    def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
+    def on_checkpoint(
+        self, iteration: int, trials: list[Trial], trial: Any, checkpoint: Any, **info: Any
+    ) -> None:
         if self.checkpoints_kept is not None and getattr(checkpoint, "path", None):
             self._saved.setdefault(trial.trial_id, []).append(Path(checkpoint.path))
             self._since.add(trial.trial_id)
 
-    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+    def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
         self._keep(trials)
 
-    def on_experiment_end(self, trials: list, **info: Any) -> None:
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
         self._keep(trials)
 
-    def _keep(self, trials: list) -> None:
+    def _keep(self, trials: list[Trial]) -> None:
         if not trials:  # Tune's staging folder is only reachable through a trial
             return
         before = self._seen
@@ -159,7 +168,7 @@ class Halt(tune.Callback):
         # Tune pickles callbacks with its experiment state; the question is this run's alone.
         return {**self.__dict__, "why": None}
 
-    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+    def on_step_begin(self, iteration: int, trials: list[Trial], **info: Any) -> None:
         reason = self.why() if self.why is not None else None
         if reason:
             raise SweepStopped(reason)

@@ -7,7 +7,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray import tune
 
@@ -22,6 +22,9 @@ from tuning_service.core.outcomes import (
 from tuning_service.core.results import ERRORED
 from tuning_service.store.engine import StoreError
 from tuning_service.store.records import Store, open_store
+
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +78,7 @@ class RecorderCallback(tune.Callback):
         metric: str,
         mode: str,
         max_epochs: int,
-        effective: Callable[[dict], dict],
+        effective: Callable[[dict[str, Any]], dict[str, Any]],
     ) -> None:
         self.url, self.sweep_id = store.full_url, sweep_id
         self.metric, self.mode, self.max_epochs, self.effective = metric, mode, max_epochs, effective
@@ -114,16 +117,18 @@ class RecorderCallback(tune.Callback):
             return False
         return True
 
-    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+    def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
         if time.monotonic() - self._beat >= HEARTBEAT_S:
             self._beat = time.monotonic()
             self._write("a heartbeat", lambda s: s.heartbeat(self.sweep_id))
 
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Any, **info: Any) -> None:
         config = self.effective(trial.config or {})
         self._write(f"trial {trial.trial_id}", lambda s: s.start_trial(self.sweep_id, trial.trial_id, config))
 
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list[Trial], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
         self._last[trial.trial_id] = result
         epoch = result.get("training_iteration")
         # A failed step trained no epoch; a replayed one is recorded already.
@@ -149,7 +154,9 @@ class RecorderCallback(tune.Callback):
             ),
         )
 
-    def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
+    def on_checkpoint(
+        self, iteration: int, trials: list[Trial], trial: Any, checkpoint: Any, **info: Any
+    ) -> None:
         path = getattr(checkpoint, "path", None)
         if path:
             self._write(
@@ -157,14 +164,14 @@ class RecorderCallback(tune.Callback):
                 lambda s: s.record_checkpoint(self.sweep_id, trial.trial_id, str(path)),
             )
 
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Any, **info: Any) -> None:
         last = self._last.pop(trial.trial_id, None) or dict(trial.last_result or {})
         if last.get(REPLAYED_KEY):
             return  # finished before the driver died: its outcome is recorded
         status = trial_status(last, self.max_epochs, trial.config or {})
         self._finish(trial, status, outcome_message(status, last, self.max_epochs), last)
 
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Any, **info: Any) -> None:
         last = self._last.pop(trial.trial_id, None) or dict(trial.last_result or {})
         self._finish(trial, ERRORED, _error_line(trial), last)
 
@@ -196,10 +203,10 @@ class LineageRecorder(tune.Callback):
         # Tune pickles callbacks with the tuner: a `resume` builds a new recorder around its scheduler.
         return {"recorder": None, "scheduler": None}
 
-    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+    def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
         self._record()
 
-    def on_experiment_end(self, trials: list, **info: Any) -> None:
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
         self._record()
 
     def _record(self) -> None:

@@ -30,7 +30,7 @@ class LiveTrialsFirst:
         self._added_count = getattr(self, "_added_count", 0) + 1
         self._added.setdefault(trial.trial_id, self._added_count)
 
-    def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict) -> None:
+    def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> None:
         super().on_trial_complete(tune_controller, trial, result)  # type: ignore[misc]
         getattr(self, "_added", {}).pop(trial.trial_id, None)
 

@@ -48,7 +48,7 @@ class PopulationBased(PopulationBasedTraining):
         self.exploits: list[dict[str, Any]] = []
         self.exploit_count = 0
 
-    def _get_new_config(self, trial: Trial, trial_to_clone: Trial) -> tuple[dict, dict]:
+    def _get_new_config(self, trial: Trial, trial_to_clone: Trial) -> tuple[dict[str, Any], dict[str, Any]]:
         new_config, operations = super()._get_new_config(trial, trial_to_clone)
         for name in self.mutate:
             donor = trial_to_clone.config.get(name)

@@ -72,7 +72,7 @@ class SchedulerState(tune.Callback):
         if state.get("scheduler") == type(self.scheduler).__name__:
             self._pending = state["state"]
 
-    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+    def on_step_begin(self, iteration: int, trials: list[Trial], **info: Any) -> None:
         # Tune restores callbacks before it re-adds the restored trials, so the scheduler's
         # references to trials can only be resolved on the first step of the resumed run.
         if self._pending is None:

@@ -66,7 +66,7 @@ def _space_bohb_class() -> type:
             super().__init__(points_to_evaluate=encoded or None, **kw)
 
         def set_search_properties(
-            self, metric: str | None, mode: str | None, config: dict, **spec: Any
+            self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
         ) -> bool:
             """Called by Tune with the sweep's metric and mode; the space is ours, not Tune's ``config``."""
             if self._space:
@@ -76,14 +76,16 @@ def _space_bohb_class() -> type:
             self._setup_bohb()
             return True
 
-        def on_trial_result(self, trial_id: str, result: dict) -> None:
+        def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
             # A resumed sweep may report a trial its restored searcher never suggested: the
             # driver was killed between Tune's snapshot and the searcher's. Its config is not
             # known here, so it cannot inform the model; TuneBOHB would fail on a KeyError.
             if trial_id in self.trial_to_params:
                 super().on_trial_result(trial_id, result)
 
-        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        def on_trial_complete(
+            self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+        ) -> None:
             self.trial_to_params.setdefault(trial_id, {})
             super().on_trial_complete(trial_id, result, error)
 

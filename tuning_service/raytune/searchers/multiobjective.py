@@ -86,7 +86,9 @@ class ObjectivesSearch(OptunaSearch):
         )
         self._constraints = tuple(constraints)
 
-    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
+    ) -> bool:
         if isinstance(self._metric, list):
             metric, mode = None, None
         return super().set_search_properties(metric, mode, config, **spec)
