@@ -46,6 +46,9 @@ SEARCHERS = ("grid", "random", "optuna", "hyperopt", "cmaes", "qmc", "gp", "bohb
 TRIALS = {"grid": 12}
 KILL_AT = {"grid": 5}
 DEFAULT_TRIALS, DEFAULT_KILL_AT = 6, 2
+# Where `run SWEEP_ID` is also tried on the interrupted sweep (it points at `resume`; what it
+# reads is the sweep's row, the same for every searcher).
+RUN_AGAIN = ("grid",)
 # Searchers whose snapshot copy is cut short after the kill (the others are killed as they are).
 CUT_COPY = ("grid",)
 # Each with ASHA, but BOHB, which runs only with its own Hyperband (it pauses and resumes trials).
@@ -103,8 +106,9 @@ def _crash_and_resume(searcher: str, job_file: str, root: Path) -> Crash:
             if t.status in FINISHED
         }
     # `run` with the interrupted sweep's id points at `resume` instead of starting anything.
-    wrong = cli("run", row.sweep_id, "--storage", str(storage), cwd=root)
-    crash.run_again = (wrong.wait(timeout=120), wrong.communicate()[1])
+    if searcher in RUN_AGAIN:
+        wrong = cli("run", row.sweep_id, "--storage", str(storage), cwd=root)
+        crash.run_again = (wrong.wait(timeout=120), wrong.communicate()[1])
     crash.crashed_log = driver.stderr_text
     resumed = cli("resume", row.sweep_id, "--storage", str(storage), cwd=root)
     _, err = resumed.communicate(timeout=500)
@@ -149,10 +153,13 @@ def test_resume_after_the_driver_is_killed_halfway(searcher, crashes):
     assert KILL_AT.get(searcher, DEFAULT_KILL_AT) <= len(before) < trials, (
         f"the driver was killed too late to test anything: {len(before)} trials done"
     )
-    code, err = crash.run_again
-    assert (
-        code == 2 and f"tuning-service resume {row.sweep_id}" in err and len(err.strip().splitlines()) == 1
-    ), err
+    if searcher in RUN_AGAIN:
+        code, err = crash.run_again
+        assert (
+            code == 2
+            and f"tuning-service resume {row.sweep_id}" in err
+            and len(err.strip().splitlines()) == 1
+        ), err
     code, err = crash.resumed
     assert code == 0, err[-3000:]
 
