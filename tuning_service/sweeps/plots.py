@@ -193,22 +193,13 @@ def _band(ax: Any, trials: Sequence[TrialCurve]) -> None:
     """The median and the 10-90 % range of every trial's metric at each epoch."""
     import numpy as np
 
-    groups: dict[int, Any] = {}
-    if isinstance(trials, Curves):
-        # Grouped by epoch with one sort of the columns.
-        epochs, values = trials.columns["epochs"], trials.columns["metric"]
-        finite = np.isfinite(values)
-        epochs, values = epochs[finite], values[finite]
-        order = np.argsort(epochs, kind="stable")
-        numbers, starts = np.unique(epochs[order], return_index=True)
-        groups = dict(
-            zip(numbers.astype(np.int64).tolist(), np.split(values[order], starts[1:]), strict=True)
-        )
-    else:
-        for t in trials:
-            for e, v in zip(t.epochs, t.metric, strict=False):
-                if v is not None and math.isfinite(v):
-                    groups.setdefault(e, []).append(v)
+    # Grouped by epoch with one sort of the flat columns.
+    epochs, values = _flat(trials, "epochs"), _flat(trials, "metric")
+    finite = np.isfinite(values)
+    epochs, values = epochs[finite], values[finite]
+    order = np.argsort(epochs, kind="stable")
+    numbers, starts = np.unique(epochs[order], return_index=True)
+    groups = dict(zip(numbers.astype(np.int64).tolist(), np.split(values[order], starts[1:]), strict=True))
     if not groups:
         return
     xs = sorted(groups)

@@ -284,7 +284,7 @@ def _svg(fig: Any) -> str:
     Written by Matplotlib's SVG canvas itself rather than through ``Figure.savefig``: savefig
     first draws a figure with a layout engine once more without output, to lay it out (and
     renders a rasterized artist for nothing in that pass), while the figure's own draw lays
-    it out anyway. The same SVG (tests/report/test_report_svg.py), in less time (see
+    it out anyway. The same SVG (tests/sweeps/test_report_svg.py), in less time (see
     `python -m benchmarks.store_scale`'s step table)."""
     from matplotlib.backends.backend_svg import FigureCanvasSVG
 

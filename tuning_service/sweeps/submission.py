@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tuning_service.core import settings
 from tuning_service.core.auth import bearer_headers, missing_or_wrong, token_source, warn_if_sent_in_clear
 from tuning_service.core.errors import InputError, SweepError, SweepStopped
 from tuning_service.core.spec import SweepSpec
@@ -271,8 +272,8 @@ def submit_sweep(
     # The submission names its sweep, so that its result can be read from the database.
     sweep_id = spec.sweep_id or new_sweep_id()
     submission_id = f"tuning-{name}-{sweep_id}"
-    if spec.sweep_id is None:
-        run_args = [*run_args, "--sweep-id", sweep_id]
+    if spec.sweep_id is None:  # given, it is in run_args already
+        run_args = [*run_args, *settings.by_name()["sweep_id"].argv(sweep_id)]
     with tempfile.TemporaryDirectory(prefix="tuning-submit-") as workdir:
         if spec.points_to_evaluate:
             # Warm-start configs travel as a file in the working_dir, read by `run --warm-start`.
