@@ -12,7 +12,9 @@ each command several times two ways: in-process (``tuning_service.cli.main``, af
 warm-up, stdout captured) and as a whole command in a fresh process (``python -m
 tuning_service``: Python's start and the imports included). The 1 s target is judged
 on the in-process median; the fresh-process figure is shown beside it. Last, `report --job`
-step by step, in-process: loading the sweeps, and each figure's drawing and its SVG.
+step by step, in-process: loading the sweeps, and each figure's drawing and its SVG, one
+after another (the command itself draws the figures in this process and a forked copy at
+once where it has two CPUs or more, so it takes less than the steps' sum there).
 
 SQLite by default; ``--db URL`` (or $STORE_SCALE_DB, the place for a URL with a
 password) fills an empty PostgreSQL database instead, and empties it again after.
@@ -41,6 +43,7 @@ from typing import Any
 from benchmarks import cli
 from benchmarks.reporting import fmt, markdown_table, publish
 from tuning_service.core.errors import InputError
+from tuning_service.core.forked import processes_available
 
 TARGET_S = 1.0
 DB_ENV = "STORE_SCALE_DB"
@@ -516,7 +519,9 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             "judged on the in-process median (`tuning_service.cli.main`, imports done); the new process "
             "figures add Python's start and the imports.",
             "",
-            f"`report --job {JOB}` step by step (in-process, median of {repeats} after a warm-up):",
+            f"`report --job {JOB}` step by step (in-process, median of {repeats} after a warm-up; one "
+            f"figure after another, where the command draws them in up to {processes_available()} "
+            "processes at once):",
             "",
             markdown_table(
                 ["step", "median s", "median CPU s"],

@@ -81,6 +81,39 @@ def test_a_report_of_made_up_trials_has_every_section(tmp_path):
     assert "0.9000" in page and "1 diverged" in page and "1 stopped early" in page
 
 
+def test_figures_drawn_by_this_process_and_a_copy_are_those_one_process_draws(tmp_path, monkeypatch):
+    """Where this process may fork (one thread, as in `-m "not integration"`), the first call
+    shares the figures with a forked copy; the second draws them all here."""
+    import matplotlib as mpl
+
+    from tuning_service.core import forked
+    from tuning_service.sweeps.report import curves, drawn_figures
+
+    trials = [
+        _trial(i, ("completed", "stopped early")[i % 2], [0.3 + i / 40, 0.4 + i / 40][: 1 + i % 2], i / 2)
+        for i in range(12)
+    ]
+    result = _made_up(tmp_path, trials)
+    with mpl.rc_context({"svg.hashsalt": "report"}):  # ids from content, not a random salt
+        shared = drawn_figures(result, SPACE, curves(result))
+        monkeypatch.setattr(forked, "processes_available", lambda: 1)
+        alone = drawn_figures(result, SPACE, curves(result))
+    undated = [{k: re.sub(r"<dc:date>.*?</dc:date>", "", v) for k, v in d.items()} for d in (shared, alone)]
+    assert (
+        list(shared)
+        == list(alone)
+        == [
+            "best_so_far",
+            "learning_curves",
+            "parallel_coordinates",
+            "importance",
+            "rung_stops",
+            "slot_usage",
+        ]
+    )
+    assert undated[0] == undated[1]
+
+
 def test_a_sweep_with_no_finished_trial_is_reported_as_such(tmp_path):
     result = _made_up(tmp_path, [_trial(0, "diverged", [None], 0.0)])
     page = render_html(result, SPACE, {})

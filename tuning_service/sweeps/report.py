@@ -17,6 +17,7 @@ from typing import Any
 
 from tuning_service.core import curvefile, lineage
 from tuning_service.core.errors import InputError
+from tuning_service.core.forked import map_forked, processes_available
 from tuning_service.core.objectives import is_multi_objective, parsed
 from tuning_service.core.results import (
     INFEASIBLE,
@@ -255,9 +256,17 @@ def figures(result: SweepResult, space: Space | None, data: Sequence[Any] | None
 def drawn_figures(
     result: SweepResult, space: Space | None, data: Sequence[Any], png_dir: Path | None = None
 ) -> dict[str, str]:
-    """Every figure as SVG text (and, with ``png_dir``, as a PNG file there), in page order."""
-    drawn = {name: _draw(name, result, space, data, png_dir) for name in FIGURES}
-    return {name: svg for name, svg in drawn.items() if svg is not None}
+    """Every figure as SVG text (and, with ``png_dir``, as a PNG file there), in page order.
+
+    Drawn by this process and forked copies of it at once where that is safe (`core.forked`):
+    each figure is pure-Python work that threads could not share out. Importance comes first, so
+    this process draws it: its Optuna import (scikit-learn with it, seconds) then stays here."""
+    names = sorted(FIGURES, key=lambda name: name != "importance")
+    log.debug("drawing %d figures in up to %d processes", len(names), processes_available())
+    drawn = dict(
+        zip(names, map_forked(lambda name: _draw(name, result, space, data, png_dir), names), strict=True)
+    )
+    return {name: svg for name in FIGURES if (svg := drawn[name]) is not None}
 
 
 def _draw(
