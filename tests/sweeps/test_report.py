@@ -14,6 +14,8 @@ from tuning_service.core.space import Choice, Float, Space
 from tuning_service.sweeps.report import render_html, write_report
 
 SPACE = Space({"learning_rate": Float(1e-4, 1e-1, log=True), "activation": Choice(("relu", "tanh"))})
+# The figures of a single-objective sweep's report, in page order.
+FIGURES = ("best_so_far", "learning_curves", "parallel_coordinates", "importance", "rung_stops", "slot_usage")
 
 
 def _trial(i: int, status: str, values: list[float | None], start: float) -> TrialSummary:
@@ -68,14 +70,7 @@ def test_a_report_of_made_up_trials_has_every_section(tmp_path):
     ]
     out = write_report(_made_up(tmp_path, trials), SPACE, tmp_path / "r.html", tmp_path / "png")
     page = out.read_text()
-    for fig in (
-        "best_so_far",
-        "learning_curves",
-        "parallel_coordinates",
-        "importance",
-        "rung_stops",
-        "slot_usage",
-    ):
+    for fig in FIGURES:
         assert f'id="fig-{fig}"' in page and (tmp_path / "png" / f"{fig}.png").stat().st_size > 1000
     assert "<script" not in page and not re.search(r"""(src|href)=["']https?:""", page)  # works offline
     assert "0.9000" in page and "1 diverged" in page and "1 stopped early" in page
@@ -99,18 +94,7 @@ def test_figures_drawn_by_this_process_and_a_copy_are_those_one_process_draws(tm
         monkeypatch.setattr(forked, "processes_available", lambda: 1)
         alone = drawn_figures(result, SPACE, curves(result))
     undated = [{k: re.sub(r"<dc:date>.*?</dc:date>", "", v) for k, v in d.items()} for d in (shared, alone)]
-    assert (
-        list(shared)
-        == list(alone)
-        == [
-            "best_so_far",
-            "learning_curves",
-            "parallel_coordinates",
-            "importance",
-            "rung_stops",
-            "slot_usage",
-        ]
-    )
+    assert list(shared) == list(alone) == list(FIGURES)
     assert undated[0] == undated[1]
 
 
