@@ -48,7 +48,7 @@ def map_forked(func: Callable[[T], R], items: Sequence[T], processes: int | None
 
     def take() -> int | None:
         with taken.get_lock():
-            index = taken.value
+            index: int = taken.value
             if index >= len(items):
                 return None
             taken.value = index + 1

@@ -121,7 +121,7 @@ class Fixed(Param):
         return [self.value]
 
     def contains(self, value: Any) -> bool:
-        return value == self.value
+        return bool(value == self.value)
 
     def _fields(self) -> dict[str, Any]:
         return {"value": self.value}
@@ -235,7 +235,7 @@ class Int(_Range):
     def contains(self, value: Any) -> bool:
         if not _is_int(value) or not self.low <= value <= self.high:
             return False
-        return (value - self.low) % (self.step or 1) == 0
+        return bool((value - self.low) % (self.step or 1) == 0)
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,8 @@ def loads(text: str) -> Any:
 
 def compose(text: str) -> yaml.Node | None:
     """The node tree of YAML text (with line marks), resolved with YAML 1.2 scalar rules."""
-    return _parse(yaml.compose, text)
+    node: yaml.Node | None = _parse(yaml.compose, text)
+    return node
 
 
 def construct(node: yaml.Node) -> Any:

@@ -72,9 +72,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def _error(request: Request, message: str, status: int) -> Response:
     if not _wants_html(request):
         return JSONResponse({"error": message}, status_code=status)
-    return request.app.state.templates.TemplateResponse(
+    page: Response = request.app.state.templates.TemplateResponse(
         request, "error.html", {"message": message, "status": status}, status_code=status
     )
+    return page
 
 
 def create_app(store: Store, *, token: str | None = None, schedule_files: Sequence[Path] = ()) -> Starlette:

@@ -131,7 +131,7 @@ async def login(request: Request) -> Response:
             response.set_cookie(COOKIE, cookie_value(token), httponly=True, samesite="strict", path="/")
             return response
         wrong = True
-    templates = request.app.state.templates
-    return templates.TemplateResponse(
+    page: Response = request.app.state.templates.TemplateResponse(
         request, "login.html", {"wrong": wrong}, status_code=401 if wrong else 200
     )
+    return page

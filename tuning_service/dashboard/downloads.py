@@ -29,7 +29,7 @@ def _top(request: Request) -> int:
 
 
 def _format(request: Request) -> str:
-    fmt = request.path_params["fmt"]
+    fmt: str = request.path_params["fmt"]
     if fmt not in FORMATS:
         raise HTTPException(404, f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     return fmt

@@ -40,7 +40,8 @@ PARETO_FIGURE = (
 
 
 def _store(request: Request) -> Store:
-    return request.app.state.store
+    store: Store = request.app.state.store
+    return store
 
 
 def _page_number(request: Request) -> int:
@@ -58,7 +59,8 @@ def _render(request: Request, template: str, context: dict[str, Any]) -> Respons
         if part not in parts:
             raise HTTPException(400, f"unknown part {part!r}; this page has: {', '.join(parts) or 'none'}")
         template = f"_{part}.html"
-    return request.app.state.templates.TemplateResponse(request, template, context)
+    response: Response = request.app.state.templates.TemplateResponse(request, template, context)
+    return response
 
 
 def overview(request: Request) -> Response:

@@ -205,7 +205,8 @@ def _in_order(counts: dict[str, int]) -> dict[str, int]:
 
 def sweep_line(store: Store, sweep_id: str) -> SweepLine:
     """One sweep's overview line (the sweep page's summary)."""
-    return sweeps_page(store, ids=[sweep_id], size=1).rows[0]
+    line: SweepLine = sweeps_page(store, ids=[sweep_id], size=1).rows[0]
+    return line
 
 
 def fingerprint(store: Store, sweep_ids: Sequence[str] | None = None) -> tuple[str, bool]:

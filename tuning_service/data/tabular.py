@@ -283,7 +283,8 @@ def to_dataset(
     x_train = pre.fit_transform(features.iloc[train]).astype("float32")
 
     def transform(rows: np.ndarray) -> np.ndarray:
-        return pre.transform(features.iloc[rows]).astype("float32")
+        out: np.ndarray = pre.transform(features.iloc[rows]).astype("float32")
+        return out
 
     y = y.astype("float32") if task == "binary" else y
     return Dataset(

@@ -350,7 +350,8 @@ def get_submission(address: str, submission_id: str) -> Submission:
 def get_logs(address: str, submission_id: str) -> str:
     check_id(submission_id)
     client = connect(address)
-    return api_call(address, lambda: client.get_job_logs(submission_id), submission_id=submission_id)
+    logs: str = api_call(address, lambda: client.get_job_logs(submission_id), submission_id=submission_id)
+    return logs
 
 
 def follow_logs(address: str, submission_id: str, write: Callable[[str], None]) -> Submission:

@@ -44,7 +44,8 @@ class LiveTrialsFirst:
         for status in (Trial.PENDING, Trial.PAUSED):
             waiting = [t for t in live if t.status == status]
             if waiting:
-                return min(waiting, key=lambda t: added.get(t.trial_id, math.inf))
+                first: Trial = min(waiting, key=lambda t: added.get(t.trial_id, math.inf))
+                return first
         return None
 
 

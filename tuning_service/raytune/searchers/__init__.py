@@ -160,4 +160,7 @@ def create_searcher(
     points = usable_points(space, points_to_evaluate)
     if name in MULTI_OBJECTIVE | CONSTRAINED:
         options = {**options, "objectives": tuple(objectives), "constraints": tuple(constraints)}
-    return build(space, seed=seed, points_to_evaluate=points, max_concurrent=max_concurrent, **options)
+    plan: SearchPlan = build(
+        space, seed=seed, points_to_evaluate=points, max_concurrent=max_concurrent, **options
+    )
+    return plan

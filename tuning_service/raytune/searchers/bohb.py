@@ -126,7 +126,7 @@ def _config_space(params: dict[str, Param]) -> Any:
 
 def _steps(param: Any) -> int:
     """The last step's index; the epsilon keeps 0.5 / 0.1 (4.999... in floats) at 5."""
-    return math.floor((param.high - param.low) / param.step + 1e-9)
+    return int(math.floor((param.high - param.low) / param.step + 1e-9))
 
 
 def _encode(param: Param, value: Any) -> Any:

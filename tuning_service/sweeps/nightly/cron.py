@@ -109,7 +109,7 @@ def latest_fire(trigger: CronTrigger, now: datetime, *, lookback: timedelta = LO
     while step <= lookback * 2:
         first = trigger.get_next_fire_time(None, now - min(step, lookback))
         if first is not None and first <= now:
-            fire = first
+            fire: datetime = first
             while True:
                 nxt = trigger.get_next_fire_time(None, fire + timedelta(microseconds=1))
                 if nxt is None or nxt > now:

@@ -55,12 +55,13 @@ def metric_fn(name: str, y_rank: int, outputs: int) -> Callable[..., Any]:
 
     import keras
 
+    fn: Callable[..., Any]
     if name.lower() in ("accuracy", "acc"):
         if outputs == 1:
             return functools.partial(keras.metrics.binary_accuracy, threshold=0.5)
-        if y_rank < 2:
-            return keras.metrics.sparse_categorical_accuracy
-        return keras.metrics.categorical_accuracy
+        fn = keras.metrics.sparse_categorical_accuracy if y_rank < 2 else keras.metrics.categorical_accuracy
+        return fn
     if name not in METRICS:
         raise Unsupported(f"metric {name!r}")
-    return getattr(keras.metrics, METRICS[name])
+    fn = getattr(keras.metrics, METRICS[name])
+    return fn

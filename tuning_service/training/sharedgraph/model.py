@@ -114,7 +114,8 @@ class GraphModel:
     def _flat(self) -> list[Any]:
         import tensorflow as tf
 
-        return tf.nest.flatten(self.state)
+        flat: list[Any] = tf.nest.flatten(self.state)
+        return flat
 
 
 def try_graph_model(network: Network, data: tuple[Any, Any]) -> GraphModel | None:
