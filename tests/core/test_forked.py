@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+from typing import Any
 
 import pytest
 
@@ -41,7 +42,11 @@ def large(i):
     time.sleep(0.05)
     return "x" * 300_000 + str(i), os.getpid()  # far more than a pipe's buffer holds
 
-func = {"share": square, "error": fails_at_five, "die": copies_die, "large": large}[mode]
+def unpicklable_in_copies(i):
+    time.sleep(0.05)
+    return (lambda: None) if os.getpid() != HERE else i * i, os.getpid()
+
+func = {"share": square, "error": fails_at_five, "die": copies_die, "large": large, "unpicklable": unpicklable_in_copies}[mode]
 try:
     out = {"results": map_forked(func, list(range(8)), processes=2)}
 except ValueError as exc:
@@ -55,12 +60,13 @@ needs_two = pytest.mark.skipif(
 )
 
 
-def _run(mode: str) -> dict:
+def _run(mode: str, *, stderr: bool = False) -> Any:
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout)
+    out = json.loads(done.stdout)
+    return (out, done.stderr) if stderr else out
 
 
 @needs_two
@@ -77,6 +83,14 @@ def test_results_larger_than_a_pipe_buffer_come_back_whole():
     out = _run("large")
     assert [value for value, _ in out["results"]] == ["x" * 300_000 + str(i) for i in range(8)]
     assert len({pid for _, pid in out["results"]}) == 2
+
+
+@needs_two
+def test_what_a_copy_cannot_send_back_is_done_here_without_a_traceback():
+    out, err = _run("unpicklable", stderr=True)
+    assert [value for value, _ in out["results"]] == [i * i for i in range(8)]
+    assert {pid for _, pid in out["results"]} == {out["here"]} and out["left"] == 0
+    assert "Traceback" not in err
 
 
 @needs_two
@@ -104,6 +118,14 @@ def test_with_another_thread_running_nothing_is_forked():
     finally:
         stop.set()
         other.join()
+
+
+def test_a_daemonic_worker_does_its_items_itself(monkeypatch):
+    import multiprocessing
+
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True)
+    assert processes_available() == 1
+    assert map_forked(lambda i: os.getpid(), range(3), processes=2) == [os.getpid()] * 3
 
 
 def test_no_items_and_one_item_need_no_copy():

@@ -5,7 +5,7 @@ holding the GIL. A forked copy of the process already holds the loaded data and 
 it starts in milliseconds, where a new interpreter would import Matplotlib again (about a
 second). Fork is safe only in a process with one thread (a lock another thread holds when it
 forks stays held in the copy forever), so the work runs in a plain loop here whenever another
-thread runs, off Linux, or with one CPU. Any piece a copy could not hand back is done again
+thread runs, off Linux, in a daemonic multiprocessing worker, or with one CPU. Any piece a copy could not hand back is done again
 here, so its error, if it has one, is raised here as in the plain loop.
 """
 
@@ -27,8 +27,9 @@ R = TypeVar("R")
 
 
 def processes_available() -> int:
-    """How many processes `map_forked` may use here: 1 unless forking is safe and CPUs are free."""
-    if sys.platform != "linux" or threading.active_count() > 1:
+    """How many processes `map_forked` may use here: 1 unless forking is safe and CPUs are free
+    (and this is no daemonic multiprocessing worker: those may not start processes)."""
+    if sys.platform != "linux" or threading.active_count() > 1 or multiprocessing.current_process().daemon:
         return 1
     return len(os.sched_getaffinity(0))
 
@@ -61,7 +62,10 @@ def map_forked(func: Callable[[T], R], items: Sequence[T], processes: int | None
                 done[index] = func(items[index])
         except BaseException:  # what this copy did not finish, the caller does again
             pass
-        conn.send(done)
+        try:
+            conn.send(done)
+        except Exception:  # a result that does not pickle: the caller does this copy's items again
+            conn.send({})
         conn.close()
 
     copies: list[tuple[Any, Connection]] = []
@@ -70,7 +74,7 @@ def map_forked(func: Callable[[T], R], items: Sequence[T], processes: int | None
     try:
         for _ in range(count - 1):
             receive, send = context.Pipe(duplex=False)
-            process = context.Process(target=work, args=(send,), daemon=True)
+            process = context.Process(target=work, args=(send,))
             process.start()
             send.close()
             copies.append((process, receive))
