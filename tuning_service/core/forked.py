@@ -5,8 +5,9 @@ holding the GIL. A forked copy of the process already holds the loaded data and 
 it starts in milliseconds, where a new interpreter would import Matplotlib again (about a
 second). Fork is safe only in a process with one thread (a lock another thread holds when it
 forks stays held in the copy forever), so the work runs in a plain loop here whenever another
-thread runs, off Linux, in a daemonic multiprocessing worker, or with one CPU. Any piece a copy could not hand back is done again
-here, so its error, if it has one, is raised here as in the plain loop.
+thread runs, off Linux, in a daemonic multiprocessing worker, or with one CPU. Any piece a copy
+could not hand back is done again here, so its error, if it has one, is raised here as in the
+plain loop.
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ def map_forked(func: Callable[[T], R], items: Sequence[T], processes: int | None
     first item is always done here, so what it imports stays imported for the next call (a
     copy's imports end with it). A copy sends its results back through a pipe, so they must
     pickle. ``processes``: at most this many (default: `processes_available`)."""
-    count = min(len(items), processes_available() if processes is None else processes)
-    if count <= 1 or processes_available() <= 1:
+    available = processes_available()
+    count = min(len(items), available if processes is None else min(processes, available))
+    log.debug("%d items in %d process(es)", len(items), max(count, 1))
+    if count <= 1:
         return [func(item) for item in items]
     context = multiprocessing.get_context("fork")
     taken = context.Value("i", 1)  # the index of the next item to take, shared by every process
@@ -70,7 +73,6 @@ def map_forked(func: Callable[[T], R], items: Sequence[T], processes: int | None
 
     copies: list[tuple[Any, Connection]] = []
     results: dict[int, Any] = {}
-    finished = False
     try:
         for _ in range(count - 1):
             receive, send = context.Pipe(duplex=False)
@@ -86,11 +88,12 @@ def map_forked(func: Callable[[T], R], items: Sequence[T], processes: int | None
                 results.update(receive.recv())
             except EOFError:  # the copy died before it could send (killed, out of memory)
                 log.debug("a forked worker (pid %s) sent nothing back", process.pid)
-        finished = True
+    except BaseException:  # an error here: what the copies do is not wanted any more
+        for process, _ in copies:
+            process.kill()
+        raise
     finally:
         for process, receive in copies:
-            if not finished:  # an error here: what the copies do is not wanted any more
-                process.kill()
             process.join()
             receive.close()
     return [results[i] if i in results else func(items[i]) for i in range(len(items))]

@@ -17,7 +17,7 @@ from typing import Any
 
 from tuning_service.core import curvefile, lineage
 from tuning_service.core.errors import InputError
-from tuning_service.core.forked import map_forked, processes_available
+from tuning_service.core.forked import map_forked
 from tuning_service.core.objectives import is_multi_objective, parsed
 from tuning_service.core.results import (
     INFEASIBLE,
@@ -262,7 +262,6 @@ def drawn_figures(
     each figure is pure-Python work that threads could not share out. Importance comes first, so
     this process draws it: its Optuna import (scikit-learn with it, seconds) then stays here."""
     names = sorted(FIGURES, key=lambda name: name != "importance")
-    log.debug("drawing %d figures in up to %d processes", len(names), processes_available())
     drawn = dict(
         zip(names, map_forked(lambda name: _draw(name, result, space, data, png_dir), names), strict=True)
     )
