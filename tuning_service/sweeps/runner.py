@@ -336,7 +336,12 @@ def _fit(
 
     from tuning_service.core.progress import Snapshot
     from tuning_service.raytune.callbacks import Halt, ProgressCallback, SnapshotKeeper
-    from tuning_service.raytune.raysession import check_fits, node_capacity, skip_unsent_usage_tags
+    from tuning_service.raytune.raysession import (
+        check_fits,
+        load_tensorboard_writer,
+        node_capacity,
+        skip_unsent_usage_tags,
+    )
     from tuning_service.raytune.recorder import lineage_recorders
     from tuning_service.raytune.schedulers import checkpoint_frequency, checkpoints_kept, create_scheduler
     from tuning_service.raytune.schedulers.state import SchedulerState
@@ -346,6 +351,7 @@ def _fit(
     spec, job = prepared.spec, prepared.job
     ship_user_modules()
     skip_unsent_usage_tags()
+    load_tensorboard_writer()
     check_fits(spec.cpus_per_trial, spec.gpus_per_trial, *node_capacity(), "the Ray cluster")
     extra: dict[str, Any] = {"finished": resume.finished} if resume and resume.finished else {}
     if spec.objectives or spec.constraints:  # the model costs to measure, and their limits

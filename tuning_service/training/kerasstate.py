@@ -7,6 +7,7 @@ the refit use these, and stay free of either import themselves.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 _configured_pid: int | None = None
 
@@ -22,7 +23,9 @@ def configure_tensorflow(cpus: float, gpus: float) -> None:
     global _configured_pid
     if _configured_pid == os.getpid():
         return
-    import tensorflow as tf
+    from tuning_service.core.leanimport import lean_import
+
+    tf: Any = lean_import("tensorflow")  # without Keras' scikit-learn and Matplotlib integrations
 
     threads = max(1, int(cpus))
     try:

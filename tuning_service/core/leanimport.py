@@ -1,0 +1,64 @@
+"""Import a library without the optional integrations it loads but a sweep's processes never use.
+
+Keras loads scikit-learn (for its estimator wrappers) and Matplotlib (for its plotting
+helpers) as it starts, and TensorFlow loads Keras; tensorboardX loads PyTorch to accept its
+tensors. A trial's worker uses neither integration, nor does the driver's TensorBoard logger
+(Tune writes floats), yet they cost a quarter of a worker's TensorFlow import and most of
+the driver's TensorBoard set-up (`python -m benchmarks.startup`). Each library guards these
+imports with ``except ImportError``, so hiding the package while the library loads gives
+exactly what the library does where that package is not installed.
+
+Only the importing thread is affected, only for the duration of the import, and a package
+already imported is never hidden (its cost is paid; the library gets it as usual).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+import threading
+from collections.abc import Iterable, Sequence
+from types import ModuleType
+
+# Library -> optional packages it loads for integrations a sweep's processes do not use.
+# With Keras loaded this way, `keras.wrappers`' scikit-learn estimators and `keras.visualization`
+# report those packages missing in that process.
+LEAN = {
+    "tensorflow": ("sklearn", "matplotlib"),  # through Keras, which TensorFlow loads
+    "keras": ("sklearn", "matplotlib"),
+    "tensorboardX": ("torch",),
+}
+
+
+class _Hidden(importlib.abc.MetaPathFinder):
+    """A finder that makes the named top-level packages unimportable for one thread."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = frozenset(names)
+        self.thread = threading.get_ident()
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname.partition(".")[0] in self.names and threading.get_ident() == self.thread:
+            raise ModuleNotFoundError(f"{fullname} is hidden while another library loads", name=fullname)
+        return None
+
+
+def import_without(module: str, hidden: Iterable[str]) -> ModuleType:
+    """Import ``module`` as if the ``hidden`` packages (those not imported yet) were not installed."""
+    if module in sys.modules:
+        return sys.modules[module]
+    finder = _Hidden(name for name in hidden if name not in sys.modules)
+    sys.meta_path.insert(0, finder)
+    try:
+        return importlib.import_module(module)
+    finally:
+        sys.meta_path.remove(finder)
+
+
+def lean_import(module: str) -> ModuleType:
+    """Import ``module`` without the integrations `LEAN` lists for it (a plain import otherwise)."""
+    return import_without(module, LEAN.get(module, ()))
