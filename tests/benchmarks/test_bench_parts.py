@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from benchmarks import compare, multiobjective, ours, overhead, peers
+from benchmarks import compare, multiobjective, ours, overhead, peers, startup
 from benchmarks.problems import PROBLEMS, get_problem, hyperband_schedule
 from benchmarks.reporting import ToolRun, markdown_table, plot_best_so_far
 from tuning_service.core.errors import InputError
@@ -234,3 +234,37 @@ def test_multiobjective_population_is_our_nsga2_default():
 
     assert multiobjective.default_population() == 10
     assert nsga2.build.__kwdefaults__["population_size"] == 10
+
+
+def test_startup_cpu_takes_each_process_at_its_last_sample_up_to_the_moment():
+    samples = [
+        (1.0, {10: ("driver", 0.5), 11: ("Ray's services", 0.1)}),
+        (2.0, {10: ("driver", 1.0), 12: ("trial workers", 2.0)}),  # 11 has ended: its last figure stays
+        (3.0, {10: ("driver", 1.5), 12: ("trial workers", 3.0)}),
+    ]
+    assert startup.cpu_by_kind(samples, 2.5) == {"driver": 1.0, "trial workers": 2.0, "Ray's services": 0.1}
+    assert startup.cpu_by_kind(samples) == {"driver": 1.5, "trial workers": 3.0, "Ray's services": 0.1}
+    assert startup.cpu_by_kind(samples, 0.5) == dict.fromkeys(startup.KINDS, 0.0)
+
+
+def test_startup_sorts_processes_by_kind():
+    assert startup._kind(10, 10, "python -m tuning_service run digits") == "driver"
+    assert (
+        startup._kind(12, 10, "python .../ray/_private/workers/default_worker.py --node-ip")
+        == "trial workers"
+    )
+    assert startup._kind(12, 10, "ray::KerasTrainable.train") == "trial workers"
+    assert (
+        startup._kind(13, 10, ".../ray/core/src/ray/raylet/raylet --raylet_socket_name") == "Ray's services"
+    )
+    assert startup._kind(14, 10, "ray::DashboardAgent") == "Ray's services"
+
+
+def test_startup_cpu_table_gives_the_floor_the_cores_allow(monkeypatch):
+    monkeypatch.setattr(startup.os, "cpu_count", lambda: 2)
+    run = {"driver": 2.0, "trial workers": 5.0, "Ray's services": 1.0}
+    runs = [{"cpu_to_first_epoch_s": run, "cpu_to_exit_s": {k: v + 1 for k, v in run.items()}}]
+    table = startup.cpu_table(runs)
+    assert table is not None
+    assert "| all | 8.00 | 11.00 |" in table and "takes at least 4.00 s" in table
+    assert startup.cpu_table([{"cpu_to_first_epoch_s": None}]) is None  # not sampled (not Linux)

@@ -162,6 +162,10 @@ def test_startup_smoke_times_the_command_and_its_phases(tmp_path):
         "Tune start to first epoch",
     ]
     assert sum(run["phases_s"].values()) == pytest.approx(run["to_first_epoch_s"])
+    # Every kind of process was seen using CPU, and none used less by the exit than by the first epoch.
+    first, total = run["cpu_to_first_epoch_s"], run["cpu_to_exit_s"]
+    assert all(first[kind] > 0 for kind in startup.KINDS), first
+    assert all(total[kind] >= first[kind] for kind in startup.KINDS), (first, total)
 
 
 @pytest.mark.integration
