@@ -27,7 +27,6 @@ from types import ModuleType
 # report those packages missing in that process.
 LEAN = {
     "tensorflow": ("sklearn", "matplotlib"),  # through Keras, which TensorFlow loads
-    "keras": ("sklearn", "matplotlib"),
     "tensorboardX": ("torch",),
 }
 
