@@ -7,7 +7,6 @@ the refit use these, and stay free of either import themselves.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 _configured_pid: int | None = None
 
@@ -25,7 +24,8 @@ def configure_tensorflow(cpus: float, gpus: float) -> None:
         return
     from tuning_service.core.leanimport import lean_import
 
-    tf: Any = lean_import("tensorflow")  # without Keras' scikit-learn and Matplotlib integrations
+    lean_import("tensorflow")  # first, without Keras' scikit-learn and Matplotlib integrations
+    import tensorflow as tf
 
     threads = max(1, int(cpus))
     try:
