@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +18,7 @@ from tuning_service.core import auth
 from tuning_service.core.errors import InputError
 from tuning_service.raytune.raysession import parse_address
 from tuning_service.sweeps.submission import best_record, check_id, entrypoint, parse_jobs_url, stage
+from tuning_service.testing.localcluster import command_line, kill_session, session_cpu
 
 
 @pytest.fixture
@@ -299,3 +305,42 @@ def test_rays_log_in_the_sweep_folder_is_readable_by_its_owner_only(tmp_path):
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / RAY_LOG).stat().st_mode) == 0o600
     assert "a line from Ray" in (tmp_path / RAY_LOG).read_text()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_session_is_read_from_proc_with_each_process_cpu_and_killed_whole():
+    # The leader burns CPU, then starts a child that leaves the process group but not the
+    # session, as Ray's workers do.
+    script = (
+        "import os, subprocess, sys, time\n"
+        "end = time.process_time() + 0.3\n"
+        "while time.process_time() < end: pass\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], process_group=0)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    leader = subprocess.Popen(
+        [sys.executable, "-c", script, "session-marker"],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert leader.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 10
+        while len(session_cpu(leader.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        members = session_cpu(leader.pid)
+        assert len(members) == 2 and members[leader.pid] >= 0.25
+        assert "session-marker" in command_line(leader.pid)
+        child = next(pid for pid in members if pid != leader.pid)
+        assert os.getpgid(child) != os.getpgid(leader.pid)
+        assert kill_session(leader.pid) == 2
+        leader.wait(timeout=10)
+        while session_cpu(leader.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert session_cpu(leader.pid) == {} and command_line(leader.pid) is None
+    finally:
+        if leader.poll() is None:
+            kill_session(leader.pid)
+            leader.wait()

@@ -62,21 +62,40 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def session_members(sid: int) -> list[int]:
-    """Every live process of session ``sid`` (Ray's workers leave the process group, not the session).
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
-    Read from /proc, as `ps` would: no tool that a slim machine may lack.
+
+def session_cpu(sid: int) -> dict[int, float]:
+    """Every live process of session ``sid`` with the CPU seconds (user + system) it has used.
+
+    Read from /proc, as `ps` would: no tool that a slim machine may lack. Ray's workers leave
+    the process group, not the session.
     """
-    found = []
+    found = {}
     for stat_file in Path("/proc").glob("[0-9]*/stat"):
         try:
-            # pid (comm) state ppid pgrp session ...; comm may hold spaces and parentheses.
+            # pid (comm) state ppid pgrp session ... utime stime; comm may hold spaces and parentheses.
             fields = stat_file.read_text().rpartition(")")[2].split()
         except OSError:  # the process ended meanwhile
             continue
         if int(fields[3]) == sid:
-            found.append(int(stat_file.parent.name))
+            found[int(stat_file.parent.name)] = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
     return found
+
+
+def session_members(sid: int) -> list[int]:
+    """Every live process of session ``sid``."""
+    return list(session_cpu(sid))
+
+
+def command_line(pid: int) -> str | None:
+    """Process ``pid``'s command line, its arguments joined by spaces; None once it has ended."""
+    try:
+        return (
+            (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
+    except OSError:
+        return None
 
 
 def kill_session(sid: int) -> int:
