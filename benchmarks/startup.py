@@ -7,9 +7,10 @@ epoch, a fresh results folder each run) as a new process, the way a user starts 
 and times from launching the process to the end of the sweep's first epoch (the
 earliest ``ended_at`` among the trials' recorded epochs) and to its exit. The sweep's
 log file (timestamped lines, ``--log-file``) splits the first part into: Python and
-the CLI's imports until the first log line, the driver's checks and data until Ray is
-asked to start, Ray's start, and Tune's start up to the first epoch (the trial actors'
-workers start and import TensorFlow, build and train).
+the CLI's imports until the job's data is loaded, the data (and the imports its loader
+makes) and the results store, the sweep's folder and its first record until Ray is asked
+to start, Ray's start, and Tune's start up to the first epoch (the trial actors' workers
+start and import TensorFlow, build and train).
 
 On Linux it also samples, every 0.2 s, the CPU seconds of every process of the command's
 session (the command, the Ray services it starts, the trial workers), and reports them by
@@ -23,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -37,18 +37,21 @@ from typing import Any
 
 from benchmarks import cli
 from benchmarks.reporting import fmt, markdown_table, publish
+from tuning_service.testing.localcluster import command_line, kill_session, session_cpu
 
 TARGET_S = 4.0
 # Log lines that start a phase: (phase name, text the line contains).
 MARKS = (
-    ("driver checks and data", "tuning_service.sweeps.runner: sweep "),
+    ("the job's data and the store", "tuning_service.sweeps.runner: loading the data of job "),
+    ("the sweep's folder and record", "tuning_service.sweeps.runner: sweep "),
     ("Ray start", "tuning_service.raytune.raysession: starting"),
     ("Tune start to first epoch", "tuning_service.raytune.raysession: ready"),
 )
+FIRST_PHASE = "Python and the CLI's imports"
 
 
 def _log_times(log: Path) -> dict[str, float]:
-    """The wall-clock time of the first log line and of each phase mark (epoch seconds)."""
+    """The wall-clock time of each phase mark's first line (epoch seconds)."""
     found: dict[str, float] = {}
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
         stamp, _, rest = line.partition(" | ")
@@ -56,7 +59,6 @@ def _log_times(log: Path) -> dict[str, float]:
             when = datetime.fromisoformat(stamp).timestamp()
         except ValueError:
             continue
-        found.setdefault("first log line", when)
         for name, text in MARKS:
             if text in rest:
                 found.setdefault(name, when)
@@ -67,7 +69,6 @@ def _log_times(log: Path) -> dict[str, float]:
 WORKER_MARKS = ("default_worker.py", "ray::KerasTrainable", "ray::IDLE")
 KINDS = ("driver", "trial workers", "Ray's services")
 SAMPLE_S = 0.2  # a sample reads every process's /proc entry: about 5 ms of this process's CPU
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 # (when, pid -> (kind, CPU seconds so far)) per sample.
@@ -93,23 +94,15 @@ class CpuSampler:
 
     def _sample(self) -> dict[int, tuple[str, float]]:
         seen: dict[int, tuple[str, float]] = {}
-        for stat_file in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                stat = stat_file.read_text()
-                fields = stat[stat.rindex(")") + 2 :].split()
-                if int(fields[3]) != self.session:
-                    continue
-                pid = int(stat_file.parent.name)
-                cmdline = (
-                    (stat_file.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                )
-            except (OSError, ValueError, IndexError):
-                continue  # ended between the listing and the read
+        for pid, cpu in session_cpu(self.session).items():
             # A worker's title changes as it takes an actor: once a worker, always one.
             kind = self._kinds.get(pid)
             if kind != "trial workers":
+                cmdline = command_line(pid)
+                if cmdline is None:
+                    continue  # ended between the listing and the read
                 kind = self._kinds[pid] = _kind(pid, self.session, cmdline)
-            seen[pid] = (kind, (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS)
+            seen[pid] = (kind, cpu)
         return seen
 
     def _run(self) -> None:
@@ -157,16 +150,15 @@ def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         try:
             stdout, stderr = process.communicate(timeout=600)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # the command's session: its own Ray with it
+            kill_session(process.pid)  # the command's session: its own Ray with it, workers included
             raise
         finally:
             if sampler is not None:
                 sampler.stop()
     exited = time.time()
-    done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-    if done.returncode != 0:
-        raise RuntimeError(f"the sweep failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
-    sweep_dir = storage / args.job / json.loads(done.stdout)["sweep_id"]
+    if process.returncode != 0:
+        raise RuntimeError(f"the sweep failed (exit {process.returncode}): {stderr.strip()[-500:]}")
+    sweep_dir = storage / args.job / json.loads(stdout)["sweep_id"]
     first_epoch = _first_epoch_end(sweep_dir)
     marks = _log_times(log)
     run: dict[str, Any] = {
@@ -176,16 +168,11 @@ def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "cpu_to_first_epoch_s": None if sampler is None else cpu_by_kind(sampler.samples, first_epoch),
         "cpu_to_exit_s": None if sampler is None else cpu_by_kind(sampler.samples),
     }
-    previous_name, previous = "Python and the CLI's imports", launched
-    for name in ("first log line", *[n for n, _ in MARKS]):
+    previous_name, previous = FIRST_PHASE, launched
+    for name, _ in MARKS:
         if name in marks:
-            if name != "first log line":
-                run["phases_s"][previous_name] = marks[name] - previous
-                previous_name = name
-            else:
-                run["phases_s"][previous_name] = marks[name] - previous
-                previous_name = "CLI start until the sweep is logged"
-            previous = marks[name]
+            run["phases_s"][previous_name] = marks[name] - previous
+            previous_name, previous = name, marks[name]
     if first_epoch is not None:
         run["phases_s"][previous_name] = first_epoch - previous
     return run

@@ -156,8 +156,8 @@ def test_startup_smoke_times_the_command_and_its_phases(tmp_path):
     assert 0 < run["to_first_epoch_s"] < run["to_exit_s"]
     assert list(run["phases_s"]) == [
         "Python and the CLI's imports",
-        "CLI start until the sweep is logged",
-        "driver checks and data",
+        "the job's data and the store",
+        "the sweep's folder and record",
         "Ray start",
         "Tune start to first epoch",
     ]

@@ -151,7 +151,7 @@ def run_sweep(
     """
     prepared = replace(prepare(spec, job), trainable=trainable, stop=stop)
     job = prepared.job
-    dataset = job.load_data(limit=spec.data_limit, data_dir=spec.data_dir, seed=spec.seed)
+    dataset = _load_data(job, spec)
     store = open_store(spec.db, storage=spec.storage)
     try:
         return _run_recorded(prepared, dataset, store, progress)
@@ -186,12 +186,16 @@ def resume_sweep(
             job = load_job(row.job_ref)
             prepared = prepare(spec_of(row, db=db), job)
             resume = plan_resume(store, row, prepared.job)
-            dataset = prepared.job.load_data(
-                limit=prepared.spec.data_limit, data_dir=prepared.spec.data_dir, seed=prepared.spec.seed
-            )
+            dataset = _load_data(prepared.job, prepared.spec)
             return _run_recorded(prepared, dataset, store, progress, resume)
     finally:
         store.close()
+
+
+def _load_data(job: Job, spec: SweepSpec) -> Any:
+    """The job's data, logged first: a slow load shows what the sweep is waiting for."""
+    log.info("loading the data of job %s", job.name)
+    return job.load_data(limit=spec.data_limit, data_dir=spec.data_dir, seed=spec.seed)
 
 
 def _run_recorded(
