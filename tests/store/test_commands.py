@@ -7,6 +7,8 @@ import io
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -260,3 +262,21 @@ def test_a_server_that_never_answers_fails_within_seconds(capsys, tmp_path, sile
     elapsed = time.monotonic() - started
     assert code == 2 and "cannot connect to database" in err and "timeout" in err.lower(), err
     assert CONNECT_TIMEOUT_S - 1 <= elapsed < CONNECT_TIMEOUT_S + 5
+
+
+def test_the_reading_commands_load_neither_numpy_nor_alembic(filled, tmp_path):
+    # As commands, `results` and `export` take about as long to import as to answer: NumPy and
+    # Alembic's migration runtime were a third of a second each, and neither is needed to read.
+    script = (
+        "import sys\n"
+        "from tuning_service.cli import main\n"
+        "codes = [main(['results']), main(['export', '--output', sys.argv[1]])]\n"
+        "print('ran', codes, sorted(m for m in ('numpy', 'alembic') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "TUNING_SERVICE_DB": filled}  # the URL in no process's arguments
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "best.json")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.stdout.strip().splitlines()[-1] == "ran [0, 0] []", done.stderr
+    assert json.loads((tmp_path / "best.json").read_text())

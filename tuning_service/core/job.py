@@ -7,14 +7,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-
 from tuning_service.core.converted import Converted
 from tuning_service.core.errors import InputError
 from tuning_service.core.space import Space
 
 if TYPE_CHECKING:
     import keras
+    import numpy as np  # annotations only: commands that read results never load NumPy
 
 Mode = Literal["max", "min"]
 Task = Literal["binary", "multiclass", "regression"]

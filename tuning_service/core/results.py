@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tuning_service.core import curvefile, yamlio
+from tuning_service.core import yamlio
 from tuning_service.core.errors import InputError
 from tuning_service.core.objectives import (
     Candidate,
@@ -201,6 +201,8 @@ def write_atomic(path: Path, text: str | bytes) -> None:
 def write_outputs(result: SweepResult) -> dict[str, Any] | None:
     """Write trials.json (and its columns, curves.npz) and, when a trial finished,
     best_config.json / .yaml to the sweep dir."""
+    from tuning_service.core import curvefile  # NumPy: not for the commands that only read the store
+
     trials = [asdict(t) for t in result.leaderboard()]
     trials_json = result.sweep_dir / TRIALS_JSON
     write_atomic(trials_json, json.dumps(trials, indent=2, default=str))

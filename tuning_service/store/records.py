@@ -818,7 +818,7 @@ def open_store(
     report a missing one as bad input.
     """
     from tuning_service.core.spec import DEFAULT_STORAGE
-    from tuning_service.store.migrate import current_revision, upgrade
+    from tuning_service.store.migrate import stored_revision, upgrade
 
     url = parse_url(resolve_url(db, storage if storage is not None else DEFAULT_STORAGE))
     check_reachable(url, must_exist=must_exist)
@@ -828,9 +828,7 @@ def open_store(
     engine = create_engine(url)
     try:
         if must_exist:
-            with engine.connect() as conn:
-                revision = current_revision(conn)
-            if revision is None:
+            if stored_revision(engine) is None:
                 raise InputError(
                     f"database {redact(url)!r} holds no tuning-service results yet; run a sweep with "
                     f"--db (or {DB_ENV}) pointing at it"
