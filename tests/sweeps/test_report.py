@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -102,6 +106,40 @@ def test_a_sweep_with_no_finished_trial_is_reported_as_such(tmp_path):
     result = _made_up(tmp_path, [_trial(0, "diverged", [None], 0.0)])
     page = render_html(result, SPACE, {})
     assert "No trial finished with a valid metric" in page
+
+
+def test_importance_is_judged_without_loading_scikit_learn(tmp_path):
+    # Optuna's importance module loads scikit-learn for its fANOVA and impurity evaluators:
+    # 2 CPU s of a new `report` process, for evaluators the report does not use.
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from tuning_service.core.results import SweepResult, TrialSummary
+        from tuning_service.core.space import Choice, Float, Space
+        from tuning_service.sweeps.report import param_importance
+
+        space = Space({"learning_rate": Float(1e-4, 1e-1, log=True), "activation": Choice(("relu", "tanh"))})
+        trials = [
+            TrialSummary(
+                trial_id=f"t{i}", config={"learning_rate": 10 ** -(1 + i % 3), "activation": ("relu", "tanh")[i % 2]},
+                status="completed", value=0.5 + 0.1 * (i % 3), best_epoch=1, epochs=1, train_time_s=1.0, history=[],
+            )
+            for i in range(24)
+        ]
+        result = SweepResult(
+            sweep_id="s1", job="toy", metric="val_accuracy", mode="max", searcher="random", scheduler="asha",
+            seed=0, sweep_dir=sys.argv[1], trials=trials, wall_time_s=1.0, max_epochs=1, space=space.to_dict(),
+        )
+        print(json.dumps({"scores": param_importance(result, space), "sklearn": "sklearn" in sys.modules}))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["sklearn"] is False, done.stderr
+    # The learning rate alone decides the value: it is the important one.
+    assert found["scores"]["learning_rate"] > found["scores"].get("activation", 0.0)
 
 
 @pytest.mark.integration

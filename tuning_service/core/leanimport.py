@@ -1,11 +1,12 @@
-"""Import a library without the optional integrations it loads but a sweep's processes never use.
+"""Import a library without the optional integrations it loads but our processes never use.
 
 Keras loads scikit-learn (for its estimator wrappers) and Matplotlib (for its plotting
 helpers) as it starts, and TensorFlow loads Keras; tensorboardX loads PyTorch to accept its
 tensors. A trial's worker uses neither integration, nor does the driver's TensorBoard logger
 (Tune writes floats), yet they cost seconds of CPU before a sweep's first epoch
 (`python -m benchmarks.startup` on 2 slow cores: the trial workers' 17.1 s -> 13.6 s, the
-driver's 8.4 s -> 5.9 s). Each library guards these imports with ``except ImportError``, so
+driver's 8.4 s -> 5.9 s). Optuna's importance module loads scikit-learn for two evaluators
+the report does not use. Each library guards these imports with ``except ImportError``, so
 hiding the package while the library loads gives exactly what the library does where that
 package is not installed.
 
@@ -29,6 +30,9 @@ from types import ModuleType
 LEAN = {
     "tensorflow": ("sklearn", "matplotlib"),  # through Keras, which TensorFlow loads
     "tensorboardX": ("torch",),
+    # For its fANOVA and impurity evaluators (2 CPU s of SciPy and pandas on 2 cores); the
+    # report's PED-ANOVA uses neither.
+    "optuna.importance": ("sklearn",),
 }
 
 

@@ -143,10 +143,10 @@ WARM_MODULES = ("optuna", "optuna.importance", "tuning_service.sweeps.plots")
 def warm_up() -> None:
     """Import the heavy figures' libraries (Optuna's importance, Matplotlib), so the
     first view after a start does not pay for them; run in a background thread once serving."""
-    import importlib
+    from tuning_service.core.leanimport import lean_import
 
     for module in WARM_MODULES:
-        importlib.import_module(module)
+        lean_import(module)
 
 
 def job_history(request: Request) -> JSONResponse:

@@ -180,6 +180,10 @@ def param_importance(result: SweepResult, space: Space | None) -> dict[str, floa
     """
     import optuna
 
+    from tuning_service.core.leanimport import lean_import
+
+    lean_import("optuna.importance")  # without scikit-learn, which only the other evaluators use
+
     if space is None:
         return {}
     distributions = {k: p.to_optuna() for k, p in space.items()}
