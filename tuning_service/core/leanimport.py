@@ -28,9 +28,11 @@ from types import ModuleType
 # With Keras loaded this way, `keras.wrappers`' scikit-learn estimators and `keras.visualization`
 # report those packages missing in that process.
 LEAN = {
-    "tensorflow": ("sklearn", "matplotlib"),  # through Keras, which TensorFlow loads
+    # Through Keras, which TensorFlow loads; SciPy for TensorFlow's own Keras 1 code, which
+    # checks for SciPy's sparse matrices (0.2 CPU s of each trial worker's start).
+    "tensorflow": ("sklearn", "matplotlib", "scipy"),
     "tensorboardX": ("torch",),
-    # For its fANOVA and impurity evaluators (2 CPU s of SciPy and pandas on 2 cores); the
+    # For its fANOVA and impurity evaluators (2 CPU s: scikit-learn, SciPy, pandas); the
     # report's PED-ANOVA uses neither.
     "optuna.importance": ("sklearn",),
 }
