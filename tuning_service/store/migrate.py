@@ -67,14 +67,15 @@ def upgrade(engine: Engine) -> None:
 
 
 def stored_revision(engine: Engine) -> str | None:
-    """The revision recorded in the database, or None (no table yet, or unreadable).
+    """The revision recorded in the database, or None where it has no revision table yet.
 
     One query, without Alembic: the commands that only read open the database this way
-    (importing Alembic's migration runtime took a third of a second of `results`)."""
+    (importing Alembic's migration runtime took a third of a second of `results`). A database
+    that cannot be reached or read raises, as Alembic's own check would."""
     import sqlalchemy as sa
 
-    try:
-        with engine.execution_options(readonly=True).connect() as conn:
-            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-    except sa.exc.DBAPIError:
-        return None
+    with engine.execution_options(readonly=True).connect() as conn:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        revision: str | None = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        return revision
