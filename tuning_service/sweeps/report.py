@@ -264,7 +264,9 @@ def drawn_figures(
 
     Drawn by this process and forked copies of it at once where that is safe (`core.forked`):
     each figure is pure-Python work that threads could not share out. Importance comes first, so
-    this process draws it: its Optuna import (scikit-learn with it, seconds) then stays here."""
+    this process draws it: Optuna's importance module, once imported here, is already loaded in the
+    forked copies and in a long-lived caller's next report (the dashboard's), instead of being
+    imported again by a copy that then exits."""
     names = sorted(FIGURES, key=lambda name: name != "importance")
     drawn = dict(
         zip(names, map_forked(lambda name: _draw(name, result, space, data, png_dir), names), strict=True)
