@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from clusterkit import ROOT, clean_env, free_port
@@ -142,9 +143,10 @@ def test_a_driver_on_a_machine_without_a_node_of_the_cluster_is_refused_at_once(
 
 CLIENT_PROBE = """
 import os, sys, time, ray
+from tuning_service.raytune.raysession import connect_client
 started = time.monotonic()
 try:
-    ray.util.connect(sys.argv[1].removeprefix("ray://"), connection_retries=1)
+    connect_client(lambda: ray.util.connect(sys.argv[1].removeprefix("ray://"), connection_retries=1), sys.argv[1])
 except ConnectionError as exc:
     print(f"refused after {time.monotonic() - started:.0f}s: {exc}")
     sys.exit(3)
@@ -155,7 +157,8 @@ print("ran as uid", ray.get(ray.remote(lambda: os.getuid()).remote()))
 def test_the_ray_client_port_enforces_the_token(local_cluster):
     """Ray 2.60's Ray Client server (port 10001 by default, used by `ray://` addresses such as the
     CronJob example's) refuses a client without the cluster's token or with a wrong one: the
-    handshake never completes. The same client with the token runs code."""
+    handshake never completes. The same client with the token runs code (connecting as sweeps
+    do, again where Ray's server for the client died starting: ray-project/ray#63202)."""
     for env in (
         local_cluster.without_token(),
         local_cluster.without_token(RAY_AUTH_TOKEN="f" * 64, RAY_AUTH_MODE="token"),
@@ -176,4 +179,12 @@ def test_the_ray_client_port_enforces_the_token(local_cluster):
         text=True,
         timeout=120,
     )
-    assert allowed.returncode == 0 and "ran as uid" in allowed.stdout, allowed.stdout + allowed.stderr[-2000:]
+    assert allowed.returncode == 0 and "ran as uid" in allowed.stdout, (
+        allowed.stdout + allowed.stderr[-2000:] + client_server_logs(local_cluster.home)
+    )
+
+
+def client_server_logs(home: Path) -> str:
+    """The tails of the head's Ray Client server logs, which name why a client's server did not start."""
+    logs = sorted((home / "ray" / "session_latest" / "logs").glob("ray_client_server*.err"))
+    return "".join(f"\n== {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in logs)

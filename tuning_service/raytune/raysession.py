@@ -9,15 +9,16 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tuning_service.core.auth import missing_or_wrong, prepare_client_auth, token_source
 from tuning_service.core.errors import InputError, SweepError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RAY_LOG = "ray.log"
 # Joining a cluster fails within this many seconds (per check) instead of Ray's minute of retries.
@@ -38,6 +39,31 @@ SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # Ray's loggers whose chatter belongs in the sweep's log file, not on the console.
 _RAY_LOGGERS = ("ray", "ray.tune", "ray.train", "ray.data")
+
+
+# A Ray Client server forks a server of its own for each client, and that fork can die in
+# gRPC's fork handling (ray-project/ray#63202: a few percent of connections). The client then
+# gets one of these texts; a new connection forks again, so it is tried up to this many times.
+CLIENT_SERVER_DIED = ("Starting Ray client server failed", "in start_specific_server")
+CLIENT_ATTEMPTS = 3
+
+
+def connect_client(connect: Callable[[], T], address: str) -> T:
+    """``connect()`` (Ray Client's connection), again while Ray's server for this client died starting."""
+    for attempt in range(1, CLIENT_ATTEMPTS + 1):
+        try:
+            return connect()
+        except ConnectionError as exc:
+            if attempt == CLIENT_ATTEMPTS or not any(text in str(exc) for text in CLIENT_SERVER_DIED):
+                raise
+            log.warning(
+                "the Ray Client at %s could not start its server for this client (attempt %d of %d); "
+                "connecting again",
+                address,
+                attempt,
+                CLIENT_ATTEMPTS,
+            )
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def prepare_environment(address: str | None) -> None:
@@ -378,7 +404,10 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
         log.info("starting %s", "an embedded local Ray" if embedded else f"a connection to {address}")
         started = time.monotonic()
         try:
-            context = ray.init(**kwargs)
+            if target_address.startswith("ray://"):
+                context = connect_client(lambda: ray.init(**kwargs), target_address)
+            else:
+                context = ray.init(**kwargs)
         except AuthenticationError:
             raise InputError(
                 f"the Ray cluster at {address!r} refused this client: {missing_or_wrong(token_source())}"
