@@ -17,6 +17,10 @@ session (the command, the Ray services it starts, the trial workers), and report
 kind up to the first epoch and to the exit: on a machine whose cores are all busy while a
 sweep starts, their sum over the core count is the least the start can take. A process's
 CPU after its last sample is missed, so these are lower bounds.
+
+It also imports each library of `core.leanimport.LEAN` in a new process, plainly and
+without the packages listed for it, and reports the CPU seconds of each (``--smoke``:
+Optuna's importance module only): what each entry saves a process that loads it.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from typing import Any
 
 from benchmarks import cli
 from benchmarks.reporting import fmt, markdown_table, publish
+from tuning_service.core.leanimport import LEAN
 from tuning_service.testing.localcluster import command_line, kill_session, session_cpu
 
 TARGET_S = 4.0
@@ -178,6 +183,56 @@ def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return run
 
 
+# Run in a new process: argv[1] the module, argv[2] "lean" or "plain"; prints CPU s and what loaded.
+_IMPORT = """
+import importlib, json, sys, time
+from tuning_service.core.leanimport import LEAN, lean_import
+module = sys.argv[1]
+started = time.process_time()
+(lean_import if sys.argv[2] == "lean" else importlib.import_module)(module)
+cpu = time.process_time() - started
+print(json.dumps({"cpu_s": cpu, "loaded": [name for name in LEAN[module] if name in sys.modules]}))
+"""
+
+
+def import_costs(modules: Sequence[str], runs: int) -> dict[str, dict[str, Any]]:
+    """Per module: the median CPU seconds of a plain and of a lean import, each in a new process,
+    and which of the packages `LEAN` lists each one loaded."""
+    costs: dict[str, dict[str, Any]] = {}
+    for module in modules:
+        measured: dict[str, list[dict[str, Any]]] = {"plain": [], "lean": []}
+        for _ in range(runs):
+            for mode, results in measured.items():  # alternated: a slow spell hits both alike
+                done = subprocess.run(
+                    [sys.executable, "-c", _IMPORT, module, mode],
+                    capture_output=True, text=True, check=True, timeout=300,
+                )  # fmt: skip
+                results.append(json.loads(done.stdout.splitlines()[-1]))
+        costs[module] = {}
+        for mode, results in measured.items():
+            costs[module][f"{mode}_cpu_s"] = statistics.median(r["cpu_s"] for r in results)
+            costs[module][f"{mode}_loaded"] = results[0]["loaded"]
+    return costs
+
+
+def import_table(costs: dict[str, dict[str, Any]], runs: int) -> str:
+    rows = [
+        [
+            f"`{module}`",
+            ", ".join(LEAN[module]),
+            fmt(c["plain_cpu_s"], 2),
+            fmt(c["lean_cpu_s"], 2),
+            fmt(c["plain_cpu_s"] - c["lean_cpu_s"], 2),
+            ", ".join(c["plain_loaded"]) or "none",
+            ", ".join(c["lean_loaded"]) or "none",
+        ]
+        for module, c in costs.items()
+    ]
+    header = ["import (new process)", "hidden", "CPU s plain", "CPU s lean", "saved"]
+    header += ["hidden ones a plain import loads", "... a lean one"]
+    return f"CPU of each `LEAN` import, median of {runs} alternated runs:\n\n" + markdown_table(header, rows)
+
+
 def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     runs = []
     for i in range(1 if args.smoke else args.runs):
@@ -205,12 +260,15 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     cpu = cpu_table(runs)
     if cpu is not None:
         lines += ["", cpu]
+    import_runs = 1 if args.smoke else args.runs
+    imports = import_costs(["optuna.importance"] if args.smoke else list(LEAN), import_runs)
+    lines += ["", import_table(imports, import_runs)]
     publish(
         out / "startup",
         "startup",
         args,
         "\n".join(lines),
-        {"job": args.job, "runs": runs, "phases_s": phases},
+        {"job": args.job, "runs": runs, "phases_s": phases, "imports": imports},
     )
     return {"to_first_epoch_s": first, "phases_s": phases}
 

@@ -166,6 +166,10 @@ def test_startup_smoke_times_the_command_and_its_phases(tmp_path):
     first, total = run["cpu_to_first_epoch_s"], run["cpu_to_exit_s"]
     assert all(first[kind] > 0 for kind in startup.KINDS), first
     assert all(total[kind] >= first[kind] for kind in startup.KINDS), (first, total)
+    # The lean import loads what a plain one does, less the hidden package, and costs less.
+    importance = data["imports"]["optuna.importance"]
+    assert importance["plain_loaded"] == ["sklearn"] and importance["lean_loaded"] == []
+    assert importance["lean_cpu_s"] < importance["plain_cpu_s"], importance
 
 
 @pytest.mark.integration

@@ -26,13 +26,14 @@ from types import ModuleType
 
 # Library -> optional packages it loads for integrations a sweep's processes do not use.
 # With Keras loaded this way, `keras.wrappers`' scikit-learn estimators and `keras.visualization`
-# report those packages missing in that process.
+# report those packages missing in that process. `python -m benchmarks.startup` reports what each
+# entry saves a new process, importing the library plainly and lean.
 LEAN = {
     # Through Keras, which TensorFlow loads; SciPy for TensorFlow's own Keras 1 code, which
-    # checks for SciPy's sparse matrices (0.2 CPU s of each trial worker's start).
+    # checks for SciPy's sparse matrices.
     "tensorflow": ("sklearn", "matplotlib", "scipy"),
     "tensorboardX": ("torch",),
-    # For its fANOVA and impurity evaluators (2 CPU s: scikit-learn, SciPy, pandas); the
+    # For its fANOVA and impurity evaluators (scikit-learn, with SciPy and pandas); the
     # report's PED-ANOVA uses neither.
     "optuna.importance": ("sklearn",),
 }
