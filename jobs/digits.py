@@ -2,15 +2,45 @@
 
 from __future__ import annotations
 
+import os
+from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tuning_service.job import Dataset, Job
 from tuning_service.models import build_cnn, build_mlp
 from tuning_service.space import Choice, Float, Int
 
+if TYPE_CHECKING:
+    import numpy as np
+
+
+# Bumped whenever the split or its preprocessing changes, so that no older cached split is read.
+SPLIT_VERSION = 1
+
 
 def load_data(*, limit: int | None = None, data_dir: str | Path | None = None, seed: int = 0) -> Dataset:
-    """1797 images: 20% test, then 20% of the rest validation, stratified; pixels to [0, 1]."""
+    """1797 images: 20% test, then 20% of the rest validation, stratified; pixels to [0, 1].
+
+    The split is kept in the dataset cache (``data_dir``, else Keras') once made: it is fixed for a
+    scikit-learn version and seed, and importing scikit-learn (SciPy with it) to make it is most of
+    what loading the data costs a sweep's start (`python -m benchmarks.startup`)."""
+    from tuning_service.data.arraycache import cached_arrays  # NumPy: not for commands that only list jobs
+    from tuning_service.imagedata import keras_cache_dir
+
+    cache = Path(os.path.expanduser(data_dir)) if data_dir else keras_cache_dir()
+    name = f"tuning-service-digits-v{SPLIT_VERSION}-sklearn-{version('scikit-learn')}-seed-{seed}.npz"
+    split = cached_arrays(cache / name, lambda: _split(seed))
+    x_train, y_train = split["x_train"], split["y_train"]
+    if limit is not None:
+        x_train, y_train = x_train[:limit], y_train[:limit]
+    return Dataset(
+        x_train, y_train, split["x_val"], split["y_val"], split["x_test"], split["y_test"],
+        task="multiclass", num_classes=10,
+    )  # fmt: skip
+
+
+def _split(seed: int) -> dict[str, np.ndarray]:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -20,9 +50,14 @@ def load_data(*, limit: int | None = None, data_dir: str | Path | None = None, s
     x_train, x_val, y_train, y_val = train_test_split(
         x_rest, y_rest, test_size=0.2, stratify=y_rest, random_state=seed
     )
-    if limit is not None:
-        x_train, y_train = x_train[:limit], y_train[:limit]
-    return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, task="multiclass", num_classes=10)
+    return {
+        "x_train": x_train,
+        "y_train": y_train,
+        "x_val": x_val,
+        "y_val": y_val,
+        "x_test": x_test,
+        "y_test": y_test,
+    }
 
 
 JOB = Job(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
+import tempfile
 import threading
 from types import SimpleNamespace
 
@@ -12,6 +15,11 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+# Keras' dataset cache, where the digits job keeps its split: a folder of the session's (shared
+# with the sweeps it starts), not the user's home; removed by the process that made it.
+if "KERAS_HOME" not in os.environ:
+    os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="tuning-service-tests-keras-")
+    atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], ignore_errors=True)
 
 import pytest  # noqa: E402
 
