@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,12 +24,12 @@ def load_data(*, limit: int | None = None, data_dir: str | Path | None = None, s
     The split is kept in the dataset cache (``data_dir``, else Keras') once made: it is fixed for a
     scikit-learn version and seed, and importing scikit-learn (SciPy with it) to make it is most of
     what loading the data costs a sweep's start (`python -m benchmarks.startup`)."""
-    from tuning_service.data.arraycache import cached_arrays  # NumPy: not for commands that only list jobs
-    from tuning_service.imagedata import keras_cache_dir
+    # Imported here: both load NumPy, which commands that only list or read jobs never need.
+    from tuning_service.data.arraycache import cached_arrays
+    from tuning_service.imagedata import dataset_cache_dir
 
-    cache = Path(os.path.expanduser(data_dir)) if data_dir else keras_cache_dir()
     name = f"tuning-service-digits-v{SPLIT_VERSION}-sklearn-{version('scikit-learn')}-seed-{seed}.npz"
-    split = cached_arrays(cache / name, lambda: _split(seed))
+    split = cached_arrays(dataset_cache_dir(data_dir) / name, lambda: _split(seed))
     x_train, y_train = split["x_train"], split["y_train"]
     if limit is not None:
         x_train, y_train = x_train[:limit], y_train[:limit]

@@ -36,6 +36,11 @@ def keras_cache_dir() -> Path:
     return Path(home) / "datasets"
 
 
+def dataset_cache_dir(data_dir: str | Path | None = None) -> Path:
+    """The dataset cache a job reads: ``data_dir`` (``~`` expanded) if given, else Keras'."""
+    return Path(os.path.expanduser(data_dir)) if data_dir else keras_cache_dir()
+
+
 @dataclass(frozen=True)
 class ImageSource:
     """One Keras image dataset: the files it needs in the cache and how to read them.
@@ -87,7 +92,7 @@ class ImageSource:
 
 def load_arrays(source: ImageSource, data_dir: str | Path | None = None) -> Arrays:
     """The dataset's arrays from ``data_dir`` (default: Keras' cache), downloading only if absent."""
-    cache_dir = Path(os.path.expanduser(data_dir)) if data_dir else keras_cache_dir()
+    cache_dir = dataset_cache_dir(data_dir)
     folder = source.locate(cache_dir)
     if folder is None:
         missing = next(f for f in source.files if not (cache_dir / source.layouts[0] / f).is_file())
