@@ -157,3 +157,40 @@ def test_its_state_survives_tunes_snapshot_without_saves_in_flight():
     )
     assert {t.trial_id for t in restored._trial_state} == {t.trial_id for t in trials}
     assert all(s.last_checkpoint is None and s.last_score == 0.5 for s in restored._trial_state.values())
+
+
+def test_an_exploit_reaches_the_next_snapshot_of_the_trial(tmp_path):
+    """Tune keeps each trial's run metadata as cached JSON, and Ray's PBT hands the donor's
+    checkpoint to the trial's checkpoint manager behind that cache's back: a snapshot taken after
+    the exploit would hold the new config with no checkpoint, and a resumed trial would train
+    the new config from scratch."""
+    from ray.train import Checkpoint
+    from ray.train._internal.checkpoint_manager import _CheckpointManager
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers.pbt import _PBTTrialState
+    from ray.tune.trainable.metadata import _TrainingRunMetadata
+
+    pbt = create_scheduler("pbt", max_t=9, space=SPACE, synch=True)
+    pbt.set_search_properties("val_accuracy", "max")
+    config = {"learning_rate": 0.01, "units": 32, "dropout": 0.1, "batch_size": 32, "momentum": 0.5}
+    trial, donor = Trial("t", config=dict(config), stub=True), Trial("t", config=dict(config), stub=True)
+    trial.create_placement_group_factory()  # what Tune does before a trial first runs
+    trial.run_metadata.checkpoint_manager = _CheckpointManager(None)
+    trial.set_status(Trial.PAUSED)
+    (tmp_path / "donor").mkdir()
+    for t, score in ((trial, 0.2), (donor, 0.9)):
+        pbt._trial_state[t] = _PBTTrialState(t)
+        pbt._trial_state[t].last_score = score
+        pbt._trial_state[t].last_result = {"training_iteration": 2, "val_accuracy": score}
+    pbt._trial_state[donor].last_checkpoint = Checkpoint.from_directory(tmp_path / "donor")
+    trial.get_json_state()  # a snapshot before the exploit caches the trial's metadata
+
+    pbt._exploit(None, trial, donor)
+
+    trial_json, metadata_json = trial.get_json_state()
+    restored = Trial.from_json_state(trial_json, stub=True)
+    restored.run_metadata = _TrainingRunMetadata.from_json_state(metadata_json)
+    latest = restored.run_metadata.checkpoint_manager.latest_checkpoint_result
+    assert restored.config == trial.config != config
+    assert latest is not None and latest.checkpoint.path == str(tmp_path / "donor")
+    assert latest.metrics["training_iteration"] == 2

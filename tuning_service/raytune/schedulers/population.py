@@ -66,6 +66,11 @@ class PopulationBased(PopulationBasedTraining):
         donor_epoch: Any = (theirs.last_result or {}).get(self._time_attr)
         donor_config = self.space.effective(trial_to_clone.config)
         super()._exploit(tune_controller, trial, trial_to_clone)
+        # Ray's PBT gives the trial the donor's checkpoint behind the back of Tune's cached JSON
+        # of the trial's run metadata: without this, a snapshot taken before the trial next
+        # reports would keep the new config with the old (or no) checkpoint, and a resumed
+        # trial would train the new config from a start it never had.
+        trial.run_metadata.invalidate_cache()
         after = self.space.effective(trial.config)
         changed = sorted(
             {k for k in (*before, *after) if before.get(k, _ABSENT) != after.get(k, _ABSENT)}
