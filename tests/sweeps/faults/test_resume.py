@@ -38,9 +38,13 @@ def _optuna_numbers(sweep_dir: Path) -> list[int]:
     return sorted(t.number for t in state["_ot_study"].trials)
 
 
-# Every searcher (that each model-based one's own state comes back whole is also
-# tests/raytune/test_searchers.py's restored-searcher test, without Ray).
-SEARCHERS = ("grid", "random", "optuna", "hyperopt", "cmaes", "qmc", "gp", "bohb", "nsga2", "motpe")
+# One searcher per way a searcher reaches Tune: Tune's own generator (grid, random), HyperOpt,
+# BOHB, an Optuna sampler through `optuna.sampler_plan` and a multi-objective one through
+# `multiobjective.objectives_plan`. The other samplers take the same way as the searcher named
+# in SAME_WAY_AS, and that each one's own state comes back whole is
+# tests/raytune/test_searchers.py's restored-searcher test, without Ray.
+SEARCHERS = ("grid", "random", "optuna", "hyperopt", "bohb", "nsga2")
+SAME_WAY_AS = {"cmaes": "optuna", "qmc": "optuna", "gp": "optuna", "motpe": "nsga2"}
 # Trials per sweep, and how many have finished when its driver is killed: the grid runs its 12
 # points; the others 6 trials (each trial costs the suite time, the kill and resume are the test).
 TRIALS = {"grid": 12}
@@ -54,10 +58,10 @@ CUT_COPY = ("grid",)
 # Each with ASHA, but BOHB, which runs only with its own Hyperband (it pauses and resumes trials).
 SCHEDULER = {"bohb": "bohb"}
 # Searchers that keep an Optuna study in their snapshot.
-OPTUNA_STUDIES = ("optuna", "cmaes", "qmc", "gp", "nsga2", "motpe")
+OPTUNA_STUDIES = ("optuna", "nsga2")
 # The multi-objective searchers run a multi-objective sweep (and MO-ASHA with it).
 OBJECTIVES = ("--objective", "val_accuracy:max", "--objective", "params:min")
-EXTRA = {"nsga2": OBJECTIVES, "motpe": OBJECTIVES}
+EXTRA = {"nsga2": OBJECTIVES}
 
 
 @dataclass
@@ -142,6 +146,27 @@ def crashes(tmp_path_factory) -> dict[str, Crash]:
         except AssertionError as exc:
             out[searcher] = Crash(error=str(exc))
     return out
+
+
+def test_every_searcher_takes_a_way_resumed_here():
+    """A new searcher is either killed and resumed here or reaches Tune the way one that is does."""
+    from tuning_service.core.objectives import check_objectives
+    from tuning_service.core.space import Float, Int, Space
+    from tuning_service.raytune.searchers import SEARCHERS as REGISTERED
+    from tuning_service.raytune.searchers import create_searcher
+
+    assert set(REGISTERED.names()) == set(SEARCHERS) | set(SAME_WAY_AS)
+    space = Space({"learning_rate": Float(1e-3, 1e-1, log=True), "units": Int(8, 64)})
+    objectives = check_objectives([o for o in OBJECTIVES if o != "--objective"], "val_accuracy")
+
+    def tune_searcher(name: str) -> type:
+        multi = (
+            {"objectives": objectives} if "--objective" in EXTRA.get(SAME_WAY_AS.get(name, name), ()) else {}
+        )
+        return type(create_searcher(name, space, seed=0, **multi).search_alg)
+
+    for name, way in SAME_WAY_AS.items():
+        assert tune_searcher(name) is tune_searcher(way), (name, way)
 
 
 @pytest.mark.parametrize("searcher", SEARCHERS)
