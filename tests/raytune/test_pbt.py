@@ -159,38 +159,61 @@ def test_its_state_survives_tunes_snapshot_without_saves_in_flight():
     assert all(s.last_checkpoint is None and s.last_score == 0.5 for s in restored._trial_state.values())
 
 
-def test_an_exploit_reaches_the_next_snapshot_of_the_trial(tmp_path):
-    """Tune keeps each trial's run metadata as cached JSON, and Ray's PBT hands the donor's
-    checkpoint to the trial's checkpoint manager behind that cache's back: a snapshot taken after
-    the exploit would hold the new config with no checkpoint, and a resumed trial would train
-    the new config from scratch."""
+def _exploited(tmp_path, monkeypatch, decision=None):
+    """A paused trial exploiting a donor that has a checkpoint, through Ray's own controller (built
+    without Ray running): (controller, trial, its config before, the donor's checkpoint folder)."""
     from ray.train import Checkpoint
     from ray.train._internal.checkpoint_manager import _CheckpointManager
+    from ray.train._internal.storage import StorageContext
+    from ray.tune.execution.tune_controller import TuneController
     from ray.tune.experiment import Trial
     from ray.tune.schedulers.pbt import _PBTTrialState
-    from ray.tune.trainable.metadata import _TrainingRunMetadata
 
+    monkeypatch.setenv("TUNE_MAX_PENDING_TRIALS_PG", "2")  # else Tune asks Ray for the CPU count
+    controller = TuneController(storage=StorageContext(str(tmp_path / "runs"), "sweep"))
     pbt = create_scheduler("pbt", max_t=9, space=SPACE, synch=True)
     pbt.set_search_properties("val_accuracy", "max")
     config = {"learning_rate": 0.01, "units": 32, "dropout": 0.1, "batch_size": 32, "momentum": 0.5}
     trial, donor = Trial("t", config=dict(config), stub=True), Trial("t", config=dict(config), stub=True)
-    trial.create_placement_group_factory()  # what Tune does before a trial first runs
-    trial.run_metadata.checkpoint_manager = _CheckpointManager(None)
-    trial.set_status(Trial.PAUSED)
-    (tmp_path / "donor").mkdir()
     for t, score in ((trial, 0.2), (donor, 0.9)):
+        t.create_placement_group_factory()  # what Tune does before a trial first runs
+        t.run_metadata.checkpoint_manager = _CheckpointManager(None)
+        controller.add_trial(t)
+        controller._set_trial_status(t, Trial.PAUSED)
         pbt._trial_state[t] = _PBTTrialState(t)
         pbt._trial_state[t].last_score = score
         pbt._trial_state[t].last_result = {"training_iteration": 2, "val_accuracy": score}
+    (tmp_path / "donor").mkdir()
     pbt._trial_state[donor].last_checkpoint = Checkpoint.from_directory(tmp_path / "donor")
+    if decision is not None:
+        controller._cached_trial_decisions[trial.trial_id] = decision
     trial.get_json_state()  # a snapshot before the exploit caches the trial's metadata
+    pbt._exploit(controller, trial, donor)
+    return controller, trial, config, tmp_path / "donor"
 
-    pbt._exploit(None, trial, donor)
 
+def test_an_exploit_reaches_the_next_snapshot_of_the_trial(tmp_path, monkeypatch):
+    """Tune keeps each trial's run metadata as cached JSON, and Ray's PBT hands the donor's
+    checkpoint to the trial's checkpoint manager behind that cache's back: a snapshot taken after
+    the exploit would hold the new config with no checkpoint, and a resumed trial would train
+    the new config from scratch."""
+    from ray.tune.experiment import Trial
+    from ray.tune.trainable.metadata import _TrainingRunMetadata
+
+    _, trial, config, donor_dir = _exploited(tmp_path, monkeypatch)
     trial_json, metadata_json = trial.get_json_state()
     restored = Trial.from_json_state(trial_json, stub=True)
     restored.run_metadata = _TrainingRunMetadata.from_json_state(metadata_json)
     latest = restored.run_metadata.checkpoint_manager.latest_checkpoint_result
     assert restored.config == trial.config != config
-    assert latest is not None and latest.checkpoint.path == str(tmp_path / "donor")
+    assert latest is not None and latest.checkpoint.path == str(donor_dir)
     assert latest.metrics["training_iteration"] == 2
+
+
+def test_an_exploit_leaves_no_decision_for_the_trials_next_save(tmp_path, monkeypatch):
+    """What Tune keeps when PBT exploits a trial whose own save is in flight: a STOP to carry out
+    once that save lands (tune_controller._schedule_trial_stop). The save is cancelled, so Tune
+    would carry it out at the trial's next save, ending the trial that has just restarted from
+    the donor's checkpoint; the killed driver's snapshot in which this was found held one."""
+    controller, trial, _, _ = _exploited(tmp_path, monkeypatch, decision="STOP")
+    assert trial.trial_id not in controller._cached_trial_decisions

@@ -71,6 +71,12 @@ class PopulationBased(PopulationBasedTraining):
         # reports would keep the new config with the old (or no) checkpoint, and a resumed
         # trial would train the new config from a start it never had.
         trial.run_metadata.invalidate_cache()
+        # A trial exploited while its own save was in flight is paused by Ray's PBT through a
+        # stop, which Tune then keeps as a decision to carry out once that save lands. The save
+        # is cancelled, so the decision waits for the trial's next save instead, after it has
+        # restarted from the donor's checkpoint, and would end it there (a resumed sweep gets
+        # the decision back from Tune's snapshot). The paused trial has nothing left to decide.
+        tune_controller._cached_trial_decisions.pop(trial.trial_id, None)
         after = self.space.effective(trial.config)
         changed = sorted(
             {k for k in (*before, *after) if before.get(k, _ABSENT) != after.get(k, _ABSENT)}
