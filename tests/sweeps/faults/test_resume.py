@@ -152,17 +152,15 @@ def test_every_searcher_takes_a_way_resumed_here():
     """A new searcher is either killed and resumed here or reaches Tune the way one that is does."""
     from tuning_service.core.objectives import check_objectives
     from tuning_service.core.space import Float, Int, Space
+    from tuning_service.raytune.searchers import MULTI_OBJECTIVE, create_searcher
     from tuning_service.raytune.searchers import SEARCHERS as REGISTERED
-    from tuning_service.raytune.searchers import create_searcher
 
     assert set(REGISTERED.names()) == set(SEARCHERS) | set(SAME_WAY_AS)
     space = Space({"learning_rate": Float(1e-3, 1e-1, log=True), "units": Int(8, 64)})
-    objectives = check_objectives([o for o in OBJECTIVES if o != "--objective"], "val_accuracy")
+    objectives = check_objectives(["val_accuracy:max", "params:min"], "val_accuracy")
 
     def tune_searcher(name: str) -> type:
-        multi = (
-            {"objectives": objectives} if "--objective" in EXTRA.get(SAME_WAY_AS.get(name, name), ()) else {}
-        )
+        multi = {"objectives": objectives} if name in MULTI_OBJECTIVE else {}
         return type(create_searcher(name, space, seed=0, **multi).search_alg)
 
     for name, way in SAME_WAY_AS.items():
