@@ -2,7 +2,7 @@
 """Developer entry point: creates ./.venv on first use, then runs a sweep or the tests.
 
     python3 dev.py run [RUN OPTIONS]   # tuning-service run (default: the digits sweep)
-    python3 dev.py test [PYTEST ARGS]  # the whole test suite
+    python3 dev.py test [PYTEST ARGS]  # the whole test suite (two test files at a time)
     python3 dev.py check               # ruff check, ruff format --check, mypy (what CI runs first)
     python3 dev.py shell               # print how to activate the environment
 
@@ -76,7 +76,21 @@ def main(argv: list[str]) -> int:
     if command == "check":
         return check()
     # pytest exits 5 when it collected no test: that is a failure here too.
-    return subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)
+    return subprocess.call([str(BIN / "python"), "-m", "pytest", *test_args(rest)], cwd=ROOT)
+
+
+# Two pytest-xdist workers, each taking a whole test file at a time (a file's module-scoped
+# fixtures, such as the resume test's killed sweeps, run once), in the order tests/conftest.py
+# gives them (longest files first) rather than xdist's (most tests first). Most of the suite's
+# time is sweeps waiting on Ray and on their drivers' processes, which two workers overlap.
+PARALLEL = ("-n", "2", "--dist", "loadfile", "--no-loadscope-reorder")
+
+
+def test_args(args: list[str]) -> list[str]:
+    """pytest's arguments: ``args``, run two files at a time unless they choose workers themselves
+    (``-n``/``--numprocesses``, ``--dist``) or turn pytest-xdist off (``-p no:xdist``)."""
+    chosen = any(a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in args)
+    return args if chosen else [*PARALLEL, *args]
 
 
 if __name__ == "__main__":

@@ -68,6 +68,25 @@ def pytest_runtest_protocol(item, nextitem):
             os.environ[_RAY_TMPDIR] = saved
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`dev.py test` runs two workers, each taking whole files), the files
+    with the longest tests go first: those with a `slow` test, then those that start Ray, then
+    the rest. Each worker takes the next file when it finishes one, so the many short files fill
+    the end of the run instead of one long file running alone there. Stable: the order within
+    each kind is pytest's; every worker sorts the same collection the same way."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+
+    def kind(item) -> int:
+        return 0 if item.get_closest_marker("slow") else 1 if item.get_closest_marker("integration") else 2
+
+    first: dict[str, int] = {}
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        first[path] = min(first.get(path, 2), kind(item))
+    items.sort(key=lambda item: first[item.nodeid.split("::")[0]])
+
+
 @pytest.fixture
 def storage(tmp_path):
     """A results root that does not exist yet."""

@@ -1,4 +1,5 @@
-"""`python3 dev.py check`: CI's lint, format and type checks, each run even after one fails."""
+"""`python3 dev.py check` and `test`: CI's lint, format and type checks, each run even after one
+fails, and the test suite's workers."""
 
 from __future__ import annotations
 
@@ -39,3 +40,12 @@ def test_check_runs_every_check_and_names_the_failed_ones(
     )
     assert dev.check() == 1
     assert capsys.readouterr().err.splitlines()[-1] == "failed: ruff check .; mypy"
+
+
+def test_the_suite_runs_two_files_at_a_time_unless_told_otherwise(dev) -> None:
+    assert dev.test_args([]) == ["-n", "2", "--dist", "loadfile", "--no-loadscope-reorder"]
+    assert dev.test_args(["tests/core", "-x"])[-2:] == ["tests/core", "-x"]
+    assert dev.test_args(["tests/core"])[:2] == ["-n", "2"]
+    # The caller's own choice of workers, or of none, is kept as it is.
+    for args in (["-m", "not integration", "-n", "2"], ["-n0"], ["--numprocesses=4"], ["-p", "no:xdist"]):
+        assert dev.test_args(args) == args

@@ -40,6 +40,7 @@ SMOKE_TOOLS = ("keras-tuner", "ours-optuna", "ours-grid", "optuna-hyperband", "g
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_telco_smoke_runs_the_tools_side_by_side(ray_local, tmp_path, capsys):
     assert (
         telco.main(["--smoke", "--tools", ",".join(SMOKE_TOOLS), "--out", str(tmp_path), "--timeline"]) == 0
@@ -149,6 +150,7 @@ def test_epoch_cost_refuses_an_unknown_job_in_one_line(tmp_path, capsys):
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_startup_smoke_times_the_command_and_its_phases(tmp_path):
     assert startup.main(["--smoke", "--out", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "startup.json").read_text())
@@ -173,6 +175,7 @@ def test_startup_smoke_times_the_command_and_its_phases(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_chaos_smoke_kills_a_driver_resumes_it_and_loses_nothing(tmp_path):
     # One fault: the drivers are processes of their own (each with its own Ray), so this costs a sweep,
     # a kill and a resume.
@@ -228,6 +231,7 @@ def test_store_scale_refuses_bad_input_in_one_line(tmp_path, capsys, argv, messa
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_multiobjective_smoke_compares_fronts_on_one_epoch_budget(ray_local, tmp_path, capsys):
     assert multiobjective.main(["--smoke", "--out", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "multiobjective.json").read_text())

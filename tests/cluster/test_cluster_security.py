@@ -158,30 +158,39 @@ def test_the_ray_client_port_enforces_the_token(local_cluster):
     """Ray 2.60's Ray Client server (port 10001 by default, used by `ray://` addresses such as the
     CronJob example's) refuses a client without the cluster's token or with a wrong one: the
     handshake never completes. The same client with the token runs code (connecting as sweeps
-    do, again where Ray's server for the client died starting: ray-project/ray#63202)."""
-    for env in (
-        local_cluster.without_token(),
-        local_cluster.without_token(RAY_AUTH_TOKEN="f" * 64, RAY_AUTH_MODE="token"),
-    ):
-        refused = subprocess.run(
+    do, again where Ray's server for the client died starting: ray-project/ray#63202). The three
+    clients run at once: a refused one only waits for its handshake's timeout."""
+    envs = {
+        "no token": local_cluster.without_token(),
+        "wrong token": local_cluster.without_token(RAY_AUTH_TOKEN="f" * 64, RAY_AUTH_MODE="token"),
+        "token": {**local_cluster.env, "RAY_AUTH_MODE": "token"},
+    }
+    probes = {
+        name: subprocess.Popen(
             [sys.executable, "-c", CLIENT_PROBE, local_cluster.client],
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=120,
         )
-        assert refused.returncode == 3, refused.stdout + refused.stderr[-2000:]
-        assert "ray client connection timeout" in refused.stdout
-    allowed = subprocess.run(
-        [sys.executable, "-c", CLIENT_PROBE, local_cluster.client],
-        env={**local_cluster.env, "RAY_AUTH_MODE": "token"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert allowed.returncode == 0 and "ran as uid" in allowed.stdout, (
-        allowed.stdout + allowed.stderr[-2000:] + client_server_logs(local_cluster.home)
-    )
+        for name, env in envs.items()
+    }
+    done = {}
+    try:
+        for name, probe in probes.items():
+            out, err = probe.communicate(timeout=120)
+            done[name] = (probe.returncode, out, err)
+    finally:
+        for probe in probes.values():
+            if probe.poll() is None:
+                probe.kill()
+                probe.wait()
+    for name in ("no token", "wrong token"):
+        code, out, err = done[name]
+        assert code == 3, f"{name}: {out}{err[-2000:]}"
+        assert "ray client connection timeout" in out, name
+    code, out, err = done["token"]
+    assert code == 0 and "ran as uid" in out, out + err[-2000:] + client_server_logs(local_cluster.home)
 
 
 def client_server_logs(home: Path) -> str:

@@ -19,7 +19,7 @@ from tuning_service.core.results import SweepResult, load_result
 from tuning_service.store import FINISHED, open_store
 from tuning_service.sweeps.submission import recorded_record
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @dataclass

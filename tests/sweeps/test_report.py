@@ -143,6 +143,7 @@ def test_importance_is_judged_without_loading_scikit_learn(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_a_real_asha_sweep_report_renders_in_headless_chromium(ray_local, tmp_path, capsys):
     storage = tmp_path / "results"
     assert (

@@ -48,6 +48,7 @@ def pg_server(tmp_path):
     server.destroy()
 
 
+@pytest.mark.slow
 def test_a_database_down_at_the_end_loses_no_file_and_resume_records_the_sweep(pg_server, tmp_path):
     (tmp_path / "outage_job.py").write_text(OUTAGE_JOB)
     storage, db = tmp_path / "results", pg_server.url

@@ -15,7 +15,7 @@ from tests.sweeps.faults.conftest import JOB_FILE, cli, finished_trials, kill_gr
 from tuning_service.store import open_store
 
 # Real drivers, killed and resumed: one sweep per searcher, each on an embedded Ray.
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FINISHED = {"completed", "stopped early", "diverged", "errored"}
 

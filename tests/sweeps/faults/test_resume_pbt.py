@@ -12,7 +12,7 @@ import pytest
 from tests.sweeps.faults.conftest import JOB_FILE, cli, kill_group, wait_for
 from tuning_service.store import open_store
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TRIALS, EPOCHS = 4, 4
 

@@ -66,6 +66,7 @@ except OSError as exc:
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_full_disk_and_out_of_memory_fail_only_their_trials(tmp_path):
     if shutil.which("unshare") is None:
         pytest.fail("this test needs util-linux's `unshare` to mount a private tmpfs")
