@@ -81,8 +81,11 @@ def main(argv: list[str]) -> int:
 
 # Two pytest-xdist workers, each taking a whole test file at a time (a file's module-scoped
 # fixtures, such as the resume test's killed sweeps, run once), in the order tests/conftest.py
-# gives them (longest files first) rather than xdist's (most tests first). Most of the suite's
-# time is sweeps waiting on Ray and on their drivers' processes, which two workers overlap.
+# gives them (longest files first) rather than xdist's (most tests first). One test's waits (a
+# driver or a cluster starting, a refused client's timeout) then overlap another's work. Not by
+# test: pytest-xdist 3.8's "loadgroup", which would keep only the files that start Ray together,
+# groups nothing under pytest 9.2 (it tags the node ids pytest no longer reads from the attribute
+# it sets). For the tests without Ray, `-m "not integration" -n 2` shares them out one by one.
 PARALLEL = ("-n", "2", "--dist", "loadfile", "--no-loadscope-reorder")
 
 
