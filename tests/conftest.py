@@ -80,11 +80,10 @@ def pytest_collection_modifyitems(config, items):
     def kind(item) -> int:
         return 0 if item.get_closest_marker("slow") else 1 if item.get_closest_marker("integration") else 2
 
-    first: dict[str, int] = {}
+    first: dict[object, int] = {}
     for item in items:
-        path = item.nodeid.split("::")[0]
-        first[path] = min(first.get(path, 2), kind(item))
-    items.sort(key=lambda item: first[item.nodeid.split("::")[0]])
+        first[item.path] = min(first.get(item.path, 2), kind(item))
+    items.sort(key=lambda item: first[item.path])
 
 
 @pytest.fixture

@@ -157,7 +157,7 @@ def test_every_searcher_takes_a_way_resumed_here():
 
     assert set(REGISTERED.names()) == set(SEARCHERS) | set(SAME_WAY_AS)
     space = Space({"learning_rate": Float(1e-3, 1e-1, log=True), "units": Int(8, 64)})
-    objectives = check_objectives(["val_accuracy:max", "params:min"], "val_accuracy")
+    objectives = check_objectives(list(OBJECTIVES[1::2]), "val_accuracy")
 
     def tune_searcher(name: str) -> type:
         multi = {"objectives": objectives} if name in MULTI_OBJECTIVE else {}
