@@ -10,7 +10,7 @@ import pytest
 
 from tuning_service.sweeps import plots
 from tuning_service.sweeps.plots import TrialCurve
-from tuning_service.sweeps.report import _svg
+from tuning_service.sweeps.report import SVG_RC, _svg
 
 
 def _curves(n: int) -> list[TrialCurve]:
@@ -58,7 +58,16 @@ def test_the_report_writes_the_svg_savefig_writes(figure, n):
         fig = build()
         ours = _svg(fig)
         assert fig.dpi == build().dpi  # the figure is left as it was
-        assert _undated(ours) == _undated(_saved(build()))
+        with mpl.rc_context(SVG_RC):
+            assert _undated(ours) == _undated(_saved(build()))
     assert ours.startswith("<svg")
+    assert mpl.rcParams["svg.fonttype"] == "path"  # the report's settings stayed in the report
     if figure == "parallel_coordinates" and n > plots.DENSE_TRIALS:
         assert "<image" in ours  # the rasterized lines, drawn once
+
+
+def test_the_report_writes_its_labels_as_text_a_reader_can_search():
+    ours = _svg(plots.best_so_far(_curves(12), "val_accuracy", "max"))
+    titles = re.findall(r"<text[^>]*>([^<]*)</text>", ours)
+    assert "best so far vs wall time" in titles and "val_accuracy" in titles
+    assert "sans-serif" in ours  # a font every browser has, where DejaVu Sans is not installed
