@@ -92,7 +92,9 @@ PARALLEL = ("-n", "2", "--dist", "loadfile", "--no-loadscope-reorder")
 def test_args(args: list[str]) -> list[str]:
     """pytest's arguments: ``args``, run two files at a time unless they choose workers themselves
     (``-n``/``--numprocesses``, ``--dist``) or turn pytest-xdist off (``-p no:xdist``)."""
-    chosen = any(a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in args)
+    chosen = any(
+        a.startswith(("-n", "--numprocesses", "--dist")) or a in ("no:xdist", "-pno:xdist") for a in args
+    )
     return args if chosen else [*PARALLEL, *args]
 
 
