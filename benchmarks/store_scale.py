@@ -488,6 +488,7 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 # --smoke: one command as a new process (the others import Ray and Optuna: seconds each).
                 timings = time_commands(argvs, repeats, fresh=not args.smoke)
                 steps = time_report_steps(storage, repeats)
+                page_bytes = (Path(tmp) / "report.html").stat().st_size
             finally:
                 if url is not None:
                     _empty(store, built["sweep_ids"])
@@ -518,6 +519,7 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             f"- median and max of {repeats} run(s) each, after one warm-up. The target (<= {TARGET_S:g} s) is "
             "judged on the in-process median (`tuning_service.cli.main`, imports done); the new process "
             "figures add Python's start and the imports.",
+            f"- `report --job {JOB}` wrote a page of {page_bytes / 1e6:.2f} MB.",
             "",
             f"`report --job {JOB}` step by step (in-process, median of {repeats} after a warm-up; one "
             f"figure after another, where the command draws them in up to {processes_available()} "
@@ -546,6 +548,7 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "target_s": TARGET_S,
         "commands": timings,
         "report_steps": steps,
+        "report_page_bytes": page_bytes,
     }
     publish(out / "store_scale", "store_scale", args, text, report)
     return report
