@@ -68,6 +68,7 @@ def pytest_runtest_protocol(item, nextitem):
             os.environ[_RAY_TMPDIR] = saved
 
 
+@pytest.hookimpl(trylast=True)  # after `-m`/`-k` deselect: order only the tests that will run
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (`dev.py test` runs two workers, each taking whole files), the files
     with the longest tests go first: those with a `slow` test, then those that start Ray, then

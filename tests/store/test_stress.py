@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from stress_writer import value
 
 from tuning_service.store import open_store
@@ -22,6 +23,7 @@ def _spawn(args: list[str]) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_eight_writers_times_two_hundred_writes_lose_nothing(db_url, tmp_path):
     """On a new, empty database: the writers also race to create the schema and the sweep."""
     go = tmp_path / "go"

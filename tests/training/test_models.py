@@ -10,6 +10,9 @@ from tuning_service.data.catalog import builtin_jobs, load_job
 from tuning_service.training.lrfind import representative_config
 from tuning_service.training.models import build_model, check_config_keys
 
+# Many Keras models built and trained one after another: the module takes tens of seconds.
+pytestmark = pytest.mark.slow
+
 TABULAR = ("digits", "digits_cnn", "telco_churn", "pima_diabetes")
 
 

@@ -13,6 +13,9 @@ from tuning_service.training.pipeline import Split, epoch_order
 from tuning_service.training.sharedgraph import GraphModel, data_specs
 from tuning_service.training.trialmodel import KerasModel, trial_models
 
+# Many Keras models built and trained one after another: the module takes tens of seconds.
+pytestmark = pytest.mark.slow
+
 EPOCHS = 2
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(96, 10)).astype("float32")
