@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +18,7 @@ import pytest
 import yaml
 from storedbs import BACKENDS, make_db_url
 
-from tests.sweeps.faults.conftest import cli, kill_group
+from tests.sweeps.faults.conftest import Driver, cli, kill_group
 from tuning_service.cli import main
 from tuning_service.core.errors import SweepError
 from tuning_service.core.results import SweepResult, load_result
@@ -32,10 +38,56 @@ class Recorded:
 
 
 # Two digits sweeps, each its own `tuning-service run` process (its own Ray): three trials of
-# 40 epochs one after another. A digits epoch trains in milliseconds; the 120 results (each a
-# write) keep the two writing for seconds, long enough to overlap whatever their start.
+# 40 epochs one after another. A digits epoch trains in milliseconds: the 120 results (each a
+# write) keep a sweep writing for about 3 s, less than two Ray start-ups can differ by on a
+# loaded machine, so `_writing_together` holds the first sweep back until the second writes.
 DIGITS = ["-q", "run", "digits", "--searcher", "random", "--scheduler", "fifo", "--num-samples", "3"]
 DIGITS += ["--max-epochs", "40", "--max-concurrent", "1", "--data-limit", "128", "--format", "json"]
+# While it waits, the held driver runs this long every POLL_S: a write it was stopped in the
+# middle of finishes and frees the database's lock for the other one.
+PULSE_S, POLL_S = 0.05, 0.5
+
+
+@contextmanager
+def _writing_together(drivers: list[Driver], url: str, *, hold_s: float = 300.0) -> Iterator[None]:
+    """Stop (SIGSTOP) the driver whose sweep records an epoch first until the other's has one too.
+
+    Only the driver process stops: its trial waits for the driver to take its result, so the
+    held sweep still has most of its epochs to write when the other begins. Each driver's
+    sweep is told apart by its seed (``drivers[seed - 1]``).
+    """
+    done = threading.Event()
+
+    def hold() -> None:
+        held: Driver | None = None
+        deadline = time.monotonic() + hold_s
+        try:
+            with open_store(url) as store:
+                while not done.is_set() and time.monotonic() < deadline:
+                    writing = [
+                        drivers[s.seed - 1] for s in store.sweeps(job="digits") if store.epochs(s.sweep_id)
+                    ]
+                    if len(writing) == len(drivers) or any(d.poll() is not None for d in drivers):
+                        return
+                    if held is not None:
+                        os.kill(held.pid, signal.SIGCONT)
+                        time.sleep(PULSE_S)
+                    elif writing:
+                        held = writing[0]
+                    if held is not None:
+                        os.kill(held.pid, signal.SIGSTOP)
+                    done.wait(POLL_S)
+        finally:
+            if held is not None and held.poll() is None:
+                os.kill(held.pid, signal.SIGCONT)
+
+    thread = threading.Thread(target=hold, name="writing-together", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=60)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -53,7 +105,12 @@ def recorded(request, ray_local, tmp_path_factory) -> Recorded:
     argv = ["-q", "run", "pima_diabetes", "--db", url, "--storage", str(storage), "--num-samples", "2"]
     argv += ["--max-epochs", "1", "--max-concurrent", "1", "--searcher", "random", "--scheduler", "fifo"]
     try:
-        assert main([*argv, "--data-limit", "128", "--format", "json"]) == 0, "the pima_diabetes sweep failed"
+        with _writing_together(drivers, url):
+            assert main([*argv, "--data-limit", "128", "--format", "json"]) == 0, (
+                "the pima_diabetes sweep failed"
+            )
+            for driver in drivers:
+                driver.wait(timeout=600)
         for driver in drivers:
             stdout, stderr = driver.communicate(timeout=600)
             assert driver.returncode == 0, stderr[-3000:]
