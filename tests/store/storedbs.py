@@ -9,7 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 PG_ENV = "TUNING_SERVICE_TEST_PG_URL"
-BACKENDS = ["sqlite", "postgresql"]
+# The PostgreSQL variants need a server, so they carry the `integration` marker: `-m "not
+# integration"` is the run without Ray and without servers.
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
 
 
 def pg_admin_url() -> str:

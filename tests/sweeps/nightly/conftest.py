@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import secrets
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-PG_ENV = "TUNING_SERVICE_TEST_PG_URL"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "store"))
+from storedbs import BACKENDS, make_db_url  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -31,27 +31,7 @@ def write_schedule(tmp_path):
     return write
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def db_url(request, tmp_path) -> Iterator[str]:
     """An empty results database: a SQLite file, then a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'tuning.db'}"
-        return
-    admin = os.environ.get(PG_ENV)
-    if not admin:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must test PostgreSQL, but {PG_ENV} is not set")
-        pytest.skip(f"{PG_ENV} is not set: no PostgreSQL server to test against (.ci/run starts one)")
-    import sqlalchemy as sa
-
-    admin = admin.replace("postgresql://", "postgresql+psycopg://", 1)
-    name = f"ts_sched_{secrets.token_hex(6)}"
-    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        yield sa.engine.make_url(admin).set(database=name).render_as_string(hide_password=False)
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        engine.dispose()
+    yield from make_db_url(request.param, tmp_path)
