@@ -350,6 +350,7 @@ def _fit(
     from tuning_service.raytune.schedulers import checkpoint_frequency, checkpoints_kept, create_scheduler
     from tuning_service.raytune.schedulers.state import SchedulerState
     from tuning_service.raytune.searchers import create_searcher
+    from tuning_service.raytune.snapshotpace import SnapshotPace
     from tuning_service.raytune.trainable import KerasTrainable
 
     spec, job = prepared.spec, prepared.job
@@ -383,11 +384,14 @@ def _fit(
         **spec.searcher_options,
     )
     num_samples = plan.num_samples or spec.num_samples
-    os.environ[SNAPSHOT_PERIOD_ENV] = snapshot_period(num_samples)
     snapshot = Snapshot(total=num_samples, metric=job.metric, mode=job.mode, max_epochs=prepared.max_epochs)
 
     def callbacks(scheduler: Any, watch: Any = None) -> list[Any]:
-        # The order is part of Tune's snapshot (callback states are saved by position).
+        # Tune reads the snapshot period when the run starts, after this.
+        pace = keeps_pace(num_samples, scheduler)
+        os.environ[SNAPSHOT_PERIOD_ENV] = snapshot_period(num_samples, paced=pace)
+        # The order is part of Tune's snapshot (callback states are saved by position; the
+        # pace, added last, has none).
         return [
             SchedulerState(scheduler),
             ProgressCallback(snapshot, progress, job.space.effective),
@@ -398,6 +402,7 @@ def _fit(
             ),
             Halt(prepared.stop),
             *lineage_recorders(recorder, scheduler),
+            *([SnapshotPace(scheduler)] if pace else []),
         ]
 
     if resume is not None:
@@ -509,20 +514,34 @@ CHECKPOINTS_KEPT = 2
 SNAPSHOT_PERIOD_ENV = "TUNE_GLOBAL_CHECKPOINT_S"
 USER_SNAPSHOT_ENV = "TUNING_SERVICE_SNAPSHOT_S"
 _TUNE_PERIOD_AT_START = os.environ.get(SNAPSHOT_PERIOD_ENV)
-# Up to this many trials a sweep is snapshotted after every driver step.
+# Up to this many trials a sweep is snapshotted in every driver step that needs it.
 SNAPSHOT_EVERY_STEP_UP_TO = 300
 
 
-def snapshot_period(num_samples: int) -> str:
+def snapshot_period(num_samples: int, *, paced: bool = False) -> str:
     """Seconds between Tune's experiment snapshots, as Tune reads them ("auto": its own pace).
 
     Tune's default snapshots every 10 s or more, so a driver killed in between forgets
-    the trials it started since: `resume` would run them again. Snapshotting after every
-    driver step closes that gap, at a cost that grows with the trials: each snapshot writes
-    every trial and copies the trials folder out of Tune's staging directory. Above
+    the trials it started since: `resume` would run them again. Snapshotting in every step
+    that started, checkpointed or ended a trial closes that gap (``paced``: `SnapshotPace`
+    marks those steps, and the period is its fallback); a scheduler that cannot keep the
+    pace snapshots after every step ("0"). The cost grows with the trials: each snapshot
+    writes every trial and copies the trials folder out of Tune's staging directory. Above
     SNAPSHOT_EVERY_STEP_UP_TO trials Tune's own pace (at most 5 % of the driver's time)
     is kept, and a resume may repeat the last seconds (benchmarks/RESULTS.md, "What is left").
     """
+    from tuning_service.raytune.snapshotpace import FALLBACK_PERIOD_S
+
+    chosen = _chosen_period()
+    if chosen is not None:
+        return chosen
+    if num_samples > SNAPSHOT_EVERY_STEP_UP_TO:
+        return "auto"
+    return f"{FALLBACK_PERIOD_S:g}" if paced else "0"
+
+
+def _chosen_period() -> str | None:
+    """The period the user set (ours, then Tune's own variable), checked; None when neither is set."""
     from tuning_service.core.envvars import parse_seconds
 
     for name, chosen in (
@@ -532,7 +551,15 @@ def snapshot_period(num_samples: int) -> str:
         if chosen and chosen.strip():
             period = parse_seconds(name, chosen, zero=True, words=("auto",))  # Tune would fail mid-sweep
             return period if isinstance(period, str) else f"{period:g}"
-    return "0" if num_samples <= SNAPSHOT_EVERY_STEP_UP_TO else "auto"
+    return None
+
+
+def keeps_pace(num_samples: int, scheduler: Any) -> bool:
+    """Whether the sweep snapshots in the steps that need it (rather than after every step):
+    a small sweep whose period the user left alone, with a scheduler that keeps the pace."""
+    from tuning_service.raytune.snapshotpace import paced
+
+    return paced(scheduler) and num_samples <= SNAPSHOT_EVERY_STEP_UP_TO and _chosen_period() is None
 
 
 def _extra_callbacks(spec: SweepSpec, job: Job, sweep_dir: Path) -> list[Any]:

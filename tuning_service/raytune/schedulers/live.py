@@ -16,16 +16,21 @@ from typing import Any
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, MedianStoppingRule
 
+from tuning_service.raytune.snapshotpace import attach, snapshot_due
+
 
 class LiveTrialsFirst:
-    """``choose_trial_to_run`` over ``get_live_trials()``, in the order the trials were added."""
+    """``choose_trial_to_run`` over ``get_live_trials()``, in the order the trials were added;
+    hands Tune's controller to the sweep's snapshot pace (`snapshotpace.py`)."""
 
+    PACES_SNAPSHOTS = True
     # Trial id -> when it was added, for the trials not yet ended (a restored scheduler keeps it).
     _added: dict[str, int]
     _added_count: int
 
     def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
         super().on_trial_add(tune_controller, trial)  # type: ignore[misc]
+        snapshot_due(self, tune_controller)  # the searcher's state moved on
         self._added = getattr(self, "_added", {})
         self._added_count = getattr(self, "_added_count", 0) + 1
         self._added.setdefault(trial.trial_id, self._added_count)
@@ -39,6 +44,7 @@ class LiveTrialsFirst:
         getattr(self, "_added", {}).pop(trial.trial_id, None)
 
     def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
+        attach(self, tune_controller)
         added = getattr(self, "_added", {})
         live = tune_controller.get_live_trials()
         for status in (Trial.PENDING, Trial.PAUSED):

@@ -1,0 +1,124 @@
+"""The sweep's snapshot pace: Tune snapshots in every step that adds, starts, checkpoints or
+ends a trial, and skips the steps that only took an epoch's result."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+import pytest
+
+from tuning_service.core.spec import SweepSpec
+from tuning_service.raytune import snapshotpace
+from tuning_service.raytune.schedulers import create_scheduler
+from tuning_service.raytune.snapshotpace import FALLBACK_PERIOD_S, SnapshotPace
+from tuning_service.sweeps import runner
+from tuning_service.testing import tiny_job
+
+JOB_FILE = "from tuning_service.testing import tiny_job\n\nJOB = tiny_job(max_epochs=9)\n"
+# The steps whose change a resume needs (Tune's own call sites, observed by the test).
+CHANGES = ("add_trial", "on_trial_start", "on_checkpoint", "on_trial_complete")
+
+
+@pytest.mark.integration
+def test_every_step_that_changes_a_trial_is_snapshotted_and_epoch_steps_are_not(
+    ray_local, tmp_path, monkeypatch
+):
+    from ray.tune.callback import CallbackList
+    from ray.tune.execution.tune_controller import TuneController
+
+    monkeypatch.delenv(runner.USER_SNAPSHOT_ENV, raising=False)
+    monkeypatch.setattr(runner, "_TUNE_PERIOD_AT_START", None)
+    # Observed at Tune's own call sites: the step of each snapshot and of each event.
+    snapshots: list[int] = []
+    events: dict[str, list[int]] = defaultdict(list)
+    save_to_dir = TuneController.save_to_dir
+
+    def saving(self):
+        snapshots.append(self._iteration)
+        save_to_dir(self)
+
+    monkeypatch.setattr(TuneController, "save_to_dir", saving)
+    add_trial = TuneController.add_trial
+
+    def adding(self, trial):
+        events["add_trial"].append(self._iteration)
+        add_trial(self, trial)
+
+    monkeypatch.setattr(TuneController, "add_trial", adding)
+    monkeypatch.setattr(snapshotpace, "FALLBACK_PERIOD_S", 3600.0)  # only the pace's snapshots here
+
+    def observing(hook: str):
+        real = getattr(CallbackList, hook)
+
+        def observed(self, **info):
+            events[hook].append(info["iteration"])
+            real(self, **info)
+
+        return observed
+
+    for hook in ("on_trial_start", "on_checkpoint", "on_trial_complete", "on_trial_result"):
+        monkeypatch.setattr(CallbackList, hook, observing(hook))
+
+    (tmp_path / "tiny_job.py").write_text(JOB_FILE)
+    spec = SweepSpec(
+        job=f"{tmp_path / 'tiny_job.py'}:JOB",
+        storage=str(tmp_path / "results"),
+        num_samples=3,
+        max_concurrent=1,
+        scheduler="fifo",
+        searcher="random",
+        checkpoint_frequency=4,
+    )
+    result = runner.run_sweep(spec)
+
+    assert [t.epochs for t in result.trials] == [9, 9, 9]
+    assert len(events["on_trial_start"]) == len(events["add_trial"]) == 3
+    assert len(events["on_trial_result"]) == 27 and len(events["on_checkpoint"]) == 9  # epochs 4, 8, 9
+    for hook in CHANGES:
+        missed = sorted(set(events[hook]) - set(snapshots))
+        assert not missed, f"{hook} in steps {missed} with no snapshot (snapshots in {snapshots})"
+    # The steps that only took an epoch's result (most of epochs 1-3 and 5-7) took no snapshot.
+    quiet = set(events["on_trial_result"]) - {step for hook in CHANGES for step in events[hook]}
+    assert len(quiet) >= 3 * 4 and not quiet & set(snapshots), (sorted(quiet), snapshots)
+
+
+def test_the_pace_is_kept_by_the_schedulers_that_hand_tunes_controller_on(monkeypatch):
+    monkeypatch.delenv(runner.USER_SNAPSHOT_ENV, raising=False)
+    monkeypatch.setattr(runner, "_TUNE_PERIOD_AT_START", None)
+    small = runner.SNAPSHOT_EVERY_STEP_UP_TO
+    for name in ("fifo", "asha", "median"):
+        assert runner.keeps_pace(small, create_scheduler(name, max_t=9))
+        assert not runner.keeps_pace(small + 1, create_scheduler(name, max_t=9))
+    # Hyperband pauses trials from checkpoints taken every epoch: each step changes a trial anyway.
+    for name in ("hyperband", "pbt"):
+        assert not runner.keeps_pace(small, create_scheduler(name, max_t=9, space=tiny_job().space))
+    assert runner.snapshot_period(small, paced=True) == f"{FALLBACK_PERIOD_S:g}"
+    monkeypatch.setenv(runner.USER_SNAPSHOT_ENV, "0")  # the user's period: no pace on top of it
+    assert not runner.keeps_pace(small, create_scheduler("fifo", max_t=9))
+
+
+class _Manager:
+    """A checkpoint manager of a Ray that keeps its timing under other names."""
+
+    _checkpoint_period = 10.0
+
+
+class _Controller:
+    def __init__(self, manager: object) -> None:
+        self._checkpoint_manager = manager
+
+
+def test_a_ray_without_the_timing_it_marks_snapshots_every_step_and_says_so(caplog):
+    scheduler = create_scheduler("fifo", max_t=9)
+    pace = SnapshotPace(scheduler)
+    manager = _Manager()
+    with caplog.at_level(logging.WARNING, logger="tuning_service.raytune.snapshotpace"):
+        pace.attach(_Controller(manager))
+        pace.attach(_Controller(manager))
+        pace.attach(object())  # no checkpoint manager at all
+    assert manager._checkpoint_period == 0.0
+    assert [r.getMessage() for r in caplog.records] == [
+        "this Ray Tune's snapshot timing is unknown: the sweep's snapshot pace is off"
+    ]
+    pace.due()  # marks nothing, raises nothing

@@ -1,0 +1,116 @@
+"""When Tune snapshots a sweep: in each driver step that changed what a resume needs.
+
+Tune snapshots the experiment on a timer (``TUNE_GLOBAL_CHECKPOINT_S``). At every step
+(period 0) each epoch's result costs the driver a snapshot: the trials' states, the searcher
+and the callbacks written out, then copied and archived (`snapshots.py`). A longer period lets
+a killed driver forget the trials it started since. Yet a resume reads little from a step
+that only took an epoch's result: it restarts each trial from its newest checkpoint, whatever
+the snapshot says of the epochs since. So `SnapshotPace` has Tune snapshot in the steps where
+a trial was added, started, saved a checkpoint, was restored or retried, ended or failed, and
+otherwise every FALLBACK_PERIOD_S (`python -m benchmarks.overhead` measures the difference).
+
+Tune hands its controller to schedulers only: `LiveTrialsFirst` (FIFO, ASHA, median
+stopping, MO-ASHA) passes it here. That a snapshot is due is told to Tune's checkpoint
+manager by forgetting when it last saved: its own attributes, which
+tests/raytune/test_snapshot_pace.py checks on the installed Ray. Where they are missing,
+the manager is set to snapshot every step, as without a pace.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from ray import tune
+
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
+
+log = logging.getLogger(__name__)
+
+# Between the steps that need one, Tune still snapshots this often (Tune's own shortest
+# automatic period), so a sweep's progress in its snapshot is never older than this.
+FALLBACK_PERIOD_S = 10.0
+
+# Scheduler -> the pace of the run it schedules (schedulers are pickled and restored with
+# the sweep, so the pace is not kept on them).
+_PACES: weakref.WeakKeyDictionary[Any, SnapshotPace] = weakref.WeakKeyDictionary()
+
+
+def paced(scheduler: Any) -> bool:
+    """Whether ``scheduler`` hands Tune's controller on (``PACES_SNAPSHOTS``), so a pace can be kept."""
+    return bool(getattr(scheduler, "PACES_SNAPSHOTS", False))
+
+
+def snapshot_due(scheduler: Any, controller: Any) -> None:
+    """A scheduler's hook saw a change a resume needs: snapshot at the end of this step."""
+    pace = _PACES.get(scheduler)
+    if pace is not None:
+        pace.attach(controller)
+        pace.due()
+
+
+def attach(scheduler: Any, controller: Any) -> None:
+    """Let the pace of ``scheduler``'s run reach the ``controller`` Tune handed it."""
+    pace = _PACES.get(scheduler)
+    if pace is not None:
+        pace.attach(controller)
+
+
+class SnapshotPace(tune.Callback):
+    """Marks the driver steps that must end with a snapshot (see the module docstring).
+
+    Tune calls the hooks below while it handles a step's events, before the step's own
+    snapshot, so the snapshot that step takes holds the change.
+    """
+
+    def __init__(self, scheduler: Any) -> None:
+        self._manager: Any = None
+        self._warned = False
+        _PACES[scheduler] = self
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles callbacks with the sweep; the manager is this driver's.
+        return {**self.__dict__, "_manager": None}
+
+    def attach(self, controller: Any) -> None:
+        real = getattr(controller, "_tune_controller", controller)  # schedulers get a wrapper
+        manager = getattr(real, "_checkpoint_manager", None)
+        if manager is not None and manager is self._manager:
+            return
+        self._manager = None
+        if manager is None or not hasattr(manager, "_last_save_time"):
+            # This Ray keeps its snapshot's timing elsewhere: no step can be marked, so every
+            # step snapshots where the period can be reached, and the log says so.
+            if manager is not None and hasattr(manager, "_checkpoint_period"):
+                manager._checkpoint_period = 0.0
+            if not self._warned:
+                self._warned = True
+                log.warning("this Ray Tune's snapshot timing is unknown: the sweep's snapshot pace is off")
+            return
+        self._manager = manager
+
+    def due(self) -> None:
+        if self._manager is not None:
+            self._manager._last_save_time = float("-inf")
+
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self.due()
+
+    def on_trial_restore(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self.due()
+
+    def on_checkpoint(
+        self, iteration: int, trials: list[Trial], trial: Trial, checkpoint: Any, **info: Any
+    ) -> None:
+        self.due()
+
+    def on_trial_recover(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self.due()
+
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self.due()
+
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self.due()
