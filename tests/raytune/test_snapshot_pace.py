@@ -4,6 +4,7 @@ ends a trial, and skips the steps that only took an epoch's result."""
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
 
 import pytest
@@ -28,6 +29,7 @@ def test_every_step_that_changes_a_trial_is_snapshotted_and_epoch_steps_are_not(
     from ray.tune.execution.tune_controller import TuneController
 
     monkeypatch.delenv(runner.USER_SNAPSHOT_ENV, raising=False)
+    monkeypatch.delenv(runner.SNAPSHOT_PERIOD_ENV, raising=False)
     monkeypatch.setattr(runner, "_TUNE_PERIOD_AT_START", None)
     # Observed at Tune's own call sites: the step of each snapshot and of each event.
     snapshots: list[int] = []
@@ -73,6 +75,9 @@ def test_every_step_that_changes_a_trial_is_snapshotted_and_epoch_steps_are_not(
     result = runner.run_sweep(spec)
 
     assert [t.epochs for t in result.trials] == [9, 9, 9]
+    # The period set for Tune is not left behind: a driver this process starts next would
+    # take it for the user's choice (and snapshot every 10 s, without the pace).
+    assert runner.SNAPSHOT_PERIOD_ENV not in os.environ
     assert len(events["on_trial_start"]) == len(events["add_trial"]) == 3
     assert len(events["on_trial_result"]) == 27 and len(events["on_checkpoint"]) == 9  # epochs 4, 8, 9
     for hook in CHANGES:
