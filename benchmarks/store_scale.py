@@ -42,6 +42,7 @@ from typing import Any
 
 from benchmarks import cli
 from benchmarks.reporting import fmt, markdown_table, publish
+from tuning_service.core.envvars import env_restored
 from tuning_service.core.errors import InputError
 from tuning_service.core.forked import processes_available
 
@@ -313,18 +314,12 @@ def _database_env(url: str | None) -> Iterator[None]:
     """The results database for the commands, in the environment (a password never goes in argv)."""
     from tuning_service.store import DB_ENV as SERVICE_DB_ENV
 
-    saved = os.environ.get(SERVICE_DB_ENV)
-    if url is not None:
-        os.environ[SERVICE_DB_ENV] = url
-    else:
-        os.environ.pop(SERVICE_DB_ENV, None)
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(SERVICE_DB_ENV, None)
+    with env_restored(SERVICE_DB_ENV):
+        if url is not None:
+            os.environ[SERVICE_DB_ENV] = url
         else:
-            os.environ[SERVICE_DB_ENV] = saved
+            os.environ.pop(SERVICE_DB_ENV, None)
+        yield
 
 
 def in_process(argv: list[str]) -> float:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from tuning_service.core.errors import InputError
 
@@ -38,3 +40,17 @@ def parse_seconds(name: str, text: str, *, zero: bool = False, words: tuple[str,
 def positive_seconds(name: str, default: float) -> float:
     """``$name`` as a number of seconds > 0 (``default`` when unset)."""
     return float(seconds(name, default))
+
+
+@contextmanager
+def env_restored(name: str) -> Iterator[None]:
+    """Environment variable ``name`` put back as it was (or unset again) when the block ends,
+    whatever the block set it to."""
+    before = os.environ.get(name)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before

@@ -8,14 +8,14 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 from tuning_service.core.driverlock import DriverLock
+from tuning_service.core.envvars import env_restored
 from tuning_service.core.errors import InputError, NotRecordedError, SweepError
 from tuning_service.core.job import Job, Mode
 from tuning_service.core.lineage import write_lineage
@@ -248,7 +248,10 @@ def _drive(
     try:
         with ray_session(spec.address, sweep_dir) as where:
             recording.start(where)  # the sweep's RUNNING row exists before any trial starts
-            with _snapshot_period_restored():
+            # Tune's period variable, set for this sweep, goes back as it was: it must not pass for
+            # the user's choice in a later sweep of this process, or in a driver it starts (10 s
+            # there, without the pace, would forget trials).
+            with env_restored(SNAPSHOT_PERIOD_ENV):
                 results = _fit(prepared, dataset, sweep_dir, progress, recording.callback(), resume)
     except InputError as exc:
         # Refused before any trial ran (cluster unreachable, token, resources): leave no
@@ -554,21 +557,6 @@ def _chosen_period() -> str | None:
             period = parse_seconds(name, chosen, zero=True, words=("auto",))  # Tune would fail mid-sweep
             return period if isinstance(period, str) else f"{period:g}"
     return None
-
-
-@contextmanager
-def _snapshot_period_restored() -> Iterator[None]:
-    """Puts Tune's period variable back as it was once the sweep's Tune run is over: the value
-    chosen for this sweep must not pass for the user's in a later sweep of this process, or in a
-    driver it starts (a period of 10 s there, without the pace, would forget trials)."""
-    before = os.environ.get(SNAPSHOT_PERIOD_ENV)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(SNAPSHOT_PERIOD_ENV, None)
-        else:
-            os.environ[SNAPSHOT_PERIOD_ENV] = before
 
 
 def keeps_pace(num_samples: int, scheduler: Any) -> bool:
