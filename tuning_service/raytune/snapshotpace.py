@@ -12,8 +12,9 @@ otherwise every FALLBACK_PERIOD_S (`python -m benchmarks.overhead` measures the 
 Tune hands its controller to schedulers only: `LiveTrialsFirst` (FIFO, ASHA, median
 stopping, MO-ASHA) passes it here. That a snapshot is due is told to Tune's checkpoint
 manager by forgetting when it last saved: its own attributes, which
-tests/raytune/test_snapshot_pace.py checks on the installed Ray. Where they are missing,
-the manager is set to snapshot every step, as without a pace.
+tests/raytune/test_snapshot_pace.py checks on the installed Ray. Where they are missing, the
+driver warns once and sets the manager, if it has one, to snapshot every step (as without a
+pace); without one, Tune's fallback period is all that is left.
 """
 
 from __future__ import annotations
