@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from datetime import timedelta
 
 import pytest
@@ -267,30 +268,37 @@ def test_a_database_made_by_the_previous_version_upgrades_and_keeps_working(db_u
 
 
 def test_two_writers_of_one_trial_at_once_leave_its_summary_exact(db_url):
-    """The second writer waits for the first to commit, then sums up every epoch row (on PostgreSQL a
-    summary computed from a snapshot taken before the first committed would miss epoch 25)."""
+    """Writer A has added its epoch when writer B adds epoch 25 and updates the summary; A's summary
+    update comes next, then B commits. On PostgreSQL, unless A holds the trial's row from its first
+    statement, A waits only in that update, whose snapshot was taken before B committed: it would
+    miss epoch 25. Holding the row, A goes first and B's statements see A's epoch instead."""
     import threading
-    import time
 
-    with open_store(db_url) as first, open_store(db_url) as second:
-        add_sweep(first, "s1", trials={"t1": ("running", [0.5])}, finish=None)
-        go, done = threading.Event(), []
+    with open_store(db_url) as a, open_store(db_url) as b:
+        add_sweep(a, "s1", trials={"t1": ("running", [0.5])}, finish=None)
+        a_added, b_updated, done = threading.Event(), threading.Event(), []
 
-        @sa.event.listens_for(first.engine, "after_cursor_execute")
-        def hold_the_transaction(conn, cursor, statement, parameters, context, executemany):
-            if statement.lstrip().startswith("UPDATE trials") and not go.is_set():
-                go.set()
-                time.sleep(1.0)  # the second writer runs into this open transaction meanwhile
+        @sa.event.listens_for(a.engine, "after_cursor_execute")
+        def a_pauses(conn, cursor, statement, parameters, context, executemany):
+            if statement.lstrip().startswith("INSERT INTO epochs") and not a_added.is_set():
+                a_added.set()
+                b_updated.wait(1.0)  # B cannot get there while A holds the row
 
-        def write_second() -> None:
-            go.wait(30)
-            second.record_epoch("s1", "t1", 24, mode="max", value=0.1, metrics={})
+        @sa.event.listens_for(b.engine, "after_cursor_execute")
+        def b_pauses(conn, cursor, statement, parameters, context, executemany):
+            if statement.lstrip().startswith("UPDATE trials") and not b_updated.is_set():
+                b_updated.set()
+                time.sleep(0.5)  # A's summary update starts and waits for B meanwhile
+
+        def write_b() -> None:
+            a_added.wait(30)
+            b.record_epoch("s1", "t1", 25, mode="max", value=0.9, metrics={})
             done.append(True)
 
-        thread = threading.Thread(target=write_second)
+        thread = threading.Thread(target=write_b)
         thread.start()
-        first.record_epoch("s1", "t1", 25, mode="max", value=0.9, metrics={})
+        a.record_epoch("s1", "t1", 24, mode="max", value=0.1, metrics={})
         thread.join(60)
         assert done
-        (trial,) = first.trials(["s1"])
+        (trial,) = a.trials(["s1"])
         assert (trial.value, trial.best_epoch, trial.epochs) == (0.9, 25, 25)

@@ -311,9 +311,14 @@ class Store:
 
         self._write(f"updating sweep {sweep_id}", work)
 
-    def _ensure_trial(
-        self, conn: Connection, sweep_id: str, trial_id: str, config: Any, now: datetime
-    ) -> None:
+    def _hold_trial(self, conn: Connection, sweep_id: str, trial_id: str, config: Any, now: datetime) -> None:
+        """Create the trial's row if absent and lock it until the transaction ends.
+
+        On PostgreSQL (read committed) the lock is what keeps a trial's summary exact: a
+        writer of the same trial waits here, and its later statements then see every epoch
+        the other committed. DO NOTHING would not wait, and an UPDATE that waits later still
+        computes its summary from a snapshot taken before the other writer committed.
+        """
         stmt = dialect_insert(conn, schema.trials).values(
             sweep_id=sweep_id,
             trial_id=trial_id,
@@ -322,7 +327,9 @@ class Store:
             epochs=0,
             updated_at=now,
         )
-        conn.execute(stmt.on_conflict_do_nothing(index_elements=["sweep_id", "trial_id"]))
+        conn.execute(
+            stmt.on_conflict_do_update(index_elements=["sweep_id", "trial_id"], set_={"updated_at": now})
+        )
 
     def start_trial(
         self, sweep_id: str, trial_id: str, config: Mapping[str, Any], *, started_at: datetime | None = None
@@ -382,9 +389,7 @@ class Store:
             value = None
 
         def work(conn: Connection) -> None:
-            # First, so that on PostgreSQL it waits for a concurrent writer of the same trial
-            # (whose summary update holds the row) to commit: the summary below then sees its epochs.
-            self._ensure_trial(conn, sweep_id, trial_id, config, now)
+            self._hold_trial(conn, sweep_id, trial_id, config, now)
             stmt = dialect_insert(conn, e).values(
                 sweep_id=sweep_id,
                 trial_id=trial_id,
@@ -453,7 +458,7 @@ class Store:
         t = schema.trials
 
         def work(conn: Connection) -> None:
-            self._ensure_trial(conn, sweep_id, trial_id, config, now)
+            self._hold_trial(conn, sweep_id, trial_id, config, now)
             values: dict[str, Any] = {
                 "status": status,
                 "message": message,
@@ -483,7 +488,7 @@ class Store:
 
         def work(conn: Connection) -> None:
             for trial in result.trials:
-                self._ensure_trial(conn, sweep_id, trial.trial_id, trial.config, now)
+                self._hold_trial(conn, sweep_id, trial.trial_id, trial.config, now)
                 last = trial.history[-1] if trial.history else {}
                 # The live recorder saw more (patience vs scheduler): keep its message if any.
                 message = trial.error or sa.func.coalesce(
