@@ -86,6 +86,20 @@ def test_each_event_is_in_the_database_when_the_hook_returns(recorder, store):
     assert row.checkpoint == "/ckpt/t1" and row.ended_at is not None
 
 
+def test_a_restarted_trial_forgets_the_epochs_of_the_run_it_no_longer_continues(recorder, store):
+    """Ran 3 epochs, then (the driver died) started again from scratch: when its first new epoch
+    comes, epochs 2 and 3 go; restored from a checkpoint at epoch 1 later, epoch 1 stays."""
+    trial = _trial("t1")
+    for n, v in ((1, 0.5), (2, 0.9), (3, 0.8)):
+        recorder.on_trial_result(n, [], trial, _result(n, v, iterations_since_restore=n))
+    recorder.on_trial_result(4, [], trial, _result(1, 0.4, iterations_since_restore=1))
+    (row,) = store.trials(["s1"])
+    assert [(e.epoch, e.value) for e in store.epochs("s1")] == [(1, 0.4)]
+    assert (row.epochs, row.best_epoch, row.value) == (1, 1, 0.4)
+    recorder.on_trial_result(5, [], trial, _result(2, 0.6, iterations_since_restore=1))
+    assert [(e.epoch, e.value) for e in store.epochs("s1")] == [(1, 0.4), (2, 0.6)]
+
+
 def test_diverged_stopped_and_errored_trials_are_recorded_with_why(recorder, store):
     diverged, stopped, failed = _trial("d"), _trial("s"), _trial("e", error="ValueError: units must be > 0")
     for trial in (diverged, stopped, failed):

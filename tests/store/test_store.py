@@ -208,6 +208,34 @@ def test_reconciliation_keeps_a_trial_tune_does_not_know_as_dropped(store, tmp_p
     assert summary.tally == "1 (1 completed) + 2 dropped"
 
 
+def test_reconciliation_drops_epochs_past_a_trials_last_one(store, tmp_path):
+    """The trial restarted and stopped sooner than its first run, which the live recorder missed:
+    rows past the epoch the results end at are from the run it did not continue."""
+    from tuning_service.core.results import TrialSummary
+
+    add_sweep(store, "s1", trials={"t1": ("running", [0.5, 0.9, 0.8]), "t2": ("running", [0.3])}, finish=None)
+    config = {t.trial_id: t.config for t in store.trials(["s1"])}
+    live_metrics = store.epochs("s1", "t2")[0].metrics
+    t1 = TrialSummary("t1", config["t1"], "stopped early", 0.4, 1, 1, 1.0, history=[_epoch(1, 0.4)])
+    t2 = TrialSummary(
+        "t2", config["t2"], "completed", 0.3, 1, 2, 1.0, history=[_epoch(1, 0.3), _epoch(2, 0.2)]
+    )
+    for _ in range(2):  # a replayed reconciliation changes nothing
+        store.record_result(_result("s1", [t1, t2], tmp_path))
+    trials = {t.trial_id: t for t in store.trials(["s1"])}
+    assert [(e.epoch, e.value) for e in store.epochs("s1", "t1")] == [(1, 0.4)]
+    assert (trials["t1"].status, trials["t1"].epochs, trials["t1"].best_epoch, trials["t1"].value) == (
+        "stopped early", 1, 1, 0.4
+    )  # fmt: skip
+    # Where the results agree with the live row, it stays, with every metric it recorded.
+    rows = store.epochs("s1", "t2")
+    assert [(e.epoch, e.value) for e in rows] == [(1, 0.3), (2, 0.2)] and rows[0].metrics == live_metrics
+
+
+def _epoch(n: int, value: float) -> dict:
+    return {"training_iteration": n, "val_accuracy": value}
+
+
 def test_a_driver_alive_after_being_marked_interrupted_revives_its_sweep(store):
     """A database outage longer than the stale limit: the next sweep marks this one interrupted; the
     driver's next heartbeat, once the database is back, says it is running after all."""

@@ -151,6 +151,8 @@ class RecorderCallback(tune.Callback):
                 node={k: result.get(k) for k in _NODE_KEYS},
                 train_time_s=result.get("train_time_s"),
                 duration_s=result.get("time_total_s"),
+                # The first epoch since a start or a restore: a restarted trial's later rows go.
+                restarted=result.get("iterations_since_restore") == 1,
             ),
         )
 

@@ -377,11 +377,14 @@ class Store:
         node: Mapping[str, str | None] | None = None,
         train_time_s: float | None = None,
         duration_s: float | None = None,
+        restarted: bool = False,
     ) -> None:
         """Upsert one epoch and refresh its trial's best value, best epoch and epoch count.
 
         The trial's summary is recomputed from its epoch rows in the same transaction,
         so replaying an epoch (a trial restored from a checkpoint) leaves it exact.
+        ``restarted``: the trial's first epoch since it (re)started, from a checkpoint or from
+        scratch; rows after this epoch belong to a run it no longer continues and are deleted.
         """
         now = utcnow()
         t, e = schema.trials, schema.epochs
@@ -390,6 +393,9 @@ class Store:
 
         def work(conn: Connection) -> None:
             self._hold_trial(conn, sweep_id, trial_id, config, now)
+            mine = sa.and_(e.c.sweep_id == sweep_id, e.c.trial_id == trial_id)
+            if restarted:
+                conn.execute(sa.delete(e).where(mine, e.c.epoch > int(epoch)))
             stmt = dialect_insert(conn, e).values(
                 sweep_id=sweep_id,
                 trial_id=trial_id,
@@ -405,7 +411,6 @@ class Store:
                     set_={k: stmt.excluded[k] for k in ("value", "diverged", "metrics", "recorded_at")},
                 )
             )
-            mine = sa.and_(e.c.sweep_id == sweep_id, e.c.trial_id == trial_id)
             ranked = sa.and_(mine, e.c.value.is_not(None), e.c.diverged.is_(False))
             order = (e.c.value.desc() if mode == "max" else e.c.value.asc(), e.c.epoch.asc())
             best = sa.select(e.c.value, e.c.epoch).where(ranked).order_by(*order).limit(1)
@@ -479,8 +484,9 @@ class Store:
 
     def record_result(self, result: SweepResult, *, diverged_key: str = "diverged") -> None:
         """Reconcile with the sweep's final results: every trial's outcome, and any epoch the
-        live recorder missed (inserted only where absent: the live rows hold every metric).
-        A recorded trial the results do not hold is marked dropped, never deleted.
+        live recorder missed. Rows past a trial's last epoch are from a run it restarted from an
+        earlier point and are deleted. A recorded trial the results do not hold is marked
+        dropped, never deleted.
         """
         now = utcnow()
         t, e = schema.trials, schema.epochs
@@ -489,6 +495,11 @@ class Store:
         def work(conn: Connection) -> None:
             for trial in result.trials:
                 self._hold_trial(conn, sweep_id, trial.trial_id, trial.config, now)
+                conn.execute(
+                    sa.delete(e).where(
+                        e.c.sweep_id == sweep_id, e.c.trial_id == trial.trial_id, e.c.epoch > trial.epochs
+                    )
+                )
                 last = trial.history[-1] if trial.history else {}
                 # The live recorder saw more (patience vs scheduler): keep its message if any.
                 message = trial.error or sa.func.coalesce(
@@ -529,10 +540,7 @@ class Store:
                         }
                     )
                 if rows:
-                    stmt = dialect_insert(conn, e).on_conflict_do_nothing(
-                        index_elements=["sweep_id", "trial_id", "epoch"]
-                    )
-                    conn.execute(stmt, rows)
+                    conn.execute(_fill_epochs(conn), rows)
             # Trials the results leave out (no epoch reported, or started after the snapshot a
             # resume started from) were seen all the same: kept as dropped, with their epochs.
             known = [trial.trial_id for trial in result.trials]
@@ -807,6 +815,25 @@ class Store:
         x = schema.exploits
         query = sa.select(x).where(x.c.sweep_id == sweep_id).order_by(x.c.number)
         return self._read(lambda conn: [ExploitRow(**row._mapping) for row in conn.execute(query)])
+
+
+def _fill_epochs(conn: Connection) -> Any:
+    """Insert the epochs the live recorder missed; rewrite one it recorded only where the results
+    disagree with it (a run the trial restarted from an earlier point, while recording failed).
+    Where they agree the live row stays: it holds every metric, the results only some."""
+    e = schema.epochs
+    stmt = dialect_insert(conn, e)
+    new = stmt.excluded
+    disagree = sa.or_(
+        e.c.diverged != new.diverged,
+        e.c.value.is_(None) != new.value.is_(None),
+        sa.func.abs(e.c.value - new.value) > 1e-9 * (1 + sa.func.abs(new.value)),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["sweep_id", "trial_id", "epoch"],
+        set_={k: new[k] for k in ("value", "diverged", "metrics", "recorded_at")},
+        where=disagree,
+    )
 
 
 def _is_number(value: Any) -> bool:

@@ -603,13 +603,18 @@ def _summarize(result: Any, job: Job, max_epochs: int) -> TrialSummary:
     if frame is not None and not frame.empty:
         keep = [c for c in frame.columns if c in (*_HISTORY_KEYS, job.metric) or c.startswith("val_")]
         rows = frame[keep + [c for c in (ERROR_KEY, REPLAYED_KEY) if c in frame.columns]].to_dict("records")
-        # An epoch appears twice when a restored trial re-ran it: keep the latest run. A failed
-        # step trained nothing, and a replayed one repeats an epoch already in the history.
-        by_epoch = {
-            int(h["training_iteration"]): {k: h[k] for k in keep}
-            for h in rows
-            if not _present(h.get(ERROR_KEY)) and not _present(h.get(REPLAYED_KEY))
-        }
+        # A trial restored from a checkpoint, or restarted from scratch, reports an epoch again:
+        # from there on only its latest run counts, whether it went as far as the earlier one or
+        # not. A failed step trained nothing, and a replayed one repeats an epoch already there.
+        by_epoch: dict[int, dict[str, Any]] = {}
+        last = 0
+        for h in rows:
+            if _present(h.get(ERROR_KEY)) or _present(h.get(REPLAYED_KEY)):
+                continue
+            epoch = int(h["training_iteration"])
+            if epoch <= last:
+                by_epoch = {e: row for e, row in by_epoch.items() if e < epoch}
+            by_epoch[epoch], last = {k: h[k] for k in keep}, epoch
         history = [by_epoch[e] for e in sorted(by_epoch)]
     finite = [
         h
