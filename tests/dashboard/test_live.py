@@ -16,6 +16,11 @@ from tuning_service.cli import main
 # One trial at a time: epochs arrive over the whole sweep, not in one burst a loaded
 # machine's poll (state, parts, every figure) can miss.
 TRIALS, EPOCHS = 4, 6
+# The driver records the sweep's first epoch once the page is open, and pauses this long after
+# each: the epochs then reach the database over several of the page's polls (one a second)
+# however fast the trials train and however late the overview (polled every 10 s while nothing
+# runs) shows the sweep.
+EPOCH_PACE_S = 0.4
 
 
 def start_dashboard(db_url: str) -> tuple[subprocess.Popen[str], str]:
@@ -47,12 +52,15 @@ class Watcher(threading.Thread):
         self.kept_marker = False
         self.tooltip = ""
         self.failure: BaseException | None = None
+        self.on_page = threading.Event()  # the sweep's page is drawn and sampled from now on
 
     def run(self) -> None:
         try:
             self._watch()
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             self.failure = exc
+        finally:
+            self.on_page.set()  # a failed watcher holds no sweep back
 
     def _watch(self) -> None:
         with headless_chromium(self.chromium) as browser:
@@ -74,6 +82,7 @@ class Watcher(threading.Thread):
                 time.sleep(0.1)
             page.evaluate("window.__loadedOnce = true")
             page.on("framenavigated", lambda frame: self.navigations.append(frame.url))
+            self.on_page.set()
             deadline = time.monotonic() + self.timeout_s
             while time.monotonic() < deadline:
                 finished = int(page.inner_text("#finished-count"))
@@ -106,8 +115,9 @@ class Watcher(threading.Thread):
 
 
 @pytest.mark.integration
-def test_a_running_sweeps_page_grows_without_a_reload(ray_local, tmp_path):
+def test_a_running_sweeps_page_grows_without_a_reload(ray_local, tmp_path, monkeypatch):
     from tuning_service.store import open_store
+    from tuning_service.store.records import Store
 
     chromium = chromium_path()
     storage = tmp_path / "results"
@@ -115,6 +125,14 @@ def test_a_running_sweeps_page_grows_without_a_reload(ray_local, tmp_path):
     open_store(db_url).close()  # the dashboard never creates a database: the first sweep's store does
     server, base = start_dashboard(db_url)
     watcher = Watcher(base, chromium)
+    record_epoch = Store.record_epoch
+
+    def paced(self, *args, **kwargs):
+        watcher.on_page.wait(timeout=120)
+        record_epoch(self, *args, **kwargs)
+        time.sleep(EPOCH_PACE_S)
+
+    monkeypatch.setattr(Store, "record_epoch", paced)  # the sweep's driver is this process
     try:
         watcher.start()
         argv = ["-q", "run", "digits", "--searcher", "random", "--scheduler", "asha"]
