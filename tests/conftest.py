@@ -57,15 +57,11 @@ def pytest_runtest_protocol(item, nextitem):
     if item.get_closest_marker("integration") is not None:
         yield
         return
-    saved = os.environ.get(_RAY_TMPDIR)
-    os.environ[_RAY_TMPDIR] = _NO_RAY
-    try:
+    from tuning_service.core.envvars import env_restored
+
+    with env_restored(_RAY_TMPDIR):
+        os.environ[_RAY_TMPDIR] = _NO_RAY
         yield
-    finally:
-        if saved is None:
-            os.environ.pop(_RAY_TMPDIR, None)
-        else:
-            os.environ[_RAY_TMPDIR] = saved
 
 
 @pytest.hookimpl(trylast=True)  # after `-m`/`-k` deselect: order only the tests that will run
