@@ -606,16 +606,13 @@ def _summarize(result: Any, job: Job, max_epochs: int) -> TrialSummary:
         # A trial restored from a checkpoint, or restarted from scratch, reports an epoch again:
         # from there on only its latest run counts, whether it went as far as the earlier one or
         # not. A failed step trained nothing, and a replayed one repeats an epoch already there.
-        by_epoch: dict[int, dict[str, Any]] = {}
-        last = 0
         for h in rows:
             if _present(h.get(ERROR_KEY)) or _present(h.get(REPLAYED_KEY)):
                 continue
             epoch = int(h["training_iteration"])
-            if epoch <= last:
-                by_epoch = {e: row for e, row in by_epoch.items() if e < epoch}
-            by_epoch[epoch], last = {k: h[k] for k in keep}, epoch
-        history = [by_epoch[e] for e in sorted(by_epoch)]
+            while history and int(history[-1]["training_iteration"]) >= epoch:
+                history.pop()
+            history.append({k: h[k] for k in keep})
     finite = [
         h
         for h in history
