@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RAY_LOG = "ray.log"
+# What the embedded Ray may be asked for and still start lean (anything else: `ray.init` alone).
+_LEAN_HEAD_KWARGS = frozenset(
+    {"address", "include_dashboard", "num_cpus", "log_to_driver", "configure_logging", "logging_level"}
+)
 # Joining a cluster fails within this many seconds (per check) instead of Ray's minute of retries.
 CONNECT_TIMEOUT_ENV = "TUNING_SERVICE_CONNECT_TIMEOUT_S"
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
@@ -364,6 +368,60 @@ def ensure_local_token() -> None:
         os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 
 
+def start_lean_head(num_cpus: int) -> Any:
+    """Start the embedded Ray's head node without the two services a sweep's driver never uses.
+
+    `ray.init` also starts Ray's autoscaler monitor (there is nothing to scale on one machine)
+    and its log monitor (which streams workers' output to the driver; sweeps run with
+    ``log_to_driver=False``). Both are Python processes that import Ray while the raylet
+    starts, and on 2 cores they make the raylet register with Ray's GCS a second later than
+    it otherwise would: `ray.init` asks whether it has registered once a second
+    (`python -m benchmarks.startup` times the start). ``RayParams``' switches for them are
+    not reachable from `ray.init`, so the node is started as `ray.init` starts it and the
+    driver then connects to it. Returns None where this Ray's node API differs (the caller
+    then uses `ray.init` alone).
+    """
+    try:
+        from ray._private.node import Node
+        from ray._private.parameter import RayParams
+
+        params = RayParams(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            no_monitor=True,
+            include_log_monitor=False,  # type: ignore[arg-type] # a switch Ray annotates as str
+        )
+    except (ImportError, TypeError) as exc:
+        log.debug("starting the embedded Ray with ray.init: its node API differs (%s)", exc)
+        return None
+    return Node(params, head=True, shutdown_at_exit=False, spawn_reaper=True, ray_init_cluster=True)
+
+
+def stop_lean_head(node: Any) -> None:
+    """Stop a node `start_lean_head` started (after ``ray.shutdown()``), as `ray.shutdown` stops
+    the node `ray.init` started: its spilled objects removed, then every process."""
+    node.destroy_external_storage()
+    node.kill_all_processes(check_alive=False, allow_graceful=True)
+
+
+def init_embedded(**kwargs: Any) -> tuple[Any, Any]:
+    """`ray.init(address="local", **kwargs)`, lean where it can be: Ray's context, and the head
+    to stop with `stop_lean_head` after ``ray.shutdown()`` (None: `ray.shutdown` stops it)."""
+    import ray
+
+    kwargs["address"] = "local"
+    head = start_lean_head(int(kwargs["num_cpus"])) if set(kwargs) <= _LEAN_HEAD_KWARGS else None
+    if head is None:
+        return ray.init(**kwargs), None
+    # The node runs: the driver connects to it as to a cluster.
+    connect = {k: v for k, v in kwargs.items() if k not in ("address", "include_dashboard", "num_cpus")}
+    try:
+        return ray.init(address=head.address, **connect), head
+    except BaseException:
+        stop_lean_head(head)
+        raise
+
+
 @contextmanager
 def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Iterator[str]:
     """Use the Ray this process already runs, or start/join one and shut it down after.
@@ -385,6 +443,7 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
             "logging_level": logging.INFO,
             **init_kwargs,
         }
+        head = None  # the embedded Ray's node, where this process started it lean
         if embedded:
             # "local" always starts a new Ray; with no address Ray would join any cluster
             # already running on this machine (`ray start --head`), which is not what
@@ -406,6 +465,8 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
         try:
             if target_address.startswith("ray://"):
                 context = connect_client(lambda: ray.init(**kwargs), target_address)
+            elif embedded:
+                context, head = init_embedded(**kwargs)
             else:
                 context = ray.init(**kwargs)
         except AuthenticationError:
@@ -436,3 +497,5 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
             yield where
         finally:
             ray.shutdown()
+            if head is not None:
+                stop_lean_head(head)

@@ -1,0 +1,59 @@
+"""The embedded Ray starts without Ray's autoscaler and log monitors, and stops all it started."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+# In a new process (the test session's own Ray would be reused): the command lines of this
+# process's descendants while a sweep's Ray session is open, then of those still alive after.
+SCRIPT = r"""
+import json, os, sys
+from pathlib import Path
+
+def descendants():
+    children = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append((int(pid), cmdline))
+    found, todo = [], [os.getpid()]
+    while todo:
+        for pid, cmdline in children.get(todo.pop(), []):
+            found.append(cmdline)
+            todo.append(pid)
+    return [c for c in found if c]
+
+from tuning_service.raytune.raysession import prepare_environment, ray_session
+prepare_environment(None)
+import ray
+with ray_session(None, Path(sys.argv[1])) as where:
+    ray.get(ray.remote(lambda: 1).remote())
+    inside = descendants()
+print(json.dumps({"where": where, "inside": inside, "after": descendants()}))
+"""
+
+
+def test_the_embedded_ray_runs_without_the_monitors_and_leaves_no_process(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["where"] == "embedded local Ray"
+    inside = " ".join(seen["inside"])
+    # The node runs (its GCS and raylet, and a worker for the task) ...
+    assert "gcs_server" in inside and "raylet" in inside, seen["inside"]
+    # ... without the two services a sweep's driver never uses.
+    assert "autoscaler/_private/monitor.py" not in inside and "log_monitor.py" not in inside, seen["inside"]
+    assert seen["after"] == [], seen["after"]
