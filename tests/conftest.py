@@ -26,21 +26,20 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """One embedded Ray for every integration test (starting Ray costs seconds)."""
-    from tuning_service.raytune.raysession import prepare_environment
+    """One embedded Ray for every integration test (starting Ray costs seconds), started as a
+    sweep's is (`raysession.init_embedded`): never a cluster already running on this machine."""
+    from tuning_service.raytune.raysession import init_embedded, prepare_environment, stop_lean_head
 
     prepare_environment(None)
     import ray
 
-    ray.init(
-        address="local",  # a new Ray even when a cluster runs on this machine
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-    )
-    yield ray
-    ray.shutdown()
+    _, head = init_embedded(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+        if head is not None:
+            stop_lean_head(head)
 
 
 # Where Ray puts its session folders; under a file, no Ray can start.
