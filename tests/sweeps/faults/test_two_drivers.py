@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +24,8 @@ def test_a_live_driver_marked_interrupted_on_another_node_cannot_be_resumed_twic
     (tmp_path / "resumable_job.py").write_text(JOB_FILE)
     storage = tmp_path / "results"
     db = storage / "tuning.db"
-    args = ["--searcher", "random", "--scheduler", "fifo", "--num-samples", "5", "--max-concurrent", "1"]
+    # Twelve trials one at a time: the sweep is far from its end when the first has finished.
+    args = ["--searcher", "random", "--scheduler", "fifo", "--num-samples", "12", "--max-concurrent", "1"]
     driver = cli(
         "run", f"{tmp_path / 'resumable_job.py'}:JOB", *args, "--storage", str(storage), cwd=tmp_path
     )
@@ -43,8 +46,14 @@ def test_a_live_driver_marked_interrupted_on_another_node_cannot_be_resumed_twic
                         heartbeat_at=schema.utcnow() - timedelta(hours=1),
                     )
                 )
-        second = cli("resume", row.sweep_id, "--storage", str(storage), cwd=tmp_path)
-        _, err = second.communicate(timeout=120)
+        # The live driver is paused while the second resume runs: it holds its folder's lock as
+        # before, and cannot end the sweep (and release the lock) before that resume looks.
+        os.kill(driver.pid, signal.SIGSTOP)
+        try:
+            second = cli("resume", row.sweep_id, "--storage", str(storage), cwd=tmp_path)
+            _, err = second.communicate(timeout=120)
+        finally:
+            os.kill(driver.pid, signal.SIGCONT)
         assert second.returncode == 2 and err.count("\n") == 1, err
         assert err.startswith(
             f"error: sweep {row.sweep_id} is still being driven by pid {driver.pid} on {socket.gethostname()} since "
@@ -60,9 +69,9 @@ def test_a_live_driver_marked_interrupted_on_another_node_cannot_be_resumed_twic
     with open_store(None, storage=storage) as store:
         (row,) = store.sweeps()
         trials = store.trials([row.sweep_id])
-        assert row.status == "finished" and len(trials) == 5, [(t.trial_id, t.status) for t in trials]
+        assert row.status == "finished" and len(trials) == 12, [(t.trial_id, t.status) for t in trials]
         for trial in trials:
             assert [e.epoch for e in store.epochs(row.sweep_id, trial.trial_id)] == list(
                 range(1, trial.epochs + 1)
             )
-    assert len(json.loads((sweep_dir / "trials.json").read_text())) == 5
+    assert len(json.loads((sweep_dir / "trials.json").read_text())) == 12
