@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 
 import pytest
-
-pytestmark = pytest.mark.integration
 
 # In a new process (the test session's own Ray would be reused): the command lines of this
 # process's descendants while a sweep's Ray session is open, then of those still alive after.
@@ -44,6 +43,7 @@ print(json.dumps({"where": where, "inside": inside, "after": descendants()}))
 """
 
 
+@pytest.mark.integration
 def test_the_embedded_ray_runs_without_the_monitors_and_leaves_no_process(tmp_path):
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=120
@@ -57,3 +57,19 @@ def test_the_embedded_ray_runs_without_the_monitors_and_leaves_no_process(tmp_pa
     # ... without the two services a sweep's driver never uses.
     assert "autoscaler/_private/monitor.py" not in inside and "log_monitor.py" not in inside, seen["inside"]
     assert seen["after"] == [], seen["after"]
+
+
+def test_a_ray_whose_node_api_differs_starts_as_ray_init_starts_it(monkeypatch, caplog):
+    # Ray's node parameters are private: a release that renames a switch gets plain ray.init
+    # (nothing is started here: the parameters fail before any process would start).
+    import ray._private.parameter
+
+    from tuning_service.raytune.raysession import start_lean_head
+
+    def renamed(**kwargs):
+        raise TypeError("RayParams.__init__() got an unexpected keyword argument 'no_monitor'")
+
+    monkeypatch.setattr(ray._private.parameter, "RayParams", renamed)
+    caplog.set_level(logging.DEBUG, logger="tuning_service.raytune.raysession")
+    assert start_lean_head(2) is None
+    assert "its node API differs" in caplog.text and "no_monitor" in caplog.text

@@ -374,9 +374,9 @@ def start_lean_head(num_cpus: int) -> Any:
     `ray.init` also starts Ray's autoscaler monitor (there is nothing to scale on one machine)
     and its log monitor (which streams workers' output to the driver; sweeps run with
     ``log_to_driver=False``). Both are Python processes that import Ray while the raylet
-    starts, and on 2 cores they make the raylet register with Ray's GCS a second later than
-    it otherwise would: `ray.init` asks whether it has registered once a second
-    (`python -m benchmarks.startup` times the start). ``RayParams``' switches for them are
+    starts, and on 2 cores they can delay the raylet's registration with Ray's GCS past
+    `ray.init`'s first check, which it repeats once a second (`python -m benchmarks.startup`
+    times the start). ``RayParams``' switches for them are
     not reachable from `ray.init`, so the node is started as `ray.init` starts it and the
     driver then connects to it. Returns None where this Ray's node API differs (the caller
     then uses `ray.init` alone).
