@@ -28,18 +28,16 @@ import pytest  # noqa: E402
 def ray_local():
     """One embedded Ray for every integration test (starting Ray costs seconds), started as a
     sweep's is (`raysession.init_embedded`): never a cluster already running on this machine."""
-    from tuning_service.raytune.raysession import init_embedded, prepare_environment, stop_lean_head
+    from tuning_service.raytune.raysession import init_embedded, prepare_environment, shutdown_embedded
 
     prepare_environment(None)
     import ray
 
-    _, head = init_embedded(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    _, head = init_embedded(num_cpus=2, log_to_driver=False, configure_logging=False)
     try:
         yield ray
     finally:
-        ray.shutdown()
-        if head is not None:
-            stop_lean_head(head)
+        shutdown_embedded(head)
 
 
 # Where Ray puts its session folders; under a file, no Ray can start.

@@ -376,10 +376,9 @@ def start_lean_head(num_cpus: int) -> Any:
     ``log_to_driver=False``). Both are Python processes that import Ray while the raylet
     starts, and on 2 cores they can delay the raylet's registration with Ray's GCS past
     `ray.init`'s first check, which it repeats once a second (`python -m benchmarks.startup`
-    times the start). ``RayParams``' switches for them are
-    not reachable from `ray.init`, so the node is started as `ray.init` starts it and the
-    driver then connects to it. Returns None where this Ray's node API differs (the caller
-    then uses `ray.init` alone).
+    times the start). ``RayParams``' switches for them are not reachable from `ray.init`, so
+    the node is started as `ray.init` starts it and the driver then connects to it. Returns
+    None where this Ray's node API differs (the caller then uses `ray.init` alone).
     """
     try:
         from ray._private.node import Node
@@ -397,20 +396,29 @@ def start_lean_head(num_cpus: int) -> Any:
     return Node(params, head=True, shutdown_at_exit=False, spawn_reaper=True, ray_init_cluster=True)
 
 
-def stop_lean_head(node: Any) -> None:
-    """Stop a node `start_lean_head` started (after ``ray.shutdown()``), as `ray.shutdown` stops
-    the node `ray.init` started: its spilled objects removed, then every process."""
-    node.destroy_external_storage()
-    node.kill_all_processes(check_alive=False, allow_graceful=True)
+def shutdown_embedded(head: Any) -> None:
+    """``ray.shutdown()``, then stop the lean ``head`` `init_embedded` started, if any, as
+    `ray.shutdown` stops a node `ray.init` started: spilled objects removed, every process."""
+    import ray
+
+    ray.shutdown()
+    if head is not None:
+        head.destroy_external_storage()
+        head.kill_all_processes(check_alive=False, allow_graceful=True)
 
 
 def init_embedded(**kwargs: Any) -> tuple[Any, Any]:
-    """`ray.init(address="local", **kwargs)`, lean where it can be: Ray's context, and the head
-    to stop with `stop_lean_head` after ``ray.shutdown()`` (None: `ray.shutdown` stops it)."""
+    """A new local Ray for this process, lean where it can be (`start_lean_head`): Ray's context,
+    and the head to hand to `shutdown_embedded` (None where `ray.init` started it)."""
     import ray
 
-    kwargs["address"] = "local"
-    head = start_lean_head(int(kwargs["num_cpus"])) if set(kwargs) <= _LEAN_HEAD_KWARGS else None
+    # "local" always starts a new Ray; with no address Ray would join any cluster already
+    # running on this machine (`ray start --head`), which is not what a sweep without
+    # --address asked for.
+    kwargs.update(address="local", include_dashboard=kwargs.get("include_dashboard", False))
+    kwargs.setdefault("num_cpus", os.cpu_count() or 1)
+    lean = set(kwargs) <= _LEAN_HEAD_KWARGS and not kwargs["include_dashboard"]
+    head = start_lean_head(int(kwargs["num_cpus"])) if lean else None
     if head is None:
         return ray.init(**kwargs), None
     # The node runs: the driver connects to it as to a cluster.
@@ -418,7 +426,7 @@ def init_embedded(**kwargs: Any) -> tuple[Any, Any]:
     try:
         return ray.init(address=head.address, **connect), head
     except BaseException:
-        stop_lean_head(head)
+        shutdown_embedded(head)
         raise
 
 
@@ -444,14 +452,7 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
             **init_kwargs,
         }
         head = None  # the embedded Ray's node, where this process started it lean
-        if embedded:
-            # "local" always starts a new Ray; with no address Ray would join any cluster
-            # already running on this machine (`ray start --head`), which is not what
-            # a sweep without --address asked for.
-            kwargs["address"] = "local"
-            kwargs.setdefault("include_dashboard", False)
-            kwargs.setdefault("num_cpus", os.cpu_count() or 1)
-        else:
+        if not embedded:
             kwargs["address"] = target_address
             target = parse_address(target_address)
             if target is not None:
@@ -496,6 +497,4 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
         try:
             yield where
         finally:
-            ray.shutdown()
-            if head is not None:
-                stop_lean_head(head)
+            shutdown_embedded(head)
