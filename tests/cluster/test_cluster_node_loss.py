@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
+import time
 
 import pytest
 from clusterkit import ROOT, start, wait_for
@@ -42,9 +42,22 @@ def _alive(cluster) -> set[str]:
     return {n["node_id"] for n in cluster.alive_nodes()}
 
 
+def _stretches(rows: list[dict]) -> list[tuple[str, int, int]]:
+    """A trial's nodes in order, each with the first and last epoch it trained there: what happened,
+    should the test fail."""
+    out: list[tuple[str, int, int]] = []
+    for r in rows:
+        node, epoch = r["node_id"][:8], r["training_iteration"]
+        if out and out[-1][0] == node:
+            out[-1] = (node, out[-1][1], epoch)
+        else:
+            out.append((node, epoch, epoch))
+    return out
+
+
 def test_trials_of_a_lost_node_finish_on_the_surviving_nodes(local_cluster, tmp_path):
     sys.path.insert(0, str(ROOT))
-    from tests.sweeps.faults.conftest import JOB_FILE, result_lines
+    from tests.sweeps.faults.conftest import JOB_FILE, Driver, result_lines
 
     # Digits repeated 20 times per epoch: an epoch long enough (tens of milliseconds) that the
     # node is killed while its trial trains, not after it finished.
@@ -58,41 +71,60 @@ def test_trials_of_a_lost_node_finish_on_the_surviving_nodes(local_cluster, tmp_
         local_cluster.home,
     )
     driver = None
+    # Every (trial, epoch, node) the trials' result.json files ever showed. Tune's restore of a
+    # trial copies its result.json back from the sweep folder, and may read it while Tune's
+    # background sync rewrites it (truncated, then written): the rows of the lost node can be
+    # missing from the file at the end, so they are taken as they were seen. The store keeps
+    # every epoch (checked at the end).
+    seen: set[tuple[str, int, str]] = set()
+
+    def watch() -> dict[str, list[dict]]:
+        now = result_lines(storage)
+        seen.update((t, r["training_iteration"], r["node_id"]) for t, rows in now.items() for r in rows)
+        return now
+
     try:
         wait_for("a third node", lambda: len(local_cluster.alive_nodes()) == 3, [third], 90)
         (doomed,) = {n["node_id"] for n in local_cluster.alive_nodes()} - before
         storage = tmp_path / "results"
-        driver = subprocess.Popen(
+        driver = Driver(
             [sys.executable, "-m", "tuning_service", "-q", "run", f"{tmp_path / 'resumable_job.py'}:JOB"]
             + ["--address", local_cluster.gcs, "--searcher", "random", "--scheduler", "fifo"]
             + ["--num-samples", "3", "--max-epochs", str(EPOCHS), "--max-concurrent", "3"]
             + ["--max-failures", "2"]
             + ["--checkpoint-frequency", "1"]
             + ["--storage", str(storage), "--format", "json"],
-            env=local_cluster.env,
             cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            env=local_cluster.env,
+            log=tmp_path / "driver.log",
         )
 
-        def a_trial_trains_on_the_doomed_node() -> bool:
+        def the_trial_on_the_doomed_node() -> str | None:
             # A checkpoint every epoch: by its third epoch the trial has one to move with; by half
             # its epochs it is killed, so that it has epochs left to train elsewhere.
-            return any(
-                rows and rows[-1]["node_id"] == doomed and 3 <= rows[-1]["training_iteration"] <= EPOCHS // 2
-                for rows in result_lines(storage).values()
-            )
+            for trial, rows in watch().items():
+                if (
+                    rows
+                    and rows[-1]["node_id"] == doomed
+                    and 3 <= rows[-1]["training_iteration"] <= EPOCHS // 2
+                ):
+                    return trial
+            return None
 
         # Three trials start together, one per node: the third node's has to train there.
-        wait_for("a trial on the third node", a_trial_trains_on_the_doomed_node, [third], 180)
+        wait_for("a trial on the third node", the_trial_on_the_doomed_node, [third], 180)
+        trial_id = the_trial_on_the_doomed_node()
         # The node disappears at once, as a machine that loses power: every process, SIGKILL.
         for pid in third.members():
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        out, err = driver.communicate(timeout=300)
+        deadline = time.monotonic() + 300
+        while driver.poll() is None and time.monotonic() < deadline:
+            watch()
+            time.sleep(0.2)
+        out, err = driver.communicate(timeout=1)
     finally:
         if driver is not None and driver.poll() is None:
             driver.kill()
@@ -105,19 +137,17 @@ def test_trials_of_a_lost_node_finish_on_the_surviving_nodes(local_cluster, tmp_
     summary = json.loads((storage / "resumable" / record["sweep_id"] / "trials.json").read_text())
     trials = summary["trials"] if isinstance(summary, dict) else summary
     assert len(trials) == 3 and {t["status"] for t in trials} == {"completed"}, trials
-    moved = [
-        rows
-        for rows in result_lines(storage).values()
-        if any(r["node_id"] == doomed for r in rows) and rows[-1]["node_id"] != doomed
-    ]
-    assert moved, "no trial of the lost node finished elsewhere"
-    for rows in moved:
-        assert rows[-1]["training_iteration"] == EPOCHS
-        before = [r["training_iteration"] for r in rows if r["node_id"] == doomed]
-        after = [r["training_iteration"] for r in rows if r["node_id"] != doomed]
-        # From its checkpoint: the first epoch on the new node follows one trained on the lost node.
-        assert 1 < after[0] <= max(before) + 1, (before, after)
-        assert after == list(range(after[0], EPOCHS + 1)), after
+    rows = watch()[trial_id]
+    where = {trial: _stretches(lines) for trial, lines in result_lines(storage).items()}
+    assert rows[-1]["node_id"] != doomed, (
+        f"trial {trial_id} did not leave the lost node {doomed[:8]}: {where}"
+    )
+    assert rows[-1]["training_iteration"] == EPOCHS, where
+    there = {epoch for t, epoch, node in seen if t == trial_id and node == doomed}
+    after = [r["training_iteration"] for r in rows if r["node_id"] != doomed]
+    # From its checkpoint: the first epoch on the new node follows one trained on the lost node.
+    assert 1 < after[0] <= max(there) + 1, (sorted(there), after)
+    assert after == list(range(after[0], EPOCHS + 1)), after
     with open_store(None, storage=storage) as store:
         for trial in store.trials([record["sweep_id"]]):
             assert [e.epoch for e in store.epochs(record["sweep_id"], trial.trial_id)] == list(
