@@ -1,7 +1,9 @@
-"""Ray Tune callbacks that run in the driver: progress from trial events, and the kept snapshot."""
+"""Ray Tune callbacks that run in the driver: progress from trial events, the kept snapshot, and
+Tune's trial files kept whole across a restore."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +17,8 @@ from tuning_service.raytune.snapshots import SNAPSHOT_FILE, RestoreWatch, Seen, 
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
+
+log = logging.getLogger(__name__)
 
 
 class ProgressCallback(tune.Callback):
@@ -172,3 +176,26 @@ class Halt(tune.Callback):
         reason = self.why() if self.why is not None else None
         if reason:
             raise SweepStopped(reason)
+
+
+class SyncBeforeRestore(tune.Callback):
+    """Waits for Tune's background copy of the sweep's files to its folder before a trial with a
+    checkpoint starts again (a retry, a resumed sweep, a PBT exploit).
+
+    Tune's loggers, which come after this callback, first copy such a trial's result.json and
+    progress.csv back from the sweep folder, the files that copy rewrites (truncated, then
+    written). Read in that moment, a file is empty, and the trial's rows before the restart are
+    lost from it. Tune starts those copies in the driver's own steps, so none begins between this
+    wait and the loggers' read. A trial without a checkpoint is not copied back: no wait.
+    """
+
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        if trial.checkpoint is None:
+            return
+        syncer = getattr(getattr(trial, "storage", None), "syncer", None)
+        if syncer is None:  # a Tune whose storage has no syncer copies nothing in the background
+            return
+        try:
+            syncer.wait()
+        except Exception as exc:  # noqa: BLE001 - Tune's next copy tries again; the sweep goes on
+            log.warning("copying the sweep's Tune files to its folder failed: %s", exc)

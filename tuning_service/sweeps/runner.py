@@ -344,7 +344,7 @@ def _fit(
     from ray import tune
 
     from tuning_service.core.progress import Snapshot
-    from tuning_service.raytune.callbacks import Halt, ProgressCallback, SnapshotKeeper
+    from tuning_service.raytune.callbacks import Halt, ProgressCallback, SnapshotKeeper, SyncBeforeRestore
     from tuning_service.raytune.raysession import (
         check_fits,
         load_tensorboard_writer,
@@ -396,7 +396,7 @@ def _fit(
         pace = keeps_pace(num_samples, scheduler)
         os.environ[SNAPSHOT_PERIOD_ENV] = snapshot_period(num_samples, paced=pace)
         # The order is part of Tune's snapshot (callback states are saved by position; the
-        # pace, added last, has none).
+        # pace and the sync's wait, added last, have none).
         return [
             SchedulerState(scheduler),
             ProgressCallback(snapshot, progress, job.space.effective),
@@ -408,6 +408,7 @@ def _fit(
             Halt(prepared.stop),
             *lineage_recorders(recorder, scheduler),
             *([SnapshotPace(scheduler)] if pace else []),
+            SyncBeforeRestore(),
         ]
 
     if resume is not None:

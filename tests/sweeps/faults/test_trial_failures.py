@@ -146,10 +146,13 @@ def test_a_killed_worker_continues_from_its_checkpoint(ray_local, tmp_path):
 
     (trial,) = result.trials
     assert (trial.status, trial.epochs) == ("completed", 12), (trial, result_lines(storage))
-    lines = result_lines(storage)[next(iter(killed))]
+    ((trial_id, killed_pid),) = killed.items()
+    lines = result_lines(storage)[trial_id]
+    # Both workers' rows: Tune copied the file back from the sweep folder when the trial restarted.
     pids = [line["pid"] for line in lines]
-    first_after = next(line for line in lines if line["pid"] != killed[next(iter(killed))])
+    first_after = next(line for line in lines if line["pid"] != killed_pid)
     assert len(set(pids)) == 2, pids  # one worker before the kill, another after
+    assert lines[-1]["pid"] != killed_pid and lines[-1]["training_iteration"] == 12, lines[-1]
     assert first_after["training_iteration"] > 1, "the retried trial started again from epoch 1"
     assert [h["training_iteration"] for h in trial.history] == list(range(1, 13))
     with open_store(None, storage=storage) as store:
