@@ -1,4 +1,5 @@
-"""The embedded Ray starts without Ray's autoscaler and log monitors, and stops all it started."""
+"""The embedded Ray starts without Ray's autoscaler and log monitors, waits for its raylet's
+registration itself, and stops all it started."""
 
 from __future__ import annotations
 
@@ -33,13 +34,18 @@ def descendants():
             todo.append(pid)
     return [c for c in found if c]
 
+from tuning_service.raytune import raysession
 from tuning_service.raytune.raysession import prepare_environment, ray_session
+
+waits = []
+await_registration = raysession.await_registration
+raysession.await_registration = lambda *args: waits.append(await_registration(*args)) or waits[-1]
 prepare_environment(None)
 import ray
 with ray_session(None, Path(sys.argv[1])) as where:
     ray.get(ray.remote(lambda: 1).remote())
     inside = descendants()
-print(json.dumps({"where": where, "inside": inside, "after": descendants()}))
+print(json.dumps({"where": where, "inside": inside, "after": descendants(), "waits": waits}))
 """
 
 
@@ -57,6 +63,20 @@ def test_the_embedded_ray_runs_without_the_monitors_and_leaves_no_process(tmp_pa
     # ... without the two services a sweep's driver never uses.
     assert "autoscaler/_private/monitor.py" not in inside and "log_monitor.py" not in inside, seen["inside"]
     assert seen["after"] == [], seen["after"]
+    # The node waited for its raylet's registration itself (Ray's own check asks once a second).
+    assert seen["waits"] == [True], seen["waits"]
+
+
+@pytest.mark.integration
+def test_the_wait_for_a_raylet_finds_a_registered_node_and_gives_up_on_an_unknown_one(ray_local):
+    import ray
+
+    from tuning_service.raytune.raysession import await_registration
+
+    context = ray.get_runtime_context()
+    assert await_registration(context.gcs_address, context.get_node_id(), timeout=5)
+    # A node that never registers: False once the time is up, not a hang.
+    assert not await_registration(context.gcs_address, "ab" * 28, timeout=0.2)
 
 
 def test_a_ray_whose_node_api_differs_starts_as_ray_init_starts_it(monkeypatch, caplog):

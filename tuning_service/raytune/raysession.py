@@ -26,6 +26,10 @@ _LEAN_HEAD_KWARGS = frozenset(
     {"address", "include_dashboard", "num_cpus", "log_to_driver", "configure_logging", "logging_level"}
 )
 # Joining a cluster fails within this many seconds (per check) instead of Ray's minute of retries.
+# The embedded head asks Ray's GCS this often whether its raylet has registered (Ray asks once
+# a second), for at most RAYLET_REGISTRATION_S (Ray's own limit).
+REGISTRATION_POLL_S = 0.02
+RAYLET_REGISTRATION_S = 30.0
 CONNECT_TIMEOUT_ENV = "TUNING_SERVICE_CONNECT_TIMEOUT_S"
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 
@@ -368,6 +372,29 @@ def ensure_local_token() -> None:
         os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 
 
+def await_registration(gcs_address: str, node_id: str, timeout: float) -> bool:
+    """Whether Ray's GCS at ``gcs_address`` lists node ``node_id`` (hex) alive within ``timeout``
+    seconds, asked every REGISTRATION_POLL_S."""
+    try:
+        from ray._raylet import GcsClient  # type: ignore[attr-defined]
+
+        client = GcsClient(address=gcs_address)
+    except (ImportError, TypeError) as exc:  # a Ray without this client: Ray's own check waits
+        log.debug("cannot ask the GCS for the raylet's registration: %s", exc)
+        return False
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if node_id in alive_nodes(client, timeout=REGISTRATION_POLL_S * 10):
+                return True
+        except Exception as exc:  # noqa: BLE001 - the GCS runs by now: leave it to Ray's check
+            log.debug("cannot ask the GCS for the raylet's registration: %s", exc)
+            return False
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(REGISTRATION_POLL_S)
+
+
 def start_lean_head(num_cpus: int) -> Any:
     """Start the embedded Ray's head node without the two services a sweep's driver never uses.
 
@@ -377,12 +404,23 @@ def start_lean_head(num_cpus: int) -> Any:
     starts, and on 2 cores they can delay the raylet's registration with Ray's GCS past
     `ray.init`'s first check, which it repeats once a second (`python -m benchmarks.startup`
     times the start). ``RayParams``' switches for them are not reachable from `ray.init`, so
-    the node is started as `ray.init` starts it and the driver then connects to it. Returns
-    None where this Ray's node API differs (the caller then uses `ray.init` alone).
+    the node is started as `ray.init` starts it and the driver then connects to it. The node
+    also waits for that registration itself, asking every REGISTRATION_POLL_S, so Ray's own
+    check finds it at once instead of a second later. Returns None where this Ray's node API
+    differs (the caller then uses `ray.init` alone).
     """
     try:
         from ray._private.node import Node
         from ray._private.parameter import RayParams
+
+        class RegisteredNode(Node):
+            """Ray's node, back from starting its processes once its raylet is registered."""
+
+            def start_ray_processes(self, *args: Any, **kwargs: Any) -> None:
+                super().start_ray_processes(*args, **kwargs)
+                # Past the timeout, Ray's own check goes on waiting and says why it gave up.
+                if self._node_id is not None:
+                    await_registration(self.gcs_address, self._node_id, RAYLET_REGISTRATION_S)
 
         params = RayParams(
             num_cpus=num_cpus,
@@ -393,7 +431,7 @@ def start_lean_head(num_cpus: int) -> Any:
     except (ImportError, TypeError) as exc:
         log.debug("starting the embedded Ray with ray.init: its node API differs (%s)", exc)
         return None
-    return Node(params, head=True, shutdown_at_exit=False, spawn_reaper=True, ray_init_cluster=True)
+    return RegisteredNode(params, head=True, shutdown_at_exit=False, spawn_reaper=True, ray_init_cluster=True)
 
 
 def shutdown_embedded(head: Any) -> None:
