@@ -25,11 +25,11 @@ RAY_LOG = "ray.log"
 _LEAN_HEAD_KWARGS = frozenset(
     {"address", "include_dashboard", "num_cpus", "log_to_driver", "configure_logging", "logging_level"}
 )
-# Joining a cluster fails within this many seconds (per check) instead of Ray's minute of retries.
 # The embedded head asks Ray's GCS this often whether its raylet has registered (Ray asks once
 # a second), for at most RAYLET_REGISTRATION_S (Ray's own limit).
 REGISTRATION_POLL_S = 0.02
 RAYLET_REGISTRATION_S = 30.0
+# Joining a cluster fails within this many seconds (per check) instead of Ray's minute of retries.
 CONNECT_TIMEOUT_ENV = "TUNING_SERVICE_CONNECT_TIMEOUT_S"
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 
