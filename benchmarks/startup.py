@@ -9,8 +9,9 @@ earliest ``ended_at`` among the trials' recorded epochs) and to its exit. The sw
 log file (timestamped lines, ``--log-file``) splits the first part into: Python and
 the CLI's imports until the job's data is loaded, the data (and the imports its loader
 makes) and the results store, the sweep's folder and its first record until Ray is asked
-to start, Ray's start, and Tune's start up to the first epoch (the trial actors' workers
-start and import TensorFlow, build and train).
+to start, Ray's start (with the warm workers, until they have registered), and Tune's
+start up to the first epoch (the trial workers import TensorFlow, warm ones from Ray's
+start on, then build and train).
 
 On Linux it also samples, every 0.2 s, the CPU seconds of every process of the command's
 session (the command, the Ray services it starts, the trial workers), and reports them by

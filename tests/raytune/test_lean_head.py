@@ -1,5 +1,5 @@
-"""The embedded Ray starts without Ray's autoscaler and log monitors, waits for its raylet's
-registration itself, and stops all it started."""
+"""The embedded Ray starts without Ray's autoscaler and log monitors and its API server, waits
+for its raylet's registration itself, and stops all it started."""
 
 from __future__ import annotations
 
@@ -17,24 +17,10 @@ import json, os, sys
 from pathlib import Path
 
 def descendants():
-    children = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append((int(pid), cmdline))
-    found, todo = [], [os.getpid()]
-    while todo:
-        for pid, cmdline in children.get(todo.pop(), []):
-            found.append(cmdline)
-            todo.append(pid)
-    return [c for c in found if c]
+    return [" ".join(argv) for _, argv in localcluster.descendants(os.getpid()) if argv]
 
 from tuning_service.raytune import raysession
+from tuning_service.testing import localcluster
 from tuning_service.raytune.raysession import prepare_environment, ray_session
 
 waits = []
@@ -60,8 +46,9 @@ def test_the_embedded_ray_runs_without_the_monitors_and_leaves_no_process(tmp_pa
     inside = " ".join(seen["inside"])
     # The node runs (its GCS and raylet, and a worker for the task) ...
     assert "gcs_server" in inside and "raylet" in inside, seen["inside"]
-    # ... without the two services a sweep's driver never uses.
+    # ... without the three services a sweep's driver never uses: the monitors and the API server.
     assert "autoscaler/_private/monitor.py" not in inside and "log_monitor.py" not in inside, seen["inside"]
+    assert "dashboard/dashboard.py" not in inside, seen["inside"]
     assert seen["after"] == [], seen["after"]
     # The node waited for its raylet's registration itself (Ray's own check asks once a second).
     assert seen["waits"] == [True], seen["waits"]

@@ -10,12 +10,13 @@ import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
 from tuning_service.core.auth import missing_or_wrong, prepare_client_auth, token_source
 from tuning_service.core.errors import InputError, SweepError
+from tuning_service.raytune.warmworkers import plain_trial_actors, system_config, worth_warming
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -82,14 +83,11 @@ def prepare_environment(address: str | None) -> None:
         # (This switch is Ray's "single-machine" mode; ray.init(_node_ip_address=
         # "127.0.0.1") is turned into the machine's public address instead.)
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        # Nor the idle workers Ray starts (one per CPU) when the driver connects: Tune gives
-        # every trial actor a runtime environment, so none ever runs on them, and starting
-        # them only took CPU from the driver's set-up (`python -m benchmarks.startup` times it).
+        # Nor the idle workers Ray starts (one per CPU) when the driver connects, unless the
+        # sweep's trial actors will run on them (`warmworkers`, which turns them back on for
+        # its node): Tune's trial actors get workers of their own otherwise, and starting idle
+        # ones only took CPU from the driver's set-up (`python -m benchmarks.startup` times it).
         os.environ.setdefault("RAY_prestart_worker_first_driver", "0")
-        # Not RAY_preload_python_modules=tensorflow either: the trials' actors get workers of
-        # their own, and preloading workers only took the CPUs from the driver's and that
-        # actor's start (benchmarks/startup.py: 5.9 s from Tune's start to the first epoch
-        # without, 8.1 s with, on 2 cores).
         _refresh_imported_ray()
     else:
         prepare_cluster_client(address)
@@ -395,26 +393,33 @@ def await_registration(gcs_address: str, node_id: str, timeout: float) -> bool:
         time.sleep(REGISTRATION_POLL_S)
 
 
-def start_lean_head(num_cpus: int) -> Any:
-    """Start the embedded Ray's head node without the two services a sweep's driver never uses.
+def start_lean_head(num_cpus: int, *, warm: bool = False) -> Any:
+    """Start the embedded Ray's head node without the services a sweep's driver never uses.
 
-    `ray.init` also starts Ray's autoscaler monitor (there is nothing to scale on one machine)
-    and its log monitor (which streams workers' output to the driver; sweeps run with
-    ``log_to_driver=False``). Both are Python processes that import Ray while the raylet
-    starts, and on 2 cores they can delay the raylet's registration with Ray's GCS past
-    `ray.init`'s first check, which it repeats once a second (`python -m benchmarks.startup`
-    times the start). ``RayParams``' switches for them are not reachable from `ray.init`, so
-    the node is started as `ray.init` starts it and the driver then connects to it. The node
-    also waits for that registration itself, asking every REGISTRATION_POLL_S, so Ray's own
-    check finds it at once instead of a second later. Returns None where this Ray's node API
+    `ray.init` also starts Ray's autoscaler monitor (there is nothing to scale on one machine),
+    its log monitor (which streams workers' output to the driver; sweeps run with
+    ``log_to_driver=False``) and, even without the dashboard, Ray's API server (a Python
+    process serving Ray's job and state APIs over HTTP, which the driver never calls) and waits
+    for the API server to come up. All three import Ray while the raylet starts, and on 2 cores
+    they delayed the raylet's registration with Ray's GCS (`python -m benchmarks.startup` times
+    the start). ``RayParams``' switches for the monitors are not reachable from `ray.init`, so
+    the node is started as `ray.init` starts it, without them, and the driver then connects to
+    it. The node also waits for that registration itself, asking every REGISTRATION_POLL_S, so
+    Ray's own check finds it at once instead of a second later. ``warm``: the node starts its
+    workers warm as the driver connects (`warmworkers`). Returns None where this Ray's node API
     differs (the caller then uses `ray.init` alone).
     """
     try:
         from ray._private.node import Node
         from ray._private.parameter import RayParams
 
-        class RegisteredNode(Node):
-            """Ray's node, back from starting its processes once its raylet is registered."""
+        class LeanNode(Node):
+            """Ray's node without the API server, back from starting its processes once its
+            raylet is registered."""
+
+            def start_api_server(self, *args: Any, **kwargs: Any) -> None:
+                if kwargs.get("include_dashboard"):  # the lean head is never asked for one
+                    super().start_api_server(*args, **kwargs)
 
             def start_ray_processes(self, *args: Any, **kwargs: Any) -> None:
                 super().start_ray_processes(*args, **kwargs)
@@ -427,11 +432,12 @@ def start_lean_head(num_cpus: int) -> Any:
             include_dashboard=False,
             no_monitor=True,
             include_log_monitor=False,  # type: ignore[arg-type] # a switch Ray annotates as str
+            _system_config=system_config() if warm else None,
         )
     except (ImportError, TypeError) as exc:
         log.debug("starting the embedded Ray with ray.init: its node API differs (%s)", exc)
         return None
-    return RegisteredNode(params, head=True, shutdown_at_exit=False, spawn_reaper=True, ray_init_cluster=True)
+    return LeanNode(params, head=True, shutdown_at_exit=False, spawn_reaper=True, ray_init_cluster=True)
 
 
 def shutdown_embedded(head: Any) -> None:
@@ -445,9 +451,10 @@ def shutdown_embedded(head: Any) -> None:
         head.kill_all_processes(check_alive=False, allow_graceful=True)
 
 
-def init_embedded(**kwargs: Any) -> tuple[Any, Any]:
+def init_embedded(*, trial_slots: int = 0, **kwargs: Any) -> tuple[Any, Any]:
     """A new local Ray for this process, lean where it can be (`start_lean_head`): Ray's context,
-    and the head to hand to `shutdown_embedded` (None where `ray.init` started it)."""
+    and the head to hand to `shutdown_embedded` (None where `ray.init` started it). Its workers
+    start warm where the sweep runs ``trial_slots`` trials at once, one per CPU or more."""
     import ray
 
     # "local" always starts a new Ray; with no address Ray would join any cluster already
@@ -456,7 +463,8 @@ def init_embedded(**kwargs: Any) -> tuple[Any, Any]:
     kwargs.update(address="local", include_dashboard=kwargs.get("include_dashboard", False))
     kwargs.setdefault("num_cpus", os.cpu_count() or 1)
     lean = set(kwargs) <= _LEAN_HEAD_KWARGS and not kwargs["include_dashboard"]
-    head = start_lean_head(int(kwargs["num_cpus"])) if lean else None
+    warm = worth_warming(trial_slots, int(kwargs["num_cpus"]))
+    head = start_lean_head(int(kwargs["num_cpus"]), warm=warm) if lean else None
     if head is None:
         return ray.init(**kwargs), None
     # The node runs: the driver connects to it as to a cluster.
@@ -469,10 +477,14 @@ def init_embedded(**kwargs: Any) -> tuple[Any, Any]:
 
 
 @contextmanager
-def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Iterator[str]:
+def ray_session(
+    address: str | None, log_dir: Path, *, trial_slots: int = 0, **init_kwargs: Any
+) -> Iterator[str]:
     """Use the Ray this process already runs, or start/join one and shut it down after.
 
-    Yields a description of where the sweep runs (for records and messages).
+    ``trial_slots``: how many Keras trials the sweep runs at once, at most (`warmworkers`);
+    0 for none or another trainable. Yields a description of where the sweep runs (for
+    records and messages).
     """
     import ray
     from ray.exceptions import AuthenticationError
@@ -505,7 +517,7 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
             if target_address.startswith("ray://"):
                 context = connect_client(lambda: ray.init(**kwargs), target_address)
             elif embedded:
-                context, head = init_embedded(**kwargs)
+                context, head = init_embedded(trial_slots=trial_slots, **kwargs)
             else:
                 context = ray.init(**kwargs)
         except AuthenticationError:
@@ -533,6 +545,9 @@ def ray_session(address: str | None, log_dir: Path, **init_kwargs: Any) -> Itera
         )
         log.info("ready: %s in %.1fs", where, time.monotonic() - started)
         try:
-            yield where
+            # The trial actors of a Ray this process started inherit its environment: they need
+            # no runtime environment of their own, which would keep them off the warm workers.
+            with plain_trial_actors() if head is not None else nullcontext():
+                yield where
         finally:
             shutdown_embedded(head)

@@ -236,6 +236,7 @@ def _drive(
 ) -> SweepResult:
     """Run Ray Tune for the sweep in ``sweep_dir``, record it, write its files."""
     from tuning_service.raytune.raysession import prepare_environment, ray_session
+    from tuning_service.raytune.warmworkers import trial_slots
 
     spec, job = prepared.spec, prepared.job
 
@@ -245,8 +246,18 @@ def _drive(
     recording = SweepRecording(
         store, sweep_id, spec=spec, job=job, max_epochs=prepared.max_epochs, sweep_dir=sweep_dir
     )
+    # Keras trials at once, for an embedded Ray's warm workers (none for another trainable).
+    slots = 0
+    if prepared.trainable is None:
+        slots = trial_slots(
+            os.cpu_count() or 1,
+            spec.cpus_per_trial,
+            spec.gpus_per_trial,
+            spec.num_samples,
+            spec.max_concurrent,
+        )
     try:
-        with ray_session(spec.address, sweep_dir) as where:
+        with ray_session(spec.address, sweep_dir, trial_slots=slots) as where:
             recording.start(where)  # the sweep's RUNNING row exists before any trial starts
             # Tune's period variable, set for this sweep, goes back as it was: it must not pass for
             # the user's choice in a later sweep of this process, or in a driver it starts (10 s

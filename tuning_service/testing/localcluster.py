@@ -98,6 +98,25 @@ def command_line(pid: int) -> str | None:
         return None
 
 
+def descendants(pid: int) -> list[tuple[int, list[str]]]:
+    """Every live descendant of process ``pid``, with its arguments (a process's title, where it
+    set one, is its first argument: Ray's workers name themselves ``ray::IDLE`` and the like)."""
+    children: dict[int, list[tuple[int, list[str]]]] = {}
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat_file.read_text().rpartition(")")[2].split()[1])
+            argv = (stat_file.parent / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except (OSError, IndexError, ValueError):  # the process ended meanwhile
+            continue
+        children.setdefault(ppid, []).append((int(stat_file.parent.name), [a for a in argv if a]))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child[0])
+    return found
+
+
 def kill_session(sid: int) -> int:
     """SIGKILL every process of session ``sid`` at once, as a machine losing power; how many there were."""
     members = session_members(sid)

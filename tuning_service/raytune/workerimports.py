@@ -1,0 +1,24 @@
+"""What a Keras trial's worker imports, loaded by the embedded Ray's warm workers as they start.
+
+Ray imports this module in each Python worker it starts for an embedded sweep whose workers
+start warm (``preload_python_modules``, `warmworkers`), before the worker takes any task:
+TensorFlow and Keras (without Keras' scikit-learn and Matplotlib integrations), Ray Tune, and
+the trainable with the training code. None of it starts TensorFlow's runtime, so the trial
+still sets its thread pools and devices first (`kerasstate.configure_tensorflow`).
+
+Only the workers Ray starts ahead, before any job has asked for one (Ray starts them with the
+nil job id, ``RAY_JOB_ID`` all f's), import here. A worker Ray starts later for a trial's actor
+(a lost worker's replacement) imports as before, in the trial's first step: Tune drops an actor
+still starting when another actor frees up, and one held here for seconds by the import would
+be dropped again and again while trials are shorter than the import.
+"""
+
+import os
+
+if os.environ.get("RAY_JOB_ID", "x").strip("f") == "":
+    from tuning_service.core.leanimport import lean_import
+
+    lean_import("tensorflow")
+
+    import tuning_service.raytune.trainable  # noqa: F401 - Ray Tune, Keras and the training code
+    import tuning_service.training.sharedgraph.model  # noqa: F401 - imported by the first step otherwise
