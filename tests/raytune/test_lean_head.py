@@ -1,5 +1,6 @@
-"""The embedded Ray starts without Ray's autoscaler and log monitors and its API server, waits
-for its raylet's registration itself, and stops all it started."""
+"""The embedded Ray starts without Ray's autoscaler and log monitors and its API server, without
+importing its dashboard agent's dependencies in the driver, waits for its raylet's registration
+itself, and stops all it started."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ import ray
 with ray_session(None, Path(sys.argv[1])) as where:
     ray.get(ray.remote(lambda: 1).remote())
     inside = descendants()
-print(json.dumps({"where": where, "inside": inside, "after": descendants(), "waits": waits}))
+deps = "ray.dashboard.optional_deps" in sys.modules
+print(json.dumps({"where": where, "inside": inside, "after": descendants(), "waits": waits, "deps": deps}))
 """
 
 
@@ -49,6 +51,12 @@ def test_the_embedded_ray_runs_without_the_monitors_and_leaves_no_process(tmp_pa
     # ... without the three services a sweep's driver never uses: the monitors and the API server.
     assert "autoscaler/_private/monitor.py" not in inside and "log_monitor.py" not in inside, seen["inside"]
     assert "dashboard/dashboard.py" not in inside, seen["inside"]
+    # Ray learnt that its dashboard agent's dependencies are installed without the driver
+    # importing them, and starts the agent in its full mode as before.
+    assert seen["deps"] is False
+    raylet = next(c for c in seen["inside"] if "--dashboard_agent_command=" in c)
+    agent = raylet.split("--dashboard_agent_command=", 1)[1].split(" --runtime_env_agent_command=")[0]
+    assert "dashboard/agent.py" in agent and "--minimal" not in agent, agent
     assert seen["after"] == [], seen["after"]
     # The node waited for its raylet's registration itself (Ray's own check asks once a second).
     assert seen["waits"] == [True], seen["waits"]

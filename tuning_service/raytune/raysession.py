@@ -393,6 +393,51 @@ def await_registration(gcs_address: str, node_id: str, timeout: float) -> bool:
         time.sleep(REGISTRATION_POLL_S)
 
 
+# What Ray's dashboard agent needs beyond Ray's minimal install (Ray's `dashboard/optional_deps.py`
+# imports them), all of it in `ray[default]`, which this service requires.
+DASHBOARD_DEPS = (
+    "aiohttp",
+    "aiohttp_cors",
+    "grpc",
+    "opencensus",
+    "opentelemetry",
+    "prometheus_client",
+    "pydantic",
+)
+
+
+@contextmanager
+def dashboard_deps_found_by_name() -> Iterator[None]:
+    """Let Ray learn that its dashboard agent's dependencies are installed without importing them.
+
+    Before it starts the raylet, Ray imports them all (aiohttp, gRPC, OpenTelemetry: 0.3 s of the
+    driver's CPU before the raylet starts) only to tell whether to start the agent in its
+    minimal mode; the driver never uses them. Found by name, they are taken as installed; if one
+    is not found, Ray's own check (the imports) decides. A private Ray function: where it is
+    missing, nothing changes.
+    """
+    import importlib.util
+
+    try:
+        from ray._private import utils
+    except ImportError:
+        yield
+        return
+    rays_check = getattr(utils, "get_dashboard_dependency_error", None)
+    if rays_check is None or any(importlib.util.find_spec(name) is None for name in DASHBOARD_DEPS):
+        yield
+        return
+    utils.get_dashboard_dependency_error = _installed
+    try:
+        yield
+    finally:
+        utils.get_dashboard_dependency_error = rays_check
+
+
+def _installed() -> None:
+    return None
+
+
 def start_lean_head(num_cpus: int, *, warm: bool = False) -> Any:
     """Start the embedded Ray's head node without the services a sweep's driver never uses.
 
@@ -414,12 +459,17 @@ def start_lean_head(num_cpus: int, *, warm: bool = False) -> Any:
         from ray._private.parameter import RayParams
 
         class LeanNode(Node):
-            """Ray's node without the API server, back from starting its processes once its
-            raylet is registered."""
+            """Ray's node without the API server, its raylet started without importing the
+            dashboard agent's dependencies, back from starting its processes once its raylet
+            is registered."""
 
             def start_api_server(self, *args: Any, **kwargs: Any) -> None:
                 if kwargs.get("include_dashboard"):  # the lean head is never asked for one
                     super().start_api_server(*args, **kwargs)
+
+            def start_raylet(self, *args: Any, **kwargs: Any) -> None:
+                with dashboard_deps_found_by_name():
+                    super().start_raylet(*args, **kwargs)
 
             def start_ray_processes(self, *args: Any, **kwargs: Any) -> None:
                 super().start_ray_processes(*args, **kwargs)
