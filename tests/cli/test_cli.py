@@ -306,6 +306,24 @@ def test_a_bad_number_in_an_environment_variable_is_one_line_naming_it(
     assert not storage.exists()
 
 
+def test_the_input_checks_answer_without_importing_ray_tune(tmp_path):
+    # Every check of `run` comes before Ray starts; none needs Tune, whose import was most of a
+    # second of the command's start (`python -m benchmarks.startup`), and a refusal comes sooner.
+    script = (
+        "import sys\n"
+        "from tuning_service.cli import main\n"
+        "code = main(['run', 'digits', '--storage', sys.argv[1]])\n"
+        "print('exit', code, 'ray.tune' in sys.modules)\n"
+    )
+    env = {**os.environ, "TUNING_SERVICE_SNAPSHOT_S": "often"}  # the last check of a local sweep
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "results")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.stdout.strip().splitlines()[-1] == "exit 2 False", done.stdout + done.stderr
+    assert "TUNING_SERVICE_SNAPSHOT_S" in done.stderr
+
+
 def test_a_ray_that_cannot_start_is_one_line_and_exit_1(tmp_path):
     # Outside integration tests Ray's session folder lies under a file (tests/conftest.py), and a
     # new process has no Ray of the test session's to reuse: Ray's own start fails for real, as

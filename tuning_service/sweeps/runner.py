@@ -120,7 +120,7 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
 
         check_fits(spec.cpus_per_trial, spec.gpus_per_trial, os.cpu_count() or 1, math.inf, "this machine")
     check_database(spec.db, spec.storage)  # an unreachable server fails here, within seconds
-    snapshot_period(spec.num_samples)  # a bad TUNING_SERVICE_SNAPSHOT_S fails here, not in Tune
+    _chosen_period()  # a bad TUNING_SERVICE_SNAPSHOT_S fails here, not in Tune
     if spec.address not in (None, "local"):
         from tuning_service.raytune.raysession import connect_timeout
 
