@@ -27,8 +27,9 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def ray_local():
     """One embedded Ray for every integration test (starting Ray costs seconds), started as a
-    sweep's is (`raysession.init_embedded`): never a cluster already running on this machine."""
-    from tuning_service.raytune.raysession import init_embedded, prepare_environment, shutdown_embedded
+    sweep's is (`embedded.init_embedded`): never a cluster already running on this machine."""
+    from tuning_service.raytune.embedded import init_embedded, shutdown_embedded
+    from tuning_service.raytune.raysession import prepare_environment
 
     prepare_environment(None)
     import ray

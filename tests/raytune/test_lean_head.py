@@ -20,13 +20,13 @@ from pathlib import Path
 def descendants():
     return [" ".join(argv) for _, argv in localcluster.descendants(os.getpid()) if argv]
 
-from tuning_service.raytune import raysession
+from tuning_service.raytune import embedded
 from tuning_service.testing import localcluster
 from tuning_service.raytune.raysession import prepare_environment, ray_session
 
 waits = []
-await_registration = raysession.await_registration
-raysession.await_registration = lambda *args: waits.append(await_registration(*args)) or waits[-1]
+await_registration = embedded.await_registration
+embedded.await_registration = lambda *args: waits.append(await_registration(*args)) or waits[-1]
 prepare_environment(None)
 import ray
 with ray_session(None, Path(sys.argv[1])) as where:
@@ -66,7 +66,7 @@ def test_the_embedded_ray_runs_without_the_monitors_and_leaves_no_process(tmp_pa
 def test_the_wait_for_a_raylet_finds_a_registered_node_and_gives_up_on_an_unknown_one(ray_local):
     import ray
 
-    from tuning_service.raytune.raysession import await_registration
+    from tuning_service.raytune.embedded import await_registration
 
     context = ray.get_runtime_context()
     assert await_registration(context.gcs_address, context.get_node_id(), timeout=5)
@@ -79,12 +79,12 @@ def test_a_ray_whose_node_api_differs_starts_as_ray_init_starts_it(monkeypatch, 
     # (nothing is started here: the parameters fail before any process would start).
     import ray._private.parameter
 
-    from tuning_service.raytune.raysession import start_lean_head
+    from tuning_service.raytune.embedded import start_lean_head
 
     def renamed(**kwargs):
         raise TypeError("RayParams.__init__() got an unexpected keyword argument 'no_monitor'")
 
     monkeypatch.setattr(ray._private.parameter, "RayParams", renamed)
-    caplog.set_level(logging.DEBUG, logger="tuning_service.raytune.raysession")
+    caplog.set_level(logging.DEBUG, logger="tuning_service.raytune.embedded")
     assert start_lean_head(2) is None
     assert "its node API differs" in caplog.text and "no_monitor" in caplog.text

@@ -1,0 +1,186 @@
+"""The embedded Ray: a lean head node of Ray's on this machine for one sweep's process.
+
+`init_embedded` starts it (`start_lean_head`: the node `ray.init` would start, without the
+services a sweep never uses, and warm workers where the sweep runs a trial per CPU) and
+connects the driver; `shutdown_embedded` stops all of it. `raysession.ray_session` decides when.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from tuning_service.raytune.warmworkers import system_config, worth_warming
+
+log = logging.getLogger(__name__)
+
+# What the embedded Ray may be asked for and still start lean (anything else: `ray.init` alone).
+_LEAN_HEAD_KWARGS = frozenset(
+    {"address", "include_dashboard", "num_cpus", "log_to_driver", "configure_logging", "logging_level"}
+)
+# The embedded head asks Ray's GCS this often whether its raylet has registered (Ray asks once
+# a second), for at most RAYLET_REGISTRATION_S (Ray's own limit).
+REGISTRATION_POLL_S = 0.02
+RAYLET_REGISTRATION_S = 30.0
+
+
+def await_registration(gcs_address: str, node_id: str, timeout: float) -> bool:
+    """Whether Ray's GCS at ``gcs_address`` lists node ``node_id`` (hex) alive within ``timeout``
+    seconds, asked every REGISTRATION_POLL_S."""
+    from tuning_service.raytune.raysession import alive_nodes
+
+    try:
+        from ray._raylet import GcsClient  # type: ignore[attr-defined]
+
+        client = GcsClient(address=gcs_address)
+    except (ImportError, TypeError) as exc:  # a Ray without this client: Ray's own check waits
+        log.debug("cannot ask the GCS for the raylet's registration: %s", exc)
+        return False
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if node_id in alive_nodes(client, timeout=REGISTRATION_POLL_S * 10):
+                return True
+        except Exception as exc:  # noqa: BLE001 - the GCS runs by now: leave it to Ray's check
+            log.debug("cannot ask the GCS for the raylet's registration: %s", exc)
+            return False
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(REGISTRATION_POLL_S)
+
+
+# What Ray's dashboard agent needs beyond Ray's minimal install (Ray's `dashboard/optional_deps.py`
+# imports them), all of it in `ray[default]`, which this service requires.
+DASHBOARD_DEPS = (
+    "aiohttp",
+    "aiohttp_cors",
+    "grpc",
+    "opencensus",
+    "opentelemetry",
+    "prometheus_client",
+    "pydantic",
+)
+
+
+@contextmanager
+def dashboard_deps_found_by_name() -> Iterator[None]:
+    """Let Ray learn that its dashboard agent's dependencies are installed without importing them.
+
+    Before it starts the raylet, Ray imports them all (aiohttp, gRPC, OpenTelemetry: 0.3 s of the
+    driver's CPU before the raylet starts) only to tell whether to start the agent in its
+    minimal mode; the driver never uses them. Found by name, they are taken as installed; if one
+    is not found, Ray's own check (the imports) decides. A private Ray function: where it is
+    missing, nothing changes.
+    """
+    import importlib.util
+
+    try:
+        from ray._private import utils
+    except ImportError:
+        yield
+        return
+    rays_check = getattr(utils, "get_dashboard_dependency_error", None)
+    if rays_check is None or any(importlib.util.find_spec(name) is None for name in DASHBOARD_DEPS):
+        yield
+        return
+    utils.get_dashboard_dependency_error = _installed
+    try:
+        yield
+    finally:
+        utils.get_dashboard_dependency_error = rays_check
+
+
+def _installed() -> None:
+    return None
+
+
+def start_lean_head(num_cpus: int, *, warm: bool = False) -> Any:
+    """Start the embedded Ray's head node without the services a sweep's driver never uses.
+
+    `ray.init` also starts Ray's autoscaler monitor (there is nothing to scale on one machine),
+    its log monitor (which streams workers' output to the driver; sweeps run with
+    ``log_to_driver=False``) and, even without the dashboard, Ray's API server (a Python
+    process serving Ray's job and state APIs over HTTP, which the driver never calls) and waits
+    for the API server to come up. All three import Ray while the raylet starts, and on 2 cores
+    they delayed the raylet's registration with Ray's GCS (`python -m benchmarks.startup` times
+    the start). ``RayParams``' switches for the monitors are not reachable from `ray.init`, so
+    the node is started as `ray.init` starts it, without them, and the driver then connects to
+    it. The node also waits for that registration itself, asking every REGISTRATION_POLL_S, so
+    Ray's own check finds it at once instead of a second later. ``warm``: the node starts its
+    workers warm as the driver connects (`warmworkers`). Returns None where this Ray's node API
+    differs (the caller then uses `ray.init` alone).
+    """
+    try:
+        from ray._private.node import Node
+        from ray._private.parameter import RayParams
+
+        class LeanNode(Node):
+            """Ray's node without the API server, its raylet started without importing the
+            dashboard agent's dependencies, back from starting its processes once its raylet
+            is registered."""
+
+            def start_api_server(self, *args: Any, **kwargs: Any) -> None:
+                if kwargs.get("include_dashboard"):  # the lean head is never asked for one
+                    super().start_api_server(*args, **kwargs)
+
+            def start_raylet(self, *args: Any, **kwargs: Any) -> None:
+                with dashboard_deps_found_by_name():
+                    super().start_raylet(*args, **kwargs)
+
+            def start_ray_processes(self, *args: Any, **kwargs: Any) -> None:
+                super().start_ray_processes(*args, **kwargs)
+                # Past the timeout, Ray's own check goes on waiting and says why it gave up.
+                if self._node_id is not None:
+                    await_registration(self.gcs_address, self._node_id, RAYLET_REGISTRATION_S)
+
+        params = RayParams(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            no_monitor=True,
+            include_log_monitor=False,  # type: ignore[arg-type] # a switch Ray annotates as str
+            _system_config=system_config() if warm else None,
+        )
+    except (ImportError, TypeError) as exc:
+        log.debug("starting the embedded Ray with ray.init: its node API differs (%s)", exc)
+        return None
+    return LeanNode(params, head=True, shutdown_at_exit=False, spawn_reaper=True, ray_init_cluster=True)
+
+
+def shutdown_embedded(head: Any) -> None:
+    """``ray.shutdown()``, then stop the lean ``head`` `init_embedded` started, if any, as
+    `ray.shutdown` stops a node `ray.init` started: spilled objects removed, every process."""
+    import ray
+
+    ray.shutdown()
+    if head is not None:
+        head.destroy_external_storage()
+        head.kill_all_processes(check_alive=False, allow_graceful=True)
+
+
+def init_embedded(*, trial_slots: int = 0, **kwargs: Any) -> tuple[Any, Any]:
+    """A new local Ray for this process, lean where it can be (`start_lean_head`): Ray's context,
+    and the head to hand to `shutdown_embedded` (None where `ray.init` started it). Its workers
+    start warm where the sweep runs ``trial_slots`` trials at once, one per CPU or more."""
+    import ray
+
+    # "local" always starts a new Ray; with no address Ray would join any cluster already
+    # running on this machine (`ray start --head`), which is not what a sweep without
+    # --address asked for.
+    kwargs.update(address="local", include_dashboard=kwargs.get("include_dashboard", False))
+    kwargs.setdefault("num_cpus", os.cpu_count() or 1)
+    lean = set(kwargs) <= _LEAN_HEAD_KWARGS and not kwargs["include_dashboard"]
+    warm = worth_warming(trial_slots, int(kwargs["num_cpus"]))
+    head = start_lean_head(int(kwargs["num_cpus"]), warm=warm) if lean else None
+    if head is None:
+        return ray.init(**kwargs), None
+    # The node runs: the driver connects to it as to a cluster.
+    connect = {k: v for k, v in kwargs.items() if k not in ("address", "include_dashboard", "num_cpus")}
+    try:
+        return ray.init(address=head.address, **connect), head
+    except BaseException:
+        shutdown_embedded(head)
+        raise
