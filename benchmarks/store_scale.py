@@ -418,7 +418,7 @@ def time_report_steps(storage: Path, repeats: int) -> dict[str, dict[str, float]
 # -- the scenario ------------------------------------------------------------------------------
 
 
-def _database_url(args: argparse.Namespace, storage: Path) -> str | None:
+def database_url(args: argparse.Namespace, storage: Path) -> str | None:
     """The PostgreSQL URL to fill (None: the SQLite file under ``storage``), checked for its form."""
     from tuning_service.store import parse_url
 
@@ -434,7 +434,7 @@ def _database_url(args: argparse.Namespace, storage: Path) -> str | None:
     return text
 
 
-def _check_empty(store: Any) -> None:
+def check_empty(store: Any) -> None:
     found = store.sweeps()
     if found:
         raise InputError(
@@ -443,7 +443,7 @@ def _check_empty(store: Any) -> None:
         )
 
 
-def _empty(store: Any, sweep_ids: list[str]) -> None:
+def empty_sweeps(store: Any, sweep_ids: list[str]) -> None:
     import sqlalchemy as sa
 
     from tuning_service.store import schema
@@ -462,10 +462,10 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         raise InputError(f"--repeats must be >= 1, got {repeats}")
     with tempfile.TemporaryDirectory(prefix="tuning-service-store-scale-") as tmp:
         storage = Path(tmp) / "results"
-        url = _database_url(args, storage)
+        url = database_url(args, storage)
         with _database_env(url), open_store(url, storage=storage) as store:
             if url is not None:
-                _check_empty(store)
+                check_empty(store)
             shown = store.display_url if url is not None else "SQLite (a file in a temporary folder)"
             began = time.perf_counter()
             built: dict[str, Any] = {"sweep_ids": []}
@@ -486,7 +486,7 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 page_bytes = (Path(tmp) / "report.html").stat().st_size
             finally:
                 if url is not None:
-                    _empty(store, built["sweep_ids"])
+                    empty_sweeps(store, built["sweep_ids"])
     rows = []
     for name, t in timings.items():
         inner, outer = t["in_process"], t["fresh_process"] or {"median_s": None, "max_s": None}

@@ -19,6 +19,7 @@ from benchmarks import (
     small,
     startup,
     store_scale,
+    store_writes,
     telco,
 )
 from benchmarks.ours import engine_support
@@ -202,6 +203,25 @@ def test_store_scale_smoke_times_the_results_commands(tmp_path):
     assert all(c["in_process"]["median_s"] > 0 for c in data["commands"].values())
     assert data["commands"]["results"]["fresh_process"]["median_s"] > 0
     assert "| `report --job digits` |" in (tmp_path / "store_scale.md").read_text()
+
+
+def test_store_writes_smoke_times_each_write_of_a_trial(tmp_path):
+    assert store_writes.main(["--smoke", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "store_writes.json").read_text())
+    assert (data["trials"], data["epochs_per_trial"]) == (5, 2)
+    counts = {kind: w["count"] for kind, w in data["writes"].items()}
+    assert counts == {"start": 5, "epoch": 10, "checkpoint": 5, "finish": 5}
+    assert all(w["median_ms"] > 0 for w in data["writes"].values())
+    assert "| epoch | 10 |" in (tmp_path / "store_writes.md").read_text()
+
+
+def test_store_writes_refuses_bad_input_in_one_line(tmp_path, capsys):
+    assert store_writes.main(["--db", "sqlite:///x.db", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: --db: give a postgresql:// URL (the default is a SQLite file in a temporary folder), got a sqlite URL"
+    ]
+    assert not (tmp_path / "store_writes.json").exists()
 
 
 @pytest.mark.integration

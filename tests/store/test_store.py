@@ -56,6 +56,44 @@ def test_epochs_are_upserts_and_the_trial_summary_follows_them(store):
     assert trial.node_ip == "127.0.0.1" and trial.status == RUNNING
 
 
+def test_a_write_that_leaves_out_a_trials_details_keeps_the_recorded_ones(store):
+    add_sweep(store, "s1", trials={}, finish=None)
+    config = {"units": 32}
+    store.start_trial("s1", "t1", config)
+    store.record_epoch(
+        "s1",
+        "t1",
+        1,
+        mode="max",
+        value=0.5,
+        config=config,
+        node={"node_ip": "10.0.0.7", "node_id": "n7", "hostname": "w7"},
+        train_time_s=0.25,
+        duration_s=0.5,
+    )
+    store.record_checkpoint("s1", "t1", "ckpt/1")
+    # Later writes without them (empty node values, no config) change none of them.
+    store.record_epoch(
+        "s1", "t1", 2, mode="max", value=0.4, config={}, node={"node_ip": "", "hostname": None}
+    )
+    store.finish_trial("s1", "t1", "completed", message="done")
+    (trial,) = store.trials(["s1"])
+    assert (trial.config, trial.node_ip, trial.node_id, trial.hostname) == (config, "10.0.0.7", "n7", "w7")
+    assert (trial.train_time_s, trial.duration_s, trial.checkpoint) == (0.25, 0.5, "ckpt/1")
+    assert (trial.status, trial.message, trial.value, trial.best_epoch, trial.epochs) == (
+        "completed",
+        "done",
+        0.5,
+        1,
+        2,
+    )
+    # And writes that name them replace them.
+    store.finish_trial("s1", "t1", "completed", config={"units": 64}, duration_s=0.75, checkpoint="ckpt/2")
+    (trial,) = store.trials(["s1"])
+    assert (trial.config, trial.duration_s, trial.checkpoint) == ({"units": 64}, 0.75, "ckpt/2")
+    assert trial.ended_at is not None and trial.started_at is not None
+
+
 def test_min_mode_and_diverged_epochs(store):
     add_sweep(store, "s1", metric="val_loss", mode="min", trials={"t1": ("diverged", [0.9, 0.3, None])})
     (trial,) = store.trials(["s1"])

@@ -317,7 +317,12 @@ def transaction(engine: Engine, work: Callable[[Connection], T], *, what: str, r
 
 def dialect_insert(conn: Connection, table: Table) -> Any:
     """An INSERT into ``table`` with the connection's dialect's ``on_conflict_do_*`` clauses."""
-    if conn.dialect.name == "postgresql":
+    return insert_for(conn.dialect.name, table)
+
+
+def insert_for(dialect: str, table: Table) -> Any:
+    """An INSERT into ``table`` with ``on_conflict_do_*`` clauses for the dialect named."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
         return postgresql_insert(table)

@@ -17,7 +17,7 @@ from tuning_service.core.errors import InputError
 from tuning_service.core.outcomes import dropped_message, outcome_message
 from tuning_service.core.registry import did_you_mean
 from tuning_service.core.results import DROPPED
-from tuning_service.store import schema
+from tuning_service.store import schema, statements
 from tuning_service.store.engine import (
     DB_ENV,
     check_reachable,
@@ -319,16 +319,9 @@ class Store:
         the other committed. DO NOTHING would not wait, and an UPDATE that waits later still
         computes its summary from a snapshot taken before the other writer committed.
         """
-        stmt = dialect_insert(conn, schema.trials).values(
-            sweep_id=sweep_id,
-            trial_id=trial_id,
-            config=dict(config or {}),
-            status=RUNNING,
-            epochs=0,
-            updated_at=now,
-        )
         conn.execute(
-            stmt.on_conflict_do_update(index_elements=["sweep_id", "trial_id"], set_={"updated_at": now})
+            statements.hold_trial(conn.dialect.name),
+            statements.bound(sweep_id=sweep_id, trial_id=trial_id, config=dict(config or {}), updated_at=now),
         )
 
     def start_trial(
@@ -336,30 +329,16 @@ class Store:
     ) -> None:
         """A trial was started (or restarted after a pause or a failure): it is RUNNING."""
         now = utcnow()
-        t = schema.trials
+        params = statements.bound(
+            sweep_id=sweep_id,
+            trial_id=trial_id,
+            config=dict(config),
+            started_at=started_at or now,
+            updated_at=now,
+        )
 
         def work(conn: Connection) -> None:
-            stmt = dialect_insert(conn, t).values(
-                sweep_id=sweep_id,
-                trial_id=trial_id,
-                config=dict(config),
-                status=RUNNING,
-                epochs=0,
-                started_at=started_at or now,
-                updated_at=now,
-            )
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["sweep_id", "trial_id"],
-                    set_={
-                        "config": stmt.excluded.config,
-                        "status": RUNNING,
-                        "message": None,
-                        "started_at": sa.func.coalesce(t.c.started_at, stmt.excluded.started_at),
-                        "updated_at": now,
-                    },
-                )
-            )
+            conn.execute(statements.start_trial(conn.dialect.name), params)
 
         self._write(f"recording trial {trial_id}", work)
 
@@ -387,63 +366,45 @@ class Store:
         scratch; rows after this epoch belong to a run it no longer continues and are deleted.
         """
         now = utcnow()
-        t, e = schema.trials, schema.epochs
         if diverged or not _is_number(value):
             value = None
+        extras: dict[str, Any] = {
+            key: str(new)
+            for key, new in (node or {}).items()
+            if new and key in ("node_ip", "node_id", "hostname")
+        }
+        if train_time_s is not None:
+            extras["train_time_s"] = float(train_time_s)
+        if duration_s is not None:
+            extras["duration_s"] = float(duration_s)
+        if config:
+            extras["config"] = dict(config)
+        params = statements.bound(
+            sweep_id=sweep_id,
+            trial_id=trial_id,
+            epoch=int(epoch),
+            value=value,
+            diverged=bool(diverged),
+            metrics=dict(metrics or {}),
+            recorded_at=now,
+            updated_at=now,
+            **extras,
+        )
 
         def work(conn: Connection) -> None:
             self._hold_trial(conn, sweep_id, trial_id, config, now)
-            mine = sa.and_(e.c.sweep_id == sweep_id, e.c.trial_id == trial_id)
             if restarted:
-                conn.execute(sa.delete(e).where(mine, e.c.epoch > int(epoch)))
-            stmt = dialect_insert(conn, e).values(
-                sweep_id=sweep_id,
-                trial_id=trial_id,
-                epoch=int(epoch),
-                value=value,
-                diverged=bool(diverged),
-                metrics=dict(metrics or {}),
-                recorded_at=now,
-            )
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["sweep_id", "trial_id", "epoch"],
-                    set_={k: stmt.excluded[k] for k in ("value", "diverged", "metrics", "recorded_at")},
-                )
-            )
-            ranked = sa.and_(mine, e.c.value.is_not(None), e.c.diverged.is_(False))
-            order = (e.c.value.desc() if mode == "max" else e.c.value.asc(), e.c.epoch.asc())
-            best = sa.select(e.c.value, e.c.epoch).where(ranked).order_by(*order).limit(1)
-            values: dict[str, Any] = {
-                "value": best.with_only_columns(e.c.value).scalar_subquery(),
-                "best_epoch": best.with_only_columns(e.c.epoch).scalar_subquery(),
-                "epochs": sa.select(sa.func.max(e.c.epoch)).where(mine).scalar_subquery(),
-                "updated_at": now,
-            }
-            for key, new in (node or {}).items():
-                if new and key in ("node_ip", "node_id", "hostname"):
-                    values[key] = str(new)
-            if train_time_s is not None:
-                values["train_time_s"] = float(train_time_s)
-            if duration_s is not None:
-                values["duration_s"] = float(duration_s)
-            if config:
-                values["config"] = dict(config)
-            conn.execute(
-                sa.update(t).where(t.c.sweep_id == sweep_id, t.c.trial_id == trial_id).values(**values)
-            )
+                conn.execute(statements.drop_epochs_after(), params)
+            conn.execute(statements.upsert_epoch(conn.dialect.name), params)
+            conn.execute(statements.refresh_trial(mode, tuple(sorted(extras))), params)
 
         self._write(f"recording epoch {epoch} of trial {trial_id}", work)
 
     def record_checkpoint(self, sweep_id: str, trial_id: str, path: str) -> None:
-        t = schema.trials
+        params = statements.bound(sweep_id=sweep_id, trial_id=trial_id, checkpoint=path, updated_at=utcnow())
 
         def work(conn: Connection) -> None:
-            conn.execute(
-                sa.update(t)
-                .where(t.c.sweep_id == sweep_id, t.c.trial_id == trial_id)
-                .values(checkpoint=path, updated_at=utcnow())
-            )
+            conn.execute(statements.set_checkpoint(), params)
 
         self._write(f"recording the checkpoint of trial {trial_id}", work)
 
@@ -460,25 +421,26 @@ class Store:
     ) -> None:
         """Record a trial's outcome (completed, stopped early, diverged, errored)."""
         now = utcnow()
-        t = schema.trials
+        extras: dict[str, Any] = {}
+        if duration_s is not None:
+            extras["duration_s"] = float(duration_s)
+        if checkpoint:
+            extras["checkpoint"] = checkpoint
+        if config:
+            extras["config"] = dict(config)
+        params = statements.bound(
+            sweep_id=sweep_id,
+            trial_id=trial_id,
+            status=status,
+            message=message,
+            ended_at=now,
+            updated_at=now,
+            **extras,
+        )
 
         def work(conn: Connection) -> None:
             self._hold_trial(conn, sweep_id, trial_id, config, now)
-            values: dict[str, Any] = {
-                "status": status,
-                "message": message,
-                "ended_at": now,
-                "updated_at": now,
-            }
-            if duration_s is not None:
-                values["duration_s"] = float(duration_s)
-            if checkpoint:
-                values["checkpoint"] = checkpoint
-            if config:
-                values["config"] = dict(config)
-            conn.execute(
-                sa.update(t).where(t.c.sweep_id == sweep_id, t.c.trial_id == trial_id).values(**values)
-            )
+            conn.execute(statements.finish_trial(tuple(sorted(extras))), params)
 
         self._write(f"recording the end of trial {trial_id}", work)
 
@@ -489,16 +451,15 @@ class Store:
         dropped, never deleted.
         """
         now = utcnow()
-        t, e = schema.trials, schema.epochs
+        t = schema.trials
         sweep_id = result.sweep_id
 
         def work(conn: Connection) -> None:
             for trial in result.trials:
                 self._hold_trial(conn, sweep_id, trial.trial_id, trial.config, now)
                 conn.execute(
-                    sa.delete(e).where(
-                        e.c.sweep_id == sweep_id, e.c.trial_id == trial.trial_id, e.c.epoch > trial.epochs
-                    )
+                    statements.drop_epochs_after(),
+                    statements.bound(sweep_id=sweep_id, trial_id=trial.trial_id, epoch=trial.epochs),
                 )
                 last = trial.history[-1] if trial.history else {}
                 # The live recorder saw more (patience vs scheduler): keep its message if any.
