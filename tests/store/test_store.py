@@ -11,28 +11,85 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from storedbs import make_db_url
 from storefakes import add_sweep
 
 from tuning_service.core.errors import InputError
 from tuning_service.store import INTERRUPTED, RUNNING, open_store, schema
 from tuning_service.store.migrate import HEAD, head_revision
 
-STORE_TABLES = {"sweeps", "trials", "epochs", "refits"}
+
+def _migrated(url: str) -> sa.engine.Engine:
+    """An engine on the empty database at ``url``, brought to the newest revision by Alembic's migrations."""
+    from tuning_service.store.engine import create_engine
+    from tuning_service.store.migrate import migrate
+
+    engine = create_engine(sa.engine.make_url(url))
+    migrate(engine)
+    return engine
 
 
-def test_migrations_build_exactly_the_declared_schema(store):
+def _structure(engine: sa.engine.Engine) -> dict[str, dict[str, object]]:
+    """Every table's columns, keys and indexes as the database reports them."""
+    inspector = sa.inspect(engine)
+    return {
+        name: {
+            # In any order: a migration adds its columns last, the declared schema where they belong.
+            "columns": sorted(
+                (c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(name)
+            ),
+            "primary key": inspector.get_pk_constraint(name)["constrained_columns"],
+            "foreign keys": sorted(
+                (
+                    tuple(k["constrained_columns"]),
+                    k["referred_table"],
+                    tuple(k["referred_columns"]),
+                    str(k["options"]),
+                )
+                for k in inspector.get_foreign_keys(name)
+            ),
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), i["unique"]) for i in inspector.get_indexes(name)
+            ),
+            "unique": sorted(tuple(u["column_names"]) for u in inspector.get_unique_constraints(name)),
+        }
+        for name in sorted(inspector.get_table_names())
+    }
+
+
+def test_migrations_build_exactly_the_declared_schema(db_url):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    def ours(obj, name, type_, reflected, compare_to) -> bool:
-        # Other packages (the scheduler) declare their tables on the same metadata.
-        table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
-        return table in STORE_TABLES
+    from tuning_service.store import scheduletables  # noqa: F401 - the scheduler's tables join the metadata
 
-    with store.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"include_object": ours})
-        assert context.get_current_revision() == head_revision() == HEAD
-        assert compare_metadata(context, schema.metadata) == []
+    engine = _migrated(db_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn)
+            assert context.get_current_revision() == head_revision() == HEAD
+            assert compare_metadata(context, schema.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_new_database_is_built_as_the_migrations_build_one(db_url, tmp_path):
+    """A new database is built from the declared schema, not migrated (`migrate.create_current`):
+    it must come out as Alembic's migrations leave an empty one, every table of it, at the same revision."""
+    from alembic.runtime.migration import MigrationContext
+
+    (tmp_path / "migrated").mkdir()
+    other = make_db_url("sqlite" if db_url.startswith("sqlite") else "postgresql", tmp_path / "migrated")
+    engine = _migrated(next(other))
+    try:
+        with open_store(db_url) as built:
+            assert _structure(built.engine) == _structure(engine)
+            assert len(_structure(engine)) == 8  # the store's, the scheduler's, Alembic's version table
+            with built.engine.connect() as conn:
+                assert MigrationContext.configure(conn).get_current_revision() == HEAD
+    finally:
+        engine.dispose()
+        other.close()
 
 
 def test_reopening_is_a_no_op_and_keeps_the_data(db_url):

@@ -34,24 +34,32 @@ def current_revision(conn: Connection) -> str | None:
 
 
 def upgrade(engine: Engine) -> None:
-    """Upgrade to the newest revision inside one transaction that holds the database's write lock.
+    """Bring the database to the newest revision inside one transaction that holds its write lock:
+    a new one is built from the declared schema (`create_current`), an older one migrated.
 
     Two sweeps opening a new database at once: the second waits for the lock, then
     finds the schema current and does nothing.
     """
-    import sqlalchemy as sa
-
     if stored_revision(engine) == HEAD:
         return
+    with engine.begin() as conn:  # SQLite: BEGIN IMMEDIATE takes the write lock
+        _lock(conn)
+        if _is_new(conn):
+            create_current(conn)
+            return
+    migrate(engine)
+
+
+def migrate(engine: Engine) -> None:
+    """Run Alembic's migrations from the database's revision (none: an empty database) to the newest."""
     from alembic import command
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory(str(MIGRATIONS))
     head = script.get_current_head()
-    with engine.begin() as conn:  # SQLite: BEGIN IMMEDIATE takes the write lock
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+    with engine.begin() as conn:
+        _lock(conn)
         current = current_revision(conn)
         if current == head:
             return
@@ -64,6 +72,44 @@ def upgrade(engine: Engine) -> None:
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+
+
+def create_current(conn: Connection) -> None:
+    """Build every table of the declared schema and record the newest revision, as the migrations
+    would (a test compares the two): a new database's first open takes 0.02 s instead of 0.15 s,
+    most of it Alembic's import and its scripts."""
+    import sqlalchemy as sa
+
+    from tuning_service.store import scheduletables, schema  # noqa: F401 - the scheduler's tables join the metadata
+
+    schema.metadata.create_all(conn)
+    version = sa.Table(  # Alembic's own version table
+        "alembic_version",
+        sa.MetaData(),
+        sa.Column("version_num", sa.String(32), nullable=False),
+        sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+    )
+    version.create(conn)
+    conn.execute(version.insert().values(version_num=HEAD))
+
+
+def _is_new(conn: Connection) -> bool:
+    """No revision and none of the store's tables: a database to build, not to migrate (it may
+    hold other applications' tables)."""
+    import sqlalchemy as sa
+
+    from tuning_service.store import schema
+
+    found = set(sa.inspect(conn).get_table_names())
+    return "alembic_version" not in found and not found & set(schema.metadata.tables)
+
+
+def _lock(conn: Connection) -> None:
+    """PostgreSQL: the advisory lock that serializes migrations (SQLite's BEGIN IMMEDIATE has it)."""
+    import sqlalchemy as sa
+
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
 
 
 def stored_revision(engine: Engine) -> str | None:
