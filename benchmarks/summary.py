@@ -25,6 +25,7 @@ SCENARIOS = (
     ("epoch_cost", "epoch_cost"),
     ("startup", "startup"),
     ("store_scale", "store_scale"),
+    ("store_writes", "store_writes"),
     ("dashboard", "dashboard"),
     ("chaos", "chaos"),
     ("multiobjective", "multiobjective"),
