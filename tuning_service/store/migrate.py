@@ -76,8 +76,8 @@ def migrate(engine: Engine) -> None:
 
 def create_current(conn: Connection) -> None:
     """Build every table of the declared schema and record the newest revision, as the migrations
-    would (a test compares the two): a new database's first open takes 0.02 s instead of 0.15 s,
-    most of it Alembic's import and its scripts."""
+    would (a test compares the two), without importing Alembic's commands and running its
+    scripts, which took most of a first sweep's time in the store (`benchmarks.startup`)."""
     import sqlalchemy as sa
 
     from tuning_service.store import scheduletables, schema  # noqa: F401 - the scheduler's tables join the metadata
