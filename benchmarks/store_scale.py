@@ -558,6 +558,12 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {SIZES}; {SMOKE_SIZES} with --smoke)",
     )
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per command and way (default 5)")
+    add_db_option(ap)
+    return ap
+
+
+def add_db_option(ap: argparse.ArgumentParser) -> None:
+    """``--db URL``: an empty PostgreSQL database instead of SQLite (`database_url` reads it)."""
     ap.add_argument(
         "--db",
         metavar="URL",
@@ -565,7 +571,6 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"an empty PostgreSQL database to fill instead of SQLite (default ${DB_ENV}; put a URL "
         "with a password there, not on the command line)",
     )
-    return ap
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 
 from benchmarks import cli
 from benchmarks.reporting import fmt, markdown_table, publish
-from benchmarks.store_scale import check_empty, database_url, empty_sweeps
+from benchmarks.store_scale import add_db_option, check_empty, database_url, empty_sweeps
 from tuning_service.core.errors import InputError
 
 SWEEP_ID = "store-writes"
@@ -164,13 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = cli.parser("store_writes", (__doc__ or "").splitlines()[0])
     ap.add_argument("--trials", type=int, default=300, help="timed trials (default 300)")
     ap.add_argument("--epochs", type=int, default=3, help="epochs per trial (default 3)")
-    ap.add_argument(
-        "--db",
-        metavar="URL",
-        default=None,
-        help="an empty PostgreSQL database instead of SQLite (default $STORE_SCALE_DB; put a URL "
-        "with a password there, not on the command line)",
-    )
+    add_db_option(ap)
     return ap
 
 
