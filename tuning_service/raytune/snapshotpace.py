@@ -59,6 +59,11 @@ def attach(scheduler: Any, controller: Any) -> None:
         pace.attach(controller)
 
 
+def unwrapped(controller: Any) -> Any:
+    """Tune's controller behind the wrapper it hands schedulers."""
+    return getattr(controller, "_tune_controller", controller)
+
+
 class SnapshotPace(tune.Callback):
     """Marks the driver steps that must end with a snapshot (see the module docstring).
 
@@ -76,8 +81,7 @@ class SnapshotPace(tune.Callback):
         return {**self.__dict__, "_manager": None}
 
     def attach(self, controller: Any) -> None:
-        real = getattr(controller, "_tune_controller", controller)  # schedulers get a wrapper
-        manager = getattr(real, "_checkpoint_manager", None)
+        manager = getattr(unwrapped(controller), "_checkpoint_manager", None)
         if manager is not None and manager is self._manager:
             return
         self._manager = None

@@ -409,7 +409,7 @@ def _fit(
         # The order is part of Tune's snapshot (callback states are saved by position; the
         # pace and the sync's wait, added last, have none).
         return [
-            SchedulerState(scheduler),
+            SchedulerState(scheduler, frozenset(resume.finished) if resume is not None else frozenset()),
             ProgressCallback(snapshot, progress, job.space.effective),
             recorder,
             *_extra_callbacks(spec, job, sweep_dir),

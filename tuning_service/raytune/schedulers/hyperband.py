@@ -10,7 +10,8 @@ from tuning_service.raytune.schedulers import TIME_ATTR
 
 
 def _builder(ray_class: str, doc: str) -> Callable[..., Any]:
-    """One builder (and option schema) for Ray's Hyperband and its BOHB variant."""
+    """One builder (and option schema) for Ray's Hyperband and its BOHB variant (as made safe
+    to resume in `brackets.py`)."""
 
     def build(
         *,
@@ -18,9 +19,9 @@ def _builder(ray_class: str, doc: str) -> Callable[..., Any]:
         reduction_factor: Annotated[float, AtLeast(1, strict=True)] = 3,
         stop_last_trials: bool = True,
     ) -> Any:
-        from ray.tune import schedulers
+        from tuning_service.raytune.schedulers import brackets
 
-        return getattr(schedulers, ray_class)(
+        return getattr(brackets, ray_class)(
             time_attr=TIME_ATTR,
             max_t=max_t,
             reduction_factor=reduction_factor,

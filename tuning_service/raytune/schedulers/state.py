@@ -50,8 +50,10 @@ def _without_functions(attributes: dict[str, Any]) -> dict[str, Any]:
 class SchedulerState(tune.Callback):
     """Saves ``scheduler``'s attributes with every Tune snapshot; restores them on resume."""
 
-    def __init__(self, scheduler: Any) -> None:
+    def __init__(self, scheduler: Any, replayed: frozenset[str] = frozenset()) -> None:
         self.scheduler = scheduler
+        # Trials a resume replays from the results store (finished there, not in Tune's snapshot).
+        self.replayed = replayed
         self._pending: bytes | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -84,4 +86,8 @@ class SchedulerState(tune.Callback):
             log.warning("the scheduler starts afresh: its saved state could not be restored (%s)", exc)
             return
         vars(self.scheduler).update(restored)
+        # A scheduler may square its state with the trials Tune restored (brackets.py).
+        on_restored = getattr(self.scheduler, "on_restored", None)
+        if on_restored is not None:
+            on_restored(trials, self.replayed)
         log.info("restored the %s scheduler's state from the sweep's snapshot", type(self.scheduler).__name__)
