@@ -79,6 +79,9 @@ class SweepResult:
     max_epochs: int
     space: dict[str, Any] = field(default_factory=dict)  # Space.to_dict() of the job's space
     started: str = ""  # ISO 8601, UTC
+    # When the sweep ended, ISO 8601 UTC: best_config.json's "created", the same in the file
+    # and in what `run --format json` prints (read anew, the clock could have moved on).
+    ended: str = ""
     # A multi-objective sweep's objectives (``val_accuracy:max``, first = ``metric``) and constraints.
     objectives: list[str] = field(default_factory=list)
     constraints: list[str] = field(default_factory=list)
@@ -174,7 +177,7 @@ def best_config_record(result: SweepResult) -> dict[str, Any] | None:
         "scheduler": result.scheduler,
         "seed": result.seed,
         **({"pick": result.pick, "objectives": best.objectives} if result.pick else {}),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created": result.ended or datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": versions(),
     }
 

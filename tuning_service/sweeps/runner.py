@@ -296,6 +296,7 @@ def _drive(
         max_epochs=prepared.max_epochs,
         space=job.space.to_dict(),
         started=started_at,
+        ended=datetime.now(UTC).isoformat(timespec="seconds"),
         objectives=[str(o) for o in prepared.objectives],
         constraints=[str(c) for c in prepared.constraints],
         pick=spec.pick,

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
@@ -472,11 +471,6 @@ def recorded_record(db: str, submission_id: str, sweep_id: str) -> dict[str, Any
         record = best_config_record(recorded_result(store, rows[0]))
     if record is None:
         raise SweepError(f"sweep {sweep_id} of submission {submission_id} has no best configuration")
-    # When and with what the sweep ran, not this reading.
-    ended = rows[0].ended_at
-    if ended is not None:
-        record["created"] = (ended if ended.tzinfo else ended.replace(tzinfo=UTC)).isoformat(
-            timespec="seconds"
-        )
+    # With what the sweep ran, not this reading (its "created" is when it ended: sweep_result).
     record["versions"] = dict(rows[0].versions)
     return record
