@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -224,13 +223,8 @@ def sweep_result(row: SweepRow, trials: list[TrialSummary]) -> SweepResult:
         max_epochs=row.max_epochs or max((t.epochs for t in trials), default=1),
         space=dict(row.space or {}),
         started=row.started_at.isoformat(timespec="seconds"),
-        ended=_iso_utc(row.ended_at) if row.ended_at is not None else "",
+        ended=row.ended_at.isoformat(timespec="seconds") if row.ended_at is not None else "",
     )
-
-
-def _iso_utc(when: datetime) -> str:
-    """``when`` in ISO 8601 with its UTC offset (SQLite hands back naive datetimes; the store writes UTC)."""
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat(timespec="seconds")
 
 
 def _with_gcs_address(where: str) -> str:
