@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from test_report import _made_up, _trial
 
-from tuning_service.core import results
+from tuning_service.core import timestamps
 from tuning_service.core.results import BEST_CONFIG_JSON, best_config_record, load_result, write_outputs
 
 
@@ -24,7 +24,7 @@ class _Clock:
 
 
 def test_the_record_a_sweep_prints_is_the_one_its_file_holds(tmp_path, monkeypatch):
-    monkeypatch.setattr(results, "datetime", _Clock())
+    monkeypatch.setattr(timestamps, "datetime", _Clock())  # every clock reading of the service
     ended = "2026-12-05T12:07:15+00:00"
     result = replace(_made_up(tmp_path, [_trial(0, "completed", [0.5, 0.7, 0.9], 0.0)]), ended=ended)
     written = write_outputs(result)

@@ -22,11 +22,11 @@ import json
 import logging
 import os
 import socket
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tuning_service.core.errors import InputError
+from tuning_service.core.timestamps import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class DriverLock:
             "sweep_id": sweep_id,
             "host": socket.gethostname(),
             "pid": os.getpid(),
-            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+            "since": iso_utc(),
         }
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)

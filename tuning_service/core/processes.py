@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from tuning_service.core.timestamps import iso_utc
 
 ALIVE, GONE, UNKNOWN = "alive", "gone", "unknown"
 _BOOT_ID = "/proc/sys/kernel/random/boot_id"  # new at every boot of a Linux machine
@@ -61,7 +62,7 @@ def identity() -> dict[str, Any]:
         "boot": _read(_BOOT_ID),
         "pidns": _pid_namespace(),
         "start": start_ticks(os.getpid()),
-        "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        "since": iso_utc(),
     }
 
 

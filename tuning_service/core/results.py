@@ -8,7 +8,6 @@ import platform
 import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from tuning_service.core.objectives import (
     parsed,
     values_of,
 )
+from tuning_service.core.timestamps import iso_utc
 
 COMPLETED, STOPPED, DIVERGED, ERRORED = "completed", "stopped early", "diverged", "errored"
 # A trial the results store saw that Ray Tune's final results do not hold (it started an
@@ -177,7 +177,7 @@ def best_config_record(result: SweepResult) -> dict[str, Any] | None:
         "scheduler": result.scheduler,
         "seed": result.seed,
         **({"pick": result.pick, "objectives": best.objectives} if result.pick else {}),
-        "created": result.ended or datetime.now(UTC).isoformat(timespec="seconds"),
+        "created": result.ended or iso_utc(),
         "versions": versions(),
     }
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from tuning_service.core.errors import SweepStopped
 from tuning_service.core.outcomes import DIVERGED_KEY, dropped_message
 from tuning_service.core.results import DROPPED, ERRORED, TrialSummary, versions
+from tuning_service.core.timestamps import iso_utc
 from tuning_service.store.engine import StoreError
 from tuning_service.store.records import EpochRow, Store, SweepRow, TrialRow
 from tuning_service.store.schema import FAILED, FINISHED, INTERRUPTED
@@ -222,8 +223,8 @@ def sweep_result(row: SweepRow, trials: list[TrialSummary]) -> SweepResult:
         wall_time_s=row.wall_time_s or 0.0,
         max_epochs=row.max_epochs or max((t.epochs for t in trials), default=1),
         space=dict(row.space or {}),
-        started=row.started_at.isoformat(timespec="seconds"),
-        ended=row.ended_at.isoformat(timespec="seconds") if row.ended_at is not None else "",
+        started=iso_utc(row.started_at),
+        ended=iso_utc(row.ended_at) if row.ended_at is not None else "",
     )
 
 

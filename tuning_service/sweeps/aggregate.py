@@ -8,7 +8,7 @@ import json
 import os
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from tuning_service.core.results import (
     versions,
     write_atomic,
 )
+from tuning_service.core.timestamps import iso_utc
 from tuning_service.store import RANKED, RefitRow, Store, SweepRow, TrialRow, open_store
 
 FORMATS = ("json", "yaml", "csv")
@@ -53,7 +54,7 @@ class SweepSummary:
 
 
 def _fmt_time(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat(timespec="seconds") if value else None
+    return iso_utc(value) if value else None
 
 
 def _sign(mode: str) -> float:
@@ -243,7 +244,7 @@ def render_export(records: list[dict[str, Any]], fmt: str, *, database: str) -> 
     if fmt == "csv":
         return _csv(records)
     document = {
-        "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "exported_at": iso_utc(),
         "exported_by": {"tuning-service": versions().get("tuning-service", "unknown")},
         "database": database,
         "configs": records,

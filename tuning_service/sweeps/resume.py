@@ -22,6 +22,7 @@ from tuning_service.core.outcomes import DIVERGED_KEY, EARLY_STOPPED_KEY, ERROR_
 from tuning_service.core.results import DIVERGED, ERRORED, INFEASIBLE, STOPPED, TrialSummary
 from tuning_service.core.settings import from_record
 from tuning_service.core.spec import SweepSpec
+from tuning_service.core.timestamps import iso_utc
 from tuning_service.raytune.recording import recorded_trial
 from tuning_service.store.records import RANKED, STALE_AFTER_S, Store, SweepRow
 from tuning_service.store.schema import FINISHED, RUNNING
@@ -76,7 +77,7 @@ def check_no_live_driver(row: SweepRow, *, fresh_s: float = STALE_AFTER_S) -> No
     """
     if row.status != RUNNING or processes.is_this_process(row.host, row.pid, row.driver):
         return  # this process holds no lock on it (DriverLock refused otherwise): its run ended
-    since = (row.driver or {}).get("since") or _iso(row.started_at)
+    since = (row.driver or {}).get("since") or iso_utc(row.started_at)
     driver = f"pid {row.pid} on {row.host} since {since}"
     alive = processes.state(row.host, row.pid, row.driver)
     if alive == processes.ALIVE:
@@ -84,7 +85,7 @@ def check_no_live_driver(row: SweepRow, *, fresh_s: float = STALE_AFTER_S) -> No
             f"sweep {row.sweep_id} is still being driven by {driver}; one sweep cannot have two drivers: "
             "wait for it to end, or stop it first"
         )
-    beat = _aware(row.heartbeat_at or row.started_at)
+    beat = row.heartbeat_at or row.started_at
     age = (datetime.now(UTC) - beat).total_seconds()
     if alive == processes.UNKNOWN and age < fresh_s:
         after = beat + timedelta(seconds=fresh_s)
@@ -122,7 +123,7 @@ def plan_resume(store: Store, row: SweepRow, job: Job) -> Resume:
     return Resume(
         sweep_id=row.sweep_id,
         sweep_dir=Path(row.sweep_dir or ""),
-        started_at=_iso(row.started_at),
+        started_at=iso_utc(row.started_at),
         previous_s=max(0.0, (max(ends) - row.started_at).total_seconds()),
         finished=finished,
         counts=counts,
@@ -145,12 +146,3 @@ def _replay(trial: Any, last_epoch: Any, job: Job) -> dict[str, Any]:
         result[ERROR_KEY] = trial.message or "raised an error"
     result[REPLAYED_KEY] = trial.status
     return result
-
-
-def _aware(when: datetime) -> datetime:
-    """SQLite hands back naive datetimes; the store writes UTC."""
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _iso(when: datetime) -> str:
-    return _aware(when).isoformat(timespec="seconds")

@@ -10,7 +10,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -45,6 +45,7 @@ from tuning_service.core.results import (
     write_outputs,
 )
 from tuning_service.core.spec import DEFAULT_STORAGE, SweepSpec
+from tuning_service.core.timestamps import iso_utc
 from tuning_service.data.catalog import load_job, ship_user_modules
 from tuning_service.raytune.recording import SweepRecording
 from tuning_service.raytune.schedulers import validate_scheduler
@@ -242,7 +243,7 @@ def _drive(
 
     prepare_environment(spec.address)
     started = time.monotonic()
-    started_at = resume.started_at if resume else datetime.now(UTC).isoformat(timespec="seconds")
+    started_at = resume.started_at if resume else iso_utc()
     recording = SweepRecording(
         store, sweep_id, spec=spec, job=job, max_epochs=prepared.max_epochs, sweep_dir=sweep_dir
     )
@@ -296,7 +297,7 @@ def _drive(
         max_epochs=prepared.max_epochs,
         space=job.space.to_dict(),
         started=started_at,
-        ended=datetime.now(UTC).isoformat(timespec="seconds"),
+        ended=iso_utc(),
         objectives=[str(o) for o in prepared.objectives],
         constraints=[str(c) for c in prepared.constraints],
         pick=spec.pick,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tuning_service.core.results import write_atomic
+from tuning_service.core.timestamps import iso_utc
 from tuning_service.sweeps.nightly.history import RunRow
 
 IMPROVED, REGRESSED, UNCHANGED, FIRST = "improved", "regressed", "unchanged", "first run"
@@ -53,8 +54,8 @@ def summarize(
         "mode": mode,
         "run_id": run_id,
         "sweep_id": sweep_id,
-        "scheduled_for": _iso(scheduled_for),
-        "finished_at": _iso(datetime.now(UTC)),
+        "scheduled_for": iso_utc(scheduled_for),
+        "finished_at": iso_utc(),
         "value": value,
         "config": config,
         "change": verdict(value, previous.best_value if previous else None, mode),
@@ -72,12 +73,8 @@ def _against(value: float, run: RunRow | None, mode: str) -> dict[str, Any] | No
         "change": verdict(value, run.best_value, mode),
         "run_id": run.run_id,
         "sweep_id": run.sweep_id,
-        "scheduled_for": _iso(run.scheduled_for),
+        "scheduled_for": iso_utc(run.scheduled_for),
     }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def headline(change: dict[str, Any]) -> str:
