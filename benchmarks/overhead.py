@@ -6,6 +6,12 @@ Slot efficiency = (sum of the trials' training time) / (sweep wall time x concur
 slots). A trial's overhead is the time its slot spent on it (from the end of the
 slot's previous trial to the end of its last epoch) less its training time: actor
 reuse, model build, scheduling, per-epoch reporting and checkpointing.
+
+Between the first and the last epoch it also reports the CPU the sweep's driver (this
+process) used per trial, and how many cores the machine kept busy. The driver's work shares
+the cores with training: at a slot efficiency E, the slots train on slots x E cores, so the
+driver has at most (cores - slots x E) x (training per trial) / (slots x E) of CPU per trial,
+before the workers' own per-trial work.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -25,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import cli
+from benchmarks.cpuwindow import CpuWindow
 from benchmarks.reporting import fmt, markdown_table, publish
 from benchmarks.timeline import worker_timeline
 from tuning_service.core.results import SweepResult
@@ -64,8 +72,18 @@ def trial_pids(sweep_dir: Path) -> dict[str, int]:
     return pids
 
 
-def analyse(result: SweepResult, t0: float, wall: float, slots: int) -> dict[str, Any]:
-    """Slot efficiency, per-trial overheads and where the rest of the wall time went."""
+def driver_budget_s(cores: int, slots: int, efficiency: float, train_per_trial_s: float) -> float:
+    """The most CPU seconds per trial the driver may use for the slots to reach ``efficiency``
+    on ``cores`` (see the module docstring): a bound from the cores alone."""
+    training_cores = slots * efficiency
+    return max(0.0, cores - training_cores) * train_per_trial_s / training_cores
+
+
+def analyse(
+    result: SweepResult, t0: float, wall: float, slots: int, cpu: CpuWindow | None = None
+) -> dict[str, Any]:
+    """Slot efficiency, per-trial overheads, where the rest of the wall time went, and the
+    driver's CPU between the first and the last epoch."""
     spans = {}
     for trial in result.trials:
         rows = [r for r in trial.history if r.get("ended_at") is not None]
@@ -92,6 +110,15 @@ def analyse(result: SweepResult, t0: float, wall: float, slots: int) -> dict[str
         else math.nan,
         "mean_overhead_s": (wall * slots - train) / len(result.trials) if result.trials else math.nan,
     }
+    if cpu is not None and result.trials and last_end > first_start:
+        driver, machine = cpu.used(first_start, last_end)
+        cores = os.cpu_count() or 1
+        out["driver_cpu_per_trial_s"] = driver / len(result.trials)
+        out["driver_budget_per_trial_s"] = driver_budget_s(
+            cores, slots, TARGET_EFFICIENCY, train / len(result.trials)
+        )
+        out["window_busy_cores"] = None if machine is None else machine / (last_end - first_start)
+        out["cores"] = cores
     pids = trial_pids(result.sweep_dir)
     if pids and all(tid in pids for tid in spans):
         by_slot: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
@@ -115,8 +142,6 @@ def analyse(result: SweepResult, t0: float, wall: float, slots: int) -> dict[str
 
 def run_overhead(args: argparse.Namespace, workdir: Path, timeline: Path | None = None) -> dict[str, Any]:
     """The sweep, timed; on a Ray started first with Ray's timeline written to ``timeline`` if given."""
-    import os
-
     from tuning_service.sweeps.runner import run_sweep
 
     trials, epochs = (4, 1) if args.smoke else (args.trials, args.epochs)
@@ -134,11 +159,11 @@ def run_overhead(args: argparse.Namespace, workdir: Path, timeline: Path | None 
         data_limit=256 if args.smoke else None,
     )
     slots = max(1, int((os.cpu_count() or 1) // args.cpus_per_trial))
-    with worker_timeline(timeline) if timeline is not None else nullcontext():
+    with worker_timeline(timeline) if timeline is not None else nullcontext(), CpuWindow() as cpu:
         t0, started = time.time(), time.perf_counter()
         result = run_sweep(spec, job=job)
         wall = time.perf_counter() - started
-    return analyse(result, t0, wall, slots) | {
+    return analyse(result, t0, wall, slots, cpu) | {
         "epochs_per_trial": epochs,
         "engine_wall_s": result.wall_time_s,
     }
@@ -173,6 +198,18 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         ],
         ["90th percentile per-trial overhead (ms)", _ms(report.get("p90_overhead_s"))],
         ["mean overhead per trial incl. startup and tail (ms)", _ms(report["mean_overhead_s"])],
+        [
+            "the driver's CPU per trial between first and last epoch (ms)",
+            _ms(report.get("driver_cpu_per_trial_s")),
+        ],
+        [
+            f"... the most a slot efficiency of {TARGET_EFFICIENCY} leaves it on these cores (ms)",
+            _ms(report.get("driver_budget_per_trial_s")),
+        ],
+        [
+            f"cores busy between first and last epoch (of {report.get('cores', '-')})",
+            fmt(report.get("window_busy_cores"), 2),
+        ],
     ]
     text = "\n".join(
         [f"## overhead{' (smoke)' if args.smoke else ''}", "", markdown_table(["measure", "value"], rows)]
