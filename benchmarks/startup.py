@@ -19,6 +19,12 @@ kind up to the first epoch and to the exit: on a machine whose cores are all bus
 sweep starts, their sum over the core count is the least the start can take. A process's
 CPU after its last sample is missed, so these are lower bounds.
 
+It also times one trial worker's work alone, in a new process on a machine otherwise as idle
+as it is: Ray's import, what a warm worker imports (`raytune.workerimports`), the job's first
+model and its first epoch (the trainable's first step, its data already loaded as the sweep
+hands it over). That chain starts only once Ray's node starts the workers, so the command's
+first epoch cannot come sooner than the chain's length after that, however many cores.
+
 It also imports each library of `core.leanimport.LEAN` in a new process, plainly and
 without the packages listed for it, and reports the CPU seconds of each (``--smoke``:
 Optuna's importance module only): what each entry saves a process that loads it.
@@ -87,12 +93,28 @@ def _kind(pid: int, root: int, cmdline: str) -> str:
     return "trial workers" if any(mark in cmdline for mark in WORKER_MARKS) else "Ray's services"
 
 
+def process_started(pid: int) -> float | None:
+    """When process ``pid`` started (epoch seconds, to Linux's clock tick); None once it has ended."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration):
+        return None
+    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
 class CpuSampler:
-    """CPU seconds of every process in a session, sampled on a thread until `stop`."""
+    """CPU seconds of every process in a session, sampled on a thread until `stop`, and when
+    each trial worker started."""
 
     def __init__(self, session: int) -> None:
         self.session = session
         self.samples: Samples = []  # (time, pid -> (kind, CPU s))
+        self.worker_starts: dict[int, float] = {}
         self._kinds: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -108,6 +130,9 @@ class CpuSampler:
                 if cmdline is None:
                     continue  # ended between the listing and the read
                 kind = self._kinds[pid] = _kind(pid, self.session, cmdline)
+                started = process_started(pid) if kind == "trial workers" else None
+                if started is not None:
+                    self.worker_starts[pid] = started
             seen[pid] = (kind, cpu)
         return seen
 
@@ -173,6 +198,10 @@ def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "phases_s": {},
         "cpu_to_first_epoch_s": None if sampler is None else cpu_by_kind(sampler.samples, first_epoch),
         "cpu_to_exit_s": None if sampler is None else cpu_by_kind(sampler.samples),
+        # When the first trial worker's process started (Ray's node starts them), from the launch.
+        "to_first_worker_s": min(sampler.worker_starts.values()) - launched
+        if sampler is not None and sampler.worker_starts
+        else None,
     }
     previous_name, previous = FIRST_PHASE, launched
     for name, _ in MARKS:
@@ -194,6 +223,73 @@ started = time.process_time()
 cpu = time.process_time() - started
 print(json.dumps({"cpu_s": cpu, "loaded": [name for name in LEAN[module] if name in sys.modules]}))
 """
+
+
+# Run in a new process: argv[1] the job. Prints (phase, wall s, CPU s) per phase as JSON.
+_WORKER_ALONE = """
+import json, os, sys, time
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+phases, last = [], (time.perf_counter(), time.process_time())
+def mark(name):
+    global last
+    now = (time.perf_counter(), time.process_time())
+    phases.append((name, now[0] - last[0], now[1] - last[1]))
+    last = now
+import ray
+mark("Ray's import")
+from tuning_service.raytune import workerimports
+workerimports.import_all()
+mark("a warm worker's imports: TensorFlow, Keras, Tune, the trainable")
+from tuning_service.data.catalog import load_job
+from tuning_service.raytune.trainable import fold_splits, trial_models, trial_seed
+from tuning_service.training.kerasstate import configure_tensorflow
+from tuning_service.training.pipeline import Split, epoch_order
+job = load_job(sys.argv[1])
+dataset = job.load_data()
+config = {name: job.space[name].grid_values(name)[0] for name in job.space}
+mark("")  # the job's data: the sweep hands it to the worker instead
+configure_tensorflow(1, 0)
+(x_fit, y_fit, x_val, y_val), = fold_splits(dataset, None, 0)
+fit, val = Split.from_arrays(x_fit, y_fit), Split.from_arrays(x_val, y_val)
+model_config = job.model_config(config)
+seed = trial_seed(0, model_config)
+(model,) = trial_models(job, model_config, dataset.input_spec, [fit], seed=seed, threads=1)
+mark("the data as tensors and the trial's model")
+model.fit_epoch(fit, val, batch_size=int(model_config.get("batch_size", job.batch_size)), order=epoch_order(len(fit), seed, 0))
+mark("its first epoch (tracing the training step)")
+print(json.dumps([p for p in phases if p[0]]))
+"""
+
+
+def worker_alone(job: str, runs: int) -> list[tuple[str, float, float]]:
+    """One trial worker's chain in a new process (see the module docstring): the median wall and
+    CPU seconds of each phase over ``runs`` runs."""
+    measured = []
+    for _ in range(runs):
+        done = subprocess.run(
+            [sys.executable, "-c", _WORKER_ALONE, job],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        )
+        measured.append(json.loads(done.stdout.splitlines()[-1]))
+    return [
+        (name, statistics.median(m[i][1] for m in measured), statistics.median(m[i][2] for m in measured))
+        for i, (name, _, _) in enumerate(measured[0])
+    ]
+
+
+def worker_table(phases: Sequence[tuple[str, float, float]], runs: int) -> str:
+    rows = [[name, fmt(wall, 2), fmt(cpu, 2)] for name, wall, cpu in phases]
+    rows.append(
+        ["**from the worker's start to its first epoch**", f"**{fmt(sum(p[1] for p in phases), 2)}**",
+         fmt(sum(p[2] for p in phases), 2)]
+    )  # fmt: skip
+    return f"One trial worker alone (a new process), median of {runs} runs:\n\n" + markdown_table(
+        ["phase", "wall s", "CPU s"], rows
+    )
 
 
 def import_costs(modules: Sequence[str], runs: int) -> dict[str, dict[str, Any]]:
@@ -262,6 +358,18 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     if cpu is not None:
         lines += ["", cpu]
     import_runs = 1 if args.smoke else args.runs
+    alone = worker_alone(args.job, import_runs)
+    lines += ["", worker_table(alone, import_runs)]
+    if all(r["to_first_worker_s"] is not None for r in runs):
+        to_worker = statistics.median(r["to_first_worker_s"] for r in runs)
+        chain = sum(wall for _, wall, _ in alone)
+        lines += [
+            "",
+            f"- the first trial worker started {fmt(to_worker, 2)} s after the command (median); "
+            f"the first epoch came {fmt(first - to_worker, 2)} s after that, where one worker alone "
+            f"takes {fmt(chain, 2)} s: with the workers started when they are, the first epoch "
+            f"comes no sooner than about {fmt(to_worker + chain, 2)} s",
+        ]
     imports = import_costs(["optuna.importance"] if args.smoke else list(LEAN), import_runs)
     lines += ["", import_table(imports, import_runs)]
     publish(
@@ -269,7 +377,7 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "startup",
         args,
         "\n".join(lines),
-        {"job": args.job, "runs": runs, "phases_s": phases, "imports": imports},
+        {"job": args.job, "runs": runs, "phases_s": phases, "worker_alone": alone, "imports": imports},
     )
     return {"to_first_epoch_s": first, "phases_s": phases}
 

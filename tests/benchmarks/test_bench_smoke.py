@@ -160,6 +160,8 @@ def test_startup_smoke_times_the_command_and_its_phases(tmp_path):
     data = json.loads((tmp_path / "startup.json").read_text())
     (run,) = data["runs"]
     assert 0 < run["to_first_epoch_s"] < run["to_exit_s"]
+    # Ray's node started the trial workers after the command and before the first epoch.
+    assert 0 < run["to_first_worker_s"] < run["to_first_epoch_s"]
     assert list(run["phases_s"]) == [
         "Python and the CLI's imports",
         "the job's data and the store",
@@ -172,6 +174,16 @@ def test_startup_smoke_times_the_command_and_its_phases(tmp_path):
     first, total = run["cpu_to_first_epoch_s"], run["cpu_to_exit_s"]
     assert all(first[kind] > 0 for kind in startup.KINDS), first
     assert all(total[kind] >= first[kind] for kind in startup.KINDS), (first, total)
+    # One worker's chain alone: each phase took time, the imports (TensorFlow's) the most.
+    alone = {name: (wall, cpu) for name, wall, cpu in data["worker_alone"]}
+    assert list(alone) == [
+        "Ray's import",
+        "a warm worker's imports: TensorFlow, Keras, Tune, the trainable",
+        "the data as tensors and the trial's model",
+        "its first epoch (tracing the training step)",
+    ]
+    assert all(wall > 0 and cpu > 0 for wall, cpu in alone.values()), alone
+    assert max(alone, key=lambda name: alone[name][0]).startswith("a warm worker's imports"), alone
     # The lean import loads what a plain one does, less the hidden package, and costs less.
     importance = data["imports"]["optuna.importance"]
     assert importance["plain_loaded"] == ["sklearn"] and importance["lean_loaded"] == []

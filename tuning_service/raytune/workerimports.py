@@ -15,10 +15,16 @@ be dropped again and again while trials are shorter than the import.
 
 import os
 
-if os.environ.get("RAY_JOB_ID", "x").strip("f") == "":
+
+def import_all() -> None:
+    """Everything a trial's first step would import (`python -m benchmarks.startup` times it alone)."""
     from tuning_service.core.leanimport import lean_import
 
     lean_import("tensorflow")
 
     import tuning_service.raytune.trainable  # noqa: F401 - Ray Tune, Keras and the training code
     import tuning_service.training.sharedgraph.model  # noqa: F401 - imported by the first step otherwise
+
+
+if os.environ.get("RAY_JOB_ID", "x").strip("f") == "":
+    import_all()
