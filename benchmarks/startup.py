@@ -90,7 +90,10 @@ Samples = list[tuple[float, dict[int, tuple[str, float]]]]
 def _kind(pid: int, root: int, cmdline: str) -> str:
     if pid == root:
         return "driver"
-    return "trial workers" if any(mark in cmdline for mark in WORKER_MARKS) else "Ray's services"
+    # The program and its script, or the title Ray gives a worker: the raylet's own arguments
+    # name default_worker.py too (the command it starts workers with).
+    program = " ".join(cmdline.split()[:2])
+    return "trial workers" if any(mark in program for mark in WORKER_MARKS) else "Ray's services"
 
 
 def process_started(pid: int) -> float | None:

@@ -254,9 +254,12 @@ def test_startup_sorts_processes_by_kind():
         == "trial workers"
     )
     assert startup._kind(12, 10, "ray::KerasTrainable.train") == "trial workers"
-    assert (
-        startup._kind(13, 10, ".../ray/core/src/ray/raylet/raylet --raylet_socket_name") == "Ray's services"
+    # The raylet's arguments name the worker's script: it is still one of Ray's services.
+    raylet = (
+        ".../ray/core/src/ray/raylet/raylet --raylet_socket_name=/tmp/ray/raylet "
+        "--python_worker_command=python .../ray/_private/workers/default_worker.py --node-ip-address=127.0.0.1"
     )
+    assert startup._kind(13, 10, raylet) == "Ray's services"
     assert startup._kind(14, 10, "ray::DashboardAgent") == "Ray's services"
 
 
