@@ -109,6 +109,16 @@ def test_fifo_runs_every_trial_to_its_budget(ray_local, storage):
     assert [t.epochs for t in result.trials] == [2, 2]
 
 
+def test_tunes_own_loggers_turned_off_still_leave_every_trials_epochs(ray_local, storage, monkeypatch):
+    # Tune's switch for its CSV, JSON and TensorBoard files: the sweep keeps the JSON it reads back.
+    monkeypatch.setenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    result = run_sweep(_spec(storage, searcher="random", scheduler="fifo"), job=tiny_job())
+    assert [[h["training_iteration"] for h in t.history] for t in result.trials] == [[1, 2], [1, 2]]
+    trials = result.sweep_dir / "trials"
+    assert len(list(trials.glob("*/result.json"))) == 2
+    assert not list(trials.glob("*/progress.csv")) and not list(trials.glob("*/events.out.tfevents.*"))
+
+
 def test_a_diverging_learning_rate_is_a_recorded_outcome_not_a_failed_sweep(ray_local, storage):
     job = tiny_job({"learning_rate": Choice((1e-2, 1e12))}, optimizer="sgd")
     result = run_sweep(_spec(storage, searcher="grid", scheduler="asha", max_epochs=3), job=job)

@@ -355,6 +355,7 @@ def _fit(
     resume: Resume | None,
 ) -> Any:
     from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
 
     from tuning_service.core.progress import Snapshot
     from tuning_service.raytune.callbacks import Halt, ProgressCallback, SnapshotKeeper, SyncBeforeRestore
@@ -422,6 +423,10 @@ def _fit(
             *lineage_recorders(recorder, scheduler),
             *([SnapshotPace(scheduler)] if pace else []),
             SyncBeforeRestore(),
+            # Each trial's result.json, from which the sweep's results read every trial's epochs.
+            # Tune adds it, with its CSV and TensorBoard loggers, only while a user has not set
+            # TUNE_DISABLE_AUTO_CALLBACK_LOGGERS=1 (which then turns off only those two).
+            JsonLoggerCallback(),
         ]
 
     if resume is not None:
