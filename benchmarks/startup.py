@@ -33,6 +33,7 @@ Optuna's importance module only): what each entry saves a process that loads it.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -49,6 +50,7 @@ from typing import Any
 from benchmarks import cli
 from benchmarks.reporting import fmt, markdown_table, publish
 from tuning_service.core.leanimport import LEAN
+from tuning_service.core.processes import start_ticks
 from tuning_service.testing.localcluster import command_line, kill_session, session_cpu
 
 TARGET_S = 4.0
@@ -96,18 +98,22 @@ def _kind(pid: int, root: int, cmdline: str) -> str:
     return "trial workers" if any(mark in program for mark in WORKER_MARKS) else "Ray's services"
 
 
+@functools.cache
+def _booted() -> float | None:
+    """When this machine booted (epoch seconds, Linux's /proc/stat); None elsewhere."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    return next((float(line.split()[1]) for line in lines if line.startswith("btime ")), None)
+
+
 def process_started(pid: int) -> float | None:
     """When process ``pid`` started (epoch seconds, to Linux's clock tick); None once it has ended."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        boot = next(
-            int(line.split()[1])
-            for line in Path("/proc/stat").read_text().splitlines()
-            if line.startswith("btime ")
-        )
-    except (OSError, StopIteration):
+    ticks, booted = start_ticks(pid), _booted()
+    if ticks is None or booted is None:
         return None
-    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return booted + ticks / os.sysconf("SC_CLK_TCK")
 
 
 class CpuSampler:

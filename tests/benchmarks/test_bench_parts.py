@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -245,6 +248,18 @@ def test_startup_cpu_takes_each_process_at_its_last_sample_up_to_the_moment():
     assert startup.cpu_by_kind(samples, 2.5) == {"driver": 1.0, "trial workers": 2.0, "Ray's services": 0.1}
     assert startup.cpu_by_kind(samples) == {"driver": 1.5, "trial workers": 3.0, "Ray's services": 0.1}
     assert startup.cpu_by_kind(samples, 0.5) == dict.fromkeys(startup.KINDS, 0.0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="read from Linux's /proc")
+def test_startup_reads_when_a_process_started():
+    before = time.time()
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"]) as child:
+        try:
+            started = startup.process_started(child.pid)
+        finally:
+            child.kill()
+    # To the second the boot time is given in, and the drift of the tick clock since the boot.
+    assert started is not None and abs(started - before) < 2.0
 
 
 def test_startup_sorts_processes_by_kind():
