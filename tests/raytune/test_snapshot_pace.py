@@ -1,5 +1,6 @@
 """The sweep's snapshot pace: Tune snapshots in every step that adds, starts, checkpoints or
-ends a trial, and skips the steps that only took an epoch's result."""
+ends a trial, and skips the steps that only took an epoch's result; once snapshots grow costly,
+a start's, a checkpoint's or an end's waits a while, an added trial's never."""
 
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ def test_every_step_that_changes_a_trial_is_snapshotted_and_epoch_steps_are_not(
 
     monkeypatch.setattr(TuneController, "add_trial", adding)
     monkeypatch.setattr(snapshotpace, "FALLBACK_PERIOD_S", 3600.0)  # only the pace's snapshots here
+    # This sweep's snapshots take a few ms, under SPACED_FROM_S, but a busy machine can stretch
+    # one past it; spacing has a test of its own below.
+    monkeypatch.setattr(snapshotpace, "SPACED_FROM_S", float("inf"))
 
     def observing(hook: str):
         real = getattr(CallbackList, hook)
@@ -127,3 +131,64 @@ def test_a_ray_without_the_timing_it_marks_snapshots_every_step_and_says_so(capl
         "this Ray Tune's snapshot timing is unknown: the sweep's snapshot pace is off"
     ]
     pace.due()  # marks nothing, raises nothing
+
+
+@pytest.mark.integration
+def test_once_snapshots_grow_costly_an_end_waits_nine_times_as_long_as_the_last_took_an_add_never(
+    ray_local, tmp_path
+):
+    import time
+
+    from ray.train._internal.storage import StorageContext
+    from ray.tune.execution.experiment_state import _ExperimentCheckpointManager
+
+    storage = StorageContext(storage_path=str(tmp_path), experiment_dir_name="trials")
+    manager = _ExperimentCheckpointManager(storage=storage, checkpoint_period=FALLBACK_PERIOD_S)
+    scheduler = create_scheduler("fifo", max_t=9)
+    pace = SnapshotPace(scheduler)
+    pace.attach(_Controller(manager))
+    pace.attach(_Controller(manager))  # Tune hands the controller over at every step: timed once
+    saved: list[float] = []
+
+    def step(cost: float, hook: str | None) -> bool:
+        """One driver step as Tune's: a trial event, the snapshot, the step's end."""
+        before = len(saved)
+        if hook == "on_trial_add":  # the scheduler's hook: the searcher drew a trial
+            snapshotpace.snapshot_due(scheduler, _Controller(manager))
+        elif hook is not None:
+            getattr(pace, hook)(iteration=0, trials=[], trial=None, checkpoint=None)
+
+        def save() -> None:  # Tune's save_to_dir, taking ``cost`` seconds
+            os.makedirs(storage.experiment_driver_staging_path, exist_ok=True)
+            saved.append(time.monotonic())
+            time.sleep(cost)
+
+        manager.sync_up_experiment_state(save_fn=save)
+        pace.on_step_end(iteration=0, trials=[])
+        return len(saved) > before
+
+    step(0.001, "on_trial_add")  # the first also starts Tune's copy thread
+    time.sleep(snapshotpace.SPACING * pace._cost)
+    # Cheap snapshots: every step with a change takes one, however close together.
+    ends = [step(0.001, "on_trial_complete") for _ in range(3)]
+    assert ends == [True, True, True], pace._cost
+    assert not step(0.001, None)
+    # A costly one (0.05 s): a start, a checkpoint or an end waits until the last is nine times
+    # its cost old, and the first step after that snapshots it, with or without a change of its own.
+    assert step(0.05, "on_checkpoint")
+    ended = time.monotonic()
+    assert 0.05 <= pace._cost < 0.1  # Tune's save and the step's end
+    for hook in ("on_trial_start", "on_checkpoint", "on_trial_complete", "on_trial_error"):
+        assert not step(0.05, hook), hook
+    time.sleep(max(0.0, ended + snapshotpace.SPACING * pace._cost - time.monotonic()))
+    assert step(0.05, None)
+    assert saved[-1] - saved[-2] >= snapshotpace.SPACING * 0.05
+    assert not step(0.05, None)
+    # A trial the searcher drew, or one restored or retried, never waits: a killed driver forgets
+    # no trial the searcher drew.
+    for hook in ("on_trial_add", "on_trial_restore", "on_trial_recover"):
+        assert step(0.05, hook), hook
+    assert step(0.001, "on_trial_add")
+    # That snapshot was cheap again: the next end is snapshotted at once.
+    assert step(0.001, "on_trial_complete")
+    manager._storage.syncer.wait()

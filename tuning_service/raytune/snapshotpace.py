@@ -9,6 +9,16 @@ the snapshot says of the epochs since. So `SnapshotPace` has Tune snapshot in th
 a trial was added, started, saved a checkpoint, was restored or retried, ended or failed, and
 otherwise every FALLBACK_PERIOD_S (`python -m benchmarks.overhead` measures the difference).
 
+Each snapshot writes every trial (Tune's state holds about 18 KB per trial) and is archived, so
+its cost grows with the sweep: a snapshot in every such step made a sweep's driver time grow
+with the square of its trials. A step that added, restored or retried a trial is always
+snapshotted, so a killed driver forgets no trial the searcher drew. A step where a trial only
+started, saved a checkpoint, ended or failed can wait: a resume replays a trial that ended from
+the results store, and runs any other from the newest checkpoint the snapshot names (or from
+its start). So once a snapshot (Tune's save and our archive of it) takes SPACED_FROM_S or more,
+such a step's snapshot waits until the last one is SPACING times its cost old (`python -m
+benchmarks.overhead --trials 256` measures the difference).
+
 Tune hands its controller to schedulers only: `LiveTrialsFirst` (FIFO, ASHA, median
 stopping, MO-ASHA) passes it here. That a snapshot is due is told to Tune's checkpoint
 manager by forgetting when it last saved: its own attributes, which
@@ -20,6 +30,7 @@ pace); without one, Tune's fallback period is all that is left.
 from __future__ import annotations
 
 import logging
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +44,10 @@ log = logging.getLogger(__name__)
 # Between the steps that need one, Tune still snapshots this often (Tune's own shortest
 # automatic period), so a sweep's progress in its snapshot is never older than this.
 FALLBACK_PERIOD_S = 10.0
+# While a snapshot takes less than this, every step that needs one takes one (a 32-trial sweep's
+# take 4-17 ms); from it on, a start's, checkpoint's or end's waits SPACING times the last one's cost.
+SPACED_FROM_S = 0.010
+SPACING = 9.0
 
 # Scheduler -> the pace of the run it schedules (schedulers are pickled and restored with
 # the sweep, so the pace is not kept on them).
@@ -74,11 +89,16 @@ class SnapshotPace(tune.Callback):
     def __init__(self, scheduler: Any) -> None:
         self._manager: Any = None
         self._warned = False
+        # When this step's snapshot began (None: it took none), what the last one cost (Tune's
+        # save and our archive of it) and when it ended, all on time.monotonic.
+        self._began: float | None = None
+        self._cost = 0.0
+        self._ended = float("-inf")
         _PACES[scheduler] = self
 
     def __getstate__(self) -> dict[str, Any]:
-        # Tune pickles callbacks with the sweep; the manager is this driver's.
-        return {**self.__dict__, "_manager": None}
+        # Tune pickles callbacks with the sweep; the manager and the timings are this driver's.
+        return {**self.__dict__, "_manager": None, "_began": None, "_cost": 0.0, "_ended": float("-inf")}
 
     def attach(self, controller: Any) -> None:
         manager = getattr(unwrapped(controller), "_checkpoint_manager", None)
@@ -95,13 +115,48 @@ class SnapshotPace(tune.Callback):
                 log.warning("this Ray Tune's snapshot timing is unknown: the sweep's snapshot pace is off")
             return
         self._manager = manager
+        self._time(manager)
 
-    def due(self) -> None:
-        if self._manager is not None:
-            self._manager._last_save_time = float("-inf")
+    def _time(self, manager: Any) -> None:
+        """Note when each of ``manager``'s snapshots begins (its cost ends with the step, in
+        `on_step_end`, after our archive of it)."""
+        syncing = manager.sync_up_experiment_state
+        if getattr(syncing, "timed_by", None) is self:
+            return
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            before, began = manager._last_save_time, time.monotonic()
+            try:
+                return syncing(*args, **kwargs)
+            finally:
+                if manager._last_save_time != before:  # it saved: Tune sets it after each snapshot
+                    self._began = began
+
+        timed.timed_by = self  # type: ignore[attr-defined]
+        manager.sync_up_experiment_state = timed
+
+    def due(self, *, can_wait: bool = False) -> None:
+        """Snapshot at the end of this step; for a change that ``can_wait`` and costly
+        snapshots, once the last one is SPACING times its cost old."""
+        manager = self._manager
+        if manager is None:
+            return
+        if not can_wait or self._cost < SPACED_FROM_S:
+            manager._last_save_time = float("-inf")
+            return
+        # Tune snapshots at a step's end once now - _last_save_time reaches its period.
+        at = self._ended + SPACING * self._cost - manager._checkpoint_period
+        manager._last_save_time = min(manager._last_save_time, at)
+
+    def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        if self._began is not None:
+            # The sweep lists this pace after SnapshotKeeper: the snapshot's archive is part of its cost.
+            self._ended = time.monotonic()
+            self._cost, self._began = self._ended - self._began, None
+            log.debug("the snapshot of %d trials took %.1f ms", len(trials), self._cost * 1000)
 
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
-        self.due()
+        self.due(can_wait=True)
 
     def on_trial_restore(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self.due()
@@ -109,13 +164,13 @@ class SnapshotPace(tune.Callback):
     def on_checkpoint(
         self, iteration: int, trials: list[Trial], trial: Trial, checkpoint: Any, **info: Any
     ) -> None:
-        self.due()
+        self.due(can_wait=True)
 
     def on_trial_recover(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self.due()
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
-        self.due()
+        self.due(can_wait=True)
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
-        self.due()
+        self.due(can_wait=True)

@@ -410,7 +410,8 @@ def _fit(
         pace = keeps_pace(num_samples, scheduler)
         os.environ[SNAPSHOT_PERIOD_ENV] = snapshot_period(num_samples, paced=pace)
         # The order is part of Tune's snapshot (callback states are saved by position; the
-        # pace, the sync's wait and the JSON logger, added last, have none).
+        # pace, the sync's wait and the JSON logger, added last, have none). The pace follows
+        # SnapshotKeeper: a snapshot's cost, which spaces the next, includes the keeper's archive.
         return [
             SchedulerState(scheduler, frozenset(resume.finished) if resume is not None else frozenset()),
             ProgressCallback(snapshot, progress, job.space.effective),
