@@ -152,6 +152,41 @@ def test_an_epoch_budget_stops_the_whole_sweep(ray_local, storage):
     assert len(result.trials) < 50
 
 
+def test_a_slot_whose_actor_starts_slowly_still_trains(ray_local, storage, tmp_path):
+    """Tune gives a free actor the trial whose own actor is still starting, and removes that
+    actor: with trials shorter than an actor's start, the second slot lost every actor it began
+    and never trained. The scheduler now hands the free actor another waiting trial."""
+    import time
+    from pathlib import Path
+
+    from tuning_service.testing import NoopTrainable
+
+    first = str(tmp_path / "first-actor")
+
+    class SlowToStart(NoopTrainable):
+        # Every actor after the first takes a second in setup (a worker importing TensorFlow).
+        def setup(self, config, **kwargs):
+            try:
+                Path(first).touch(exist_ok=False)
+            except FileExistsError:
+                time.sleep(1.0)
+            super().setup(config, **kwargs)
+
+        def step(self):
+            time.sleep(0.02)
+            return super().step()
+
+    spec = _spec(
+        storage, searcher="random", scheduler="fifo", num_samples=24, max_epochs=3, max_concurrent=None
+    )
+    result = run_sweep(spec, job=tiny_job(max_epochs=3), trainable=SlowToStart)
+    assert len(result.trials) == 24
+    pids = set()
+    for path in (result.sweep_dir / "trials").glob("*/result.json"):
+        pids |= {json.loads(line)["pid"] for line in path.read_text().splitlines() if line.strip()}
+    assert len(pids) == 2, pids
+
+
 def test_a_config_epochs_value_caps_its_trial(ray_local, storage):
     job = tiny_job({"epochs": Choice((1, 2))})
     result = run_sweep(_spec(storage, searcher="grid", scheduler="fifo", max_epochs=3), job=job)
