@@ -186,6 +186,7 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     rows = [
         ["trials x epochs", f"{report['trials']} x {report['epochs_per_trial']}"],
         ["concurrent slots", report["slots"]],
+        ["workers that ran trials", report.get("workers", "-")],
         ["sweep wall time (s)", fmt(report["wall_s"], 1)],
         ["sum of training time (s)", fmt(report["train_s"], 1)],
         [f"slot efficiency (target >= {TARGET_EFFICIENCY})", fmt(report["slot_efficiency"], 3)],

@@ -131,6 +131,7 @@ def test_overhead_accounting_per_worker_slot(tmp_path):
     # a: 11.2 - 10.0 - 1; b: 11.2 - 10.0 - 1; c: 12.5 - 11.2 - 1
     assert found["per_trial_overhead_s"] == pytest.approx([0.2, 0.2, 0.3])
     assert found["median_overhead_s"] == pytest.approx(0.2)
+    assert found["workers"] == 2
 
 
 def test_summary_gathers_tables_and_copies_plots(tmp_path):

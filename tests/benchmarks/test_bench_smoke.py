@@ -117,6 +117,7 @@ def test_overhead_smoke(ray_local, tmp_path):
     data = json.loads((tmp_path / "overhead.json").read_text())
     assert data["trials"] == 4 and 0 < data["slot_efficiency"] <= 1
     assert data["median_overhead_s"] is not None
+    assert f"| workers that ran trials | {data['workers']} |" in (tmp_path / "overhead.md").read_text()
     # The driver (this process) handled every trial's results between the first and last epoch.
     assert data["driver_cpu_per_trial_s"] > 0 and data["driver_budget_per_trial_s"] >= 0
     assert 0 < data["window_busy_cores"] <= data["cores"] + 0.1
