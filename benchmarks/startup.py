@@ -251,21 +251,19 @@ from tuning_service.raytune import workerimports
 workerimports.import_all()
 mark("a warm worker's imports: TensorFlow, Keras, Tune, the trainable")
 from tuning_service.data.catalog import load_job
-from tuning_service.raytune.trainable import fold_splits, trial_models, trial_seed
+from tuning_service.raytune.trainable import build_trial, tensor_folds
 from tuning_service.training.kerasstate import configure_tensorflow
-from tuning_service.training.pipeline import Split, epoch_order
+from tuning_service.training.pipeline import epoch_order
 job = load_job(sys.argv[1])
 dataset = job.load_data()
 config = {name: job.space[name].grid_values(name)[0] for name in job.space}
 mark("")  # the job's data: the sweep hands it to the worker instead
-configure_tensorflow(1, 0)
-(x_fit, y_fit, x_val, y_val), = fold_splits(dataset, None, 0)
-fit, val = Split.from_arrays(x_fit, y_fit), Split.from_arrays(x_val, y_val)
-model_config = job.model_config(config)
-seed = trial_seed(0, model_config)
-(model,) = trial_models(job, model_config, dataset.input_spec, [fit], seed=seed, threads=1)
+configure_tensorflow(1, 0)  # the trainable's first step, as KerasTrainable._ready does it
+folds = tensor_folds(dataset, None, 0)
+built = build_trial(job, config, dataset.input_spec, folds, sweep_seed=0, threads=1)
 mark("the data as tensors and the trial's model")
-model.fit_epoch(fit, val, batch_size=int(model_config.get("batch_size", job.batch_size)), order=epoch_order(len(fit), seed, 0))
+(fit, val), (model,) = folds[0], built.models
+model.fit_epoch(fit, val, batch_size=built.batch_size, order=epoch_order(len(fit), built.seed, 0))
 mark("its first epoch (tracing the training step)")
 print(json.dumps([p for p in phases if p[0]]))
 """

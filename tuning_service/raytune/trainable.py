@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,43 @@ def fold_splits(dataset: Dataset, cv_folds: int | None, seed: int) -> list[tuple
     return [(x[fit], y[fit], x[val], y[val]) for fit, val in splitter.split(x, y)]
 
 
+def tensor_folds(dataset: Dataset, cv_folds: int | None, seed: int) -> list[tuple[Split, Split]]:
+    """`fold_splits` as (fit, validation) tensors: made once per worker, used by every trial."""
+    return [
+        (Split.from_arrays(x_fit, y_fit), Split.from_arrays(x_val, y_val))
+        for x_fit, y_fit, x_val, y_val in fold_splits(dataset, cv_folds, seed)
+    ]
+
+
+@dataclass(frozen=True)
+class TrialBuild:
+    """A configuration made ready to train: what the job's model sees, its seed, its models."""
+
+    model_config: dict[str, Any]
+    seed: int
+    batch_size: int
+    models: list[TrialModel]  # one per fold
+
+
+def build_trial(
+    job: Job,
+    config: dict[str, Any],
+    input_spec: Any,
+    folds: list[tuple[Split, Split]],
+    *,
+    sweep_seed: int,
+    threads: int,
+) -> TrialBuild:
+    """The models of ``config`` on ``folds``, seeded by the sweep's seed and the configuration (so a
+    configuration starts from the same weights in any sweep with that seed)."""
+    model_config = job.model_config(config)
+    seed = trial_seed(sweep_seed, model_config)
+    models = trial_models(
+        job, model_config, input_spec, [fit for fit, _ in folds], seed=seed, threads=threads
+    )
+    return TrialBuild(model_config, seed, int(model_config.get("batch_size", job.batch_size)), models)
+
+
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
@@ -134,12 +172,7 @@ class KerasTrainable(tune.Trainable):
         """TensorFlow, the folds as tensors (the same for every trial of the sweep) and the trial's model."""
         if not self.folds:
             configure_tensorflow(self.cpus, self.gpus)
-            self.folds = [
-                (Split.from_arrays(x_fit, y_fit), Split.from_arrays(x_val, y_val))
-                for x_fit, y_fit, x_val, y_val in fold_splits(
-                    self.dataset, self.job.cv_folds, self.sweep_seed
-                )
-            ]
+            self.folds = tensor_folds(self.dataset, self.job.cv_folds, self.sweep_seed)
             # TensorFlow, Keras and the data live as long as the worker: move them out of the
             # collector's reach, so its full passes scan only what trials have made since.
             gc.freeze()
@@ -170,19 +203,18 @@ class KerasTrainable(tune.Trainable):
             self.failure = describe_exception(exc)
 
     def _build(self, config: dict[str, Any]) -> None:
-        self.model_config = self.job.model_config(config)
-        self.seed = trial_seed(self.sweep_seed, self.model_config)
-        self.batch_size = int(self.model_config.get("batch_size", self.job.batch_size))
         # One model on the train/validation split, or one per fold for a cross-validated job.
-        self.models = trial_models(
+        built = build_trial(
             self.job,
-            self.model_config,
+            config,
             self.dataset.input_spec,
-            [fit for fit, _ in self.folds],
-            seed=self.seed,
+            self.folds,
+            sweep_seed=self.sweep_seed,
             # A GPU trial's CPU prepares the next batch while the GPU trains on this one.
             threads=max(1, int(self.cpus)) + (1 if self.gpus > 0 else 0),
         )
+        self.model_config, self.seed, self.batch_size = built.model_config, built.seed, built.batch_size
+        self.models = built.models
         self.patience = self.model_config.get("patience")
         # `epochs` in a config caps this trial below the sweep's budget (a tunable, as in GridSearchCV).
         self.epoch_cap = int(self.model_config.get("epochs") or 0) or None
