@@ -119,10 +119,8 @@ class SnapshotPace(tune.Callback):
 
     def _time(self, manager: Any) -> None:
         """Note when each of ``manager``'s snapshots begins (its cost ends with the step, in
-        `on_step_end`, after our archive of it)."""
+        `on_step_end`, after our archive of it). `attach` calls it once per manager."""
         syncing = manager.sync_up_experiment_state
-        if getattr(syncing, "timed_by", None) is self:
-            return
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             before, began = manager._last_save_time, time.monotonic()
@@ -132,7 +130,6 @@ class SnapshotPace(tune.Callback):
                 if manager._last_save_time != before:  # it saved: Tune sets it after each snapshot
                     self._began = began
 
-        timed.timed_by = self  # type: ignore[attr-defined]
         manager.sync_up_experiment_state = timed
 
     def due(self, *, can_wait: bool = False) -> None:
