@@ -94,11 +94,11 @@ def test_other_threads_import_the_hidden_package_as_usual():
 
 
 def test_tensorboard_files_are_written_without_importing_pytorch(tmp_path):
-    # The driver's TensorBoard logger (Tune's) loads tensorboardX this way; PyTorch is installed here.
+    # The driver's TensorBoard logger loads tensorboardX this way; PyTorch is installed here.
     script = textwrap.dedent(
         f"""
         import sys
-        from tuning_service.raytune.raysession import load_tensorboard_writer
+        from tuning_service.raytune.tensorboard import load_tensorboard_writer
         load_tensorboard_writer()
         from tensorboardX import SummaryWriter
         writer = SummaryWriter({str(tmp_path)!r})

@@ -107,6 +107,8 @@ def test_bohb_runs_with_its_hyperband_and_learns_from_its_rungs(ray_local, stora
 def test_fifo_runs_every_trial_to_its_budget(ray_local, storage):
     result = run_sweep(_spec(storage, searcher="random", scheduler="fifo"), job=tiny_job())
     assert [t.epochs for t in result.trials] == [2, 2]
+    # One TensorBoard file per trial: the sweep's logger writes it, and Tune adds no logger of its own.
+    assert len(list((result.sweep_dir / "trials").glob("*/events.out.tfevents.*"))) == 2
 
 
 def test_tunes_own_loggers_turned_off_still_leave_every_trials_epochs(ray_local, storage, monkeypatch):

@@ -290,22 +290,6 @@ def _no_tags(callbacks: Any) -> bool:
     return False
 
 
-def load_tensorboard_writer() -> None:
-    """Load tensorboardX, which Tune's TensorBoard logger imports as the sweep starts, without PyTorch.
-
-    tensorboardX imports PyTorch (where installed: the gp searcher's extra) only to accept its
-    tensors, and Tune writes floats: that import was most of the logger's set-up in the
-    driver (`tuning_service.core.leanimport`). Without tensorboardX, Tune logs no
-    TensorBoard files, as before.
-    """
-    from tuning_service.core.leanimport import lean_import
-
-    try:
-        lean_import("tensorboardX")
-    except ImportError:
-        pass
-
-
 def node_capacity() -> tuple[float, float]:
     """The most CPUs and GPUs any single alive node of the connected cluster has."""
     import ray

@@ -361,7 +361,6 @@ def _fit(
     from tuning_service.raytune.callbacks import Halt, ProgressCallback, SnapshotKeeper, SyncBeforeRestore
     from tuning_service.raytune.raysession import (
         check_fits,
-        load_tensorboard_writer,
         node_capacity,
         skip_unsent_usage_tags,
     )
@@ -370,12 +369,12 @@ def _fit(
     from tuning_service.raytune.schedulers.state import SchedulerState
     from tuning_service.raytune.searchers import create_searcher
     from tuning_service.raytune.snapshotpace import SnapshotPace
+    from tuning_service.raytune.tensorboard import tensorboard_loggers
     from tuning_service.raytune.trainable import KerasTrainable
 
     spec, job = prepared.spec, prepared.job
     ship_user_modules()
     skip_unsent_usage_tags()
-    load_tensorboard_writer()
     check_fits(spec.cpus_per_trial, spec.gpus_per_trial, *node_capacity(), "the Ray cluster")
     extra: dict[str, Any] = {"finished": resume.finished} if resume and resume.finished else {}
     if spec.objectives or spec.constraints:  # the model costs to measure, and their limits
@@ -428,6 +427,8 @@ def _fit(
             # Tune adds it, with its CSV and TensorBoard loggers, only while a user has not set
             # TUNE_DISABLE_AUTO_CALLBACK_LOGGERS=1 (which then turns off only those two).
             JsonLoggerCallback(),
+            # In the place of Tune's TensorBoard logger (so Tune adds none), and as it does.
+            *tensorboard_loggers(),
         ]
 
     if resume is not None:
