@@ -484,7 +484,15 @@ def _fit(
             verbose=0,
         ),
     )
-    return tuner.fit()
+    return _run(tuner)
+
+
+def _run(tuner: Any) -> Any:
+    """Run the sweep, its trainable registered by now (see `trainableclass`)."""
+    from tuning_service.raytune.trainableclass import trainables_looked_up_once
+
+    with trainables_looked_up_once():
+        return tuner.fit()
 
 
 def _restore(
@@ -526,7 +534,7 @@ def _restore(
     # Tune starts the sweep afresh when it cannot read the snapshot; the watch stops it.
     with RestoreWatch() as watch:
         run_config.callbacks = callbacks(internal._tune_config.scheduler, watch)
-        return tuner.fit()
+        return _run(tuner)
 
 
 # Checkpoints kept per trial (its newest), by callbacks.SnapshotKeeper, not by Tune: Tune,

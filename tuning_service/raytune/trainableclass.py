@@ -1,0 +1,38 @@
+"""A sweep's trainable class, looked up in Ray's registry once per sweep instead of per trial.
+
+Tune's trials look their trainable's class up by name whenever they need it (a trial's
+resources as the trial is added, its actor as it starts): a call to Ray's GCS to check the
+name is registered, another to fetch the class, and an unpickling of it. In a sweep of short
+trials that was 7 % of the driver's step (`python -m benchmarks.overhead --trials 128` under
+py-spy; RESULTS.md). A sweep registers its trainable before Tune starts running it, so while
+it runs a name always gives the same class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+@contextmanager
+def trainables_looked_up_once() -> Iterator[None]:
+    """While open, each trainable name is looked up in Ray's registry the first time only."""
+    from ray.tune.experiment import Trial
+
+    tunes = Trial.get_trainable_cls
+    known: dict[str, Any] = {}
+
+    def get_trainable_cls(trial: Trial) -> Any:
+        if trial.stub:
+            return tunes(trial)
+        name = trial.trainable_name
+        if name not in known:
+            known[name] = tunes(trial)
+        return known[name]
+
+    Trial.get_trainable_cls = get_trainable_cls  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Trial.get_trainable_cls = tunes  # type: ignore[method-assign]
