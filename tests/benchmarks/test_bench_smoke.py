@@ -21,6 +21,7 @@ from benchmarks import (
     store_scale,
     store_writes,
     telco,
+    tensorboard_writes,
 )
 from benchmarks.ours import engine_support
 from benchmarks.problems import get_problem
@@ -229,6 +230,23 @@ def test_store_writes_smoke_times_each_write_of_a_trial(tmp_path):
     assert counts == {"start": 5, "epoch": 10, "checkpoint": 5, "finish": 5}
     assert all(w["median_ms"] > 0 for w in data["writes"].values())
     assert "| epoch | 10 |" in (tmp_path / "store_writes.md").read_text()
+
+
+def test_tensorboard_writes_smoke_times_both_loggers(tmp_path):
+    assert tensorboard_writes.main(["--smoke", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "tensorboard_writes.json").read_text())
+    assert (data["trials"], data["epochs_per_trial"]) == (4, 2)
+    assert list(data["loggers"]) == ["Ray Tune's TBXLoggerCallback", "the sweep's TensorBoardLogger"]
+    assert all(v["cpu_ms_per_trial"] > 0 and v["wall_ms_per_trial"] > 0 for v in data["loggers"].values())
+    assert "| the sweep's TensorBoardLogger |" in (tmp_path / "tensorboard_writes.md").read_text()
+
+
+def test_tensorboard_writes_refuses_bad_input_in_one_line(tmp_path, capsys):
+    assert tensorboard_writes.main(["--trials", "0", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: --trials and --epochs must be >= 1, got 0 and 3"
+    ]
+    assert not (tmp_path / "tensorboard_writes.json").exists()
 
 
 def test_store_writes_refuses_bad_input_in_one_line(tmp_path, capsys):

@@ -76,10 +76,9 @@ def _log(logger: TBXLoggerCallback, folder: Path, results: list[dict[str, Any]])
     logger.log_trial_end(trial)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("extra", [{}, {"weights": [0.1, 0.2, 0.3]}], ids=["scalars", "with-a-histogram"])
-def test_the_event_files_hold_what_tunes_logger_writes(tmp_path, extra):
+def test_the_event_files_hold_what_tunes_logger_writes(tmp_path):
     tensorboard.load_tensorboard_writer()
-    results = [_result(epoch, **extra) for epoch in (1, 2, 3)]
+    results = [_result(epoch) for epoch in (1, 2, 3)]
     _log(TBXLoggerCallback(), tmp_path / "tune", results)
     _log(TensorBoardLogger(), tmp_path / "ours", results)
 
@@ -89,22 +88,36 @@ def test_the_event_files_hold_what_tunes_logger_writes(tmp_path, extra):
     assert scalars["ray/tune/val_accuracy"] == [(1, pytest.approx(0.81)), (2, pytest.approx(0.82)), (3, 0.83)]
     assert [step for step, _ in scalars["ray/tune/val_loss"]] == [1, 3]  # NaN is left out
     assert "ray/tune/nested/a" in scalars and "ray/tune/pid" not in scalars
-    assert "_hparams_/session_start_info" in hparams
-    assert histograms == (["ray/tune/weights"] if extra else [])
+    assert "_hparams_/session_start_info" in hparams and histograms == []
+    assert [p.name.split(".")[:3] for p in (tmp_path / "ours").iterdir()] == [["events", "out", "tfevents"]]
 
 
-def test_a_running_trials_epochs_reach_the_file_before_it_ends(tmp_path, monkeypatch):
+def test_a_list_a_trainable_reports_is_left_out_with_one_warning(tmp_path, caplog):
+    tensorboard.load_tensorboard_writer()
+    results = [_result(epoch, weights=[0.1, 0.2, epoch]) for epoch in (1, 2, 3)]
+    _log(TBXLoggerCallback(), tmp_path / "tune", [_result(epoch) for epoch in (1, 2, 3)])
+    with caplog.at_level("WARNING", logger=tensorboard.__name__):
+        _log(TensorBoardLogger(), tmp_path / "ours", results)
+
+    assert _read(tmp_path / "ours") == _read(tmp_path / "tune")  # the numbers, no histogram
+    assert [r.getMessage() for r in caplog.records] == [
+        "TensorBoard files hold numbers only: 'weights' is left out (it is in result.json)"
+    ]
+
+
+def test_a_running_trials_epochs_reach_the_disk_once_the_oldest_is_flush_s_old(tmp_path, monkeypatch):
     monkeypatch.setattr(tensorboard, "FLUSH_S", 0.2)
     tensorboard.load_tensorboard_writer()
     logger, trial = TensorBoardLogger(), _Trial(tmp_path)
     logger.log_trial_start(trial)  # type: ignore[arg-type]
-    logger.log_trial_result(1, trial, _result(1))  # type: ignore[arg-type]
-    logger.log_trial_result(2, trial, _result(2))  # type: ignore[arg-type]
     try:
-        deadline = time.monotonic() + 10
-        while (seen := _read(tmp_path)[0].get("ray/tune/accuracy", [])) != [(1, 0.6), (2, 0.7)]:
-            assert time.monotonic() < deadline, f"after 10 s the file holds {seen}"
-            time.sleep(0.1)
+        logger.log_trial_result(1, trial, _result(1))  # type: ignore[arg-type]
+        logger.log_trial_result(2, trial, _result(2))  # type: ignore[arg-type]
+        logger.on_step_end(2, [])
+        assert _read(tmp_path)[0] == {}  # in the file's buffer, not on disk yet
+        time.sleep(0.25)
+        logger.on_step_end(3, [])  # the driver's next step, the trial still training
+        assert _read(tmp_path)[0]["ray/tune/accuracy"] == [(1, 0.6), (2, 0.7)]
     finally:
         logger.log_trial_end(trial)  # type: ignore[arg-type]
 

@@ -1,19 +1,23 @@
 """TensorBoardLogger: Tune's TensorBoard files, written at a fraction of the driver's cost.
 
-Tune's own logger (`TBXLoggerCallback`) writes each of a result's numbers as an event of its
-own, every event through tensorboardX's queue to its writer thread, and then flushes the file
-and waits for that thread after every result. In a sweep of short trials that was a fifth
-of the driver's step (`python -m benchmarks.overhead --trials 256` under py-spy; RESULTS.md). This
-logger writes the same files, with the same tags (``ray/tune/<metric>``), steps and HParams,
-but a result's numbers go as one event, and the writer's own thread flushes the file every
-``FLUSH_S`` seconds and when the trial ends, so TensorBoard shows a running trial's epochs within
-seconds, as it polls. Results that hold histograms, images or videos take Tune's path.
+Tune's own logger (`TBXLoggerCallback`) opens a tensorboardX writer per trial, with a
+process queue and a thread of its own; it sends each of a result's numbers to that thread as
+an event of its own, then flushes the file to disk and waits for the thread, after every
+result. In a sweep of short trials that was a fifth of the driver's step (`python -m
+benchmarks.overhead --trials 256` under py-spy; RESULTS.md). This logger writes the same
+files (tensorboardX's name and format), with the same tags (``ray/tune/<metric>``), steps and
+HParams, in the driver's thread: a result's numbers go as one event into the file's buffer,
+which goes to disk once a trial's oldest unwritten event is ``FLUSH_S`` seconds old and when
+the trial ends. So TensorBoard shows a running trial's epochs within seconds, as it polls.
+Only numbers are written: a list or array a custom trainable reports (which Tune's logger would
+draw as a histogram or image) stays in the trial's result.json, and a warning says so once.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -62,30 +66,86 @@ def load_tensorboard_writer() -> None:
 class TensorBoardLogger(TBXLoggerCallback):
     """Each trial's TensorBoard event file, as Tune's logger writes it, one event per result."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._not_numbers: set[str] = set()
+
     def log_trial_start(self, trial: Trial) -> None:
         if trial in self._trial_writer:
             self._trial_writer[trial].close()
         trial.init_local_path()
-        self._trial_writer[trial] = self._summary_writer_cls(trial.local_path, flush_secs=FLUSH_S)
+        self._trial_writer[trial] = _EventFile(str(trial.local_path))
         self._trial_result[trial] = {}
 
     def log_trial_result(self, iteration: int, trial: Trial, result: dict[str, Any]) -> None:
-        flat: dict[str, Any] = flatten_dict(
-            {k: v for k, v in result.items() if k not in _LEFT_OUT}, delimiter="/"
-        )
-        scalars = {_TAG + k: v for k, v in flat.items() if _is_scalar(v)}
-        if any(_has_values(v) for v in flat.values()):
-            super().log_trial_result(iteration, trial, result)  # histograms, images, videos
-            return
         if trial not in self._trial_writer:
             self.log_trial_start(trial)
         from tensorboardX.proto.summary_pb2 import Summary
         from tensorboardX.summary import scalar
 
-        values = [scalar(tag, value).value[0] for tag, value in scalars.items()]
+        flat: dict[str, Any] = flatten_dict(
+            {k: v for k, v in result.items() if k not in _LEFT_OUT}, delimiter="/"
+        )
+        scalars = {_TAG + k: v for k, v in flat.items() if _is_scalar(v)}
+        self._warn_once([k for k, v in flat.items() if _has_values(v)])
         step = result.get(TIMESTEPS_TOTAL) or result[TRAINING_ITERATION]
-        self._trial_writer[trial].file_writer.add_summary(Summary(value=values), global_step=step)
+        summary = Summary(value=[scalar(tag, value).value[0] for tag, value in scalars.items()])
+        self._trial_writer[trial].add_summary(summary, global_step=step)
         self._trial_result[trial] = scalars
+
+    def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        # A trial between results: its last epochs reach the disk without waiting for its next.
+        due = time.monotonic() - FLUSH_S
+        for events in self._trial_writer.values():
+            if events.unwritten_since is not None and events.unwritten_since <= due:
+                events.flush()
+
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
+        for events in self._trial_writer.values():  # trials a stopped sweep left running
+            events.flush()
+
+    def _warn_once(self, keys: list[str]) -> None:
+        for key in set(keys) - self._not_numbers:
+            self._not_numbers.add(key)
+            log.warning("TensorBoard files hold numbers only: %r is left out (it is in result.json)", key)
+
+
+class _EventFile:
+    """One trial's event file, written in the caller's thread: no queue, no writer thread.
+
+    Tune's logger reaches the file through ``file_writer.add_summary`` (its HParams at the
+    trial's end) and ``close``, as on a tensorboardX ``SummaryWriter``.
+    """
+
+    def __init__(self, folder: str) -> None:
+        from tensorboardX.event_file_writer import EventsWriter
+
+        os.makedirs(folder, exist_ok=True)
+        self._events = EventsWriter(os.path.join(folder, "events"))  # tensorboardX's file name
+        self.unwritten_since: float | None = None  # monotonic time of the oldest event not on disk
+        self.file_writer = self
+
+    def add_summary(
+        self, summary: Any, global_step: int | None = None, walltime: float | None = None
+    ) -> None:
+        from tensorboardX.proto.event_pb2 import Event
+
+        event = Event(summary=summary, wall_time=time.time() if walltime is None else walltime)
+        if global_step is not None:
+            event.step = int(global_step)
+        self._events.write_event(event)
+        if self.unwritten_since is None:
+            self.unwritten_since = time.monotonic()
+        elif time.monotonic() - self.unwritten_since >= FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        self._events.flush()
+        self.unwritten_since = None
+
+    def close(self) -> None:
+        self._events.close()
+        self.unwritten_since = None
 
 
 def _is_scalar(value: Any) -> bool:
