@@ -70,6 +70,20 @@ def parser(scenario: str, description: str) -> argparse.ArgumentParser:
     return ap
 
 
+def add_trial_sizes(ap: argparse.ArgumentParser, *, trials: int, what: str, epochs: str) -> None:
+    """--trials (``what``, ``trials`` by default) and --epochs (``epochs``, 3 by default)."""
+    ap.add_argument("--trials", type=int, default=trials, help=f"{what} (default {trials})")
+    ap.add_argument("--epochs", type=int, default=3, help=f"{epochs} (default 3)")
+
+
+def trial_sizes(args: argparse.Namespace, smoke: tuple[int, int]) -> tuple[int, int]:
+    """--trials and --epochs (``smoke``'s with --smoke); refused below 1."""
+    trials, epochs = smoke if args.smoke else (args.trials, args.epochs)
+    if trials < 1 or epochs < 1:
+        raise InputError(f"--trials and --epochs must be >= 1, got {trials} and {epochs}")
+    return trials, epochs
+
+
 def out_dir(args: argparse.Namespace, name: str) -> Path:
     path = args.out if args.out is not None else DEFAULT_OUT / (f"{name}-smoke" if args.smoke else name)
     path.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,6 @@ from typing import Any
 from benchmarks import cli
 from benchmarks.reporting import fmt, markdown_table, publish
 from benchmarks.store_scale import add_db_option, check_empty, database_url, empty_sweeps
-from tuning_service.core.errors import InputError
 
 SWEEP_ID = "store-writes"
 WRITES = ("start", "epoch", "checkpoint", "finish")
@@ -111,9 +110,7 @@ def time_writes(store: Any, trials: int, epochs: int) -> dict[str, list[float]]:
 def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     from tuning_service.store import open_store
 
-    trials, epochs = (5, 2) if args.smoke else (args.trials, args.epochs)
-    if trials < 1 or epochs < 1:
-        raise InputError(f"--trials and --epochs must be >= 1, got {trials} and {epochs}")
+    trials, epochs = cli.trial_sizes(args, smoke=(5, 2))
     with tempfile.TemporaryDirectory(prefix="tuning-service-store-writes-") as tmp:
         url = database_url(args, Path(tmp))
         with open_store(url, storage=Path(tmp)) as store:
@@ -162,8 +159,7 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = cli.parser("store_writes", (__doc__ or "").splitlines()[0])
-    ap.add_argument("--trials", type=int, default=300, help="timed trials (default 300)")
-    ap.add_argument("--epochs", type=int, default=3, help="epochs per trial (default 3)")
+    cli.add_trial_sizes(ap, trials=300, what="timed trials", epochs="epochs per trial")
     add_db_option(ap)
     return ap
 

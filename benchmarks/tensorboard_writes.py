@@ -22,7 +22,6 @@ from typing import Any
 
 from benchmarks import cli
 from benchmarks.reporting import fmt, markdown_table, publish
-from tuning_service.core.errors import InputError
 
 BLOCK = 10  # trials per logger before the other takes its turn
 
@@ -101,9 +100,7 @@ def time_loggers(folder: Path, trials: int, epochs: int) -> dict[str, dict[str, 
 
 
 def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    trials, epochs = (4, 2) if args.smoke else (args.trials, args.epochs)
-    if trials < 1 or epochs < 1:
-        raise InputError(f"--trials and --epochs must be >= 1, got {trials} and {epochs}")
+    trials, epochs = cli.trial_sizes(args, smoke=(4, 2))
     with tempfile.TemporaryDirectory(prefix="tuning-service-tensorboard-writes-") as tmp:
         spent = time_loggers(Path(tmp), trials, epochs)
     loggers = {
@@ -140,8 +137,7 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = cli.parser("tensorboard_writes", (__doc__ or "").splitlines()[0])
-    ap.add_argument("--trials", type=int, default=300, help="timed trials per logger (default 300)")
-    ap.add_argument("--epochs", type=int, default=3, help="results per trial (default 3)")
+    cli.add_trial_sizes(ap, trials=300, what="timed trials per logger", epochs="results per trial")
     return ap
 
 
