@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tuning_service.raytune.tunepatch import replaced
+
 
 @contextmanager
 def trainables_looked_up_once() -> Iterator[None]:
@@ -31,8 +33,5 @@ def trainables_looked_up_once() -> Iterator[None]:
             known[name] = tunes(trial)
         return known[name]
 
-    Trial.get_trainable_cls = get_trainable_cls  # type: ignore[method-assign]
-    try:
+    with replaced(Trial, "get_trainable_cls", get_trainable_cls):
         yield
-    finally:
-        Trial.get_trainable_cls = tunes  # type: ignore[method-assign]

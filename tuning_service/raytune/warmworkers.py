@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tuning_service.raytune.tunepatch import replaced
+
 log = logging.getLogger(__name__)
 
 PRELOAD = "tuning_service.raytune.workerimports"
@@ -89,8 +91,5 @@ def plain_trial_actors() -> Iterator[None]:
             known[trainable_cls] = ray.remote(trainable_cls)
         return known[trainable_cls]
 
-    _ActorClassCache.get = get  # type: ignore[method-assign]
-    try:
+    with replaced(_ActorClassCache, "get", get):
         yield
-    finally:
-        _ActorClassCache.get = tunes_get  # type: ignore[method-assign]
