@@ -105,7 +105,7 @@ def test_a_list_a_trainable_reports_is_left_out_with_one_warning(tmp_path, caplo
     ]
 
 
-def test_a_running_trials_epochs_reach_the_disk_once_the_oldest_is_flush_s_old(tmp_path, monkeypatch):
+def test_a_running_trials_epochs_are_written_out_once_the_oldest_is_flush_s_old(tmp_path, monkeypatch):
     monkeypatch.setattr(tensorboard, "FLUSH_S", 0.2)
     tensorboard.load_tensorboard_writer()
     logger, trial = TensorBoardLogger(), _Trial(tmp_path)
@@ -114,7 +114,7 @@ def test_a_running_trials_epochs_reach_the_disk_once_the_oldest_is_flush_s_old(t
         logger.log_trial_result(1, trial, _result(1))  # type: ignore[arg-type]
         logger.log_trial_result(2, trial, _result(2))  # type: ignore[arg-type]
         logger.on_step_end(2, [])
-        assert _read(tmp_path)[0] == {}  # in the file's buffer, not on disk yet
+        assert _read(tmp_path)[0] == {}  # in the file's buffer, not written out yet
         time.sleep(0.25)
         logger.on_step_end(3, [])  # the driver's next step, the trial still training
         assert _read(tmp_path)[0]["ray/tune/accuracy"] == [(1, 0.6), (2, 0.7)]

@@ -7,7 +7,7 @@ result. In a sweep of short trials that was a fifth of the driver's step (`pytho
 benchmarks.overhead --trials 256` under py-spy; RESULTS.md). This logger writes the same
 files (tensorboardX's name and format), with the same tags (``ray/tune/<metric>``), steps and
 HParams, in the driver's thread: a result's numbers go as one event into the file's buffer,
-which goes to disk once a trial's oldest unwritten event is ``FLUSH_S`` seconds old and when
+which is written out once a trial's oldest unwritten event is ``FLUSH_S`` seconds old and when
 the trial ends. So TensorBoard shows a running trial's epochs within seconds, as it polls.
 Only numbers are written: a list or array a custom trainable reports (which Tune's logger would
 draw as a histogram or image) stays in the trial's result.json, and a warning says so once.
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import struct
 import time
 from typing import TYPE_CHECKING, Any, cast
 
@@ -94,7 +96,7 @@ class TensorBoardLogger(TBXLoggerCallback):
         self._trial_result[trial] = scalars
 
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
-        # A trial between results: its last epochs reach the disk without waiting for its next.
+        # A trial between results: its last epochs are written out without waiting for its next.
         due = time.monotonic() - FLUSH_S
         for events in self._trial_writer.values():
             if events.unwritten_since is not None and events.unwritten_since <= due:
@@ -113,17 +115,22 @@ class TensorBoardLogger(TBXLoggerCallback):
 class _EventFile:
     """One trial's event file, written in the caller's thread: no queue, no writer thread.
 
-    Tune's logger reaches the file through ``file_writer.add_summary`` (its HParams at the
-    trial's end) and ``close``, as on a tensorboardX ``SummaryWriter``.
+    The file is tensorboardX's (its name, TFRecord framing and first event), but its buffer
+    goes to the operating system without an ``fsync``: TensorBoard reads the file through the
+    operating system, and the driver's step does not wait for the disk (tensorboardX syncs on
+    every flush). Tune's logger reaches the file through ``file_writer.add_summary`` (its
+    HParams at the trial's end) and ``close``, as on a tensorboardX ``SummaryWriter``.
     """
 
     def __init__(self, folder: str) -> None:
-        from tensorboardX.event_file_writer import EventsWriter
+        from tensorboardX.proto.event_pb2 import Event
 
         os.makedirs(folder, exist_ok=True)
-        self._events = EventsWriter(os.path.join(folder, "events"))  # tensorboardX's file name
-        self.unwritten_since: float | None = None  # monotonic time of the oldest event not on disk
+        name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}"
+        self._file = open(os.path.join(folder, name), "wb")
+        self.unwritten_since: float | None = None  # monotonic time of the oldest event not written out
         self.file_writer = self
+        self._write(Event(wall_time=time.time(), file_version="brain.Event:2"))
 
     def add_summary(
         self, summary: Any, global_step: int | None = None, walltime: float | None = None
@@ -133,18 +140,27 @@ class _EventFile:
         event = Event(summary=summary, wall_time=time.time() if walltime is None else walltime)
         if global_step is not None:
             event.step = int(global_step)
-        self._events.write_event(event)
-        if self.unwritten_since is None:
-            self.unwritten_since = time.monotonic()
-        elif time.monotonic() - self.unwritten_since >= FLUSH_S:
+        self._write(event)
+        if time.monotonic() - cast(float, self.unwritten_since) >= FLUSH_S:
             self.flush()
 
+    def _write(self, event: Any) -> None:
+        from tensorboardX.record_writer import masked_crc32c
+
+        data = event.SerializeToString()
+        header = struct.pack("Q", len(data))
+        self._file.write(
+            header + struct.pack("I", masked_crc32c(header)) + data + struct.pack("I", masked_crc32c(data))
+        )
+        if self.unwritten_since is None:
+            self.unwritten_since = time.monotonic()
+
     def flush(self) -> None:
-        self._events.flush()
+        self._file.flush()
         self.unwritten_since = None
 
     def close(self) -> None:
-        self._events.close()
+        self._file.close()
         self.unwritten_since = None
 
 
