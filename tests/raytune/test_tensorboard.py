@@ -127,3 +127,13 @@ def test_tunes_switch_for_its_loggers_turns_this_one_off(monkeypatch):
     assert tensorboard_loggers() == []
     monkeypatch.setenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
     assert [type(c) for c in tensorboard_loggers()] == [TensorBoardLogger]
+
+
+def test_a_trial_restarted_within_the_second_keeps_its_first_file(tmp_path):
+    tensorboard.load_tensorboard_writer()
+    logger = TensorBoardLogger()
+    _log(logger, tmp_path, [_result(1), _result(2)])
+    _log(logger, tmp_path, [_result(1)])  # the same trial's folder, started again at once
+
+    assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 2
+    assert [step for step, _ in _read(tmp_path)[0]["ray/tune/loss"]] == [1, 2, 1]

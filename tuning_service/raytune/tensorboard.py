@@ -20,7 +20,7 @@ import os
 import socket
 import struct
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import numpy as np
 from ray.tune.logger.tensorboardx import VALID_SUMMARY_TYPES, TBXLoggerCallback
@@ -126,8 +126,9 @@ class _EventFile:
         from tensorboardX.proto.event_pb2 import Event
 
         os.makedirs(folder, exist_ok=True)
-        name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}"
-        self._file = open(os.path.join(folder, name), "wb")
+        self._file = _new_file(
+            os.path.join(folder, f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}")
+        )
         self.unwritten_since: float | None = None  # monotonic time of the oldest event not written out
         self.file_writer = self
         self._write(Event(wall_time=time.time(), file_version="brain.Event:2"))
@@ -162,6 +163,17 @@ class _EventFile:
     def close(self) -> None:
         self._file.close()
         self.unwritten_since = None
+
+
+def _new_file(path: str) -> BinaryIO:
+    """``path`` opened for writing, or ``path.1``, ``path.2``...: a trial restarted within the
+    second it started in keeps its first file (tensorboardX would truncate it)."""
+    n = 0
+    while True:
+        try:
+            return open(f"{path}.{n}" if n else path, "xb")
+        except FileExistsError:
+            n += 1
 
 
 def _is_scalar(value: Any) -> bool:
