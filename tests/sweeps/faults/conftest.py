@@ -92,7 +92,10 @@ def finished_trials(db: Path) -> int:
         return 0
 
 
-def wait_for(predicate, *, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
+def wait_for(
+    predicate, *, timeout: float, what: str, proc: subprocess.Popen | None = None, every: float = 0.2
+) -> None:
+    """Until ``predicate()`` holds, asked every ``every`` seconds; fails if ``proc`` exits first."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if proc is not None and proc.poll() is not None:
@@ -101,7 +104,7 @@ def wait_for(predicate, *, timeout: float, what: str, proc: subprocess.Popen | N
             )
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+        time.sleep(every)
 
 
 def _stderr(proc: subprocess.Popen) -> str:

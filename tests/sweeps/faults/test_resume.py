@@ -88,11 +88,14 @@ def _crash_and_resume(searcher: str, job_file: str, root: Path) -> Crash:
     driver = cli("run", job_file, *args, cwd=root)
     try:
         kill_at = KILL_AT.get(searcher, DEFAULT_KILL_AT)
+        # Asked often: two slots finish this job's short trials a few tenths of a second apart, and
+        # a kill that comes after the last one has nothing left to resume.
         wait_for(
             lambda: finished_trials(db) >= kill_at,
             timeout=400,
             what=f"{kill_at} finished trials",
             proc=driver,
+            every=0.02,
         )
     finally:
         kill_group(driver)
