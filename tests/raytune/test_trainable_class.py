@@ -48,7 +48,10 @@ def test_each_name_is_looked_up_once_while_the_sweep_runs(monkeypatch):
         assert trials[0].get_trainable_cls() is _Second
 
 
-def test_a_stub_trial_has_no_class_as_in_tune():
-    # Tune's stub trials (a sweep's trials read back where its trainable is not registered).
+def test_a_stub_trial_leaves_the_name_to_the_trials_that_run():
+    # Tune's stub trials (read back where a trainable is not registered) have no class; a trial
+    # of the same name that runs after one still gets its class.
+    tune.register_trainable("after_a_stub", _First)
     with trainables_looked_up_once():
-        assert Trial("never_registered_here", config={}, stub=True).get_trainable_cls() is None
+        assert Trial("after_a_stub", config={}, stub=True).get_trainable_cls() is None
+        assert Trial("after_a_stub", config={}).get_trainable_cls() is _First

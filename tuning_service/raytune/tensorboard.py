@@ -141,9 +141,7 @@ class _EventFile:
         event = Event(summary=summary, wall_time=time.time() if walltime is None else walltime)
         if global_step is not None:
             event.step = int(global_step)
-        self._write(event)
-        if time.monotonic() - cast(float, self.unwritten_since) >= FLUSH_S:
-            self.flush()
+        self._write(event)  # written out by the logger's `on_step_end`, which ends every step
 
     def _write(self, event: Any) -> None:
         from tensorboardX.record_writer import masked_crc32c
