@@ -84,6 +84,17 @@ def trial_sizes(args: argparse.Namespace, smoke: tuple[int, int]) -> tuple[int, 
     return trials, epochs
 
 
+def trial_counts(text: str) -> list[int]:
+    """An option's comma-separated trial counts (sweep sizes), each at least 1."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected trial counts like 1000,10000, got {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"trial counts must be >= 1, got {text!r}")
+    return counts
+
+
 def out_dir(args: argparse.Namespace, name: str) -> Path:
     path = args.out if args.out is not None else DEFAULT_OUT / (f"{name}-smoke" if args.smoke else name)
     path.mkdir(parents=True, exist_ok=True)

@@ -38,16 +38,6 @@ def _sizes(args: argparse.Namespace) -> tuple[int, int]:
     return (20, 3) if args.smoke else (args.trials[0], args.max_epochs)
 
 
-def _trial_counts(text: str) -> list[int]:
-    try:
-        counts = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected trial counts like 1000,10000, got {text!r}") from None
-    if not counts or min(counts) < 1:
-        raise argparse.ArgumentTypeError(f"trial counts must be >= 1, got {text!r}")
-    return counts
-
-
 def rate_by_tenth(ends: list[float]) -> list[float]:
     """Trials ended per second in each tenth of the span from the first trial's end to the last's."""
     if len(ends) < 20:
@@ -293,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = cli.parser("driver_scale", (__doc__ or "").splitlines()[0])
     ap.add_argument(
         "--trials",
-        type=_trial_counts,
+        type=cli.trial_counts,
         default=[1000, 10000],
         help="sweep sizes, comma-separated (default 1000,10000: the 10,000-trial sweep takes minutes)",
     )

@@ -17,6 +17,7 @@ from benchmarks import (
     overhead,
     peers,
     small,
+    snapshot_keep,
     startup,
     store_scale,
     store_writes,
@@ -247,6 +248,22 @@ def test_tensorboard_writes_refuses_bad_input_in_one_line(tmp_path, capsys):
         "error: --trials and --epochs must be >= 1, got 0 and 3"
     ]
     assert not (tmp_path / "tensorboard_writes.json").exists()
+
+
+def test_snapshot_keep_smoke_times_each_size(tmp_path):
+    assert snapshot_keep.main(["--smoke", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "snapshot_keep.json").read_text())
+    assert list(data["keeps"]) == ["16", "64"]
+    sizes = [k["state_mb"] for k in data["keeps"].values()]
+    assert sizes[1] > 3 * sizes[0]  # the state holds every trial
+    assert all(k["cpu_ms_per_keep"] > 0 and k["wall_ms_per_keep"] > 0 for k in data["keeps"].values())
+    assert "| 64 |" in (tmp_path / "snapshot_keep.md").read_text()
+
+
+def test_snapshot_keep_refuses_bad_input_in_one_line(tmp_path, capsys):
+    assert snapshot_keep.main(["--repeats", "0", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["error: --repeats must be >= 1, got 0"]
+    assert not (tmp_path / "snapshot_keep.json").exists()
 
 
 def test_store_writes_refuses_bad_input_in_one_line(tmp_path, capsys):
