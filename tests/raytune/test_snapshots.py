@@ -55,6 +55,24 @@ def test_keep_archives_each_new_snapshot_once(tmp_path):
     assert not target.with_name(SNAPSHOT_FILE + ".partial").exists()
 
 
+def test_keep_archives_state_files_only_and_whole(tmp_path):
+    """Trial folders (even one named like a state file) and other files stay out; a state
+    larger than the archive's copy buffer comes back byte for byte."""
+    from tuning_service.raytune.snapshots import COPY_BUFFER
+
+    staging, target = tmp_path / "staging", tmp_path / SNAPSHOT_FILE
+    _save(staging, 1)
+    (staging / "KerasTrainable_00001").mkdir()
+    (staging / "odd.json").mkdir()
+    (staging / "notes.txt").write_text("not Tune's")
+    big = os.urandom(2 * COPY_BUFFER + 7).hex().encode()
+    (staging / STATE).write_bytes(big)
+    keep(staging, target, None)
+    archived = _archived(target)
+    assert sorted(archived) == sorted([STATE, SEARCHER, CALLBACKS])
+    assert archived[STATE] == big
+
+
 def test_keep_lists_the_staging_folder_only_while_the_state_file_is_unknown(tmp_path, monkeypatch):
     """Tune's staging folder holds a folder per trial: listing it every step costs O(trials) a step."""
     from tuning_service.raytune import snapshots
