@@ -109,6 +109,10 @@ def test_fifo_runs_every_trial_to_its_budget(ray_local, storage):
     assert [t.epochs for t in result.trials] == [2, 2]
     # One TensorBoard file per trial: the sweep's logger writes it, and Tune adds no logger of its own.
     assert len(list((result.sweep_dir / "trials").glob("*/events.out.tfevents.*"))) == 2
+    # Tune's snapshot holds the trials' lean run metadata (`trialmetadata`): no last-n windows.
+    state = json.loads(next((result.sweep_dir / "trials").glob("experiment_state-*.json")).read_text())
+    windows = [json.loads(metadata)["metric_n_steps"] for _, metadata in state["trial_data"]]
+    assert len(windows) == 2 and all(w and not any(w.values()) for w in windows)
 
 
 def test_tunes_own_loggers_turned_off_still_leave_every_trials_epochs(ray_local, storage, monkeypatch):

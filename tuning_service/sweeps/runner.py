@@ -488,10 +488,12 @@ def _fit(
 
 
 def _run(tuner: Any) -> Any:
-    """Run the sweep, its trainable registered by now (see `trainableclass`)."""
+    """Run the sweep, its trainable registered by now (see `trainableclass`), its trials'
+    run metadata lean (see `trialmetadata`)."""
     from tuning_service.raytune.trainableclass import trainables_looked_up_once
+    from tuning_service.raytune.trialmetadata import lean_run_metadata
 
-    with trainables_looked_up_once():
+    with trainables_looked_up_once(), lean_run_metadata():
         return tuner.fit()
 
 
