@@ -37,7 +37,7 @@ class _Trial:
         Path(self.local_path).mkdir(parents=True, exist_ok=True)
 
 
-def _result(epoch: int, index: int) -> dict[str, Any]:
+def digits_result(epoch: int, index: int) -> dict[str, Any]:
     """An epoch's result as a digits trial reports it to Tune (the keys of its result.json)."""
     return {
         "loss": 1.0 / epoch,
@@ -72,7 +72,7 @@ def _write(logger: Any, folder: Path, indexes: range, epochs: int) -> tuple[floa
         trial = _Trial(folder, index)
         logger.log_trial_start(trial)
         for epoch in range(1, epochs + 1):
-            logger.log_trial_result(epoch, trial, _result(epoch, index))
+            logger.log_trial_result(epoch, trial, digits_result(epoch, index))
         logger.log_trial_end(trial)
     return time.process_time() - cpu, time.perf_counter() - wall
 

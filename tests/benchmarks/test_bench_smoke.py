@@ -17,7 +17,7 @@ from benchmarks import (
     overhead,
     peers,
     small,
-    snapshot_keep,
+    snapshot_cost,
     startup,
     store_scale,
     store_writes,
@@ -250,20 +250,23 @@ def test_tensorboard_writes_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "tensorboard_writes.json").exists()
 
 
-def test_snapshot_keep_smoke_times_each_size(tmp_path):
-    assert snapshot_keep.main(["--smoke", "--out", str(tmp_path)]) == 0
-    data = json.loads((tmp_path / "snapshot_keep.json").read_text())
-    assert list(data["keeps"]) == ["16", "64"]
-    sizes = [k["state_mb"] for k in data["keeps"].values()]
-    assert sizes[1] > 3 * sizes[0]  # the state holds every trial
-    assert all(k["cpu_ms_per_keep"] > 0 and k["wall_ms_per_keep"] > 0 for k in data["keeps"].values())
-    assert "| 64 |" in (tmp_path / "snapshot_keep.md").read_text()
+def test_snapshot_cost_smoke_times_both_metadata_at_each_size(tmp_path):
+    assert snapshot_cost.main(["--smoke", "--out", str(tmp_path)]) == 0
+    runs = json.loads((tmp_path / "snapshot_cost.json").read_text())["runs"]
+    assert list(runs) == ["16 Ray Tune's", "16 the sweep's", "64 Ray Tune's", "64 the sweep's"]
+    assert runs["64 Ray Tune's"]["state_mb"] > 3 * runs["16 Ray Tune's"]["state_mb"]  # it holds every trial
+    assert runs["64 the sweep's"]["trial_kb"] < runs["64 Ray Tune's"]["trial_kb"]  # no last-n windows
+    timed = ("encode_ms_per_trial", "write_cpu_ms", "write_wall_ms", "keep_cpu_ms", "keep_wall_ms")
+    assert all(r[k] > 0 for r in runs.values() for k in timed)
+    assert "| 64 | the sweep's |" in (tmp_path / "snapshot_cost.md").read_text()
 
 
-def test_snapshot_keep_refuses_bad_input_in_one_line(tmp_path, capsys):
-    assert snapshot_keep.main(["--repeats", "0", "--out", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.strip().splitlines() == ["error: --repeats must be >= 1, got 0"]
-    assert not (tmp_path / "snapshot_keep.json").exists()
+def test_snapshot_cost_refuses_bad_input_in_one_line(tmp_path, capsys):
+    assert snapshot_cost.main(["--repeats", "0", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: --repeats and --epochs must be >= 1, got 0 and 3"
+    ]
+    assert not (tmp_path / "snapshot_cost.json").exists()
 
 
 def test_store_writes_refuses_bad_input_in_one_line(tmp_path, capsys):
