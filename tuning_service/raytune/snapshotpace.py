@@ -15,9 +15,9 @@ with the square of its trials. A step that added, restored or retried a trial is
 snapshotted, so a killed driver forgets no trial the searcher drew. A step where a trial only
 started, saved a checkpoint, ended or failed can wait: a resume replays a trial that ended from
 the results store, and runs any other from the newest checkpoint the snapshot names (or from
-its start). So once a snapshot (Tune's save and our archive of it) takes SPACED_FROM_S or more,
-such a step's snapshot waits until the last one is SPACING times its cost old (`python -m
-benchmarks.overhead --trials 256` measures the difference).
+its start). So such a step's snapshot waits until the last one (Tune's save and our archive of
+it) is SPACING times its cost old: snapshots take at most a tenth of the driver's time, however
+cheap or costly each is (`python -m benchmarks.overhead --trials N` measures the difference).
 
 Tune hands its controller to schedulers only: `LiveTrialsFirst` (FIFO, ASHA, median
 stopping, MO-ASHA) passes it here. That a snapshot is due is told to Tune's checkpoint
@@ -44,9 +44,7 @@ log = logging.getLogger(__name__)
 # Between the steps that need one, Tune still snapshots this often (Tune's own shortest
 # automatic period), so a sweep's progress in its snapshot is never older than this.
 FALLBACK_PERIOD_S = 10.0
-# While a snapshot takes less than this, every step that needs one takes one (a 32-trial sweep's
-# take 4-17 ms); from it on, a start's, checkpoint's or end's waits SPACING times the last one's cost.
-SPACED_FROM_S = 0.010
+# A start's, checkpoint's or end's snapshot waits until the last one is this many times its cost old.
 SPACING = 9.0
 
 # Scheduler -> the pace of the run it schedules (schedulers are pickled and restored with
@@ -133,12 +131,12 @@ class SnapshotPace(tune.Callback):
         manager.sync_up_experiment_state = timed
 
     def due(self, *, can_wait: bool = False) -> None:
-        """Snapshot at the end of this step; for a change that ``can_wait`` and costly
-        snapshots, once the last one is SPACING times its cost old."""
+        """Snapshot at the end of this step; for a change that ``can_wait``, once the last
+        one is SPACING times its cost old."""
         manager = self._manager
         if manager is None:
             return
-        if not can_wait or self._cost < SPACED_FROM_S:
+        if not can_wait:
             manager._last_save_time = float("-inf")
             return
         # Tune snapshots at a step's end once now - _last_save_time reaches its period.
