@@ -1,4 +1,4 @@
-"""One of Ray Tune's methods replaced while a sweep runs, and Tune's put back after."""
+"""One of Ray Tune's methods (or a module's names) replaced while a sweep runs, and Tune's put back after."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 
 @contextmanager
-def replaced(owner: type, name: str, value: Any) -> Iterator[None]:
+def replaced(owner: object, name: str, value: Any) -> Iterator[None]:
     """``owner.name`` is ``value`` while this context is open, then what it was."""
     tunes = getattr(owner, name)
     setattr(owner, name, value)

@@ -32,7 +32,7 @@ def schedule(write_schedule, db_url):
             searcher: random
             scheduler: fifo
             num_samples: 60
-            max_epochs: 4
+            max_epochs: 8
             max_concurrent_trials: 1
             cron: '* * * * *'
             database: "{db_url}"

@@ -1,0 +1,90 @@
+"""Tune's copy of the staging folder into the sweep's folder: changed files only, the rest as Tune's."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+
+from tuning_service.raytune.stagingsync import CopiedFiles, changed_files_synced
+
+AN_HOUR_AGO = time.time_ns() - 3600 * 10**9
+
+
+def _write(path, text: str, *, settled: bool = True) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    if settled:
+        os.utime(path, ns=(AN_HOUR_AGO, AN_HOUR_AGO))
+
+
+def test_a_settled_unchanged_file_is_not_copied_again_a_changed_one_is(tmp_path):
+    staging, trials = tmp_path / "staging", tmp_path / "trials"
+    _write(staging / "experiment_state.json", "state 1")
+    _write(staging / "trial_1" / "result.json", "epoch 1\n")
+    copied = CopiedFiles()
+    copied.copy_changed(str(staging), str(trials))
+    assert (trials / "experiment_state.json").read_text() == "state 1"
+    assert (trials / "trial_1" / "result.json").read_text() == "epoch 1\n"
+
+    (trials / "trial_1" / "result.json").write_text("marked")  # would be overwritten by a copy
+    _write(staging / "experiment_state.json", "state 2")
+    os.utime(staging / "experiment_state.json", ns=(AN_HOUR_AGO + 1, AN_HOUR_AGO + 1))  # same size, new mtime
+    _write(staging / "trial_2" / "result.json", "epoch 1\n")
+    copied.copy_changed(str(staging), str(trials))
+    assert (trials / "trial_1" / "result.json").read_text() == "marked"  # unchanged: left alone
+    assert (trials / "experiment_state.json").read_text() == "state 2"
+    assert (trials / "trial_2" / "result.json").read_text() == "epoch 1\n"
+
+
+def test_a_file_modified_just_before_its_copy_is_copied_again(tmp_path):
+    """Its next rewrite could carry the same size and, on coarse timestamps, the same mtime."""
+    staging, trials = tmp_path / "staging", tmp_path / "trials"
+    _write(staging / "trial_1" / "result.json", "epoch 1\n", settled=False)
+    copied = CopiedFiles()
+    copied.copy_changed(str(staging), str(trials))
+    (trials / "trial_1" / "result.json").write_text("marked")
+    copied.copy_changed(str(staging), str(trials))
+    assert (trials / "trial_1" / "result.json").read_text() == "epoch 1\n"
+
+
+def test_sweeps_set_up_inside_copy_changed_files_and_tunes_syncer_is_back_after(tmp_path):
+    from ray.train._internal.storage import StorageContext, _FilesystemSyncer
+
+    with changed_files_synced():
+        storage = StorageContext(storage_path=str(tmp_path / "results"), experiment_dir_name="trials")
+    syncer = storage.syncer
+    assert isinstance(syncer, _FilesystemSyncer) and type(syncer) is not _FilesystemSyncer
+    staging = tmp_path / "staging"
+    _write(staging / "trial_1" / "progress.csv", "a,b\n1,2\n")
+    assert syncer.sync_up(str(staging), storage.experiment_fs_path)
+    syncer.wait()
+    copied = tmp_path / "results" / "trials" / "trial_1" / "progress.csv"
+    assert copied.read_text() == "a,b\n1,2\n"
+    copied.write_text("marked")
+    assert syncer.sync_up(str(staging), storage.experiment_fs_path)
+    syncer.wait()
+    assert copied.read_text() == "marked"  # the driver's syncer remembers what it copied
+    # A copy pickled with a trial starts with nothing copied, and no command of this driver's.
+    unpickled = pickle.loads(pickle.dumps(syncer))
+    assert unpickled._current_cmd is None
+    assert unpickled.sync_up(str(staging), storage.experiment_fs_path)
+    unpickled.wait()
+    assert copied.read_text() == "a,b\n1,2\n"
+    assert (
+        type(StorageContext(storage_path=str(tmp_path / "r2"), experiment_dir_name="t").syncer)
+        is _FilesystemSyncer
+    )
+
+
+def test_a_single_file_or_an_excluding_upload_keeps_tunes_copy(tmp_path):
+    from ray.train._internal.storage import StorageContext, _upload_to_fs_path
+
+    with changed_files_synced():
+        storage = StorageContext(storage_path=str(tmp_path / "results"), experiment_dir_name="trials")
+    single = tmp_path / "one.json"
+    single.write_text("{}")
+    target = str(tmp_path / "results" / "one.json")
+    assert storage.syncer._sync_up_command(str(single), target)[0] is _upload_to_fs_path
+    assert storage.syncer._sync_up_command(str(tmp_path), target, exclude=["*.pkl"])[0] is _upload_to_fs_path
+    assert storage.syncer._sync_up_command(str(tmp_path), target)[0] is not _upload_to_fs_path
