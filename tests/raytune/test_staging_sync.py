@@ -11,11 +11,10 @@ from tuning_service.raytune.stagingsync import CopiedFiles, changed_files_synced
 AN_HOUR_AGO = time.time_ns() - 3600 * 10**9
 
 
-def _write(path, text: str, *, settled: bool = True) -> None:
+def _write(path, text: str, *, at: int = AN_HOUR_AGO) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
-    if settled:
-        os.utime(path, ns=(AN_HOUR_AGO, AN_HOUR_AGO))
+    os.utime(path, ns=(at, at))
 
 
 def test_a_settled_unchanged_file_is_not_copied_again_a_changed_one_is(tmp_path):
@@ -37,15 +36,17 @@ def test_a_settled_unchanged_file_is_not_copied_again_a_changed_one_is(tmp_path)
     assert (trials / "trial_2" / "result.json").read_text() == "epoch 1\n"
 
 
-def test_a_file_modified_just_before_its_copy_is_copied_again(tmp_path):
-    """Its next rewrite could carry the same size and, on coarse timestamps, the same mtime."""
+def test_a_file_stamped_in_the_tick_its_copy_began_is_copied_again(tmp_path):
+    """On a filesystem with coarse timestamps, its next rewrite could keep its size and mtime."""
     staging, trials = tmp_path / "staging", tmp_path / "trials"
-    _write(staging / "trial_1" / "result.json", "epoch 1\n", settled=False)
+    not_yet_past = time.time_ns() + 3600 * 10**9  # the filesystem's clock has not left its tick
+    _write(staging / "trial_1" / "result.json", "epoch 1\n", at=not_yet_past)
     copied = CopiedFiles()
     copied.copy_changed(str(staging), str(trials))
     (trials / "trial_1" / "result.json").write_text("marked")
     copied.copy_changed(str(staging), str(trials))
     assert (trials / "trial_1" / "result.json").read_text() == "epoch 1\n"
+    assert sorted(p.name for p in trials.rglob("*")) == ["result.json", "trial_1"]  # no clock file
 
 
 def test_sweeps_set_up_inside_copy_changed_files_and_tunes_syncer_is_back_after(tmp_path):

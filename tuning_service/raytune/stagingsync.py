@@ -9,18 +9,18 @@ at 256 short trials that thread was a seventh of the driver's CPU (`python -m
 benchmarks.overhead --trials 256` under py-spy; RESULTS.md).
 
 Where the sweep's folder is on a local or shared filesystem (the service's storage), the
-copy here skips a file whose size and modification time are those it copied last, unless it
-was modified within `SETTLING_S` of that copy (a filesystem with coarse timestamps could
-show a file rewritten in the same tick with the same size as unchanged): that file is copied
-again. Every other storage keeps Tune's copy. A driver starts with nothing copied, so its
-first copy writes every file, as Tune's did.
+copy here skips a file whose size and modification time are those it copied last, provided
+that time was already in the past when that copy began, as the filesystem's clock tells it
+(a marker file beside the staging folder, touched as each copy begins: a filesystem with
+coarse timestamps could show a file rewritten in the same tick with the same size as
+unchanged, so such a file is copied again). Every other storage keeps Tune's copy. A driver
+starts with nothing copied, so its first copy writes every file, as Tune's did.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,8 +29,8 @@ from ray.train._internal.storage import _FilesystemSyncer
 
 from tuning_service.raytune.tunepatch import replaced
 
-# A file modified this close to the copy that wrote it is copied again the next time.
-SETTLING_S = 2.0
+# Beside the staging folder: its modification time is the filesystem's clock as a copy begins.
+CLOCK_FILE = ".tuning-service-sync-clock"
 
 
 @contextmanager
@@ -74,23 +74,39 @@ class CopiedFiles:
     def copy_changed(self, source: str, target: str) -> None:
         """Copy each file under ``source`` to the same place under ``target``, but those that
         were settled when last copied and are unchanged since."""
-        settled_before = time.time_ns() - int(SETTLING_S * 1e9)
-        for folder, _, names in os.walk(source):
-            into = os.path.normpath(os.path.join(target, os.path.relpath(folder, source)))
+        began = _filesystem_clock(source)
+        folders = [(source, target)]
+        while folders:
+            folder, into = folders.pop()
             if into not in self._folders:
                 os.makedirs(into, exist_ok=True)
                 self._folders.add(into)
-            for name in names:
-                path = os.path.join(folder, name)
-                try:
-                    stat = os.stat(path)
-                    seen = (stat.st_size, stat.st_mtime_ns)
-                    if self._settled.get(path) == seen:
-                        continue
-                    shutil.copyfile(path, os.path.join(into, name))
-                except FileNotFoundError:  # a temporary file, renamed since the listing
-                    continue
-                if seen[1] < settled_before:
-                    self._settled[path] = seen
-                else:
-                    self._settled.pop(path, None)
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append((entry.path, os.path.join(into, entry.name)))
+                    elif entry.is_file():
+                        self._copy(entry, os.path.join(into, entry.name), began)
+
+    def _copy(self, entry: os.DirEntry[str], to: str, began: int) -> None:
+        """``entry``'s file copied to ``to`` unless it is settled and unchanged."""
+        try:
+            stat = entry.stat()
+            seen = (stat.st_size, stat.st_mtime_ns)
+            if self._settled.get(entry.path) == seen:
+                return
+            shutil.copyfile(entry.path, to)
+        except FileNotFoundError:  # a temporary file, renamed since the listing
+            return
+        if seen[1] < began:  # written in an earlier tick of the filesystem's clock: a change would show
+            self._settled[entry.path] = seen
+        else:
+            self._settled.pop(entry.path, None)
+
+
+def _filesystem_clock(folder: str) -> int:
+    """Now, in ns, as the filesystem holding ``folder`` stamps a file (its own resolution)."""
+    marker = os.path.join(os.path.dirname(os.path.abspath(folder)), CLOCK_FILE)
+    with open(marker, "a"):
+        os.utime(marker)
+    return os.stat(marker).st_mtime_ns
