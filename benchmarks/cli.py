@@ -95,6 +95,17 @@ def trial_counts(text: str) -> list[int]:
     return counts
 
 
+def add_trial_counts(ap: argparse.ArgumentParser, default: list[int], note: str = "") -> None:
+    """--trials: the sweep sizes to measure, comma-separated (``default``; ``note`` follows it in the help)."""
+    shown = ",".join(str(n) for n in default)
+    ap.add_argument(
+        "--trials",
+        type=trial_counts,
+        default=default,
+        help=f"sweep sizes, comma-separated (default {shown}{note})",
+    )
+
+
 def out_dir(args: argparse.Namespace, name: str) -> Path:
     path = args.out if args.out is not None else DEFAULT_OUT / (f"{name}-smoke" if args.smoke else name)
     path.mkdir(parents=True, exist_ok=True)

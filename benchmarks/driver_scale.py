@@ -281,12 +281,7 @@ def body(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = cli.parser("driver_scale", (__doc__ or "").splitlines()[0])
-    ap.add_argument(
-        "--trials",
-        type=cli.trial_counts,
-        default=[1000, 10000],
-        help="sweep sizes, comma-separated (default 1000,10000: the 10,000-trial sweep takes minutes)",
-    )
+    cli.add_trial_counts(ap, [1000, 10000], ": the 10,000-trial sweep takes minutes")
     ap.add_argument(
         "--max-epochs", type=int, default=9, help="ASHA's max_t: steps of a trial that is never stopped"
     )

@@ -151,12 +151,7 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = cli.parser("snapshot_cost", (__doc__ or "").splitlines()[0])
-    ap.add_argument(
-        "--trials",
-        type=cli.trial_counts,
-        default=[256, 1000, 10000],
-        help="sweep sizes, comma-separated (default 256,1000,10000)",
-    )
+    cli.add_trial_counts(ap, [256, 1000, 10000])
     ap.add_argument("--epochs", type=int, default=3, help="results per trial (default 3)")
     ap.add_argument("--repeats", type=int, default=10, help="snapshots timed per size (default 10)")
     return ap
