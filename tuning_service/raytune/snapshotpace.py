@@ -9,7 +9,7 @@ the snapshot says of the epochs since. So `SnapshotPace` has Tune snapshot in th
 a trial was added, started, saved a checkpoint, was restored or retried, ended or failed, and
 otherwise every FALLBACK_PERIOD_S (`python -m benchmarks.overhead` measures the difference).
 
-Each snapshot writes every trial (Tune's state holds about 18 KB per trial) and is archived, so
+Each snapshot writes every trial (a few KB each, `trialmetadata.py`) and is archived, so
 its cost grows with the sweep: a snapshot in every such step made a sweep's driver time grow
 with the square of its trials. A step that added, restored or retried a trial is always
 snapshotted, so a killed driver forgets no trial the searcher drew. A step where a trial only
