@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import time
 
 from tuning_service.raytune.stagingsync import CopiedFiles, changed_files_synced
@@ -34,6 +35,11 @@ def test_a_settled_unchanged_file_is_not_copied_again_a_changed_one_is(tmp_path)
     assert (trials / "trial_1" / "result.json").read_text() == "marked"  # unchanged: left alone
     assert (trials / "experiment_state.json").read_text() == "state 2"
     assert (trials / "trial_2" / "result.json").read_text() == "epoch 1\n"
+
+    shutil.rmtree(trials / "trial_2")  # a folder removed from the sweep's: made again
+    _write(staging / "trial_2" / "result.json", "epoch 2\n", at=AN_HOUR_AGO + 5)
+    copied.copy_changed(str(staging), str(trials))
+    assert (trials / "trial_2" / "result.json").read_text() == "epoch 2\n"
 
 
 def test_a_file_stamped_in_the_tick_its_copy_began_is_copied_again(tmp_path):

@@ -40,8 +40,8 @@ _NOT_STATE = {"tuner.pkl"}
 OUTDATED_FILE = "tune-snapshot.outdated.tar"
 # Archives whose last update failed (warned about once, until one succeeds again).
 _FAILING: set[Path] = set()
-# Bytes the archive copies at a time: the experiment state is about 22 KB per trial, and
-# tarfile's 16 KB default made a 256-trial snapshot 350 reads and writes (``TarFile``'s
+# Bytes the archive copies at a time: the experiment state holds every trial (megabytes at a
+# few hundred), and tarfile's 16 KB default made it hundreds of reads and writes (``TarFile``'s
 # ``copybufsize``, in its signature since Python 3.8).
 COPY_BUFFER = 1 << 20
 # Where reinstate moves Tune's own top-level state files that the kept snapshot replaces.
@@ -53,7 +53,7 @@ def state_files(folder: Path) -> list[Path]:
     tuner.pkl (what its own `sync_down_experiment_state` fetches), no temporary ones.
 
     Names are checked before types: the folder holds a folder per trial, and a name test
-    costs no system call (`python -m benchmarks.snapshot_keep`)."""
+    costs no system call (`python -m benchmarks.snapshot_cost`)."""
     with os.scandir(folder) as entries:
         return sorted(
             folder / e.name

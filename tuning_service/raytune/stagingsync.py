@@ -4,9 +4,9 @@ Tune writes a sweep's files on the driver into a staging folder first (the exper
 snapshot, and each trial's result.json, progress.csv, params and TensorBoard file in a folder
 of its own), and after each snapshot copies the whole folder into the sweep's `trials/`
 folder, on a thread of the driver (its `_FilesystemSyncer`). With a snapshot in every step that
-starts or ends a trial (`snapshotpace.py`), each copy rewrote every file of every trial so far:
-at 256 short trials that thread was a seventh of the driver's CPU (`python -m
-benchmarks.overhead --trials 256` under py-spy; RESULTS.md).
+starts or ends a trial (`snapshotpace.py`), each copy rewrote every file of every trial so far,
+on the driver's CPU (`python -m benchmarks.overhead --trials 256`; RESULTS.md, "What the
+changes did").
 
 Where the sweep's folder is on a local or shared filesystem (the service's storage), the
 copy here skips a file whose size and modification time are those it copied last, provided
@@ -92,12 +92,18 @@ class CopiedFiles:
         """``entry``'s file copied to ``to`` unless it is settled and unchanged."""
         try:
             stat = entry.stat()
-            seen = (stat.st_size, stat.st_mtime_ns)
-            if self._settled.get(entry.path) == seen:
-                return
-            shutil.copyfile(entry.path, to)
         except FileNotFoundError:  # a temporary file, renamed since the listing
             return
+        seen = (stat.st_size, stat.st_mtime_ns)
+        if self._settled.get(entry.path) == seen:
+            return
+        try:
+            shutil.copyfile(entry.path, to)
+        except FileNotFoundError:
+            if not os.path.exists(entry.path):  # renamed since the listing
+                return
+            os.makedirs(os.path.dirname(to), exist_ok=True)  # its folder in the sweep's was removed
+            shutil.copyfile(entry.path, to)
         if seen[1] < began:  # written in an earlier tick of the filesystem's clock: a change would show
             self._settled[entry.path] = seen
         else:
