@@ -95,3 +95,17 @@ def test_a_single_file_or_an_excluding_upload_keeps_tunes_copy(tmp_path):
     assert storage.syncer._sync_up_command(str(single), target)[0] is _upload_to_fs_path
     assert storage.syncer._sync_up_command(str(tmp_path), target, exclude=["*.pkl"])[0] is _upload_to_fs_path
     assert storage.syncer._sync_up_command(str(tmp_path), target)[0] is not _upload_to_fs_path
+
+
+def test_a_ray_without_tunes_syncer_name_keeps_its_own_copy(tmp_path, monkeypatch):
+    from ray.train._internal import storage
+
+    from tuning_service.raytune import stagingsync
+
+    monkeypatch.setattr(stagingsync, "_FilesystemSyncer", object)  # the import found no such class
+    with changed_files_synced():
+        made = storage.StorageContext(storage_path=str(tmp_path / "results"), experiment_dir_name="trials")
+    assert type(made.syncer) is storage._FilesystemSyncer
+    monkeypatch.delattr(storage, "_FilesystemSyncer")  # Tune renamed it
+    with changed_files_synced():
+        assert not hasattr(storage, "_FilesystemSyncer")

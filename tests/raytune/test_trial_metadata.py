@@ -71,3 +71,12 @@ def test_tunes_metadata_is_back_after_the_sweep():
     trial = _trial(2)
     assert trial.metric_analysis["loss"]["last-10-avg"] == pytest.approx(0.75)
     assert "\n" in trial.run_metadata.get_json_state()
+
+
+def test_a_ray_whose_tune_keeps_metadata_elsewhere_gets_tunes_own(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray.tune.trainable.metadata", None)  # the import fails
+    with lean_run_metadata():
+        trial = _trial(2)
+    assert trial.metric_analysis["loss"]["last-10-avg"] == pytest.approx(0.75)

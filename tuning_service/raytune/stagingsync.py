@@ -19,15 +19,21 @@ starts with nothing copied, so its first copy writes every file, as Tune's did.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ray.train._internal.storage import _FilesystemSyncer
-
 from tuning_service.raytune.tunepatch import replaced
+
+try:
+    from ray.train._internal.storage import _FilesystemSyncer
+except ImportError:  # a Ray that copies otherwise: it keeps its own copy (`changed_files_synced`)
+    _FilesystemSyncer = object  # type: ignore[misc, assignment]
+
+log = logging.getLogger(__name__)
 
 # Beside the staging folder: its modification time is the filesystem's clock as a copy begins.
 CLOCK_FILE = ".tuning-service-sync-clock"
@@ -35,9 +41,14 @@ CLOCK_FILE = ".tuning-service-sync-clock"
 
 @contextmanager
 def changed_files_synced() -> Iterator[None]:
-    """While open, sweeps that Tune sets up copy only changed files into a local sweep folder."""
+    """While open, sweeps that Tune sets up copy only changed files into a local sweep folder;
+    a Ray whose Tune copies otherwise (its private names) keeps its copy, and the log says so."""
     from ray.train._internal import storage
 
+    if _FilesystemSyncer is object or getattr(storage, "_FilesystemSyncer", None) is not _FilesystemSyncer:
+        log.debug("Tune's copy of the staging folder is kept: this Ray has no _FilesystemSyncer")
+        yield
+        return
     with replaced(storage, "_FilesystemSyncer", ChangedFilesSyncer):
         yield
 
@@ -58,7 +69,7 @@ class ChangedFilesSyncer(_FilesystemSyncer):
     ) -> tuple[Callable[..., None], dict[str, Any]]:
         import pyarrow.fs
 
-        local = isinstance(self.storage_filesystem, pyarrow.fs.LocalFileSystem)
+        local = isinstance(getattr(self, "storage_filesystem", None), pyarrow.fs.LocalFileSystem)
         if exclude or not local or not os.path.isdir(local_path):
             return super()._sync_up_command(local_path, uri, exclude)
         return self._copied.copy_changed, {"source": local_path, "target": uri}

@@ -16,18 +16,27 @@ older snapshot keeps the windows it had.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from tuning_service.raytune.tunepatch import replaced
 
+log = logging.getLogger(__name__)
+
 
 @contextmanager
 def lean_run_metadata() -> Iterator[None]:
-    """While open, new trials' run metadata keeps no last-n windows and encodes unindented."""
-    from ray.tune.trainable.metadata import _TrainingRunMetadata
-    from ray.tune.utils.serialization import TuneFunctionEncoder
+    """While open, new trials' run metadata keeps no last-n windows and encodes unindented;
+    a Ray whose Tune keeps it elsewhere (its private names) gets Tune's, and the log says so."""
+    try:
+        from ray.tune.trainable.metadata import _TrainingRunMetadata
+        from ray.tune.utils.serialization import TuneFunctionEncoder
+    except ImportError as exc:
+        log.debug("Tune's trial metadata is kept as Tune keeps it: %s", exc)
+        yield
+        return
 
     tunes_init = _TrainingRunMetadata.__init__
 
