@@ -26,7 +26,6 @@ CHANGES = ("add_trial", "on_trial_start", "on_checkpoint", "on_trial_complete")
 def test_every_step_that_changes_a_trial_is_snapshotted_and_epoch_steps_are_not(
     ray_local, tmp_path, monkeypatch
 ):
-    from ray.tune.callback import CallbackList
     from ray.tune.execution.tune_controller import TuneController
 
     monkeypatch.delenv(runner.USER_SNAPSHOT_ENV, raising=False)
@@ -53,8 +52,10 @@ def test_every_step_that_changes_a_trial_is_snapshotted_and_epoch_steps_are_not(
     # Every change snapshotted at once: spacing has a test of its own below.
     monkeypatch.setattr(snapshotpace, "SPACING", 0.0)
 
+    # Observed as the pace's own hooks take them: the sweep hands callbacks that only write down
+    # their events later in the step (`deferredwrites`), the pace at Tune's call.
     def observing(hook: str):
-        real = getattr(CallbackList, hook)
+        real = getattr(SnapshotPace, hook)
 
         def observed(self, **info):
             events[hook].append(info["iteration"])
@@ -63,7 +64,7 @@ def test_every_step_that_changes_a_trial_is_snapshotted_and_epoch_steps_are_not(
         return observed
 
     for hook in ("on_trial_start", "on_checkpoint", "on_trial_complete", "on_trial_result"):
-        monkeypatch.setattr(CallbackList, hook, observing(hook))
+        monkeypatch.setattr(SnapshotPace, hook, observing(hook))
 
     (tmp_path / "tiny_job.py").write_text(JOB_FILE)
     spec = SweepSpec(

@@ -68,7 +68,12 @@ class RecorderCallback(tune.Callback):
     Tune calls these hooks in the driver process. Each write is an idempotent upsert,
     so a hook replayed after a restore changes nothing. Pickled with the Tuner: the
     store's connection is dropped and reopened from its URL on first use.
+
+    Nothing in the run reads what it writes, so its trial events wait until Tune has sent the
+    trial's worker its next call (`deferredwrites`).
     """
+
+    WRITES_ONLY = True
 
     def __init__(
         self,
