@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from ray import tune
-from ray.tune import registry
+from ray.tune import TuneError, registry
 from ray.tune.experiment import Trial
 
 from tuning_service.raytune.trainableclass import trainables_looked_up_once
@@ -20,15 +21,17 @@ class _Second(_First):
     pass
 
 
-def _lookups(monkeypatch) -> list[str]:
+def _lookups(monkeypatch, method: str = "get") -> list[str]:
+    """The names Ray's registry is asked for with ``method`` (``get``: the class; ``contains``:
+    whether it is registered), each a call to Ray's GCS."""
     seen: list[str] = []
-    tunes = registry._Registry.get
+    tunes = getattr(registry._Registry, method)
 
-    def get(self: Any, category: str, key: str) -> Any:
+    def asked(self: Any, category: str, key: str) -> Any:
         seen.append(key)
         return tunes(self, category, key)
 
-    monkeypatch.setattr(registry._Registry, "get", get)
+    monkeypatch.setattr(registry._Registry, method, asked)
     return seen
 
 
@@ -55,3 +58,18 @@ def test_a_stub_trial_leaves_the_name_to_the_trials_that_run():
     with trainables_looked_up_once():
         assert Trial("after_a_stub", config={}, stub=True).get_trainable_cls() is None
         assert Trial("after_a_stub", config={}).get_trainable_cls() is _First
+
+
+def test_each_new_trial_of_a_name_checks_it_is_registered_once(monkeypatch):
+    tune.register_trainable("checked_once", _First)
+    checked = _lookups(monkeypatch, "contains")
+    with trainables_looked_up_once():
+        trials = [Trial("checked_once", config={"a": i}) for i in range(5)]
+        assert checked == ["checked_once"]
+        with pytest.raises(TuneError, match="Unknown trainable"):  # Tune's refusal, every time
+            Trial("never_registered", config={})
+        with pytest.raises(TuneError, match="Unknown trainable"):
+            Trial("never_registered", config={})
+    assert len(trials) == 5
+    Trial("checked_once", config={})  # Tune's own check again after the sweep
+    assert checked.count("checked_once") == 2
