@@ -33,6 +33,7 @@ from typing import Any
 
 from benchmarks import cli
 from benchmarks.cpuwindow import CpuWindow
+from benchmarks.gcpauses import GcPauses
 from benchmarks.reporting import fmt, markdown_table, publish
 from benchmarks.timeline import worker_timeline
 from tuning_service.core.results import SweepResult
@@ -80,10 +81,15 @@ def driver_budget_s(cores: int, slots: int, efficiency: float, train_per_trial_s
 
 
 def analyse(
-    result: SweepResult, t0: float, wall: float, slots: int, cpu: CpuWindow | None = None
+    result: SweepResult,
+    t0: float,
+    wall: float,
+    slots: int,
+    cpu: CpuWindow | None = None,
+    gc_pauses: GcPauses | None = None,
 ) -> dict[str, Any]:
     """Slot efficiency, per-trial overheads, where the rest of the wall time went, and the
-    driver's CPU between the first and the last epoch."""
+    driver's CPU and garbage collections between the first and the last epoch."""
     spans = {}
     for trial in result.trials:
         rows = [r for r in trial.history if r.get("ended_at") is not None]
@@ -119,6 +125,10 @@ def analyse(
         )
         out["window_busy_cores"] = None if machine is None else machine / (last_end - first_start)
         out["cores"] = cores
+    if gc_pauses is not None and last_end > first_start:
+        collections = gc_pauses.within(first_start, last_end)
+        out["driver_gc_collections"] = {str(g): n for g, (n, _) in sorted(collections.items())}
+        out["driver_gc_s"] = sum(s for _, s in collections.values())
     pids = trial_pids(result.sweep_dir)
     if pids and all(tid in pids for tid in spans):
         by_slot: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
@@ -159,11 +169,15 @@ def run_overhead(args: argparse.Namespace, workdir: Path, timeline: Path | None 
         data_limit=256 if args.smoke else None,
     )
     slots = max(1, int((os.cpu_count() or 1) // args.cpus_per_trial))
-    with worker_timeline(timeline) if timeline is not None else nullcontext(), CpuWindow() as cpu:
+    with (
+        worker_timeline(timeline) if timeline is not None else nullcontext(),
+        CpuWindow() as cpu,
+        GcPauses() as gc_pauses,
+    ):
         t0, started = time.time(), time.perf_counter()
         result = run_sweep(spec, job=job)
         wall = time.perf_counter() - started
-    return analyse(result, t0, wall, slots, cpu) | {
+    return analyse(result, t0, wall, slots, cpu, gc_pauses) | {
         "epochs_per_trial": epochs,
         "engine_wall_s": result.wall_time_s,
     }
@@ -211,12 +225,24 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             f"cores busy between first and last epoch (of {report.get('cores', '-')})",
             fmt(report.get("window_busy_cores"), 2),
         ],
+        [
+            "the driver's garbage collections between first and last epoch (ms; count per generation)",
+            _collections(report),
+        ],
     ]
     text = "\n".join(
         [f"## overhead{' (smoke)' if args.smoke else ''}", "", markdown_table(["measure", "value"], rows)]
     )
     publish(out / "overhead", "overhead", args, text, report)
     return report
+
+
+def _collections(report: dict[str, Any]) -> str:
+    counts = report.get("driver_gc_collections")
+    if counts is None:
+        return "-"
+    per_generation = ", ".join(f"{n} of generation {g}" for g, n in counts.items()) or "none"
+    return f"{_ms(report['driver_gc_s'])} ({per_generation})"
 
 
 def _ms(seconds: float | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import subprocess
@@ -11,6 +12,7 @@ import time
 import pytest
 
 from benchmarks import compare, multiobjective, ours, overhead, peers, startup
+from benchmarks.gcpauses import GcPauses
 from benchmarks.problems import PROBLEMS, get_problem, hyperband_schedule
 from benchmarks.reporting import ToolRun, markdown_table, plot_best_so_far
 from tuning_service.core.errors import InputError
@@ -287,3 +289,15 @@ def test_startup_cpu_table_gives_the_floor_the_cores_allow(monkeypatch):
     assert table is not None
     assert "| all | 8.00 | 11.00 |" in table and "takes at least 4.00 s" in table
     assert startup.cpu_table([{"cpu_to_first_epoch_s": None}]) is None  # not sampled (not Linux)
+
+
+def test_gc_pauses_counts_this_process_collections_within_a_window():
+    with GcPauses() as pauses:
+        start = time.time()
+        gc.collect(0)
+        gc.collect(2)
+        end = time.time()
+    assert pauses._note not in gc.callbacks  # the process's collector is left as it was
+    found = pauses.within(start, end)
+    assert found[0][0] >= 1 and found[2][0] >= 1 and found[2][1] > 0
+    assert pauses.within(end + 1, end + 2) == {}
