@@ -65,6 +65,7 @@ def test_telco_smoke_runs_the_tools_side_by_side(ray_local, tmp_path, capsys):
     assert "| keras-tuner |" in capsys.readouterr().out
 
 
+@pytest.mark.integration  # no Ray, but seconds of Keras training: the full suite runs it
 def test_small_smoke_peers_without_ray(tmp_path):
     assert (
         small.main(["--dataset", "digits", "--smoke", "--tools", "optuna-hyperband", "--out", str(tmp_path)])
@@ -136,6 +137,7 @@ def test_driver_scale_smoke(ray_local, tmp_path):
         assert "engine lacks run_sweep(trainable=)" in runs["tuning-service"]["skipped"]
 
 
+@pytest.mark.integration  # no Ray, but eight models traced and trained: the full suite runs it
 def test_epoch_cost_smoke_times_both_ways(tmp_path):
     assert epoch_cost.main(["--smoke", "--out", str(tmp_path)]) == 0
     ways = json.loads((tmp_path / "epoch_cost.json").read_text())["ways"]
@@ -213,6 +215,7 @@ def test_chaos_refuses_an_unknown_fault_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "chaos.json").exists()
 
 
+@pytest.mark.integration  # no Ray, but a store of sweeps built and reported: the full suite runs it
 def test_store_scale_smoke_times_the_results_commands(tmp_path):
     assert store_scale.main(["--smoke", "--out", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "store_scale.json").read_text())
