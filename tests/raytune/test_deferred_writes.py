@@ -116,9 +116,11 @@ def test_the_run_ends_with_the_writes_when_tunes_end_comes_first():
 
 
 class SlowWriter(LoggerCallback):
-    """A logger that takes ``DELAY_S`` over each result and notes when it was done with it."""
+    """A logger that takes ``DELAY_S`` over each result and notes when it was done with it (long
+    enough that a worker's next epoch, a call to an idle actor, is over well before, even on a
+    busy machine)."""
 
-    DELAY_S = 0.3
+    DELAY_S = 1.0
 
     def __init__(self) -> None:
         self.done_at: dict[int, float] = {}
@@ -133,7 +135,7 @@ def test_the_worker_trains_its_next_epoch_while_the_driver_writes_the_last_down(
     from tuning_service.testing.noop import NoopTrainable
 
     writer = SlowWriter()
-    epochs = 4
+    epochs = 3
     tuner = tune.Tuner(
         NoopTrainable,
         run_config=tune.RunConfig(
