@@ -8,7 +8,8 @@ slot's previous trial to the end of its last epoch) less its training time: acto
 reuse, model build, scheduling, per-epoch reporting and checkpointing.
 
 Between the first and the last epoch it also reports the CPU the sweep's driver (this
-process) used per trial, and how many cores the machine kept busy. The driver's work shares
+process) used per trial, its garbage collections (`gcpauses.py`), and how many cores the
+machine kept busy. The driver's work shares
 the cores with training: at a slot efficiency E, the slots train on slots x E cores, so the
 driver has at most (cores - slots x E) x (training per trial) / (slots x E) of CPU per trial,
 before the workers' own per-trial work.

@@ -56,10 +56,25 @@ def _controller(seen: list[Any]) -> Any:
     return SimpleNamespace(_checkpoint_manager=manager, save_to_dir=None)
 
 
-def test_the_writers_are_tunes_loggers_and_the_store_recorder():
-    assert writes_only(TensorBoardLogger()) and writes_only(Writer([]))
-    assert RecorderCallback.WRITES_ONLY is True
-    assert not writes_only(Reader([])) and not writes_only(tune.Callback())
+def test_the_writers_are_tunes_loggers_and_the_store_recorder(tmp_path):
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    from tuning_service.raytune.callbacks import Halt, SnapshotKeeper, SyncBeforeRestore
+    from tuning_service.raytune.schedulers import create_scheduler
+    from tuning_service.raytune.snapshotpace import SnapshotPace
+
+    recorder = RecorderCallback.__new__(RecorderCallback)  # its store is not needed to classify it
+    for writer in (TensorBoardLogger(), JsonLoggerCallback(), CSVLoggerCallback(), recorder):
+        assert writes_only(writer), writer
+    # The run's own readers of events take them at Tune's call: the snapshot's keeper and pace,
+    # the restarted trial's wait and the stop.
+    for reader in (
+        SnapshotKeeper(tmp_path),
+        SnapshotPace(create_scheduler("fifo", max_t=1)),
+        SyncBeforeRestore(),
+        Halt(None),
+    ):
+        assert not writes_only(reader), reader
 
 
 def test_writers_take_a_steps_events_in_order_just_before_its_snapshot():

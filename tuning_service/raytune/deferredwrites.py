@@ -72,22 +72,21 @@ def writes_only(callback: Any) -> bool:
 
 
 @contextmanager
-def writes_after_dispatch() -> Iterator[Waiting]:
+def writes_after_dispatch() -> Iterator[None]:
     """While open, callbacks that `writes_only` take their trial events just before each
     step's snapshot (see the module docstring); a Ray whose Tune names these parts otherwise
     runs every callback as Tune does, and the log says so."""
     try:
         from ray.tune.callback import CallbackList
         from ray.tune.execution.tune_controller import TuneController
-    except ImportError as exc:
+
+        tunes_checkpoint = TuneController.checkpoint
+        tunes_after = {name: getattr(CallbackList, name) for name in AFTER_EVENTS}
+        for name in TRIAL_HOOKS:
+            getattr(CallbackList, name)
+    except (ImportError, AttributeError) as exc:
         log.debug("every callback takes Tune's events as Tune calls it: %s", exc)
-        yield Waiting()
-        return
-    if not all(hasattr(CallbackList, hook) for hook in (*TRIAL_HOOKS, *AFTER_EVENTS)) or not hasattr(
-        TuneController, "checkpoint"
-    ):
-        log.debug("every callback takes Tune's events as Tune calls it: this Tune's callbacks differ")
-        yield Waiting()
+        yield
         return
 
     waiting = Waiting()
@@ -110,8 +109,6 @@ def writes_after_dispatch() -> Iterator[Waiting]:
 
         return hook
 
-    tunes_checkpoint = TuneController.checkpoint
-
     def checkpoint(self: Any, force: bool = False, wait: bool = False) -> None:
         waiting.run()
         tunes_checkpoint(self, force=force, wait=wait)
@@ -120,10 +117,10 @@ def writes_after_dispatch() -> Iterator[Waiting]:
         for name in TRIAL_HOOKS:
             stack.enter_context(replaced(CallbackList, name, trial_hook(name)))
         for name in AFTER_EVENTS:
-            stack.enter_context(replaced(CallbackList, name, after_events(getattr(CallbackList, name))))
+            stack.enter_context(replaced(CallbackList, name, after_events(tunes_after[name])))
         stack.enter_context(replaced(TuneController, "checkpoint", checkpoint))
         try:
-            yield waiting
+            yield
         finally:
             if waiting.calls:
                 # The run ended between an event and its step's snapshot (Tune's end runs them).
