@@ -10,13 +10,14 @@ import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from tuning_service.core.auth import missing_or_wrong, prepare_client_auth, token_source
 from tuning_service.core.errors import InputError, SweepError
 from tuning_service.raytune.embedded import init_embedded, shutdown_embedded
+from tuning_service.raytune.fixedresources import resources_counted_in_driver
 from tuning_service.raytune.warmworkers import plain_trial_actors
 
 log = logging.getLogger(__name__)
@@ -416,9 +417,13 @@ def ray_session(
         )
         log.info("ready: %s in %.1fs", where, time.monotonic() - started)
         try:
-            # The trial actors of a Ray this process started inherit its environment: they need
-            # no runtime environment of their own, which would keep them off the warm workers.
-            with plain_trial_actors() if head is not None else nullcontext():
+            with ExitStack() as embedded_only:
+                if head is not None:
+                    # The trial actors of a Ray this process started inherit its environment: they
+                    # need no runtime environment of their own, which would keep them off the warm
+                    # workers; and the node is the sweep's alone, so the driver can count its CPUs.
+                    embedded_only.enter_context(plain_trial_actors())
+                    embedded_only.enter_context(resources_counted_in_driver())
                 yield where
         finally:
             shutdown_embedded(head)

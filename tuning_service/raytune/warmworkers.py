@@ -13,7 +13,9 @@ Tune. Three things stood between Tune's actors and those workers:
   while a sweep runs on an embedded Ray: its workers inherit the driver's environment through
   the raylet this process started, so the forwarded variables reach them all the same.
 - Ray stops a worker that has been idle for a second once no CPU is free for it, and Tune's
-  placement groups take the CPUs just before Tune asks for the actors (`system_config`).
+  placement groups took the CPUs just before Tune asked for the actors (`system_config`). The
+  embedded Ray's trials now reserve their CPUs in the driver (`fixedresources`), but a Tune
+  without the names that uses replaces keeps its groups.
 - Ray starts one worker per CPU, so workers are warmed only where the sweep runs as many
   trials at once (`worth_warming`); otherwise a worker would import TensorFlow for nothing.
 
@@ -61,8 +63,9 @@ def system_config() -> dict[str, Any]:
         "prestart_worker_first_driver": True,
         "preload_python_modules": [PRELOAD],
         # Ray stops a worker idle for over a second (its default) when no free CPU is left for
-        # it, and Tune's placement groups take the CPUs just before Tune asks for the actors:
-        # in some starts the warm workers were stopped then, and the actors got new ones.
+        # it, and Tune's placement groups (where `fixedresources` cannot replace them) take the
+        # CPUs just before Tune asks for the actors: in some starts the warm workers were
+        # stopped then, and the actors got new ones.
         "idle_worker_killing_time_threshold_ms": IDLE_WORKER_KEPT_MS,
     }
 
