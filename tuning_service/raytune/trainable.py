@@ -234,6 +234,10 @@ class KerasTrainable(tune.Trainable):
             self.costs[LATENCY_MS] = inference_latency_ms(model, self.dataset.x_val)
         self.infeasible = violations(self.costs, self.constraints)
 
+    # `reset_config` only stores the configuration (the next step builds it), so a reused actor's
+    # first call can follow its reset without waiting for the answer (`pipelinedreset`).
+    RESET_CANNOT_FAIL = True
+
     def reset_config(self, new_config: dict[str, Any]) -> bool:
         self.config_to_start = new_config
         return True

@@ -491,10 +491,12 @@ def _run(tuner: Any) -> Any:
     """Run the sweep, its trainable registered by now (see `trainableclass`), its trials'
     run metadata lean (see `trialmetadata`), its staging folder copied a changed file at a
     time (see `stagingsync`), its events written down after the worker's next call is sent
-    (see `deferredwrites`), and what the driver held before it out of the collector's passes
-    (see `heapfreeze`)."""
+    (see `deferredwrites`), a reused actor's reset and first call sent together (see
+    `pipelinedreset`), and what the driver held before it out of the collector's passes (see
+    `heapfreeze`)."""
     from tuning_service.core.heapfreeze import frozen_heap
     from tuning_service.raytune.deferredwrites import writes_after_dispatch
+    from tuning_service.raytune.pipelinedreset import resets_pipelined
     from tuning_service.raytune.stagingsync import changed_files_synced
     from tuning_service.raytune.trainableclass import trainables_looked_up_once
     from tuning_service.raytune.trialmetadata import lean_run_metadata
@@ -504,6 +506,7 @@ def _run(tuner: Any) -> Any:
         lean_run_metadata(),
         changed_files_synced(),
         writes_after_dispatch(),
+        resets_pipelined(),
         frozen_heap(),
     ):
         return tuner.fit()
