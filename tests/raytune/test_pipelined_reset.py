@@ -14,6 +14,7 @@ from ray import tune
 
 from tuning_service.raytune.pipelinedreset import reset_cannot_fail, resets_pipelined
 from tuning_service.raytune.trainable import KerasTrainable
+from tuning_service.raytune.tunepatch import replaced
 
 RESET_S = 0.5  # how long each reset takes on the worker
 
@@ -60,7 +61,21 @@ class StartTimes(tune.Callback):
         self.started[trial.config["n"]] = time.time()
 
 
+# Trials Tune held staged (waiting for an actor) after a step while they were no longer pending.
+STAGED_NOT_PENDING: list[str] = []
+
+
+def _step_checking_staged(tunes_step: Any) -> Any:
+    def step(controller: Any) -> None:
+        tunes_step(controller)
+        STAGED_NOT_PENDING.extend(t.trial_id for t in controller._staged_trials if t.status != "PENDING")
+
+    return step
+
+
 def _run(trainable: type, values: list[Any], tmp_path) -> tuple[dict[Any, Any], dict[Any, float]]:
+    from ray.tune.execution.tune_controller import TuneController
+
     starts = StartTimes()
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": 1}),
@@ -69,8 +84,11 @@ def _run(trainable: type, values: list[Any], tmp_path) -> tuple[dict[Any, Any], 
         tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=1),
         run_config=tune.RunConfig(storage_path=str(tmp_path), callbacks=[starts], verbose=0),
     )
-    with resets_pipelined():
+    STAGED_NOT_PENDING.clear()
+    with resets_pipelined(), replaced(TuneController, "step", _step_checking_staged(TuneController.step)):
         grid = tuner.fit()
+    # Tune's bookkeeping stays its own: a trial is staged only until its actor starts it.
+    assert STAGED_NOT_PENDING == []
     return {r.config["n"]: (r.metrics, r.error) for r in grid}, starts.started
 
 

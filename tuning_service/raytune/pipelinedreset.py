@@ -5,8 +5,8 @@ waits for the answer, then, in a later step of the driver, sends the trial's fir
 the worker sits idle for a round trip through the driver's loop, once per trial, while the
 driver handles the other trials' events. A trainable whose reset cannot refuse
 (``RESET_CANNOT_FAIL``: its ``reset_config`` only stores the configuration and returns True)
-has nothing in that answer for Tune to wait on, so here Tune starts the trial as soon as it has
-sent the reset: its first call (or its restore, for a paused trial) goes out right behind the
+has nothing in that answer for Tune to wait on, so here Tune starts the trial in the step that
+sends the reset: its first call (or its restore, for a paused trial) goes out right behind the
 reset, and Ray runs an actor's calls in the order they were sent. An error raised by the reset
 still fails the trial as Tune's own reset would (Tune's error handler is kept).
 
@@ -17,6 +17,7 @@ debug line).
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -39,16 +40,24 @@ def reset_cannot_fail(trial: Any) -> bool:
 
 @contextmanager
 def resets_pipelined() -> Iterator[None]:
-    """While open, a reused actor's reset and its trial's first call go out in one step (above)."""
+    """While open, a reused actor's reset and its trial's first call go out in one step (above).
+
+    Tune sends resets while it adds actors (`_maybe_add_actors`), and its bookkeeping there
+    (which trials are staged) expects a reused trial to start later, when the reset's answer
+    comes. So the trials whose reset needs no answer start at the end of that same call, as
+    Tune would start them on the answer (`_on_trial_reset`), before the driver's step waits.
+    """
     try:
         from ray.tune.execution.tune_controller import TuneController
 
         tunes_reset = TuneController._schedule_trial_reset
+        tunes_add = TuneController._maybe_add_actors
         TuneController._actor_started  # noqa: B018 - the method this calls
     except (ImportError, AttributeError) as exc:
         log.debug("reused actors wait for their reset: %s", exc)
         yield
         return
+    due: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
 
     def _schedule_trial_reset(controller: Any, trial: Any, new_config: Any, new_experiment_tag: str) -> None:
         if not reset_cannot_fail(trial):
@@ -65,9 +74,18 @@ def resets_pipelined() -> Iterator[None]:
             tunes_reset(controller, trial, new_config, new_experiment_tag)
         finally:
             vars(controller).pop("_schedule_trial_task", None)
-        # What Tune's answer to the reset would do (`_on_trial_reset` with success), now.
-        controller._resetting_trials.discard(trial)
-        controller._actor_started(controller._trial_to_actor[trial], log="REUSED")
+        due.setdefault(controller, []).append(trial)
 
-    with replaced(TuneController, "_schedule_trial_reset", _schedule_trial_reset):
+    def _maybe_add_actors(controller: Any) -> None:
+        tunes_add(controller)
+        for trial in due.pop(controller, []):
+            # What Tune does on a reset's successful answer, unless something else took the trial.
+            if trial in controller._resetting_trials and trial in controller._trial_to_actor:
+                controller._resetting_trials.discard(trial)
+                controller._actor_started(controller._trial_to_actor[trial], log="REUSED")
+
+    with (
+        replaced(TuneController, "_schedule_trial_reset", _schedule_trial_reset),
+        replaced(TuneController, "_maybe_add_actors", _maybe_add_actors),
+    ):
         yield
