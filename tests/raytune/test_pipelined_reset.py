@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import ExitStack
 from types import SimpleNamespace
 from typing import Any
 
@@ -73,6 +74,33 @@ def _step_checking_staged(tunes_step: Any) -> Any:
     return step
 
 
+# Trials Tune started (`_actor_started`) while its own adding of actors was still under way, where
+# its bookkeeping would stage them again after their start.
+STARTED_WHILE_ADDING: list[str] = []
+
+
+def _tracing_adds_and_starts(controller_cls: Any) -> ExitStack:
+    tunes_add, tunes_started = controller_cls._maybe_add_actors, controller_cls._actor_started
+    adding = [False]
+
+    def add(controller: Any) -> None:
+        adding[0] = True
+        try:
+            tunes_add(controller)
+        finally:
+            adding[0] = False
+
+    def started(controller: Any, tracked_actor: Any, log: str = "STARTED") -> None:
+        if adding[0]:
+            STARTED_WHILE_ADDING.append(controller._actor_to_trial[tracked_actor].trial_id)
+        tunes_started(controller, tracked_actor, log=log)
+
+    stack = ExitStack()
+    stack.enter_context(replaced(controller_cls, "_maybe_add_actors", add))
+    stack.enter_context(replaced(controller_cls, "_actor_started", started))
+    return stack
+
+
 def _run(trainable: type, values: list[Any], tmp_path) -> tuple[dict[Any, Any], dict[Any, float]]:
     from ray.tune.execution.tune_controller import TuneController
 
@@ -85,10 +113,17 @@ def _run(trainable: type, values: list[Any], tmp_path) -> tuple[dict[Any, Any], 
         run_config=tune.RunConfig(storage_path=str(tmp_path), callbacks=[starts], verbose=0),
     )
     STAGED_NOT_PENDING.clear()
-    with resets_pipelined(), replaced(TuneController, "step", _step_checking_staged(TuneController.step)):
+    STARTED_WHILE_ADDING.clear()
+    with (
+        _tracing_adds_and_starts(TuneController),  # Tune's own, under the pipelined ones
+        resets_pipelined(),
+        replaced(TuneController, "step", _step_checking_staged(TuneController.step)),
+    ):
         grid = tuner.fit()
-    # Tune's bookkeeping stays its own: a trial is staged only until its actor starts it.
+    # Tune's bookkeeping stays its own: a trial is staged only until its actor starts it, and a
+    # reused trial starts once Tune is done adding actors (as on a reset's answer).
     assert STAGED_NOT_PENDING == []
+    assert STARTED_WHILE_ADDING == []
     return {r.config["n"]: (r.metrics, r.error) for r in grid}, starts.started
 
 

@@ -14,8 +14,8 @@ Tune. Three things stood between Tune's actors and those workers:
   the raylet this process started, so the forwarded variables reach them all the same.
 - Ray stops a worker that has been idle for a second once no CPU is free for it, and Tune's
   placement groups took the CPUs just before Tune asked for the actors (`system_config`). The
-  embedded Ray's trials now reserve their CPUs in the driver (`fixedresources`), but a Tune
-  without the names that uses replaces keeps its groups.
+  embedded Ray's trials now reserve their CPUs in the driver (`fixedresources`); a Tune
+  without the name that module replaces still makes the groups.
 - Ray starts one worker per CPU, so workers are warmed only where the sweep runs as many
   trials at once (`worth_warming`); otherwise a worker would import TensorFlow for nothing.
 
