@@ -25,7 +25,7 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def ray_local():
+def ray_local(tmp_path_factory):
     """One embedded Ray for every integration test (starting Ray costs seconds), started as a
     sweep's is (`embedded.init_embedded`): never a cluster already running on this machine."""
     from tuning_service.raytune.embedded import init_embedded, shutdown_embedded
@@ -34,11 +34,16 @@ def ray_local():
     prepare_environment(None)
     import ray
 
-    _, head = init_embedded(num_cpus=2, log_to_driver=False, configure_logging=False)
+    # Its Keras trials' workers are forked as a sweep's are (`workerfork`).
+    log = tmp_path_factory.mktemp("ray") / "ray.log"
+    _, head, after = init_embedded(
+        num_cpus=2, trial_slots=2, worker_log=log, log_to_driver=False, configure_logging=False
+    )
     try:
         yield ray
     finally:
-        shutdown_embedded(head)
+        with after:
+            shutdown_embedded(head)
 
 
 # Where Ray puts its session folders; under a file, no Ray can start.

@@ -248,8 +248,19 @@ def test_startup_cpu_takes_each_process_at_its_last_sample_up_to_the_moment():
         (2.0, {10: ("driver", 1.0), 12: ("trial workers", 2.0)}),  # 11 has ended: its last figure stays
         (3.0, {10: ("driver", 1.5), 12: ("trial workers", 3.0)}),
     ]
-    assert startup.cpu_by_kind(samples, 2.5) == {"driver": 1.0, "trial workers": 2.0, "Ray's services": 0.1}
-    assert startup.cpu_by_kind(samples) == {"driver": 1.5, "trial workers": 3.0, "Ray's services": 0.1}
+    none = "worker fork server"
+    assert startup.cpu_by_kind(samples, 2.5) == {
+        "driver": 1.0,
+        "trial workers": 2.0,
+        none: 0.0,
+        "Ray's services": 0.1,
+    }
+    assert startup.cpu_by_kind(samples) == {
+        "driver": 1.5,
+        "trial workers": 3.0,
+        none: 0.0,
+        "Ray's services": 0.1,
+    }
     assert startup.cpu_by_kind(samples, 0.5) == dict.fromkeys(startup.KINDS, 0.0)
 
 
@@ -279,15 +290,17 @@ def test_startup_sorts_processes_by_kind():
     )
     assert startup._kind(13, 10, raylet) == "Ray's services"
     assert startup._kind(14, 10, "ray::DashboardAgent") == "Ray's services"
+    server = "python -m tuning_service.raytune.workerfork /tmp/tuning-service-workers-x/socket 10"
+    assert startup._kind(15, 10, server) == "worker fork server"
 
 
 def test_startup_cpu_table_gives_the_floor_the_cores_allow(monkeypatch):
     monkeypatch.setattr(startup.os, "cpu_count", lambda: 2)
-    run = {"driver": 2.0, "trial workers": 5.0, "Ray's services": 1.0}
+    run = {"driver": 2.0, "trial workers": 3.0, "worker fork server": 2.0, "Ray's services": 1.0}
     runs = [{"cpu_to_first_epoch_s": run, "cpu_to_exit_s": {k: v + 1 for k, v in run.items()}}]
     table = startup.cpu_table(runs)
     assert table is not None
-    assert "| all | 8.00 | 11.00 |" in table and "takes at least 4.00 s" in table
+    assert "| all | 8.00 | 12.00 |" in table and "takes at least 4.00 s" in table
     assert startup.cpu_table([{"cpu_to_first_epoch_s": None}]) is None  # not sampled (not Linux)
 
 

@@ -182,13 +182,14 @@ def test_startup_smoke_times_the_command_and_its_phases(tmp_path):
     # One worker's chain alone: each phase took time, the imports (TensorFlow's) the most.
     alone = {name: (wall, cpu) for name, wall, cpu in data["worker_alone"]}
     assert list(alone) == [
-        "Ray's import",
-        "a warm worker's imports: TensorFlow, Keras, Tune, the trainable",
+        startup.FORK_SERVER,
+        "a forked worker's imports: Ray, Tune, the trainable",
         "the data as tensors and the trial's model",
         "its first epoch (tracing the training step)",
     ]
     assert all(wall > 0 and cpu > 0 for wall, cpu in alone.values()), alone
-    assert max(alone, key=lambda name: alone[name][0]).startswith("a warm worker's imports"), alone
+    # TensorFlow's import, in the fork server, is the largest part.
+    assert max(alone, key=lambda name: alone[name][0]) == startup.FORK_SERVER, alone
     # The lean import loads what a plain one does, less the hidden package, and costs less.
     importance = data["imports"]["optuna.importance"]
     assert importance["plain_loaded"] == ["sklearn"] and importance["lean_loaded"] == []

@@ -1,15 +1,18 @@
-"""An embedded Ray whose sweep runs a trial per CPU starts its workers, TensorFlow imported,
-as the driver connects, and Tune's trial actors run on those workers."""
+"""Where the workers are not forked (`TUNING_SERVICE_WORKER_FORK=0`, or a platform without fork),
+an embedded Ray whose sweep runs a trial per CPU starts its workers, TensorFlow imported, as the
+driver connects, and Tune's trial actors run on those workers."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
 from tuning_service.raytune.warmworkers import plain_trial_actors, trial_slots, worth_warming
+from tuning_service.raytune.workerfork import SWITCH_ENV
 
 # In a new process (the test session's own Ray would be reused): a Tune run of four trials on
 # a 2-CPU embedded Ray, for the trial slots given in argv[2]: the workers Ray started before the
@@ -75,7 +78,11 @@ with ray_session(None, Path(sys.argv[1]), trial_slots=slots, num_cpus=2):
 
 def _run(tmp_path, slots: int) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path), str(slots)], capture_output=True, text=True, timeout=180
+        [sys.executable, "-c", SCRIPT, str(tmp_path), str(slots)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, SWITCH_ENV: "0"},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,8 +1,9 @@
 """The embedded Ray: a lean head node of Ray's on this machine for one sweep's process.
 
 `init_embedded` starts it (`start_lean_head`: the node `ray.init` would start, without the
-services a sweep never uses, and warm workers where the sweep runs a trial per CPU) and
-connects the driver; `shutdown_embedded` stops all of it. `raysession.ray_session` decides when.
+services a sweep never uses, its Python workers forked from a process that imported TensorFlow
+while it started, or else warm workers where the sweep runs a trial per CPU) and connects the
+driver; `shutdown_embedded` stops all of it. `raysession.ray_session` decides when.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 from tuning_service.raytune.warmworkers import system_config, worth_warming
+from tuning_service.raytune.workerfork import SHIM, fork_server, forking_chosen
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +97,27 @@ def dashboard_deps_found_by_name() -> Iterator[None]:
         utils.get_dashboard_dependency_error = rays_check
 
 
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """These environment variables set in this process while the context is open (for a
+    process it starts to inherit)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _installed() -> None:
     return None
 
 
-def start_lean_head(num_cpus: int, *, warm: bool = False) -> Any:
+def start_lean_head(num_cpus: int, *, warm: bool = False, worker_env: dict[str, str] | None = None) -> Any:
     """Start the embedded Ray's head node without the services a sweep's driver never uses.
 
     `ray.init` also starts Ray's autoscaler monitor (there is nothing to scale on one machine),
@@ -111,8 +130,9 @@ def start_lean_head(num_cpus: int, *, warm: bool = False) -> Any:
     the node is started as `ray.init` starts it, without them, and the driver then connects to
     it. The node also waits for that registration itself, asking every REGISTRATION_POLL_S, so
     Ray's own check finds it at once instead of a second later. ``warm``: the node starts its
-    workers warm as the driver connects (`warmworkers`). Returns None where this Ray's node API
-    differs (the caller then uses `ray.init` alone).
+    workers warm as the driver connects (`warmworkers`). ``worker_env``: the raylet starts each
+    Python worker as a fork of a warm process (`workerfork`; the variables the raylet needs for
+    it). Returns None where this Ray's node API differs (the caller then uses `ray.init` alone).
     """
     try:
         from ray._private.node import Node
@@ -128,7 +148,7 @@ def start_lean_head(num_cpus: int, *, warm: bool = False) -> Any:
                     super().start_api_server(*args, **kwargs)
 
             def start_raylet(self, *args: Any, **kwargs: Any) -> None:
-                with dashboard_deps_found_by_name():
+                with dashboard_deps_found_by_name(), environment(worker_env or {}):
                     super().start_raylet(*args, **kwargs)
 
             def start_ray_processes(self, *args: Any, **kwargs: Any) -> None:
@@ -144,6 +164,8 @@ def start_lean_head(num_cpus: int, *, warm: bool = False) -> Any:
             include_log_monitor=False,  # type: ignore[arg-type] # a switch Ray annotates as str
             _system_config=system_config() if warm else None,
         )
+        if worker_env:
+            params.worker_path = SHIM
     except (ImportError, TypeError) as exc:
         log.debug("starting the embedded Ray with ray.init: its node API differs (%s)", exc)
         return None
@@ -161,10 +183,14 @@ def shutdown_embedded(head: Any) -> None:
         head.kill_all_processes(check_alive=False, allow_graceful=True)
 
 
-def init_embedded(*, trial_slots: int = 0, **kwargs: Any) -> tuple[Any, Any]:
+def init_embedded(
+    *, trial_slots: int = 0, worker_log: Path | None = None, **kwargs: Any
+) -> tuple[Any, Any, ExitStack]:
     """A new local Ray for this process, lean where it can be (`start_lean_head`): Ray's context,
-    and the head to hand to `shutdown_embedded` (None where `ray.init` started it). Its workers
-    start warm where the sweep runs ``trial_slots`` trials at once, one per CPU or more."""
+    the head to hand to `shutdown_embedded` (None where `ray.init` started it), and what to close
+    after it. Its workers start warm where the sweep runs ``trial_slots`` Keras trials at once,
+    one per CPU or more; where it runs any, they are forks of a process that imported what they
+    need (`workerfork`, its output in ``worker_log``)."""
     import ray
 
     # "local" always starts a new Ray; with no address Ray would join any cluster already
@@ -173,14 +199,25 @@ def init_embedded(*, trial_slots: int = 0, **kwargs: Any) -> tuple[Any, Any]:
     kwargs.update(address="local", include_dashboard=kwargs.get("include_dashboard", False))
     kwargs.setdefault("num_cpus", os.cpu_count() or 1)
     lean = set(kwargs) <= _LEAN_HEAD_KWARGS and not kwargs["include_dashboard"]
-    warm = worth_warming(trial_slots, int(kwargs["num_cpus"]))
-    head = start_lean_head(int(kwargs["num_cpus"]), warm=warm) if lean else None
-    if head is None:
-        return ray.init(**kwargs), None
-    # The node runs: the driver connects to it as to a cluster.
-    connect = {k: v for k, v in kwargs.items() if k not in ("address", "include_dashboard", "num_cpus")}
+    after = ExitStack()
     try:
-        return ray.init(address=head.address, **connect), head
+        worker_env = None
+        if lean and trial_slots > 0 and worker_log is not None and forking_chosen():
+            worker_env = after.enter_context(fork_server(worker_log)).env
+        # Forked workers start in milliseconds, when Tune asks for them; workers started ahead
+        # would hold `ray.init` until they registered, past the fork server's imports.
+        warm = worker_env is None and worth_warming(trial_slots, int(kwargs["num_cpus"]))
+        head = start_lean_head(int(kwargs["num_cpus"]), warm=warm, worker_env=worker_env) if lean else None
+        if head is None:
+            after.close()
+            return ray.init(**kwargs), None, after
+        # The node runs: the driver connects to it as to a cluster.
+        connect = {k: v for k, v in kwargs.items() if k not in ("address", "include_dashboard", "num_cpus")}
+        try:
+            return ray.init(address=head.address, **connect), head, after
+        except BaseException:
+            shutdown_embedded(head)
+            raise
     except BaseException:
-        shutdown_embedded(head)
+        after.close()
         raise

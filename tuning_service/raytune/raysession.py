@@ -374,6 +374,7 @@ def ray_session(
             **init_kwargs,
         }
         head = None  # the embedded Ray's node, where this process started it lean
+        after_head = ExitStack()  # what to close after it (its workers' fork server)
         if not embedded:
             kwargs["address"] = target_address
             target = parse_address(target_address)
@@ -389,7 +390,9 @@ def ray_session(
             if target_address.startswith("ray://"):
                 context = connect_client(lambda: ray.init(**kwargs), target_address)
             elif embedded:
-                context, head = init_embedded(trial_slots=trial_slots, **kwargs)
+                context, head, after_head = init_embedded(
+                    trial_slots=trial_slots, worker_log=log_dir / RAY_LOG, **kwargs
+                )
             else:
                 context = ray.init(**kwargs)
         except AuthenticationError:
@@ -426,4 +429,5 @@ def ray_session(
                     embedded_only.enter_context(resources_counted_in_driver())
                 yield where
         finally:
-            shutdown_embedded(head)
+            with after_head:
+                shutdown_embedded(head)

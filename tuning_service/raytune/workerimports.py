@@ -1,4 +1,7 @@
-"""What a Keras trial's worker imports, loaded by the embedded Ray's warm workers as they start.
+"""What a Keras trial's worker imports, loaded ahead by the worker fork server or by warm workers.
+
+The worker fork server (`workerfork`) imports all of it but Ray's own modules
+(`import_all_but_ray`) before it forks the embedded Ray's workers. Where workers are not forked:
 
 Ray imports this module in each Python worker it starts for an embedded sweep whose workers
 start warm (``preload_python_modules``, `warmworkers`), before the worker takes any task:
@@ -13,17 +16,50 @@ still starting when another actor frees up, and one held here for seconds by the
 be dropped again and again while trials are shorter than the import.
 """
 
+import importlib
 import os
+
+# The libraries Ray and Ray Tune load, besides TensorFlow's and their own: what a process that
+# forks workers can import ahead without Ray itself (`workerfork`).
+RAY_DEPENDENCIES = (
+    "google.protobuf",
+    "pyarrow",
+    "pyarrow.fs",
+    "fsspec",
+    "pydantic",
+    "rich",
+    "jsonschema",
+    "msgpack",
+    "yaml",
+    "filelock",
+    "tqdm",
+    "colorama",
+)
+
+
+def import_all_but_ray() -> None:
+    """What a trial's worker imports, but for Ray's and Ray Tune's own modules.
+
+    Ray reads its settings, and a worker the job it serves, from the environment as it loads
+    (into a singleton of its C++ core), so a process that forks workers for several jobs must
+    not have loaded it.
+    """
+    from tuning_service.core.leanimport import lean_import
+
+    lean_import("tensorflow")
+    import tuning_service.training.sharedgraph.model  # noqa: F401 - imported by the first step otherwise
+
+    for name in RAY_DEPENDENCIES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # a Ray that does without it
+            pass
 
 
 def import_all() -> None:
     """Everything a trial's first step would import (`python -m benchmarks.startup` times it alone)."""
-    from tuning_service.core.leanimport import lean_import
-
-    lean_import("tensorflow")
-
+    import_all_but_ray()
     import tuning_service.raytune.trainable  # noqa: F401 - Ray Tune, Keras and the training code
-    import tuning_service.training.sharedgraph.model  # noqa: F401 - imported by the first step otherwise
 
 
 if os.environ.get("RAY_JOB_ID", "x").strip("f") == "":

@@ -50,6 +50,7 @@ from tuning_service.data.catalog import load_job, ship_user_modules
 from tuning_service.raytune.recording import SweepRecording
 from tuning_service.raytune.schedulers import validate_scheduler
 from tuning_service.raytune.searchers import check_multi_objective, check_pairing, validate_searcher
+from tuning_service.raytune.workerfork import forking_chosen
 from tuning_service.store import Store, StoreError, check_database, open_store
 from tuning_service.sweeps.resume import TRIALS_DIR, Resume
 
@@ -122,6 +123,7 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
         check_fits(spec.cpus_per_trial, spec.gpus_per_trial, os.cpu_count() or 1, math.inf, "this machine")
     check_database(spec.db, spec.storage)  # an unreachable server fails here, within seconds
     _chosen_period()  # a bad TUNING_SERVICE_SNAPSHOT_S fails here, not in Tune
+    forking_chosen()  # and a bad TUNING_SERVICE_WORKER_FORK
     if spec.address not in (None, "local"):
         from tuning_service.raytune.raysession import connect_timeout
 

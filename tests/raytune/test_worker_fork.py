@@ -1,0 +1,198 @@
+"""The embedded Ray's workers are forks of one process that has imported TensorFlow (`workerfork`),
+started through the shim the raylet runs (`workershim`); without the server, Ray's own worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tuning_service.core.errors import InputError
+from tuning_service.raytune import workershim
+from tuning_service.raytune.workerfork import SWITCH_ENV, fork_server, forking_chosen
+
+SHIM = workershim.__file__
+# Stands in for Ray's worker script: says where and how it runs, then sleeps or exits.
+WORKER = r"""
+import json, os, sys, time
+print(json.dumps({
+    "pid": os.getpid(), "ppid": os.getppid(), "argv": sys.argv[1:], "cwd": os.getcwd(),
+    "marker": os.environ.get("MARKER"), "own_group": os.getpgid(0) == os.getpid(),
+    "tensorflow": "tensorflow" in sys.modules, "ray": "ray" in sys.modules,
+}), flush=True)
+if sys.argv[1] == "sleep":
+    time.sleep(120)
+sys.exit(int(sys.argv[1]))
+"""
+
+
+def _gone(pid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        stat = Path(f"/proc/{pid}/stat")
+        try:
+            if stat.read_text().rpartition(")")[2].split()[0] == "Z":  # ended, not yet reaped
+                return True
+        except OSError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _shim(env: dict[str, str], worker: Path, cwd: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, SHIM, *args],
+        env={**os.environ, **env, workershim.RAY_WORKER_ENV: str(worker), "MARKER": "from the shim"},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_shim_without_its_fork_server_becomes_rays_worker(tmp_path):
+    worker = tmp_path / "worker.py"
+    worker.write_text(WORKER)
+    for env in ({workershim.SOCKET_ENV: str(tmp_path / "no-server" / "socket")}, {}):
+        shim = _shim(env, worker, tmp_path, "3", "an argument")
+        out, _ = shim.communicate(timeout=30)
+        seen = json.loads(out)
+        assert shim.returncode == 3
+        assert seen["pid"] == shim.pid  # the shim's own process, replaced by the worker's script
+        assert seen["argv"] == ["3", "an argument"] and seen["marker"] == "from the shim"
+
+
+def test_the_switch_is_checked(monkeypatch):
+    monkeypatch.setenv(SWITCH_ENV, "0")
+    assert forking_chosen() is False
+    monkeypatch.setenv(SWITCH_ENV, "1")
+    assert forking_chosen() is True
+    monkeypatch.setenv(SWITCH_ENV, "yes")
+    with pytest.raises(InputError, match="TUNING_SERVICE_WORKER_FORK must be 1 .* or 0 .*not 'yes'"):
+        forking_chosen()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with fork_server(tmp_path_factory.mktemp("fork") / "server.log") as running:
+        yield running
+
+
+@pytest.mark.integration
+def test_a_worker_is_a_fork_of_the_server_with_the_shims_arguments_and_environment(server, tmp_path):
+    worker = tmp_path / "worker.py"
+    worker.write_text(WORKER)
+    shim = _shim(server.env, worker, tmp_path, "3", "an argument")
+    out, _ = shim.communicate(timeout=120)
+    seen = json.loads(out)  # written to the shim's own standard output
+    assert shim.returncode == 3  # the worker's exit status
+    assert seen["ppid"] == server.pid and seen["pid"] != shim.pid
+    assert seen["argv"] == ["3", "an argument"] and seen["cwd"] == str(tmp_path)
+    assert seen["marker"] == "from the shim" and seen["own_group"]
+    # TensorFlow came with the fork; Ray, which reads the worker's job as it loads, did not.
+    assert seen["tensorflow"] and not seen["ray"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_a_worker_ends_with_its_shim(server, tmp_path, how):
+    # SIGTERM (Ray's way to stop a worker) is passed on; a shim killed outright (the raylet gave
+    # up on it) has its worker killed by the server.
+    worker = tmp_path / "worker.py"
+    worker.write_text(WORKER)
+    shim = _shim(server.env, worker, tmp_path, "sleep")
+    assert shim.stdout is not None
+    seen = json.loads(shim.stdout.readline())
+    shim.send_signal(how)
+    shim.wait(timeout=30)
+    assert _gone(seen["pid"], within=10)
+
+
+@pytest.mark.integration
+def test_the_server_ends_and_removes_its_socket_when_its_driver_is_killed(tmp_path):
+    driver = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path\n"
+            "from tuning_service.raytune.workerfork import fork_server\n"
+            "with fork_server(Path(sys.argv[1])) as s:\n"
+            "    print(s.pid, s.env['TUNING_SERVICE_WORKER_FORK_SOCKET'], flush=True); time.sleep(120)\n",
+            str(tmp_path / "server.log"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert driver.stdout is not None
+    pid, path = driver.stdout.readline().split()
+    deadline = time.monotonic() + 60
+    while not Path(path).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert Path(path).exists()
+    driver.kill()
+    driver.wait()
+    assert _gone(int(pid), within=10)
+    assert not Path(path).parent.exists()
+
+
+# In a new process (the test session's own Ray would be reused): a Tune run of four trials on a
+# 2-CPU embedded Ray and an actor after it; for each, its worker's pid and parent, and whether
+# TensorFlow was imported before it started (neither imports it).
+SCRIPT = r"""
+import json, os, sys
+from pathlib import Path
+
+from tuning_service.raytune.raysession import prepare_environment, ray_session
+
+prepare_environment(None)
+import ray
+from ray import tune
+
+def seen():
+    parent = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return {"pid": os.getpid(), "ppid": os.getppid(), "tensorflow": "tensorflow" in sys.modules,
+            "forked": "tuning_service.raytune.workerfork" in parent}
+
+def trial(config):
+    tune.report(seen())
+
+with ray_session(None, Path(sys.argv[1]), trial_slots=2, num_cpus=2):
+    grid = tune.Tuner(
+        tune.with_resources(trial, {"cpu": 1}),
+        param_space={"n": tune.grid_search([1, 2, 3, 4])},
+        run_config=tune.RunConfig(storage_path=str(Path(sys.argv[1]) / "tune"), verbose=0),
+    ).fit()
+    trials = [{k: r.metrics[k] for k in ("pid", "ppid", "tensorflow", "forked")} for r in grid]
+
+    @ray.remote(num_cpus=1)
+    class Later:
+        def seen(self):
+            return seen()
+
+    later = ray.get(Later.remote().seen.remote())
+    server = os.environ.get("TUNING_SERVICE_WORKER_FORK_SOCKET")
+    print(json.dumps({"trials": trials, "later": later, "socket_in_driver": server}))
+"""
+
+
+@pytest.mark.integration
+def test_a_sweeps_trials_run_on_workers_forked_warm_and_nothing_is_left(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    workers = [*seen["trials"], seen["later"]]
+    parents = {w["ppid"] for w in workers}
+    # One fork server for all, the later actor's worker too (Ray starts it for the job).
+    assert len(parents) == 1 and all(w["forked"] for w in workers), seen
+    assert all(w["tensorflow"] for w in workers), seen
+    # Only the raylet's environment named the server, not the driver's.
+    assert seen["socket_in_driver"] is None
+    # The session stopped the server and its workers.
+    assert all(_gone(pid, within=15) for pid in [*parents, *(w["pid"] for w in workers)]), seen

@@ -1,0 +1,273 @@
+"""The embedded Ray's Python workers as forks of one process that has already done their imports.
+
+Every Ray worker is a new Python process that imports Ray and then, for a Keras trial,
+TensorFlow, Ray Tune and the training code: 3-5 s of one core each, before its first epoch,
+and the same pages read and built again in every worker. On 2 cores the sweep's two workers
+did this at once, after Ray's node had started them (`python -m benchmarks.startup`).
+
+Here one process, the fork server, starts with the sweep (before Ray's node) and does those
+imports once, while Ray starts. The raylet starts each worker with `workershim` in place of
+Ray's own worker script; the shim hands its arguments, environment, working directory and
+standard streams to the fork server over a Unix socket in a private folder, and the server
+forks a copy of itself that runs Ray's worker script with them. A worker so starts in
+milliseconds, shares the imported code's memory with the others, and a replaced worker is
+as warm as the first.
+
+The fork server only imports: TensorFlow's runtime (thread pools, devices, a GPU's context)
+starts in each worker, after the fork, as before. It runs one thread (forking a process that
+runs others can copy a lock another thread holds), stops when the sweep's driver ends, and
+its workers end with the raylet as any Ray worker does. Where it cannot start or fork, each
+shim starts Ray's own worker script instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import runpy
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuning_service.core.errors import InputError
+from tuning_service.raytune.workerimports import import_all_but_ray
+from tuning_service.raytune.workershim import RAY_WORKER_ENV, SOCKET_ENV
+
+log = logging.getLogger(__name__)
+
+SHIM = str(Path(__file__).with_name("workershim.py"))
+# 0: the raylet starts each worker as a new process, as Ray does (an escape hatch).
+SWITCH_ENV = "TUNING_SERVICE_WORKER_FORK"
+# How often the server checks that the driver that started it still runs.
+PARENT_CHECK_S = 0.5
+STOP_WAIT_S = 5.0
+MAX_REQUEST = 1 << 20
+
+
+def forking_chosen() -> bool:
+    """Whether the embedded Ray's workers are forked: ``TUNING_SERVICE_WORKER_FORK`` is 1 (the
+    default) or 0, checked; and this platform can fork and pass open files over a socket."""
+    value = os.environ.get(SWITCH_ENV, "").strip()
+    if value not in ("", "0", "1"):
+        raise InputError(
+            f"{SWITCH_ENV} must be 1 (the embedded Ray's workers are forked from a process that has "
+            f"imported TensorFlow; the default) or 0 (each starts as a new process), not {value!r}"
+        )
+    return value != "0" and hasattr(os, "fork") and hasattr(socket, "send_fds")
+
+
+def ray_worker_script() -> str:
+    """Ray's own Python worker script, which each forked worker runs."""
+    import ray._private.node
+
+    return str(Path(ray._private.node.__file__).parent / "workers" / "default_worker.py")
+
+
+@dataclass(frozen=True)
+class ForkServer:
+    pid: int
+    env: dict[str, str]  # what the raylet's environment needs for its workers to be forked
+
+
+@contextmanager
+def fork_server(log_file: Path) -> Iterator[ForkServer]:
+    """Run a fork server while this context is open.
+
+    The server's own output (TensorFlow's import messages, a failure) goes to ``log_file``.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="tuning-service-workers-"))  # mode 0700: this user's only
+    path = folder / "socket"
+    with open(log_file, "ab") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(path), str(os.getpid())],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            process_group=0,  # out of the terminal's Ctrl-C: the driver stops it
+        )
+    try:
+        yield ForkServer(server.pid, {SOCKET_ENV: str(path), RAY_WORKER_ENV: ray_worker_script()})
+    finally:
+        server.terminate()
+        try:
+            server.wait(STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    """A shim's request: its arguments, environment and working directory, and its streams."""
+    data, fds, _flags, _addr = socket.recv_fds(conn, MAX_REQUEST, 3)
+    buffer = bytearray(data)
+    while not buffer.endswith(b"\n"):
+        chunk = conn.recv(MAX_REQUEST)
+        if not chunk or len(buffer) > MAX_REQUEST:
+            for fd in fds:
+                os.close(fd)
+            raise ConnectionError("incomplete request")
+        buffer.extend(chunk)
+    if len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        raise ConnectionError("a request without the worker's three standard streams")
+    return json.loads(buffer), fds
+
+
+def _run_worker(request: dict[str, Any], fds: list[int]) -> int:
+    """In the fork: become the worker the raylet asked for, and run Ray's worker script."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.setpgid(0, 0)  # a process group of its own, as Ray gives each worker it starts
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    if "numpy" in sys.modules:  # its global generator: a new worker's own, not a copy of the server's
+        sys.modules["numpy"].random.seed()
+    script = os.environ[RAY_WORKER_ENV]
+    sys.argv = [script, *request["argv"]]
+    sys.path[0] = os.path.dirname(script)
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            return 0
+        if isinstance(code, int):
+            return code
+        print(code, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _fork(conn: socket.socket, closing: list[socket.socket | selectors.BaseSelector]) -> int | None:
+    """Fork a worker for the shim on ``conn``; the worker's pid (None where the request was bad)."""
+    try:
+        request, fds = _receive(conn)
+    except (OSError, ValueError) as exc:
+        print(f"refused a worker request: {exc}", file=sys.stderr, flush=True)
+        return None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            for item in closing:
+                item.close()
+            conn.close()
+            code = _run_worker(request, fds)
+        except BaseException:  # noqa: BLE001 - the fork must never return into the server's loop
+            traceback.print_exc()
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+    for fd in fds:
+        os.close(fd)
+    return pid
+
+
+def serve(path: str, parent: int) -> None:
+    """Accept shims on ``path`` and fork a worker for each, until ``parent`` (the driver) ends."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)  # before the imports: a shim that connects meanwhile waits in the backlog
+    listener.listen(64)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver's Ctrl-C is the driver's to handle
+    try:
+        _serve(listener, parent)
+    finally:  # the folder, where a driver killed outright could not remove it
+        shutil.rmtree(Path(path).parent, ignore_errors=True)
+
+
+def _serve(listener: socket.socket, parent: int) -> None:
+    """Import, then fork a worker for each shim that connects; runs on one thread throughout."""
+    import_all_but_ray()
+    if "ray" in sys.modules:  # forks would all serve the job Ray read when it loaded
+        print("the worker fork server loaded Ray; Ray's own workers start instead", file=sys.stderr)
+        return
+    if _tensorflow_runtime_started():  # its threads would be missing in the forks
+        print(
+            "the worker fork server started TensorFlow's runtime; Ray's own workers start instead",
+            file=sys.stderr,
+        )
+        return
+
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    workers: dict[int, socket.socket] = {}
+    while os.getppid() == parent:
+        for key, _events in selector.select(PARENT_CHECK_S):
+            if key.fileobj is listener:
+                conn, _ = listener.accept()
+                pid = _fork(conn, [selector, listener, *workers.values()])
+                if pid is None:
+                    conn.close()
+                    continue
+                conn.sendall(f"{pid}\n".encode())
+                workers[pid] = conn
+                selector.register(conn, selectors.EVENT_READ, pid)
+            else:  # a shim went away before its worker ended: the raylet gave up on it
+                pid = key.data
+                selector.unregister(key.fileobj)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        _reap(workers, selector)
+
+
+def _tensorflow_runtime_started() -> bool:
+    """Whether TensorFlow's eager runtime (its thread pools, devices) has started in this process."""
+    try:
+        context = importlib.import_module("tensorflow.python.eager.context")
+    except ImportError:
+        return False
+    return getattr(context.context(), "_context_handle", None) is not None
+
+
+def _reap(workers: dict[int, socket.socket], selector: selectors.BaseSelector) -> None:
+    """Tell each ended worker's shim how it ended."""
+    while workers:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = workers.pop(pid, None)
+        if conn is None:
+            continue
+        try:
+            selector.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        try:
+            conn.sendall(f"{os.waitstatus_to_exitcode(status)}\n".encode())
+        except OSError:
+            pass
+        conn.close()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], int(sys.argv[2]))
