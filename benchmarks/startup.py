@@ -145,6 +145,9 @@ class CpuSampler:
                 cmdline = command_line(pid)
                 if cmdline is None:
                     continue  # ended between the listing and the read
+                if not cmdline and kind is not None:  # ended, not yet reaped: its title is gone
+                    seen[pid] = (kind, cpu)
+                    continue
                 kind = self._kinds[pid] = _kind(pid, self.session, cmdline)
                 started = process_started(pid) if kind == "trial workers" else None
                 if started is not None:

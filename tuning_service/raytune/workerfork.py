@@ -196,8 +196,17 @@ def serve(path: str, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver's Ctrl-C is the driver's to handle
     try:
         _serve(listener, parent)
+    except SystemExit:  # SIGTERM: the driver is done
+        pass
+    except BaseException:  # noqa: BLE001 - said in the log; the shims start Ray's own workers
+        traceback.print_exc()
     finally:  # the folder, where a driver killed outright could not remove it
         shutil.rmtree(Path(path).parent, ignore_errors=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Without TensorFlow's teardown at the interpreter's exit (about a second), which the
+        # driver would wait for: this process holds nothing else to release.
+        os._exit(0)
 
 
 def _serve(listener: socket.socket, parent: int) -> None:
