@@ -385,11 +385,11 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     lines += ["", worker_table(alone, import_runs)]
     if all(r["to_first_worker_s"] is not None for r in runs):
         to_worker = statistics.median(r["to_first_worker_s"] for r in runs)
-        chain = sum(wall for _, wall, _ in alone)
+        chain = sum(wall for name, wall, _ in alone if name != FORK_SERVER)
         lines += [
             "",
-            f"- the first trial worker started {fmt(to_worker, 2)} s after the command (median); "
-            f"the first epoch came {fmt(first - to_worker, 2)} s after that, where one worker alone "
+            f"- the first trial worker was forked {fmt(to_worker, 2)} s after the command (median); "
+            f"the first epoch came {fmt(first - to_worker, 2)} s after that, where one forked worker alone "
             f"takes {fmt(chain, 2)} s: with the workers started when they are, the first epoch "
             f"comes no sooner than about {fmt(to_worker + chain, 2)} s",
         ]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tuning_service.raytune.warmworkers import system_config, worth_warming
-from tuning_service.raytune.workerfork import SHIM, fork_server, forking_chosen
+from tuning_service.raytune.workerfork import SHIM, ForkServer, fork_server, forking_chosen
 
 log = logging.getLogger(__name__)
 
@@ -184,13 +184,18 @@ def shutdown_embedded(head: Any) -> None:
 
 
 def init_embedded(
-    *, trial_slots: int = 0, worker_log: Path | None = None, **kwargs: Any
+    *,
+    trial_slots: int = 0,
+    worker_log: Path | None = None,
+    worker_forks: ForkServer | None = None,
+    **kwargs: Any,
 ) -> tuple[Any, Any, ExitStack]:
     """A new local Ray for this process, lean where it can be (`start_lean_head`): Ray's context,
     the head to hand to `shutdown_embedded` (None where `ray.init` started it), and what to close
-    after it. Its workers start warm where the sweep runs ``trial_slots`` Keras trials at once,
-    one per CPU or more; where it runs any, they are forks of a process that imported what they
-    need (`workerfork`, its output in ``worker_log``)."""
+    after it. Where the sweep runs Keras trials (``trial_slots`` at once), its workers are forks
+    of a process that imported what they need (`workerfork`): ``worker_forks``, one started
+    already, or else one started here, its output in ``worker_log``; where they are not forked,
+    they start warm where it runs a trial per CPU or more."""
     import ray
 
     # "local" always starts a new Ray; with no address Ray would join any cluster already
@@ -202,7 +207,9 @@ def init_embedded(
     after = ExitStack()
     try:
         worker_env = None
-        if lean and trial_slots > 0 and worker_log is not None and forking_chosen():
+        if lean and worker_forks is not None:
+            worker_env = worker_forks.env
+        elif lean and trial_slots > 0 and worker_log is not None and forking_chosen():
             worker_env = after.enter_context(fork_server(worker_log)).env
         # Forked workers start in milliseconds, when Tune asks for them; workers started ahead
         # would hold `ray.init` until they registered, past the fork server's imports.

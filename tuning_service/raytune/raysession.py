@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import socket
 import stat
 import sys
@@ -19,6 +20,7 @@ from tuning_service.core.errors import InputError, SweepError
 from tuning_service.raytune.embedded import init_embedded, shutdown_embedded
 from tuning_service.raytune.fixedresources import resources_counted_in_driver
 from tuning_service.raytune.warmworkers import plain_trial_actors
+from tuning_service.raytune.workerfork import ForkServer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -313,6 +315,15 @@ def check_fits(cpus_per_trial: float, gpus_per_trial: float, cpus: float, gpus: 
         )
 
 
+def _append(source: Path, dest: Path) -> None:
+    """Copy ``source``'s text to the end of ``dest``."""
+    try:
+        with open(source, "rb") as src, open(dest, "ab") as dst:
+            shutil.copyfileobj(src, dst)
+    except OSError as exc:
+        log.debug("could not copy %s: %s", source, exc)
+
+
 def _refresh_imported_ray() -> None:
     """Make an already imported Ray see the environment set above.
 
@@ -350,13 +361,19 @@ def ensure_local_token() -> None:
 
 @contextmanager
 def ray_session(
-    address: str | None, log_dir: Path, *, trial_slots: int = 0, **init_kwargs: Any
+    address: str | None,
+    log_dir: Path,
+    *,
+    trial_slots: int = 0,
+    worker_forks: ForkServer | None = None,
+    **init_kwargs: Any,
 ) -> Iterator[str]:
     """Use the Ray this process already runs, or start/join one and shut it down after.
 
     ``trial_slots``: how many Keras trials the sweep runs at once, at most (`warmworkers`);
-    0 for none or another trainable. Yields a description of where the sweep runs (for
-    records and messages).
+    0 for none or another trainable. ``worker_forks``: a fork server already started for an
+    embedded Ray's workers (`workerfork`; its log is copied into the sweep's Ray log). Yields a
+    description of where the sweep runs (for records and messages).
     """
     import ray
     from ray.exceptions import AuthenticationError
@@ -391,7 +408,7 @@ def ray_session(
                 context = connect_client(lambda: ray.init(**kwargs), target_address)
             elif embedded:
                 context, head, after_head = init_embedded(
-                    trial_slots=trial_slots, worker_log=log_dir / RAY_LOG, **kwargs
+                    trial_slots=trial_slots, worker_log=log_dir / RAY_LOG, worker_forks=worker_forks, **kwargs
                 )
             else:
                 context = ray.init(**kwargs)
@@ -431,3 +448,5 @@ def ray_session(
         finally:
             with after_head:
                 shutdown_embedded(head)
+            if worker_forks is not None:
+                _append(worker_forks.log, log_dir / RAY_LOG)

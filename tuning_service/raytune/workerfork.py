@@ -79,16 +79,16 @@ def ray_worker_script() -> str:
 class ForkServer:
     pid: int
     env: dict[str, str]  # what the raylet's environment needs for its workers to be forked
+    log: Path  # the server's own output (TensorFlow's import messages, a failure)
 
 
 @contextmanager
-def fork_server(log_file: Path) -> Iterator[ForkServer]:
-    """Run a fork server while this context is open.
-
-    The server's own output (TensorFlow's import messages, a failure) goes to ``log_file``.
-    """
+def fork_server(log_file: Path | None = None) -> Iterator[ForkServer]:
+    """Run a fork server while this context is open, its output in ``log_file`` (None: a file
+    in its private folder, for a server started before the sweep has a folder)."""
     folder = Path(tempfile.mkdtemp(prefix="tuning-service-workers-"))  # mode 0700: this user's only
     path = folder / "socket"
+    log_file = log_file or folder / "server.log"
     with open(log_file, "ab") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", __name__, str(path), str(os.getpid())],
@@ -98,7 +98,7 @@ def fork_server(log_file: Path) -> Iterator[ForkServer]:
             process_group=0,  # out of the terminal's Ctrl-C: the driver stops it
         )
     try:
-        yield ForkServer(server.pid, {SOCKET_ENV: str(path), RAY_WORKER_ENV: ray_worker_script()})
+        yield ForkServer(server.pid, {SOCKET_ENV: str(path), RAY_WORKER_ENV: ray_worker_script()}, log_file)
     finally:
         server.terminate()
         try:

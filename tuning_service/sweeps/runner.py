@@ -7,8 +7,10 @@ import math
 import os
 import secrets
 import shutil
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -50,7 +52,7 @@ from tuning_service.data.catalog import load_job, ship_user_modules
 from tuning_service.raytune.recording import SweepRecording
 from tuning_service.raytune.schedulers import validate_scheduler
 from tuning_service.raytune.searchers import check_multi_objective, check_pairing, validate_searcher
-from tuning_service.raytune.workerfork import forking_chosen
+from tuning_service.raytune.workerfork import ForkServer, forking_chosen
 from tuning_service.store import Store, StoreError, check_database, open_store
 from tuning_service.sweeps.resume import TRIALS_DIR, Resume
 
@@ -71,6 +73,8 @@ class PreparedSweep:
     # The sweep's objectives (the first is ``job.metric``; empty: the job's metric alone) and constraints.
     objectives: tuple[Objective, ...] = ()
     constraints: tuple[Constraint, ...] = ()
+    # A fork server started for the embedded Ray's workers before the data loads (`_workers_forked_early`).
+    worker_forks: ForkServer | None = None
 
 
 def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
@@ -154,13 +158,13 @@ def run_sweep(
     no trial produced a result.
     """
     prepared = replace(prepare(spec, job), trainable=trainable, stop=stop)
-    job = prepared.job
-    dataset = _load_data(job, spec)
-    store = open_store(spec.db, storage=spec.storage)
-    try:
-        return _run_recorded(prepared, dataset, store, progress)
-    finally:
-        store.close()
+    with _workers_forked_early(prepared) as prepared:
+        dataset = _load_data(prepared.job, spec)
+        store = open_store(spec.db, storage=spec.storage)
+        try:
+            return _run_recorded(prepared, dataset, store, progress)
+        finally:
+            store.close()
 
 
 def resume_sweep(
@@ -189,11 +193,51 @@ def resume_sweep(
             reinstate(row.sweep_id, trials_dir)
             job = load_job(row.job_ref)
             prepared = prepare(spec_of(row, db=db), job)
-            resume = plan_resume(store, row, prepared.job)
-            dataset = _load_data(prepared.job, prepared.spec)
-            return _run_recorded(prepared, dataset, store, progress, resume)
+            with _workers_forked_early(prepared) as prepared:
+                resume = plan_resume(store, row, prepared.job)
+                dataset = _load_data(prepared.job, prepared.spec)
+                return _run_recorded(prepared, dataset, store, progress, resume)
     finally:
         store.close()
+
+
+def _keras_slots(prepared: PreparedSweep) -> int:
+    """Keras trials the sweep runs at once, at most (0 for another trainable, or GPU trials)."""
+    from tuning_service.raytune.warmworkers import trial_slots
+
+    if prepared.trainable is not None:
+        return 0
+    spec = prepared.spec
+    return trial_slots(
+        os.cpu_count() or 1, spec.cpus_per_trial, spec.gpus_per_trial, spec.num_samples, spec.max_concurrent
+    )
+
+
+@contextmanager
+def _workers_forked_early(prepared: PreparedSweep) -> Iterator[PreparedSweep]:
+    """``prepared`` with a fork server for its embedded Ray's workers (`raytune.workerfork`),
+    started now, where its workers will be forked: the server's imports then run while the
+    driver loads the data and opens the store, not only while Ray starts."""
+    if (
+        prepared.spec.address not in (None, "local")
+        or _keras_slots(prepared) == 0
+        or not forking_chosen()
+        or _ray_running()  # the sweep runs on the Ray this process runs already
+    ):
+        yield prepared
+        return
+    from tuning_service.raytune.raysession import prepare_environment
+    from tuning_service.raytune.workerfork import fork_server
+
+    prepare_environment(prepared.spec.address)  # what the server's imports read
+    with fork_server() as server:
+        yield replace(prepared, worker_forks=server)
+
+
+def _ray_running() -> bool:
+    """Whether this process has started or joined a Ray already (without importing Ray)."""
+    ray = sys.modules.get("ray")
+    return ray is not None and bool(ray.is_initialized())
 
 
 def _load_data(job: Job, spec: SweepSpec) -> Any:
@@ -239,7 +283,6 @@ def _drive(
 ) -> SweepResult:
     """Run Ray Tune for the sweep in ``sweep_dir``, record it, write its files."""
     from tuning_service.raytune.raysession import prepare_environment, ray_session
-    from tuning_service.raytune.warmworkers import trial_slots
 
     spec, job = prepared.spec, prepared.job
 
@@ -249,18 +292,10 @@ def _drive(
     recording = SweepRecording(
         store, sweep_id, spec=spec, job=job, max_epochs=prepared.max_epochs, sweep_dir=sweep_dir
     )
-    # Keras trials at once, for an embedded Ray's warm workers (none for another trainable).
-    slots = 0
-    if prepared.trainable is None:
-        slots = trial_slots(
-            os.cpu_count() or 1,
-            spec.cpus_per_trial,
-            spec.gpus_per_trial,
-            spec.num_samples,
-            spec.max_concurrent,
-        )
     try:
-        with ray_session(spec.address, sweep_dir, trial_slots=slots) as where:
+        with ray_session(
+            spec.address, sweep_dir, trial_slots=_keras_slots(prepared), worker_forks=prepared.worker_forks
+        ) as where:
             recording.start(where)  # the sweep's RUNNING row exists before any trial starts
             # Tune's period variable, set for this sweep, goes back as it was: it must not pass for
             # the user's choice in a later sweep of this process, or in a driver it starts (10 s
