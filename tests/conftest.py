@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 from types import SimpleNamespace
+from typing import Any
 
 # Set before Keras, TensorFlow or Ray is imported anywhere in the session.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -135,3 +139,23 @@ def tiny_files() -> SimpleNamespace:
     return SimpleNamespace(
         images=IMAGES, mnist=write_mnist, fashion=write_fashion, cifar10=write_cifar10, table=write_table
     )
+
+
+@pytest.fixture
+def run_script():
+    """``run_script(script, *args, timeout=180, env=None)``: run a Python script in a new process
+    (where the test session's own Ray would not be reused), check that it exited 0, and return
+    what the last line it printed holds, as JSON."""
+
+    def run(script: str, *args: object, timeout: float = 180, env: dict[str, str] | None = None) -> Any:
+        done = subprocess.run(
+            [sys.executable, "-c", script, *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    return run

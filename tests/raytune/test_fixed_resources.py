@@ -3,10 +3,6 @@ trial, and never more trials at once than the node's CPUs hold."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
 # In a new process (the test session's own Ray would be reused): six 1-CPU trials of 0.5 s on a
@@ -55,12 +51,8 @@ def test_most_at_once_counts_overlaps():
 
 
 @pytest.mark.integration
-def test_an_embedded_rays_trials_take_no_placement_group_and_keep_to_its_cpus(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=180
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+def test_an_embedded_rays_trials_take_no_placement_group_and_keep_to_its_cpus(tmp_path, run_script):
+    seen = run_script(SCRIPT, tmp_path)
     assert len(seen["spans"]) == 6, seen
     # Tune's own resource manager makes a group for each of the six trials (checked: 6).
     assert seen["groups"] == 0, seen

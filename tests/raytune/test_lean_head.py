@@ -4,10 +4,7 @@ itself, and stops all it started."""
 
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
-import sys
 
 import pytest
 
@@ -38,12 +35,8 @@ print(json.dumps({"where": where, "inside": inside, "after": descendants(), "wai
 
 
 @pytest.mark.integration
-def test_the_embedded_ray_runs_without_the_monitors_and_leaves_no_process(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+def test_the_embedded_ray_runs_without_the_monitors_and_leaves_no_process(tmp_path, run_script):
+    seen = run_script(SCRIPT, tmp_path, timeout=120)
     assert seen["where"] == "embedded local Ray"
     inside = " ".join(seen["inside"])
     # The node runs (its GCS and raylet, and a worker for the task) ...

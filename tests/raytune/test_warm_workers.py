@@ -4,10 +4,7 @@ driver connects, and Tune's trial actors run on those workers."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -76,21 +73,13 @@ with ray_session(None, Path(sys.argv[1]), trial_slots=slots, num_cpus=2):
 """
 
 
-def _run(tmp_path, slots: int) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path), str(slots)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, SWITCH_ENV: "0"},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def _run(run_script, tmp_path, slots: int) -> dict:
+    return run_script(SCRIPT, tmp_path, slots, env={**os.environ, SWITCH_ENV: "0"})
 
 
 @pytest.mark.integration
-def test_a_trial_per_cpu_runs_on_the_workers_ray_started_warm(tmp_path):
-    seen = _run(tmp_path, slots=2)
+def test_a_trial_per_cpu_runs_on_the_workers_ray_started_warm(tmp_path, run_script):
+    seen = _run(run_script, tmp_path, slots=2)
     # Every trial found TensorFlow imported (the trainable itself never imports it) ...
     assert all(t["tensorflow"] for t in seen["trials"]), seen
     # ... in the workers Ray had started, one per CPU, as the driver connected (and kept while
@@ -103,9 +92,9 @@ def test_a_trial_per_cpu_runs_on_the_workers_ray_started_warm(tmp_path):
 
 
 @pytest.mark.integration
-def test_fewer_trials_than_cpus_start_no_worker_ahead(tmp_path):
+def test_fewer_trials_than_cpus_start_no_worker_ahead(tmp_path, run_script):
     # One trial at a time on two CPUs: a second warm worker would import TensorFlow for nothing.
-    seen = _run(tmp_path, slots=1)
+    seen = _run(run_script, tmp_path, slots=1)
     assert seen["before"] == [], seen
     assert not any(t["tensorflow"] for t in seen["trials"]), seen
 

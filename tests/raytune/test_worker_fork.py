@@ -181,12 +181,8 @@ with ray_session(None, Path(sys.argv[1]), trial_slots=2, num_cpus=2):
 
 
 @pytest.mark.integration
-def test_a_sweeps_trials_run_on_workers_forked_warm_and_nothing_is_left(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+def test_a_sweeps_trials_run_on_workers_forked_warm_and_nothing_is_left(tmp_path, run_script):
+    seen = run_script(SCRIPT, tmp_path, timeout=300)
     workers = [*seen["trials"], seen["later"]]
     parents = {w["ppid"] for w in workers}
     # One fork server for all, the later actor's worker too (Ray starts it for the job).
