@@ -114,6 +114,23 @@ def test_a_worker_ends_with_its_shim(server, tmp_path, how):
 
 
 @pytest.mark.integration
+def test_a_shim_stopped_while_its_worker_is_forked_leaves_no_worker(server, tmp_path):
+    # The raylet may stop a worker it has just started: the signal waits for the worker's pid.
+    worker = tmp_path / "worker.py"
+    worker.write_text(
+        f"import os, pathlib\npathlib.Path({str(tmp_path / 'pid')!r}).write_text(str(os.getpid()))\n{WORKER}"
+    )
+    for _ in range(5):
+        shim = _shim(server.env, worker, tmp_path, "sleep")
+        shim.send_signal(signal.SIGTERM)
+        shim.wait(timeout=30)
+        pid = tmp_path / "pid"
+        if pid.exists():
+            assert _gone(int(pid.read_text()), within=10)
+            pid.unlink()
+
+
+@pytest.mark.integration
 def test_the_server_ends_and_removes_its_socket_when_its_driver_is_killed(tmp_path):
     driver = subprocess.Popen(
         [

@@ -14,14 +14,17 @@ milliseconds, shares the imported code's memory with the others, and a replaced 
 as warm as the first.
 
 The fork server only imports: TensorFlow's runtime (thread pools, devices, a GPU's context)
-starts in each worker, after the fork, as before. It runs one thread (forking a process that
-runs others can copy a lock another thread holds), stops when the sweep's driver ends, and
-its workers end with the raylet as any Ray worker does. Where it cannot start or fork, each
-shim starts Ray's own worker script instead.
+starts in each worker, after the fork, as before, and the server refuses to fork once it has
+started (or once Ray is loaded). It starts no thread of its own (a fork copies a lock another
+thread holds, held forever); the only threads its libraries start, OpenBLAS's pool and
+jemalloc's, prepare for a fork themselves. It stops when the sweep's driver ends, and its
+workers end with the raylet as any Ray worker does. Where it cannot start or fork, each shim
+starts Ray's own worker script instead.
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import json
 import logging
@@ -178,6 +181,7 @@ def _fork(conn: socket.socket, closing: list[socket.socket | selectors.BaseSelec
             traceback.print_exc()
         finally:
             try:
+                atexit._run_exitfuncs()  # what the worker's interpreter would run as it exits
                 sys.stdout.flush()
                 sys.stderr.flush()
             finally:
@@ -210,7 +214,7 @@ def serve(path: str, parent: int) -> None:
 
 
 def _serve(listener: socket.socket, parent: int) -> None:
-    """Import, then fork a worker for each shim that connects; runs on one thread throughout."""
+    """Import, then fork a worker for each shim that connects (no thread of its own)."""
     import_all_but_ray()
     if "ray" in sys.modules:  # forks would all serve the job Ray read when it loaded
         print("the worker fork server loaded Ray; Ray's own workers start instead", file=sys.stderr)
@@ -233,8 +237,12 @@ def _serve(listener: socket.socket, parent: int) -> None:
                 if pid is None:
                     conn.close()
                     continue
-                conn.sendall(f"{pid}\n".encode())
                 workers[pid] = conn
+                try:
+                    conn.sendall(f"{pid}\n".encode())
+                except OSError:  # the shim is gone already: so must its worker be
+                    os.kill(pid, signal.SIGKILL)
+                    continue
                 selector.register(conn, selectors.EVENT_READ, pid)
             else:  # a shim went away before its worker ended: the raylet gave up on it
                 pid = key.data

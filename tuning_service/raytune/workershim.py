@@ -56,6 +56,22 @@ def _wait_gone(pid: int) -> int:
 
 
 def main(args: list[str]) -> int:
+    # SIGTERM or SIGINT (the raylet stopping this worker) go to the worker once it exists; one
+    # that comes before, while the server forks it, waits for its pid.
+    worker: list[int] = []
+    pending: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        if not worker:
+            pending.append(signum)
+            return
+        try:
+            os.kill(worker[0], signum)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
     path = os.environ.get(SOCKET_ENV)
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -66,26 +82,23 @@ def main(args: list[str]) -> int:
         socket.send_fds(conn, [request + b"\n"], [0, 1, 2])
     except OSError:
         conn.close()
+        if pending:
+            return 128 + pending[0]
         _exec_ray_worker(args)
     buffer = bytearray()
     reply = _read_line(conn, buffer)
     if reply is None:  # the server could not fork: start the worker as Ray would
         conn.close()
+        if pending:
+            return 128 + pending[0]
         _exec_ray_worker(args)
         return 1  # pragma: no cover - exec does not return
-    pid = int(reply)
-
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    worker.append(int(reply))
+    for signum in pending:
+        forward(signum, None)
     status = _read_line(conn, buffer)
     if status is None:  # the server stopped first; the worker runs on without it
-        return _wait_gone(pid)
+        return _wait_gone(worker[0])
     return int(status)
 
 
