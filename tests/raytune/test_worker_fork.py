@@ -99,6 +99,29 @@ def test_a_worker_is_a_fork_of_the_server_with_the_shims_arguments_and_environme
 
 
 @pytest.mark.integration
+def test_a_shim_waits_for_a_server_still_starting(tmp_path):
+    # The raylet may start a worker before the server, started just before it, has bound its socket.
+    folder = tmp_path / "server"
+    folder.mkdir(mode=0o700)
+    path = folder / "socket"
+    worker = tmp_path / "worker.py"
+    worker.write_text(WORKER)
+    shim = _shim({workershim.SOCKET_ENV: str(path)}, worker, tmp_path, "0")
+    time.sleep(1.0)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tuning_service.raytune.workerfork", str(path), str(os.getpid())],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        out, _ = shim.communicate(timeout=120)
+        assert shim.returncode == 0 and json.loads(out)["ppid"] == server.pid
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
 def test_a_worker_ends_with_its_shim(server, tmp_path, how):
     # SIGTERM (Ray's way to stop a worker) is passed on; a shim killed outright (the raylet gave

@@ -18,6 +18,9 @@ import sys
 # Set in the raylet's environment by `workerfork.fork_server`.
 SOCKET_ENV = "TUNING_SERVICE_WORKER_FORK_SOCKET"
 RAY_WORKER_ENV = "TUNING_SERVICE_RAY_WORKER"
+# How long a shim waits for a server that has not bound its socket yet (Python's start and a
+# few imports, longer on a busy machine), before it starts Ray's own worker.
+SERVER_START_S = 20.0
 
 
 def _read_line(conn: socket.socket, buffer: bytearray) -> bytes | None:
@@ -33,6 +36,22 @@ def _read_line(conn: socket.socket, buffer: bytearray) -> bytes | None:
     line, _, rest = bytes(buffer).partition(b"\n")
     buffer[:] = rest
     return line
+
+
+def _connect(conn: socket.socket, path: str) -> None:
+    """Connect to the server's socket, waiting while the server, started just before, binds it."""
+    import time
+
+    deadline = time.monotonic() + SERVER_START_S
+    while True:
+        try:
+            conn.connect(path)
+            return
+        except (FileNotFoundError, ConnectionRefusedError):
+            # Its folder goes when the server or the driver ends: then there is nothing to wait for.
+            if not os.path.isdir(os.path.dirname(path)) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _exec_ray_worker(args: list[str]) -> None:
@@ -77,7 +96,7 @@ def main(args: list[str]) -> int:
     try:
         if not path:
             raise OSError("no fork server")
-        conn.connect(path)
+        _connect(conn, path)
         request = json.dumps({"argv": args, "env": dict(os.environ), "cwd": os.getcwd()}).encode()
         socket.send_fds(conn, [request + b"\n"], [0, 1, 2])
     except OSError:
