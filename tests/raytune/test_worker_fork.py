@@ -8,13 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from tuning_service.core.errors import InputError
-from tuning_service.raytune import workershim
+from tuning_service.raytune import workerfork, workershim
 from tuning_service.raytune.workerfork import SWITCH_ENV, fork_server, forking_chosen
 
 SHIM = workershim.__file__
@@ -178,6 +179,20 @@ def test_the_server_ends_and_removes_its_socket_when_its_driver_is_killed(tmp_pa
     driver.wait()
     assert _gone(int(pid), within=10)
     assert not Path(path).parent.exists()
+
+
+def test_a_new_server_removes_the_folders_of_servers_whose_driver_is_gone(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    abandoned, running, unknown = (tmp_path / f"{workerfork.FOLDER_PREFIX}{name}" for name in ("a", "b", "c"))
+    for folder in (abandoned, running, unknown):
+        folder.mkdir()
+    (abandoned / workerfork.OWNER).write_text(gone.stdout.strip())  # a driver that has ended
+    (running / workerfork.OWNER).write_text(str(os.getpid()))
+    workerfork._remove_abandoned()
+    assert not abandoned.exists() and running.exists() and unknown.exists()  # unknown: being made
 
 
 # In a new process (the test session's own Ray would be reused): a Tune run of four trials on a

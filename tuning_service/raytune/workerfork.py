@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 SHIM = str(Path(__file__).with_name("workershim.py"))
 # 0: the raylet starts each worker as a new process, as Ray does (an escape hatch).
 SWITCH_ENV = "TUNING_SERVICE_WORKER_FORK"
+FOLDER_PREFIX = "tuning-service-workers-"
+OWNER = "driver.pid"  # in each server's folder: the process that started it
 # How often the server checks that the driver that started it still runs.
 PARENT_CHECK_S = 0.5
 STOP_WAIT_S = 5.0
@@ -89,7 +91,9 @@ class ForkServer:
 def fork_server(log_file: Path | None = None) -> Iterator[ForkServer]:
     """Run a fork server while this context is open, its output in ``log_file`` (None: a file
     in its private folder, for a server started before the sweep has a folder)."""
-    folder = Path(tempfile.mkdtemp(prefix="tuning-service-workers-"))  # mode 0700: this user's only
+    _remove_abandoned()
+    folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))  # mode 0700: this user's only
+    (folder / OWNER).write_text(str(os.getpid()))
     path = folder / "socket"
     log_file = log_file or folder / "server.log"
     with open(log_file, "ab") as out:
@@ -113,6 +117,20 @@ def fork_server(log_file: Path | None = None) -> Iterator[ForkServer]:
             server.kill()
             server.wait()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_abandoned() -> None:
+    """Remove the folders of fork servers whose driver is gone: both remove theirs as they end,
+    but a session killed outright (the machine's memory killer, a kill of every process) cannot."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*"):
+        try:
+            if folder.stat().st_uid != os.getuid():
+                continue
+            os.kill(int((folder / OWNER).read_text()), 0)
+        except ProcessLookupError:  # its driver has ended
+            shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, ValueError):  # being made (no owner yet), or its driver runs
+            continue
 
 
 def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
