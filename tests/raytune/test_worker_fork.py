@@ -247,3 +247,51 @@ def test_a_sweeps_trials_run_on_workers_forked_warm_and_nothing_is_left(tmp_path
     assert seen["socket_in_driver"] is None
     # The session stopped the server and its workers.
     assert all(_gone(pid, within=15) for pid in [*parents, *(w["pid"] for w in workers)]), seen
+
+
+# In a new process (without the test session's Ray, so the sweep starts its own fork server):
+# a sweep whose input is refused after its fork server started (its --sweep-id names a sweep
+# that exists, which only the results folder can tell).
+REFUSED = r"""
+import json, os, sys, tempfile
+from pathlib import Path
+
+tempfile.tempdir = sys.argv[1]
+from tuning_service.core.errors import InputError
+from tuning_service.core.spec import SweepSpec
+from tuning_service.raytune import workerfork
+from tuning_service.sweeps.runner import run_sweep
+
+started = []
+real = workerfork.fork_server
+
+def recorded(*args, **kwargs):
+    cm = real(*args, **kwargs)
+    class Recorded:
+        def __enter__(self):
+            server = cm.__enter__()
+            started.append(server.pid)
+            return server
+        def __exit__(self, *exc):
+            return cm.__exit__(*exc)
+    return Recorded()
+
+workerfork.fork_server = recorded
+storage = Path(sys.argv[1]) / "results"
+(storage / "digits" / "20260101-000000-abcdef").mkdir(parents=True)
+spec = SweepSpec(job="digits", storage=str(storage), sweep_id="20260101-000000-abcdef")
+try:
+    run_sweep(spec)
+except InputError as exc:
+    print(json.dumps({"error": str(exc), "started": started}))
+"""
+
+
+@pytest.mark.integration
+def test_input_refused_after_the_fork_server_started_leaves_nothing(tmp_path, run_script):
+    seen = run_script(REFUSED, tmp_path)
+    assert "that sweep exists already" in seen["error"]
+    (pid,) = seen["started"]  # the server started before the check that refused the input ...
+    assert _gone(pid, within=10)  # ... and ended with it, its folder removed
+    assert not list(tmp_path.glob(f"{workerfork.FOLDER_PREFIX}*"))
+    assert [p.name for p in (tmp_path / "results" / "digits").iterdir()] == ["20260101-000000-abcdef"]
