@@ -73,6 +73,11 @@ def test_the_switch_is_checked(monkeypatch):
     assert forking_chosen() is False
     monkeypatch.setenv(SWITCH_ENV, "1")
     assert forking_chosen() is True
+    monkeypatch.delenv(SWITCH_ENV)
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert forking_chosen() is False  # by default on Linux only
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert forking_chosen() is True
     monkeypatch.setenv(SWITCH_ENV, "yes")
     with pytest.raises(InputError, match="TUNING_SERVICE_WORKER_FORK must be 1 .* or 0 .*not 'yes'"):
         forking_chosen()

@@ -1,9 +1,9 @@
 """Warm workers: the embedded Ray starts its trial workers, importing TensorFlow, as the driver connects.
 
 Where the embedded Ray's workers are forked from a process that has imported TensorFlow
-(`workerfork`, the default on Linux and macOS) they start warm anyway, when Tune asks for them;
-these are the workers where they are not (``TUNING_SERVICE_WORKER_FORK=0``, a platform without
-fork). `plain_trial_actors` serves both.
+(`workerfork`, the default on Linux) they start warm anyway, when Tune asks for them; these are
+the workers where they are not (``TUNING_SERVICE_WORKER_FORK=0``, other platforms by default).
+`plain_trial_actors` serves both.
 
 Without them, Ray starts a trial's worker process only when Tune asks for the trial's actor,
 and the worker then imports Ray, Tune and TensorFlow (about 2.3 s on 2 cores) after Ray's

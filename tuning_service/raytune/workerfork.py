@@ -62,15 +62,18 @@ MAX_REQUEST = 1 << 20
 
 
 def forking_chosen() -> bool:
-    """Whether the embedded Ray's workers are forked: ``TUNING_SERVICE_WORKER_FORK`` is 1 (the
-    default) or 0, checked; and this platform can fork and pass open files over a socket."""
+    """Whether the embedded Ray's workers are forked: ``TUNING_SERVICE_WORKER_FORK`` is 1 or 0,
+    checked; unset, on Linux only. macOS' system libraries are not safe to use in a fork of a
+    process that loaded them (Python's multiprocessing spawns there for that), and this is
+    untested there; 1 turns it on wherever the platform can fork and pass open files."""
     value = os.environ.get(SWITCH_ENV, "").strip()
     if value not in ("", "0", "1"):
         raise InputError(
             f"{SWITCH_ENV} must be 1 (the embedded Ray's workers are forked from a process that has "
-            f"imported TensorFlow; the default) or 0 (each starts as a new process), not {value!r}"
+            f"imported TensorFlow; the default on Linux) or 0 (each starts as a new process), not {value!r}"
         )
-    return value != "0" and hasattr(os, "fork") and hasattr(socket, "send_fds")
+    wanted = value == "1" or (value == "" and sys.platform.startswith("linux"))
+    return wanted and hasattr(os, "fork") and hasattr(socket, "send_fds")
 
 
 def ray_worker_script() -> str:
