@@ -33,7 +33,6 @@ RAY_DEPENDENCIES = (
     "yaml",
     "filelock",
     "tqdm",
-    "colorama",
 )
 
 
