@@ -294,18 +294,24 @@ def test_warm_start_configs_run_first(ray_local, storage, tmp_path, capsys):
     assert any(c["learning_rate"] == 0.0123 and c["units"] == 16 for c in configs)
 
 
+TRIALS = 32
+
+
 def test_short_trials_use_every_slot(ray_local, storage):
     # Trials far shorter than a worker's TensorFlow import. Tune kills an actor still in
     # setup when another frees up; while setup imported TensorFlow, a slot that lost
     # that race once lost it for the rest of the sweep (seen in benchmarks.telco: one
     # worker ran all 581 epochs). This checks the outcome, both slots training; the
-    # race itself depends on timing and is not forced here.
+    # race itself depends on timing and is not forced here. With the workers forked warm
+    # (`raytune.workerfork`) the first worker can run a dozen such trials before the second
+    # has started (the CI saw it once: one worker ran all 12): the sweep must outlast a
+    # worker's start for the check to mean anything.
     result = run_sweep(
         _spec(
             storage,
             searcher="random",
             scheduler="fifo",
-            num_samples=12,
+            num_samples=TRIALS,
             max_epochs=1,
             cpus_per_trial=1,
             max_concurrent=None,
@@ -315,5 +321,5 @@ def test_short_trials_use_every_slot(ray_local, storage):
     pids = set()
     for path in (result.sweep_dir / "trials").glob("*/result.json"):
         pids.update(json.loads(line)["pid"] for line in path.read_text().splitlines() if line.strip())
-    assert len(result.trials) == 12
-    assert len(pids) == 2, f"12 one-epoch trials on 2 slots ran in {len(pids)} worker process(es)"
+    assert len(result.trials) == TRIALS
+    assert len(pids) == 2, f"{TRIALS} one-epoch trials on 2 slots ran in {len(pids)} worker process(es)"
