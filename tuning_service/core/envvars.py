@@ -43,14 +43,15 @@ def positive_seconds(name: str, default: float) -> float:
 
 
 @contextmanager
-def env_restored(name: str) -> Iterator[None]:
-    """Environment variable ``name`` put back as it was (or unset again) when the block ends,
-    whatever the block set it to."""
-    before = os.environ.get(name)
+def env_restored(*names: str) -> Iterator[None]:
+    """Environment variables ``names`` put back as they were (or unset again) when the block
+    ends, whatever the block set them to."""
+    before = {name: os.environ.get(name) for name in names}
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from tuning_service.core.envvars import env_restored
 from tuning_service.raytune.warmworkers import system_config, worth_warming
 from tuning_service.raytune.workerfork import SHIM, ForkServer, fork_server, forking_chosen
 
@@ -97,22 +98,6 @@ def dashboard_deps_found_by_name() -> Iterator[None]:
         utils.get_dashboard_dependency_error = rays_check
 
 
-@contextmanager
-def environment(values: Mapping[str, str]) -> Iterator[None]:
-    """These environment variables set in this process while the context is open (for a
-    process it starts to inherit)."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def _installed() -> None:
     return None
 
@@ -148,7 +133,9 @@ def start_lean_head(num_cpus: int, *, warm: bool = False, worker_env: dict[str, 
                     super().start_api_server(*args, **kwargs)
 
             def start_raylet(self, *args: Any, **kwargs: Any) -> None:
-                with dashboard_deps_found_by_name(), environment(worker_env or {}):
+                # The raylet inherits this process's environment, and its workers the raylet's.
+                with dashboard_deps_found_by_name(), env_restored(*(worker_env or {})):
+                    os.environ.update(worker_env or {})
                     super().start_raylet(*args, **kwargs)
 
             def start_ray_processes(self, *args: Any, **kwargs: Any) -> None:
