@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -142,21 +143,36 @@ def test_a_worker_ends_with_its_shim(server, tmp_path, how):
     assert _gone(seen["pid"], within=10)
 
 
-@pytest.mark.integration
-def test_a_shim_stopped_while_its_worker_is_forked_leaves_no_worker(server, tmp_path):
-    # The raylet may stop a worker it has just started: the signal waits for the worker's pid.
-    worker = tmp_path / "worker.py"
-    worker.write_text(
-        f"import os, pathlib\npathlib.Path({str(tmp_path / 'pid')!r}).write_text(str(os.getpid()))\n{WORKER}"
-    )
-    for _ in range(5):
-        shim = _shim(server.env, worker, tmp_path, "sleep")
-        shim.send_signal(signal.SIGTERM)
-        shim.wait(timeout=30)
-        pid = tmp_path / "pid"
-        if pid.exists():
-            assert _gone(int(pid.read_text()), within=10)
-            pid.unlink()
+def test_a_shim_stopped_while_its_worker_is_forked_passes_the_signal_on(tmp_path):
+    # The raylet may stop a worker it has just started, before the server has said the worker's
+    # pid: the signal waits for it. A server of the test's own holds its answer until the shim
+    # has had SIGTERM, so the signal comes while the worker is being forked, every time.
+    path = tmp_path / "socket"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+    shim = _shim({workershim.SOCKET_ENV: str(path)}, tmp_path / "unused.py", tmp_path, "sleep")
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        listener.settimeout(60)
+        conn, _ = listener.accept()
+        with conn:
+            _data, fds, _flags, _addr = socket.recv_fds(conn, 1 << 20, 3)
+            for fd in fds:
+                os.close(fd)
+            shim.send_signal(signal.SIGTERM)
+            time.sleep(0.5)  # the shim's handler has run: it holds the signal, with no pid yet
+            assert shim.poll() is None
+            conn.sendall(f"{worker.pid}\n".encode())
+            assert worker.wait(timeout=30) == -signal.SIGTERM  # the held signal reached the worker
+            conn.sendall(b"143\n")  # what the server says once its worker has ended
+            assert shim.wait(timeout=30) == 143
+    finally:
+        listener.close()
+        worker.kill()
+        worker.wait()
+        shim.kill()
+        shim.wait()
 
 
 @pytest.mark.integration
