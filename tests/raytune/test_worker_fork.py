@@ -143,6 +143,7 @@ def test_a_worker_ends_with_its_shim(server, tmp_path, how):
     assert _gone(seen["pid"], within=10)
 
 
+@pytest.mark.integration
 def test_a_shim_stopped_while_its_worker_is_forked_passes_the_signal_on(tmp_path):
     # The raylet may stop a worker it has just started, before the server has said the worker's
     # pid: the signal waits for it. A server of the test's own holds its answer until the shim
