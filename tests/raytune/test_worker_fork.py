@@ -276,6 +276,7 @@ def test_a_sweeps_trials_run_on_workers_forked_warm_and_nothing_is_left(tmp_path
 # that exists, which only the results folder can tell).
 REFUSED = r"""
 import json, os, sys, tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 tempfile.tempdir = sys.argv[1]
@@ -287,16 +288,11 @@ from tuning_service.sweeps.runner import run_sweep
 started = []
 real = workerfork.fork_server
 
+@contextmanager
 def recorded(*args, **kwargs):
-    cm = real(*args, **kwargs)
-    class Recorded:
-        def __enter__(self):
-            server = cm.__enter__()
-            started.append(server.pid)
-            return server
-        def __exit__(self, *exc):
-            return cm.__exit__(*exc)
-    return Recorded()
+    with real(*args, **kwargs) as server:
+        started.append(server.pid)
+        yield server
 
 workerfork.fork_server = recorded
 storage = Path(sys.argv[1]) / "results"

@@ -60,6 +60,16 @@ def _exec_ray_worker(args: list[str]) -> None:
     os.execv(sys.executable, [sys.executable, worker, *args])
 
 
+def _without_server(conn: socket.socket, args: list[str], pending: list[int]) -> int:
+    """No worker from the server: become Ray's own worker, unless the raylet has already asked
+    this one to stop (then exit as that signal would have ended it)."""
+    conn.close()
+    if pending:
+        return 128 + pending[0]
+    _exec_ray_worker(args)
+    return 1  # pragma: no cover - exec does not return
+
+
 def _wait_gone(pid: int) -> int:
     """Wait for a worker whose fork server is gone, polling (it is not this process's child)."""
     import time
@@ -100,18 +110,11 @@ def main(args: list[str]) -> int:
         request = json.dumps({"argv": args, "env": dict(os.environ), "cwd": os.getcwd()}).encode()
         socket.send_fds(conn, [request + b"\n"], [0, 1, 2])
     except OSError:
-        conn.close()
-        if pending:
-            return 128 + pending[0]
-        _exec_ray_worker(args)
+        return _without_server(conn, args, pending)
     buffer = bytearray()
     reply = _read_line(conn, buffer)
     if reply is None:  # the server could not fork: start the worker as Ray would
-        conn.close()
-        if pending:
-            return 128 + pending[0]
-        _exec_ray_worker(args)
-        return 1  # pragma: no cover - exec does not return
+        return _without_server(conn, args, pending)
     worker.append(int(reply))
     for signum in pending:
         forward(signum, None)
