@@ -19,6 +19,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+# No worker fork server outlives its sweep (`raytune.workerkeep`): the suite leaves no process
+# behind. The tests of kept servers turn it back on and stop theirs.
+os.environ["TUNING_SERVICE_WORKERS_KEEP_S"] = "0"
 # Keras' dataset cache, where the digits job keeps its split: a folder of the session's (shared
 # with the sweeps it starts), not the user's home; removed by the process that made it.
 if "KERAS_HOME" not in os.environ:

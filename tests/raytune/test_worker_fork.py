@@ -1,5 +1,7 @@
 """The embedded Ray's workers are forks of one process that has imported TensorFlow (`workerfork`),
-started through the shim the raylet runs (`workershim`); without the server, Ray's own worker."""
+started through the shim the raylet runs (`workershim`); without the server, Ray's own worker.
+A server kept between sweeps (`workerkeep`) is held by each sweep in turn, ends once idle, is
+replaced where a file it imported changed, and keeps none of a sweep's secrets."""
 
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from tuning_service.core.errors import InputError
-from tuning_service.raytune import workerfork, workershim
-from tuning_service.raytune.workerfork import SWITCH_ENV, fork_server, forking_chosen
+from tuning_service.raytune import workerfork, workerkeep, workershim
+from tuning_service.raytune.workerfork import SERVER_PID, SWITCH_ENV, fork_server, forking_chosen
+from tuning_service.raytune.workerkeep import KEEP_ENV, keep_seconds, kept_fork_server
 
 SHIM = workershim.__file__
 # Stands in for Ray's worker script: says where and how it runs, then sleeps or exits.
@@ -313,3 +316,122 @@ def test_input_refused_after_the_fork_server_started_leaves_nothing(tmp_path, ru
     assert _gone(pid, within=10)  # ... and ended with it, its folder removed
     assert not list(tmp_path.glob(f"{workerfork.FOLDER_PREFIX}*"))
     assert [p.name for p in (tmp_path / "results" / "digits").iterdir()] == ["20260101-000000-abcdef"]
+
+
+def test_the_keep_time_is_checked(monkeypatch):
+    monkeypatch.delenv(KEEP_ENV)
+    assert keep_seconds() == workerkeep.DEFAULT_KEEP_S
+    monkeypatch.setenv(KEEP_ENV, " 0 ")
+    assert keep_seconds() == 0
+    monkeypatch.setenv(KEEP_ENV, "2.5")
+    assert keep_seconds() == 2.5
+    for bad in ("-1", "soon", "inf", "nan"):
+        monkeypatch.setenv(KEEP_ENV, bad)
+        with pytest.raises(InputError, match=rf"{KEEP_ENV} must be .*\(a number >= 0; 0: .*not '{bad}'"):
+            keep_seconds()
+
+
+def test_only_a_folder_of_this_users_alone_is_used(tmp_path):
+    assert workerkeep._private(tmp_path / "new")  # made, mode 0700
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+    assert workerkeep._private(tmp_path / "new")  # there already, and private
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    assert not workerkeep._private(shared)
+    (tmp_path / "link").symlink_to(tmp_path / "new")
+    assert not workerkeep._private(tmp_path / "link")  # a link someone else may have placed
+
+
+def test_the_folder_follows_what_the_imports_read(monkeypatch):
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    first = workerkeep.kept_folder()
+    monkeypatch.setenv("TUNING_SERVICE_DB_PASSWORD", "not part of it")
+    assert workerkeep.kept_folder() == first
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert workerkeep.kept_folder() != first
+    assert first.name.startswith(f"{workerkeep.KEPT_PREFIX}{os.getuid()}-")
+
+
+def _environ(pid: int) -> dict[str, str]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(p.decode().partition("=")[::2] for p in pairs if p)
+
+
+def _forked_by(env: dict[str, str], tmp_path: Path) -> int:
+    worker = tmp_path / "worker.py"
+    worker.write_text(WORKER)
+    shim = _shim(env, worker, tmp_path, "0")
+    out, _ = shim.communicate(timeout=120)
+    assert shim.returncode == 0
+    return int(json.loads(out)["ppid"])
+
+
+@pytest.mark.integration
+def test_a_kept_server_serves_sweep_after_sweep_then_ends_when_idle(tmp_path, monkeypatch):
+    folder = tmp_path / "kept"
+    monkeypatch.setattr(workerkeep, "kept_folder", lambda: folder)
+    # Python imports sitecustomize from PYTHONPATH as it starts: a file the server imported.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "a secret of this sweep's")
+    started: list[int] = []
+    try:
+        with kept_fork_server(2.0) as first:
+            started.append(first.pid)
+            assert _forked_by(first.env, tmp_path) == first.pid
+            assert "RAY_AUTH_TOKEN" not in _environ(first.pid)  # started with what its imports read only
+            assert _environ(first.pid)["PYTHONPATH"] == str(site)
+        with kept_fork_server(2.0) as second:  # the next sweep, within the keep time
+            assert second.pid == first.pid
+            assert _forked_by(second.env, tmp_path) == first.pid
+            time.sleep(3.0)  # held: it does not end however long the sweep runs
+            assert not _gone(first.pid, within=0.1)
+        # An edited module: the server hands its socket over to a new one, and ends.
+        os.utime(site / "sitecustomize.py", ns=(time.time_ns(), time.time_ns() + 10**9))
+        with kept_fork_server(2.0) as third:
+            started.append(third.pid)
+            assert third.pid != first.pid
+            assert _gone(first.pid, within=10)
+            assert _forked_by(third.env, tmp_path) == third.pid
+        assert "sitecustomize.py changed since this kept server imported it" in third.log.read_text()
+        # Idle past its keep time: it ends, its socket and pid file with it; the folder stays.
+        assert _gone(third.pid, within=15)
+        assert not (folder / "socket").exists() and not (folder / SERVER_PID).exists()
+        assert folder.is_dir()
+    finally:
+        for pid in started:
+            if not _gone(pid, within=0.1):
+                os.kill(pid, 9)
+
+
+@pytest.mark.integration
+def test_a_kept_server_whose_driver_is_killed_ends_when_idle(tmp_path):
+    folder = tmp_path / "kept"
+    driver = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path\n"
+            "from tuning_service.raytune import workerkeep\n"
+            "workerkeep.kept_folder = lambda: Path(sys.argv[1])\n"
+            "with workerkeep.kept_fork_server(1.0) as s:\n"
+            "    print(s.pid, flush=True); time.sleep(120)\n",
+            str(folder),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert driver.stdout is not None
+    pid = int(driver.stdout.readline())
+    try:
+        time.sleep(2.0)  # longer than the keep time: held all the while
+        assert not _gone(pid, within=0.1)
+        driver.kill()
+        driver.wait()
+        assert _gone(pid, within=60)  # after its imports, once idle for its keep time
+    finally:
+        if not _gone(pid, within=0.1):
+            os.kill(pid, 9)

@@ -315,10 +315,11 @@ def check_fits(cpus_per_trial: float, gpus_per_trial: float, cpus: float, gpus: 
         )
 
 
-def _append(source: Path, dest: Path) -> None:
-    """Copy ``source``'s text to the end of ``dest``."""
+def _append(source: Path, dest: Path, start: int = 0) -> None:
+    """Copy ``source``'s text from byte ``start`` on to the end of ``dest``."""
     try:
         with open(source, "rb") as src, open(dest, "ab") as dst:
+            src.seek(start)
             shutil.copyfileobj(src, dst)
     except OSError as exc:
         log.debug("could not copy %s: %s", source, exc)
@@ -449,4 +450,4 @@ def ray_session(
             with after_head:
                 shutdown_embedded(head)
             if worker_forks is not None:
-                _append(worker_forks.log, log_dir / RAY_LOG)
+                _append(worker_forks.log, log_dir / RAY_LOG, worker_forks.log_from)

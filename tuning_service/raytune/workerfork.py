@@ -17,14 +17,17 @@ The fork server only imports: TensorFlow's runtime (thread pools, devices, a GPU
 starts in each worker, after the fork, as before, and the server refuses to fork once it has
 started (or once Ray is loaded). It starts no thread of its own (a fork copies a lock another
 thread holds, held forever); the only threads its libraries start, OpenBLAS's pool and
-jemalloc's, prepare for a fork themselves. It stops when the sweep's driver ends, and its
-workers end with the raylet as any Ray worker does. Where it cannot start or fork, each shim
+jemalloc's, prepare for a fork themselves. It stops when the sweep's driver ends, or, kept
+between sweeps (`workerkeep`), once no sweep has held it for its keep time; its workers end
+with the raylet as any Ray worker does. It serves only its own user (the socket's folder is
+private, and each connection's user is checked). Where it cannot start or fork, each shim
 starts Ray's own worker script instead.
 """
 
 from __future__ import annotations
 
 import atexit
+import fcntl
 import importlib
 import json
 import logging
@@ -34,9 +37,11 @@ import selectors
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,6 +60,9 @@ SHIM = str(Path(__file__).with_name("workershim.py"))
 SWITCH_ENV = "TUNING_SERVICE_WORKER_FORK"
 FOLDER_PREFIX = "tuning-service-workers-"
 OWNER = "driver.pid"  # in each server's folder: the process that started it
+SERVER_PID = "server.pid"  # in a kept server's folder (`workerkeep`): the server's own
+LOCK = "lock"  # in a kept server's folder: held while a driver connects or the server leaves
+HOLD = "hold"  # the selector's mark for a driver's hold on a kept server
 # How often the server checks that the driver that started it still runs.
 PARENT_CHECK_S = 0.5
 STOP_WAIT_S = 5.0
@@ -88,6 +96,7 @@ class ForkServer:
     pid: int
     env: dict[str, str]  # what the raylet's environment needs for its workers to be forked
     log: Path  # the server's own output (TensorFlow's import messages, a failure)
+    log_from: int = 0  # where this sweep's part of it starts (a kept server's serves several)
 
 
 @contextmanager
@@ -137,21 +146,34 @@ def _remove_abandoned() -> None:
 
 
 def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
-    """A shim's request: its arguments, environment and working directory, and its streams."""
+    """A request: a shim's arguments, environment and working directory, with its three
+    standard streams; or a driver's hold on a kept server (``{"hold": true}``, no streams)."""
     data, fds, _flags, _addr = socket.recv_fds(conn, MAX_REQUEST, 3)
     buffer = bytearray(data)
-    while not buffer.endswith(b"\n"):
-        chunk = conn.recv(MAX_REQUEST)
-        if not chunk or len(buffer) > MAX_REQUEST:
-            for fd in fds:
-                os.close(fd)
-            raise ConnectionError("incomplete request")
-        buffer.extend(chunk)
-    if len(fds) != 3:
+    try:
+        while not buffer.endswith(b"\n"):
+            chunk = conn.recv(MAX_REQUEST)
+            if not chunk or len(buffer) > MAX_REQUEST:
+                raise ConnectionError("incomplete request")
+            buffer.extend(chunk)
+        request = json.loads(buffer)
+        if not isinstance(request, dict):
+            raise ValueError("a request is a JSON object")
+        if len(fds) != (0 if request.get("hold") else 3):
+            raise ConnectionError("a worker request without the worker's three standard streams")
+    except BaseException:
         for fd in fds:
             os.close(fd)
-        raise ConnectionError("a request without the worker's three standard streams")
-    return json.loads(buffer), fds
+        raise
+    return request, fds
+
+
+def _same_user(conn: socket.socket) -> bool:
+    """Whether the process on the other end runs as this one's user (the folder's mode already
+    keeps others out; this holds where a folder's mode was loosened)."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid) == os.getuid()
 
 
 def _run_worker(request: dict[str, Any], fds: list[int]) -> int:
@@ -184,13 +206,10 @@ def _run_worker(request: dict[str, Any], fds: list[int]) -> int:
     return 0
 
 
-def _fork(conn: socket.socket, closing: list[socket.socket | selectors.BaseSelector]) -> int | None:
-    """Fork a worker for the shim on ``conn``; the worker's pid (None where the request was bad)."""
-    try:
-        request, fds = _receive(conn)
-    except (OSError, ValueError) as exc:
-        print(f"refused a worker request: {exc}", file=sys.stderr, flush=True)
-        return None
+def _fork(
+    request: dict[str, Any], fds: list[int], closing: list[socket.socket | selectors.BaseSelector]
+) -> int:
+    """Fork a worker for a shim's request; the worker's pid."""
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -199,7 +218,6 @@ def _fork(conn: socket.socket, closing: list[socket.socket | selectors.BaseSelec
         try:
             for item in closing:
                 item.close()
-            conn.close()
             code = _run_worker(request, fds)
         except BaseException:  # noqa: BLE001 - the fork must never return into the server's loop
             traceback.print_exc()
@@ -215,21 +233,29 @@ def _fork(conn: socket.socket, closing: list[socket.socket | selectors.BaseSelec
     return pid
 
 
-def serve(path: str, parent: int) -> None:
-    """Accept shims on ``path`` and fork a worker for each, until ``parent`` (the driver) ends."""
+def serve(path: str, parent: int, keep_s: float = 0.0) -> None:
+    """Accept shims on ``path`` and fork a worker for each, until ``parent`` (the driver) ends;
+    with ``parent`` 0, a kept server (`workerkeep`): until no driver has held it for ``keep_s``."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    folder = Path(path).parent
+    kept = parent == 0
     listener.bind(path)  # before the imports: a shim that connects meanwhile waits in the backlog
+    if kept:  # before anyone can connect
+        (folder / SERVER_PID).write_text(str(os.getpid()))
     listener.listen(64)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver's Ctrl-C is the driver's to handle
     try:
-        _serve(listener, parent)
+        _serve(listener, _Lifetime(parent, keep_s, folder / LOCK) if kept else _Lifetime(parent))
     except SystemExit:  # SIGTERM: the driver is done
         pass
     except BaseException:  # noqa: BLE001 - said in the log; the shims start Ray's own workers
         traceback.print_exc()
-    finally:  # the folder, where a driver killed outright could not remove it
-        shutil.rmtree(Path(path).parent, ignore_errors=True)
+    finally:
+        if kept:  # the folder stays: its lock is what the next driver and server agree on
+            _leave_kept(path, folder / LOCK)
+        else:  # the folder, where a driver killed outright could not remove it
+            shutil.rmtree(folder, ignore_errors=True)
         sys.stdout.flush()
         sys.stderr.flush()
         # Without TensorFlow's teardown at the interpreter's exit (about a second), which the
@@ -237,7 +263,108 @@ def serve(path: str, parent: int) -> None:
         os._exit(0)
 
 
-def _serve(listener: socket.socket, parent: int) -> None:
+def _remove_own(path: str, pid_file: Path) -> None:
+    """A kept server's socket and pid file, unless a newer server's have replaced them (the
+    caller holds the folder's lock, or the socket is not served any more)."""
+    try:
+        if pid_file.read_text() == str(os.getpid()):
+            os.unlink(path)
+            pid_file.unlink()
+    except OSError:
+        pass
+
+
+def _leave_kept(path: str, lock: Path) -> None:
+    """A kept server ending on its own (SIGTERM, a failure): its socket and pid file go where it
+    gets the folder's lock at once. A driver holding the lock waits for this server's answer,
+    so it is not waited for: a socket left behind is one no server answers, which the next
+    driver replaces."""
+    try:
+        with open(lock, "a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _remove_own(path, lock.parent / SERVER_PID)
+    except OSError:
+        pass
+
+
+class _Lifetime:
+    """When the server ends: with its driver (``parent``), or, kept (``lock`` given), once no
+    driver has held it and no worker of its has run for ``keep_s``.
+
+    A driver connects to a kept server only while it holds ``lock`` (`workerkeep`), and the
+    server leaves only while it holds it and no connection waits: so a driver's hold never
+    reaches a server that is leaving."""
+
+    def __init__(self, parent: int, keep_s: float = 0.0, lock: Path | None = None) -> None:
+        self.parent, self.keep_s, self.lock = parent, keep_s, lock
+        self.holds: set[socket.socket] = set()
+        self.idle_since = time.monotonic()
+        self.stamps: dict[str, tuple[int, int]] = {}
+
+    @property
+    def kept(self) -> bool:
+        return self.lock is not None
+
+    def over(self, listener: socket.socket | None, busy: bool) -> bool:
+        if not self.kept:
+            return os.getppid() != self.parent
+        if self.holds or busy:
+            self.idle_since = time.monotonic()
+            return False
+        if listener is None:  # replaced by a newer server: nothing more will come
+            return True
+        if time.monotonic() - self.idle_since < self.keep_s:
+            return False
+        assert self.lock is not None
+        try:
+            with open(self.lock, "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if _waiting(listener):
+                    return False
+                _remove_own(listener.getsockname(), self.lock.parent / SERVER_PID)
+                return True
+        except BlockingIOError:  # a driver is connecting
+            return False
+        except OSError:  # its folder is gone: no driver can find this server
+            return True
+
+
+def _waiting(listener: socket.socket) -> bool:
+    """Whether a connection waits on ``listener``."""
+    import select
+
+    readable, _, _ = select.select([listener], [], [], 0)
+    return bool(readable)
+
+
+def _module_stamps() -> dict[str, tuple[int, int]]:
+    """Each imported module's file with its modification time and size: what a kept server
+    compares before it serves another sweep (an upgraded library, an edited module)."""
+    stamps: dict[str, tuple[int, int]] = {}
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if isinstance(file, str) and file not in stamps:
+            try:
+                stat = os.stat(file)
+            except OSError:
+                continue
+            stamps[file] = (stat.st_mtime_ns, stat.st_size)
+    return stamps
+
+
+def _changed(stamps: dict[str, tuple[int, int]]) -> str | None:
+    """The first imported file that changed since ``stamps`` were taken (None: none did)."""
+    for file, stamp in stamps.items():
+        try:
+            stat = os.stat(file)
+        except OSError:
+            return file
+        if (stat.st_mtime_ns, stat.st_size) != stamp:
+            return file
+    return None
+
+
+def _serve(listener: socket.socket, life: _Lifetime) -> None:
     """Import, then fork a worker for each shim that connects (no thread of its own)."""
     import_all_but_ray()
     if "ray" in sys.modules:  # forks would all serve the job Ray read when it loaded
@@ -249,18 +376,40 @@ def _serve(listener: socket.socket, parent: int) -> None:
             file=sys.stderr,
         )
         return
+    if life.kept:
+        life.stamps = _module_stamps()
 
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
+    accepting: socket.socket | None = listener
     workers: dict[int, socket.socket] = {}
-    while os.getppid() == parent:
+    while not life.over(accepting, bool(workers)):
         for key, _events in selector.select(PARENT_CHECK_S):
             if key.fileobj is listener:
                 conn, _ = listener.accept()
-                pid = _fork(conn, [selector, listener, *workers.values()])
-                if pid is None:
+                if not _same_user(conn):
                     conn.close()
                     continue
+                try:
+                    request, fds = _receive(conn)
+                except (OSError, ValueError) as exc:
+                    print(f"refused a request: {exc}", file=sys.stderr, flush=True)
+                    conn.close()
+                    continue
+                if request.get("hold") and not _stale(life):
+                    _answer(conn, f"ok {os.getpid()}")
+                    life.holds.add(conn)  # held until the driver closes it (then readable: EOF)
+                    selector.register(conn, selectors.EVENT_READ, HOLD)
+                    continue
+                if request.get("hold"):  # a newer server takes this folder's socket: free it first
+                    selector.unregister(listener)
+                    _remove_own(listener.getsockname(), Path(listener.getsockname()).parent / SERVER_PID)
+                    listener.close()
+                    accepting = None
+                    _answer(conn, "stale")
+                    conn.close()
+                    continue
+                pid = _fork(request, fds, [selector, listener, conn, *workers.values(), *life.holds])
                 workers[pid] = conn
                 try:
                     conn.sendall(f"{pid}\n".encode())
@@ -268,6 +417,12 @@ def _serve(listener: socket.socket, parent: int) -> None:
                     os.kill(pid, signal.SIGKILL)
                     continue
                 selector.register(conn, selectors.EVENT_READ, pid)
+            elif key.data is HOLD:  # a driver let go (its sweep ended, or it was killed)
+                held = key.fileobj
+                assert isinstance(held, socket.socket)
+                selector.unregister(held)
+                life.holds.discard(held)
+                held.close()
             else:  # a shim went away before its worker ended: the raylet gave up on it
                 pid = key.data
                 selector.unregister(key.fileobj)
@@ -276,6 +431,22 @@ def _serve(listener: socket.socket, parent: int) -> None:
                 except ProcessLookupError:
                     pass
         _reap(workers, selector)
+
+
+def _stale(life: _Lifetime) -> bool:
+    """Whether a kept server must not serve another sweep: an imported file changed since its
+    imports (an upgraded library, an edited module), said in its log."""
+    changed = _changed(life.stamps) if life.kept else None
+    if changed is not None:
+        print(f"{changed} changed since this kept server imported it: a new server takes over", flush=True)
+    return changed is not None
+
+
+def _answer(conn: socket.socket, line: str) -> None:
+    try:
+        conn.sendall(f"{line}\n".encode())
+    except OSError:  # the driver is gone: its hold's end is seen as the connection's
+        pass
 
 
 def _tensorflow_runtime_started() -> bool:
@@ -311,4 +482,4 @@ def _reap(workers: dict[int, socket.socket], selector: selectors.BaseSelector) -
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], int(sys.argv[2]))
+    serve(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 0.0)

@@ -53,6 +53,7 @@ from tuning_service.raytune.recording import SweepRecording
 from tuning_service.raytune.schedulers import validate_scheduler
 from tuning_service.raytune.searchers import check_multi_objective, check_pairing, validate_searcher
 from tuning_service.raytune.workerfork import ForkServer, forking_chosen
+from tuning_service.raytune.workerkeep import keep_seconds
 from tuning_service.store import Store, StoreError, check_database, open_store
 from tuning_service.sweeps.resume import TRIALS_DIR, Resume
 
@@ -128,6 +129,7 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
     check_database(spec.db, spec.storage)  # an unreachable server fails here, within seconds
     _chosen_period()  # a bad TUNING_SERVICE_SNAPSHOT_S fails here, not in Tune
     forking_chosen()  # and a bad TUNING_SERVICE_WORKER_FORK
+    keep_seconds()  # and TUNING_SERVICE_WORKERS_KEEP_S
     if spec.address not in (None, "local"):
         from tuning_service.raytune.raysession import connect_timeout
 
@@ -227,10 +229,10 @@ def _workers_forked_early(prepared: PreparedSweep) -> Iterator[PreparedSweep]:
         yield prepared
         return
     from tuning_service.raytune.raysession import prepare_environment
-    from tuning_service.raytune.workerfork import fork_server
+    from tuning_service.raytune.workerkeep import worker_fork_server
 
     prepare_environment(prepared.spec.address)  # what the server's imports read
-    with fork_server() as server:
+    with worker_fork_server() as server:
         yield replace(prepared, worker_forks=server)
 
 
