@@ -5,6 +5,7 @@ replaced where a file it imported changed, and keeps none of a sweep's secrets."
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import pytest
 
 from tuning_service.core.errors import InputError
 from tuning_service.raytune import workerfork, workerkeep, workershim
-from tuning_service.raytune.workerfork import SERVER_PID, SWITCH_ENV, fork_server, forking_chosen
+from tuning_service.raytune.workerfork import SWITCH_ENV, fork_server, forking_chosen
 from tuning_service.raytune.workerkeep import KEEP_ENV, keep_seconds, kept_fork_server
 
 SHIM = workershim.__file__
@@ -343,6 +345,27 @@ def test_only_a_folder_of_this_users_alone_is_used(tmp_path):
     assert not workerkeep._private(tmp_path / "link")  # a link someone else may have placed
 
 
+def test_a_driver_waiting_while_the_server_removes_its_folder_makes_it_anew(tmp_path):
+    folder = tmp_path / "kept"
+    held = workerkeep._lock(folder)
+    assert held is not None
+    got: list[object] = []
+    waiting = threading.Thread(target=lambda: got.append(workerkeep._lock(folder)))
+    waiting.start()
+    time.sleep(0.2)
+    assert not got  # it waits for the lock
+    # What a leaving server does under the lock: its files and folder go, then the lock.
+    (folder / workerfork.LOCK).unlink()
+    folder.rmdir()
+    held.close()
+    waiting.join(10)
+    (lock,) = got
+    assert isinstance(lock, io.TextIOWrapper)
+    assert os.fstat(lock.fileno()).st_ino == (folder / workerfork.LOCK).stat().st_ino
+    assert folder.stat().st_mode & 0o777 == 0o700
+    lock.close()
+
+
 def test_the_folder_follows_what_the_imports_read(monkeypatch):
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
     first = workerkeep.kept_folder()
@@ -391,16 +414,17 @@ def test_a_kept_server_serves_sweep_after_sweep_then_ends_when_idle(tmp_path, mo
             assert not _gone(first.pid, within=0.1)
         # An edited module: the server hands its socket over to a new one, and ends.
         os.utime(site / "sitecustomize.py", ns=(time.time_ns(), time.time_ns() + 10**9))
-        with kept_fork_server(2.0) as third:
+        with kept_fork_server(600.0) as third:
             started.append(third.pid)
             assert third.pid != first.pid
             assert _gone(first.pid, within=10)
             assert _forked_by(third.env, tmp_path) == third.pid
         assert "sitecustomize.py changed since this kept server imported it" in third.log.read_text()
-        # Idle past its keep time: it ends, its socket and pid file with it; the folder stays.
+        with kept_fork_server(1.0) as fourth:  # the latest sweep's keep time is the server's
+            assert fourth.pid == third.pid
+        # Idle past its keep time: it ends, and its folder with it.
         assert _gone(third.pid, within=15)
-        assert not (folder / "socket").exists() and not (folder / SERVER_PID).exists()
-        assert folder.is_dir()
+        assert not folder.exists()
     finally:
         for pid in started:
             if not _gone(pid, within=0.1):

@@ -61,6 +61,7 @@ SWITCH_ENV = "TUNING_SERVICE_WORKER_FORK"
 FOLDER_PREFIX = "tuning-service-workers-"
 OWNER = "driver.pid"  # in each server's folder: the process that started it
 SERVER_PID = "server.pid"  # in a kept server's folder (`workerkeep`): the server's own
+SERVER_LOG = "server.log"  # in a kept server's folder: its output
 LOCK = "lock"  # in a kept server's folder: held while a driver connects or the server leaves
 HOLD = "hold"  # the selector's mark for a driver's hold on a kept server
 # How often the server checks that the driver that started it still runs.
@@ -263,22 +264,28 @@ def serve(path: str, parent: int, keep_s: float = 0.0) -> None:
         os._exit(0)
 
 
-def _remove_own(path: str, pid_file: Path) -> None:
-    """A kept server's socket and pid file, unless a newer server's have replaced them (the
-    caller holds the folder's lock, or the socket is not served any more)."""
+def _remove_own(path: str, pid_file: Path, *, folder_too: bool = True) -> None:
+    """A kept server's socket and pid file, and its folder (``folder_too``), unless a newer
+    server has taken them over; the caller holds the folder's lock, or has stopped serving.
+    A driver that waits for the lock then finds its file gone and makes the folder anew."""
     try:
-        if pid_file.read_text() == str(os.getpid()):
-            os.unlink(path)
-            pid_file.unlink()
+        if pid_file.read_text() != str(os.getpid()):
+            return
+        os.unlink(path)
+        pid_file.unlink()
+        if folder_too:
+            for name in (SERVER_LOG, LOCK):
+                (pid_file.parent / name).unlink(missing_ok=True)
+            pid_file.parent.rmdir()
     except OSError:
         pass
 
 
 def _leave_kept(path: str, lock: Path) -> None:
-    """A kept server ending on its own (SIGTERM, a failure): its socket and pid file go where it
-    gets the folder's lock at once. A driver holding the lock waits for this server's answer,
-    so it is not waited for: a socket left behind is one no server answers, which the next
-    driver replaces."""
+    """A kept server ending on its own (SIGTERM, a failure): its socket, pid file and folder go
+    where it gets the folder's lock at once. A driver holding the lock waits for this server's
+    answer, so it is not waited for: a socket left behind is one no server answers, which the
+    next driver replaces."""
     try:
         with open(lock, "a") as held:
             fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -304,6 +311,11 @@ class _Lifetime:
     @property
     def kept(self) -> bool:
         return self.lock is not None
+
+    def keep(self, seconds: Any) -> None:
+        """Keep the time the latest sweep to hold the server asks for (its own setting)."""
+        if self.kept and isinstance(seconds, int | float) and 0 <= seconds < float("inf"):
+            self.keep_s = float(seconds)
 
     def over(self, listener: socket.socket | None, busy: bool) -> bool:
         if not self.kept:
@@ -397,13 +409,15 @@ def _serve(listener: socket.socket, life: _Lifetime) -> None:
                     conn.close()
                     continue
                 if request.get("hold") and not _stale(life):
+                    life.keep(request.get("keep_s"))
                     _answer(conn, f"ok {os.getpid()}")
                     life.holds.add(conn)  # held until the driver closes it (then readable: EOF)
                     selector.register(conn, selectors.EVENT_READ, HOLD)
                     continue
                 if request.get("hold"):  # a newer server takes this folder's socket: free it first
                     selector.unregister(listener)
-                    _remove_own(listener.getsockname(), Path(listener.getsockname()).parent / SERVER_PID)
+                    pid_file = Path(listener.getsockname()).parent / SERVER_PID
+                    _remove_own(listener.getsockname(), pid_file, folder_too=False)
                     listener.close()
                     accepting = None
                     _answer(conn, "stale")

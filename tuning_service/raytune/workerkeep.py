@@ -4,7 +4,8 @@ The fork server (`workerfork`) imports TensorFlow and the training code while a 
 on 2 cores that import is most of the wait for the first epoch (`python -m benchmarks.startup`).
 A user tunes in rounds: run, look, change the space, run again. So after a sweep the server
 stays, idle, for ``TUNING_SERVICE_WORKERS_KEEP_S`` seconds (300 by default; 0: it ends with
-the sweep), and the next sweep started from the same place holds it instead of starting one.
+the sweep; the latest sweep to hold it sets it), and the next sweep started from the same place
+holds it instead of starting one.
 
 "The same place" is what the server's imports depend on: the Python, its version and search
 path, the working directory and the environment variables the libraries read as they load
@@ -28,7 +29,6 @@ import hashlib
 import json
 import logging
 import os
-import signal
 import socket
 import stat
 import subprocess
@@ -38,10 +38,11 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import IO
 
 from tuning_service.core.errors import InputError
 from tuning_service.raytune import workerfork
-from tuning_service.raytune.workerfork import LOCK, SERVER_PID, ForkServer, ray_worker_script
+from tuning_service.raytune.workerfork import LOCK, SERVER_LOG, ForkServer, ray_worker_script
 from tuning_service.raytune.workershim import RAY_WORKER_ENV, SOCKET_ENV
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ KEPT_PREFIX = f"{workerfork.FOLDER_PREFIX}kept-"
 # sweep a moment before) answers once its imports are done.
 ANSWER_S = 60.0
 LOG_KEPT_BYTES = 1 << 20
+LOCK_TRIES = 10
 
 
 def keep_seconds() -> float:
@@ -108,24 +110,23 @@ def kept_fork_server(keep_s: float) -> Iterator[ForkServer]:
     """Hold this place's kept server while the context is open, starting one where none runs."""
     reap_started()
     folder = kept_folder()
-    if not _private(folder):
+    lock = _lock(folder)
+    if lock is None:
         log.warning(
             "%s is not a folder of this user's alone: no fork server is kept for the next sweep", folder
         )
         with workerfork.fork_server() as server:
             yield server
         return
-    path, server_log = folder / "socket", folder / "server.log"
-    with open(folder / LOCK, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        held = _hold(path)
+    path, server_log = folder / "socket", folder / SERVER_LOG
+    with lock:
+        held = _hold(path, keep_s)
         reused = held is not None
         if not reused and _size(server_log) > LOG_KEPT_BYTES:
             server_log.unlink()  # a new file for the new server
         offset = _size(server_log)  # this sweep's part of the log: what the server writes from now on
         if held is None:
-            held = _hold(path, started=_start(path, server_log, keep_s))
-        fcntl.flock(lock, fcntl.LOCK_UN)
+            held = _hold(path, keep_s, started=_start(path, server_log, keep_s))
     if held is None:  # it could not start: the shims start Ray's own workers
         conn, pid = None, 0
         log.warning("the kept worker fork server did not start (its log: %s)", server_log)
@@ -134,7 +135,7 @@ def kept_fork_server(keep_s: float) -> Iterator[ForkServer]:
         log.info(
             "the embedded Ray's workers will be forked from process %d, %s (%s)",
             pid,
-            "kept from an earlier sweep with TensorFlow imported"
+            f"kept from an earlier sweep with TensorFlow imported; it stays {keep_s:g} s after this one"
             if reused
             else f"which imports TensorFlow now and stays {keep_s:g} s after the sweep for the next",
             KEEP_ENV,
@@ -156,6 +157,27 @@ def _size(file: Path) -> int:
         return 0
 
 
+def _lock(folder: Path) -> IO[str] | None:
+    """``folder``'s lock, held until the file is closed (None where the folder is not this
+    user's alone). A server that leaves removes its folder under this lock, so a lock taken on
+    a file that has been removed meanwhile is taken again, on a new folder."""
+    for _ in range(LOCK_TRIES):
+        if not _private(folder):
+            return None
+        try:
+            lock = open(folder / LOCK, "a")  # noqa: SIM115 - held beyond this function
+        except FileNotFoundError:  # removed since the folder was made or checked
+            continue
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if os.fstat(lock.fileno()).st_ino == os.stat(folder / LOCK).st_ino:
+                return lock
+        except FileNotFoundError:
+            pass
+        lock.close()
+    return None
+
+
 def _private(folder: Path) -> bool:
     """Make ``folder`` (mode 0700), or check that the one there is this user's alone."""
     try:
@@ -170,10 +192,13 @@ def _private(folder: Path) -> bool:
     return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and info.st_mode & 0o077 == 0
 
 
-def _hold(path: Path, *, started: subprocess.Popen[bytes] | None = None) -> tuple[socket.socket, int] | None:
-    """Hold the server on ``path``: the open connection and the server's pid (None where no
-    server answers, or it is stale). A server just ``started`` is waited for while it binds
-    (unless it ends), and not for its answer, which comes after its imports."""
+def _hold(
+    path: Path, keep_s: float, *, started: subprocess.Popen[bytes] | None = None
+) -> tuple[socket.socket, int] | None:
+    """Hold the server on ``path``, to stay ``keep_s`` after this sweep: the open connection and
+    the server's pid (None where no server answers, or it is stale). A server just ``started``
+    is waited for while it binds (unless it ends), and not for its answer, which comes after
+    its imports."""
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     deadline = time.monotonic() + ANSWER_S
     try:
@@ -185,7 +210,7 @@ def _hold(path: Path, *, started: subprocess.Popen[bytes] | None = None) -> tupl
                 if started is None or started.poll() is not None or time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
-        conn.sendall(json.dumps({"hold": True}).encode() + b"\n")
+        conn.sendall(json.dumps({"hold": True, "keep_s": keep_s}).encode() + b"\n")
         if started is not None:
             return conn, started.pid
         conn.settimeout(ANSWER_S)
@@ -226,14 +251,3 @@ _STARTED: list[subprocess.Popen[bytes]] = []
 def reap_started() -> None:
     """Reap the kept servers this process started that have ended."""
     _STARTED[:] = [server for server in _STARTED if server.poll() is None]
-
-
-def stop_kept(folder: Path | None = None) -> int | None:
-    """Stop the kept server of ``folder`` (this place's by default); its pid, None where none ran."""
-    folder = folder or kept_folder()
-    try:
-        pid = int((folder / SERVER_PID).read_text())
-        os.kill(pid, signal.SIGTERM)
-    except (OSError, ValueError):
-        return None
-    return pid
