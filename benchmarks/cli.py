@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tuning_service.core.errors import InputError
+from tuning_service.raytune.workerkeep import KEEP_ENV
 
 DEFAULT_OUT = Path("tuning-results") / "benchmarks"  # ignored by git, beside the sweeps' results
 
@@ -26,6 +27,10 @@ def prepare_environment() -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Each sweep a scenario runs starts as a user's first sweep does, its own worker fork server
+    # importing TensorFlow, and none is left after the command: a server kept from the tool run
+    # before would start the next tool sooner than the first. `benchmarks.startup` times both.
+    os.environ.setdefault(KEEP_ENV, "0")
     # The embedded Ray gets a token in the environment, not in the user's home.
     prepare_ray(None)
 
