@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import cli
-from benchmarks.reporting import fmt, markdown_table, publish
+from benchmarks.reporting import current_rss_mib, fmt, markdown_table, publish
 from tuning_service.core.leanimport import LEAN
 from tuning_service.core.processes import start_ticks
 from tuning_service.raytune.workerkeep import KEEP_ENV
@@ -405,6 +405,7 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                     f"run {i + 1}, {mode}: {fmt(run['to_first_epoch_s'], 2)} s to the first epoch",
                     file=sys.stderr,
                 )
+        kept_rss = current_rss_mib(kept) if kept is not None else None
     finally:
         if kept is not None:
             _stop(kept)
@@ -433,6 +434,7 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         if cpu is not None:
             lines += ["", cpu]
         summary[mode] = {"to_first_epoch_s": first, "phases_s": phases}
+    lines += ["", f"- the kept worker fork server's resident memory after the runs: {fmt(kept_rss, 0)} MiB"]
     alone = worker_alone(args.job, count)
     lines += ["", "### one trial worker alone", "", worker_table(alone, count)]
     chain = sum(wall for name, wall, _ in alone if name != FORK_SERVER)
@@ -454,7 +456,14 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "startup",
         args,
         "\n".join(lines),
-        {"job": args.job, "runs": runs, "summary": summary, "worker_alone": alone, "imports": imports},
+        {
+            "job": args.job,
+            "runs": runs,
+            "summary": summary,
+            "kept_server_rss_mib": kept_rss,
+            "worker_alone": alone,
+            "imports": imports,
+        },
     )
     return summary
 
