@@ -293,6 +293,13 @@ def test_cv_folds_below_two_is_refused(tmp_path, capsys):
             ["run"],
             "TUNING_SERVICE_SNAPSHOT_S must be a number of seconds >= 0 or 'auto', got 'often'",
         ),
+        (
+            "TUNING_SERVICE_WORKERS_KEEP_S",
+            "forever",
+            ["run"],
+            "TUNING_SERVICE_WORKERS_KEEP_S must be the seconds a sweep's worker fork server stays for "
+            "the next sweep (a number >= 0; 0: it ends with the sweep; default 300), not 'forever'",
+        ),
     ],
 )
 def test_a_bad_number_in_an_environment_variable_is_one_line_naming_it(
