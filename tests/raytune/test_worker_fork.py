@@ -431,6 +431,46 @@ def test_a_kept_server_serves_sweep_after_sweep_then_ends_when_idle(tmp_path, mo
                 os.kill(pid, 9)
 
 
+# In a new process: two Tune runs one after the other, each on an embedded Ray of its own and
+# holding the kept fork server (`workerkeep`, its folder in argv[1]); each trial's worker's parent.
+KEPT_SCRIPT = r"""
+import json, os, sys
+from pathlib import Path
+
+from tuning_service.raytune import workerkeep
+from tuning_service.raytune.raysession import prepare_environment, ray_session
+
+workerkeep.kept_folder = lambda: Path(sys.argv[1]) / "kept"
+prepare_environment(None)
+from ray import tune
+
+def trial(config):
+    tune.report({"ppid": os.getppid()})
+
+seen = []
+for run in range(2):
+    with workerkeep.kept_fork_server(1.0) as server, ray_session(
+        None, Path(sys.argv[1]), trial_slots=2, worker_forks=server, num_cpus=2
+    ):
+        grid = tune.Tuner(
+            tune.with_resources(trial, {"cpu": 1}),
+            param_space={"n": tune.grid_search([1, 2])},
+            run_config=tune.RunConfig(storage_path=str(Path(sys.argv[1]) / f"tune{run}"), verbose=0),
+        ).fit()
+        seen.append({"server": server.pid, "parents": sorted({r.metrics["ppid"] for r in grid})})
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.integration
+def test_two_sweeps_in_turn_run_their_trials_on_forks_of_one_kept_server(tmp_path, run_script):
+    first, second = run_script(KEPT_SCRIPT, tmp_path, timeout=300, env={**os.environ, KEEP_ENV: "1"})
+    assert first["server"] == second["server"]
+    assert first["parents"] == second["parents"] == [first["server"]]
+    assert _gone(first["server"], within=30)  # once idle for its keep time after the second
+    assert not (tmp_path / "kept").exists()
+
+
 @pytest.mark.integration
 def test_a_kept_server_whose_driver_is_killed_ends_when_idle(tmp_path):
     folder = tmp_path / "kept"
