@@ -5,9 +5,11 @@ replaced where a file it imported changed, and keeps none of a sweep's secrets."
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -499,3 +501,56 @@ def test_a_kept_server_whose_driver_is_killed_ends_when_idle(tmp_path):
     finally:
         if not _gone(pid, within=0.1):
             os.kill(pid, 9)
+
+
+def test_the_folders_of_kept_servers_that_no_longer_run_are_removed(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+
+    def kept(name: str, pid: str) -> Path:
+        folder = tmp_path / f"{workerkeep.KEPT_PREFIX}{os.getuid()}-{name}"
+        folder.mkdir(mode=0o700)
+        for file, text in (("server.pid", pid), ("server.log", "its output"), ("socket", ""), ("lock", "")):
+            (folder / file).write_text(text)
+        return folder
+
+    killed = kept("killed", ended.stdout.strip())  # its server ended without removing it
+    reused = kept("reused", str(os.getpid()))  # its pid now names another process
+    busy = kept("busy", ended.stdout.strip())
+    other = tmp_path / f"{workerfork.FOLDER_PREFIX}not-kept"
+    other.mkdir()
+    with open(busy / "lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a driver starting its server
+        workerkeep.remove_abandoned_kept()
+    assert not killed.exists() and not reused.exists()
+    assert busy.exists() and other.exists()
+    assert workerkeep.kept_servers() == []
+
+
+@pytest.mark.integration
+def test_the_workers_command_lists_the_kept_servers_and_stops_them(monkeypatch, capsys):
+    from tuning_service.cli import main
+
+    # A short folder of its own: a socket's path has at most 107 bytes.
+    short = Path(tempfile.mkdtemp(prefix="ts-", dir="/tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", str(short))
+    try:
+        with kept_fork_server(600.0) as server:
+            pass  # the sweep ended; the server stays
+        assert main(["workers", "--format", "json"]) == 0
+        (listed,) = json.loads(capsys.readouterr().out)
+        assert listed["pid"] == server.pid and listed["directory"] == os.getcwd()
+        assert listed["memory_mib"] > 0 and listed["age_s"] >= 0
+        assert main(["workers", "--stop", "--format", "json"]) == 0
+        (stopped,) = json.loads(capsys.readouterr().out)
+        assert stopped["pid"] == server.pid and stopped["stopped"] is True
+        assert _gone(server.pid, within=10)
+        assert main(["workers"]) == 0
+        assert "no worker fork server is kept" in capsys.readouterr().out
+        assert not list(short.iterdir())  # it removed its folder as it ended
+    finally:
+        for pid in [s.pid for s in workerkeep.kept_servers()]:
+            os.kill(pid, 9)
+        shutil.rmtree(short, ignore_errors=True)

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "lr-find": "tuning_service.cli.lr_find:lr_find",
     "schedule": "tuning_service.cli.schedule:schedule",
     "dashboard": "tuning_service.cli.dashboard:dashboard",
+    "workers": "tuning_service.cli.workers:workers",
 }
 
 

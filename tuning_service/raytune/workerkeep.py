@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -37,12 +38,21 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from tuning_service.core.errors import InputError
+from tuning_service.core.processes import start_ticks
 from tuning_service.raytune import workerfork
-from tuning_service.raytune.workerfork import LOCK, SERVER_LOG, ForkServer, ray_worker_script
+from tuning_service.raytune.workerfork import (
+    LOCK,
+    SERVER_LOG,
+    SERVER_PID,
+    STOP_WAIT_S,
+    ForkServer,
+    ray_worker_script,
+)
 from tuning_service.raytune.workershim import RAY_WORKER_ENV, SOCKET_ENV
 
 log = logging.getLogger(__name__)
@@ -109,6 +119,7 @@ def kept_folder() -> Path:
 def kept_fork_server(keep_s: float) -> Iterator[ForkServer]:
     """Hold this place's kept server while the context is open, starting one where none runs."""
     reap_started()
+    remove_abandoned_kept()
     folder = kept_folder()
     lock = _lock(folder)
     if lock is None:
@@ -251,3 +262,96 @@ _STARTED: list[subprocess.Popen[bytes]] = []
 def reap_started() -> None:
     """Reap the kept servers this process started that have ended."""
     _STARTED[:] = [server for server in _STARTED if server.poll() is None]
+
+
+@dataclass(frozen=True)
+class KeptServer:
+    """A kept fork server of this user's, as `tuning-service workers` lists it."""
+
+    pid: int
+    folder: Path
+    directory: str | None  # the working directory of the sweeps it serves
+    memory_mib: float | None  # resident
+    age_s: float | None  # since it started
+
+
+def kept_servers() -> list[KeptServer]:
+    """This user's kept fork servers that run now (Linux's /proc; none elsewhere)."""
+    found = []
+    for folder in _kept_folders():
+        pid = _server_of(folder)
+        if pid is None:
+            continue
+        proc = Path("/proc") / str(pid)
+        try:
+            directory: str | None = os.readlink(proc / "cwd")
+        except OSError:
+            directory = None
+        try:
+            pages = int((proc / "statm").read_text().split()[1])
+            memory: float | None = pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except (OSError, IndexError, ValueError):
+            memory = None
+        started = start_ticks(pid)
+        age = None if started is None else _uptime_s() - started / os.sysconf("SC_CLK_TCK")
+        found.append(KeptServer(pid, folder, directory, memory, age))
+    return sorted(found, key=lambda server: server.pid)
+
+
+def stop_kept(server: KeptServer, wait_s: float = STOP_WAIT_S) -> bool:
+    """Stop ``server`` (SIGTERM: it removes what it can of its folder) and wait for it to end;
+    whether it ended within ``wait_s``."""
+    try:
+        os.kill(server.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + wait_s
+    while _server_of(server.folder) == server.pid and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _server_of(server.folder) != server.pid
+
+
+def remove_abandoned_kept() -> None:
+    """Remove the folders of this user's kept servers that no longer run (killed outright, the
+    machine's memory killer): their lock, log and a socket nothing answers. A folder whose lock
+    is held (a driver holds or starts its server) is left alone."""
+    for folder in _kept_folders():
+        if _server_of(folder) is not None:
+            continue
+        try:
+            with open(folder / LOCK, "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if _server_of(folder) is None:  # none started meanwhile
+                    for name in ("socket", SERVER_PID, SERVER_LOG, LOCK):
+                        (folder / name).unlink(missing_ok=True)
+                    folder.rmdir()
+        except OSError:  # held, or gone already
+            continue
+
+
+def _kept_folders() -> list[Path]:
+    """This user's kept servers' folders in the temporary folder."""
+    folders = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{KEPT_PREFIX}{os.getuid()}-*"):
+        try:
+            info = folder.lstat()
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+            folders.append(folder)
+    return folders
+
+
+def _server_of(folder: Path) -> int | None:
+    """The pid of the kept server that runs for ``folder`` (None: none does; a pid file naming
+    a process that ended, or another process since, names none)."""
+    try:
+        pid = int((folder / SERVER_PID).read_text())
+        cmdline = (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if workerfork.__name__.encode() in cmdline else None
+
+
+def _uptime_s() -> float:
+    return float(Path("/proc/uptime").read_text().split()[0])
