@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import cli
-from benchmarks.reporting import current_rss_mib, fmt, markdown_table, peak_rss_mib, publish, write_json
+from benchmarks.reporting import fmt, markdown_table, peak_rss_mib, publish, write_json
 from tuning_service.core.errors import InputError
+from tuning_service.core.processes import resident_mib
 
 TARGET_S = 60.0  # per 1000 trials
 TARGET_FLAT = 0.8  # the largest sweep's trials per second over the smallest's, at least
@@ -160,7 +161,7 @@ VARIANTS: dict[str, Callable[[argparse.Namespace, Path], dict[str, Any]]] = {
 
 def run_variant(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """One variant in this process, with this process's memory before and after."""
-    before = current_rss_mib()
+    before = resident_mib()
     with tempfile.TemporaryDirectory(prefix="bench-driver-") as tmp:
         try:
             found = VARIANTS[name](args, Path(tmp))
@@ -170,7 +171,7 @@ def run_variant(name: str, args: argparse.Namespace) -> dict[str, Any]:
         variant=name,
         trials_per_s=found["trials"] / found["wall_s"] if found["wall_s"] > 0 else None,
         rss_before_mib=before,
-        rss_after_mib=current_rss_mib(),
+        rss_after_mib=resident_mib(),
         peak_rss_mib=peak_rss_mib(),
     )
     return found

@@ -107,15 +107,6 @@ def peak_rss_mib() -> float:
     return peak / 2**20 if platform.system() == "Darwin" else peak / 2**10
 
 
-def current_rss_mib(pid: int | str = "self") -> float | None:
-    """Process ``pid``'s resident memory now (Linux; None elsewhere or once it has ended)."""
-    try:
-        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def fmt(value: Any, digits: int = 3) -> str:
     """A table cell: '-' for nothing, fixed decimals for floats."""
     if value is None:

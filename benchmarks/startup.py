@@ -57,9 +57,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import cli
-from benchmarks.reporting import current_rss_mib, fmt, markdown_table, publish
+from benchmarks.reporting import fmt, markdown_table, publish
 from tuning_service.core.leanimport import LEAN
-from tuning_service.core.processes import start_ticks
+from tuning_service.core.processes import resident_mib, start_ticks
 from tuning_service.raytune.workerkeep import KEEP_ENV
 from tuning_service.testing.localcluster import command_line, kill_session, session_cpu
 
@@ -405,7 +405,7 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                     f"run {i + 1}, {mode}: {fmt(run['to_first_epoch_s'], 2)} s to the first epoch",
                     file=sys.stderr,
                 )
-        kept_rss = current_rss_mib(kept) if kept is not None else None
+        kept_rss = resident_mib(kept) if kept is not None else None
     finally:
         if kept is not None:
             _stop(kept)

@@ -45,6 +45,23 @@ def start_ticks(pid: int) -> int | None:
         return None
 
 
+def resident_mib(pid: int | str = "self") -> float | None:
+    """Process ``pid``'s resident memory now, in MiB (None off Linux or once it has ended)."""
+    try:
+        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def age_s(pid: int) -> float | None:
+    """Seconds since process ``pid`` started (None off Linux or once it has ended)."""
+    started, uptime = start_ticks(pid), _read("/proc/uptime")
+    if started is None or uptime is None:
+        return None
+    return float(uptime.split()[0]) - started / os.sysconf("SC_CLK_TCK")
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process of this host with ``pid`` still exists."""
     try:

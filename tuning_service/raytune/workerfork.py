@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import runpy
+import select
 import selectors
 import shutil
 import signal
@@ -60,6 +61,7 @@ SHIM = str(Path(__file__).with_name("workershim.py"))
 SWITCH_ENV = "TUNING_SERVICE_WORKER_FORK"
 FOLDER_PREFIX = "tuning-service-workers-"
 OWNER = "driver.pid"  # in each server's folder: the process that started it
+SOCKET = "socket"  # in each server's folder: where it listens
 SERVER_PID = "server.pid"  # in a kept server's folder (`workerkeep`): the server's own
 SERVER_LOG = "server.log"  # in a kept server's folder: its output
 LOCK = "lock"  # in a kept server's folder: held while a driver connects or the server leaves
@@ -107,7 +109,7 @@ def fork_server(log_file: Path | None = None) -> Iterator[ForkServer]:
     _remove_abandoned()
     folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))  # mode 0700: this user's only
     (folder / OWNER).write_text(str(os.getpid()))
-    path = folder / "socket"
+    path = folder / SOCKET
     log_file = log_file or folder / "server.log"
     with open(log_file, "ab") as out:
         server = subprocess.Popen(
@@ -274,11 +276,16 @@ def _remove_own(path: str, pid_file: Path, *, folder_too: bool = True) -> None:
         os.unlink(path)
         pid_file.unlink()
         if folder_too:
-            for name in (SERVER_LOG, LOCK):
-                (pid_file.parent / name).unlink(missing_ok=True)
-            pid_file.parent.rmdir()
+            remove_kept_folder(pid_file.parent)
     except OSError:
         pass
+
+
+def remove_kept_folder(folder: Path) -> None:
+    """A kept server's folder and what it holds (the caller holds its lock: see `_Lifetime`)."""
+    for name in (SOCKET, SERVER_PID, SERVER_LOG, LOCK):
+        (folder / name).unlink(missing_ok=True)
+    folder.rmdir()
 
 
 def _leave_kept(path: str, lock: Path) -> None:
@@ -343,8 +350,6 @@ class _Lifetime:
 
 def _waiting(listener: socket.socket) -> bool:
     """Whether a connection waits on ``listener``."""
-    import select
-
     readable, _, _ = select.select([listener], [], [], 0)
     return bool(readable)
 

@@ -43,15 +43,17 @@ from pathlib import Path
 from typing import IO
 
 from tuning_service.core.errors import InputError
-from tuning_service.core.processes import start_ticks
+from tuning_service.core.processes import age_s, resident_mib
 from tuning_service.raytune import workerfork
 from tuning_service.raytune.workerfork import (
     LOCK,
     SERVER_LOG,
     SERVER_PID,
+    SOCKET,
     STOP_WAIT_S,
     ForkServer,
     ray_worker_script,
+    remove_kept_folder,
 )
 from tuning_service.raytune.workershim import RAY_WORKER_ENV, SOCKET_ENV
 
@@ -129,7 +131,7 @@ def kept_fork_server(keep_s: float) -> Iterator[ForkServer]:
         with workerfork.fork_server() as server:
             yield server
         return
-    path, server_log = folder / "socket", folder / SERVER_LOG
+    path, server_log = folder / SOCKET, folder / SERVER_LOG
     with lock:
         held = _hold(path, keep_s)
         reused = held is not None
@@ -199,8 +201,17 @@ def _private(folder: Path) -> bool:
     except OSError as exc:
         log.debug("cannot make %s: %s", folder, exc)
         return False
-    info = folder.lstat()
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and info.st_mode & 0o077 == 0
+    info = _ours(folder)
+    return info is not None and info.st_mode & 0o077 == 0
+
+
+def _ours(folder: Path) -> os.stat_result | None:
+    """``folder``'s status where it is a folder of this user's (not a link); None otherwise."""
+    try:
+        info = folder.lstat()
+    except OSError:
+        return None
+    return info if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() else None
 
 
 def _hold(
@@ -282,19 +293,11 @@ def kept_servers() -> list[KeptServer]:
         pid = _server_of(folder)
         if pid is None:
             continue
-        proc = Path("/proc") / str(pid)
         try:
-            directory: str | None = os.readlink(proc / "cwd")
+            directory: str | None = os.readlink(f"/proc/{pid}/cwd")
         except OSError:
             directory = None
-        try:
-            pages = int((proc / "statm").read_text().split()[1])
-            memory: float | None = pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-        except (OSError, IndexError, ValueError):
-            memory = None
-        started = start_ticks(pid)
-        age = None if started is None else _uptime_s() - started / os.sysconf("SC_CLK_TCK")
-        found.append(KeptServer(pid, folder, directory, memory, age))
+        found.append(KeptServer(pid, folder, directory, resident_mib(pid), age_s(pid)))
     return sorted(found, key=lambda server: server.pid)
 
 
@@ -322,24 +325,15 @@ def remove_abandoned_kept() -> None:
             with open(folder / LOCK, "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 if _server_of(folder) is None:  # none started meanwhile
-                    for name in ("socket", SERVER_PID, SERVER_LOG, LOCK):
-                        (folder / name).unlink(missing_ok=True)
-                    folder.rmdir()
+                    remove_kept_folder(folder)
         except OSError:  # held, or gone already
             continue
 
 
 def _kept_folders() -> list[Path]:
     """This user's kept servers' folders in the temporary folder."""
-    folders = []
-    for folder in Path(tempfile.gettempdir()).glob(f"{KEPT_PREFIX}{os.getuid()}-*"):
-        try:
-            info = folder.lstat()
-        except OSError:
-            continue
-        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
-            folders.append(folder)
-    return folders
+    found = Path(tempfile.gettempdir()).glob(f"{KEPT_PREFIX}{os.getuid()}-*")
+    return [folder for folder in found if _ours(folder) is not None]
 
 
 def _server_of(folder: Path) -> int | None:
@@ -351,7 +345,3 @@ def _server_of(folder: Path) -> int | None:
     except (OSError, ValueError):
         return None
     return pid if workerfork.__name__.encode() in cmdline else None
-
-
-def _uptime_s() -> float:
-    return float(Path("/proc/uptime").read_text().split()[0])
