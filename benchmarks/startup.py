@@ -94,7 +94,7 @@ def _log_times(log: Path) -> dict[str, float]:
 
 
 # Kinds of the command's processes, by what their command line holds; the command itself is "driver".
-WORKER_MARKS = ("default_worker.py", "ray::KerasTrainable", "ray::IDLE")
+WORKER_MARKS = ("default_worker.py", "ray::KerasTrainable", "ray::ResourceTrainable", "ray::IDLE")
 # The process the embedded Ray's workers are forked from (`raytune.workerfork`); a worker it
 # forks carries its command line until Ray titles it, a few milliseconds later.
 FORK_SERVER_MARK = "tuning_service.raytune.workerfork"

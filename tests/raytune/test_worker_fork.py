@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tuning_service.core.errors import InputError
-from tuning_service.raytune import workerfork, workerkeep, workershim
+from tuning_service.raytune import workerfork, workerkeep, workershim, workerstage
 from tuning_service.raytune.workerfork import SWITCH_ENV, fork_server, forking_chosen
 from tuning_service.raytune.workerkeep import KEEP_ENV, keep_seconds, kept_fork_server
 
@@ -447,7 +447,9 @@ prepare_environment(None)
 from ray import tune
 
 def trial(config):
-    tune.report({"ppid": os.getppid()})
+    parent = os.getppid()
+    stat = Path(f"/proc/{parent}/stat").read_text()
+    tune.report({"ppid": parent, "grandparent": int(stat.rpartition(")")[2].split()[1])})
 
 seen = []
 for run in range(2):
@@ -459,7 +461,12 @@ for run in range(2):
             param_space={"n": tune.grid_search([1, 2])},
             run_config=tune.RunConfig(storage_path=str(Path(sys.argv[1]) / f"tune{run}"), verbose=0),
         ).fit()
-        seen.append({"server": server.pid, "parents": sorted({r.metrics["ppid"] for r in grid})})
+        seen.append({
+            "server": server.pid,
+            "parents": sorted({r.metrics["ppid"] for r in grid}),
+            "grandparents": sorted({r.metrics["grandparent"] for r in grid}),
+            "log": server.log.read_text()[server.log_from:],
+        })
 print(json.dumps(seen))
 """
 
@@ -468,7 +475,11 @@ print(json.dumps(seen))
 def test_two_sweeps_in_turn_run_their_trials_on_forks_of_one_kept_server(tmp_path, run_script):
     first, second = run_script(KEPT_SCRIPT, tmp_path, timeout=300, env={**os.environ, KEEP_ENV: "1"})
     assert first["server"] == second["server"]
-    assert first["parents"] == second["parents"] == [first["server"]]
+    assert first["parents"] == [first["server"]]
+    # The second sweep's workers: forks of the server's Ray stage, which imported Ray for them.
+    [stage] = second["parents"]
+    assert stage != first["server"] and second["grandparents"] == [first["server"]]
+    assert f"process {stage} forks the workers of raylet" in second["log"]
     assert _gone(first["server"], within=30)  # once idle for its keep time after the second
     assert not (tmp_path / "kept").exists()
 
@@ -554,3 +565,72 @@ def test_the_workers_command_lists_the_kept_servers_and_stops_them(monkeypatch, 
         for pid in [s.pid for s in workerkeep.kept_servers()]:
             os.kill(pid, 9)
         shutil.rmtree(short, ignore_errors=True)
+
+
+def _worker(env: dict[str, str], tmp_path: Path) -> dict:
+    """What a worker forked for a shim with ``env`` says of itself."""
+    worker = tmp_path / "worker.py"
+    worker.write_text(WORKER)
+    shim = _shim(env, worker, tmp_path, "0")
+    out, _ = shim.communicate(timeout=120)
+    assert shim.returncode == 0
+    return json.loads(out)
+
+
+def _stage_ready(log: Path, offset: int, raylet: int, within: float = 60.0) -> int:
+    """The pid of the Ray stage the server's log says forks the workers of ``raylet``."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        for line in log.read_text()[offset:].splitlines():
+            if line.endswith(f"forks the workers of raylet {raylet}"):
+                return int(line.split()[1])
+        time.sleep(0.1)
+    raise AssertionError(f"no Ray stage for raylet {raylet}: {log.read_text()[offset:]}")
+
+
+@pytest.mark.integration
+def test_a_kept_servers_ray_stage_forks_the_workers_of_a_sweep_started_as_the_last(tmp_path, monkeypatch):
+    folder = tmp_path / "kept"
+    monkeypatch.setattr(workerkeep, "kept_folder", lambda: folder)
+    job = {"RAY_JOB_ID": "01000000", "TUNE_MARK": "a"}
+    with kept_fork_server(600.0) as first:
+        try:
+            # A sweep's workers: forked by the server, which learns what Ray reads of their environment.
+            seen = _worker({**first.env, **job, "RAY_RAYLET_PID": "1"}, tmp_path)
+            assert seen["ppid"] == first.pid and not seen["ray"]
+            first.raylet_started(1)  # a new server is told nothing: it had learned nothing
+            assert not first.log.read_text()[first.log_from :].count("imports Ray")
+        except BaseException:
+            os.kill(first.pid, signal.SIGKILL)
+            raise
+    try:
+        with kept_fork_server(600.0) as second:  # the next sweep, with a raylet of its own
+            assert second.pid == first.pid
+            second.raylet_started(2)
+            stage = _stage_ready(second.log, second.log_from, raylet=2)
+            env = {**second.env, **job, "RAY_RAYLET_PID": "2"}
+            seen = _worker(env, tmp_path)
+            assert seen["ppid"] == stage and seen["ray"]  # Ray imported before the fork
+            # Another sweep's worker (what Ray reads differs), and a worker of no job: the server's.
+            assert _worker({**env, "TUNE_MARK": "b"}, tmp_path)["ppid"] == second.pid
+            no_job = {k: v for k, v in env.items() if k != "RAY_JOB_ID"}
+            assert _worker(no_job, tmp_path)["ppid"] == second.pid
+            assert not _gone(stage, within=0.5)
+        assert _gone(stage, within=10)  # the sweep let go: its stage ends
+    finally:
+        os.kill(first.pid, signal.SIGTERM)
+        assert _gone(first.pid, within=10)
+
+
+def test_a_ray_stage_imports_with_what_ray_reads_of_a_jobs_worker_but_its_secrets():
+    env = {
+        "RAY_JOB_ID": "01000000", "RAY_RAYLET_PID": "7", "RAY_DEDUP_LOGS": "0", "TUNE_X": "1",
+        "AIR_Y": "2", "RAY_AUTH_TOKEN": "t", "RAY_DB_PASSWORD": "p", "AWS_SECRET_ACCESS_KEY": "k",
+        "TUNING_SERVICE_DB": "postgresql://u:p@h/d", "PATH": "/bin",
+    }  # fmt: skip
+    assert workerstage.ray_variables(env) == {
+        "RAY_JOB_ID": "01000000", "RAY_RAYLET_PID": "7", "RAY_DEDUP_LOGS": "0", "TUNE_X": "1", "AIR_Y": "2",
+    }  # fmt: skip
+    # A worker Ray starts before any job asks for one (the nil job), or a request of no job.
+    assert workerstage.ray_variables({**env, "RAY_JOB_ID": "ffffffff"}) is None
+    assert workerstage.ray_variables({"PATH": "/bin"}) is None

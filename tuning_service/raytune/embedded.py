@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,13 @@ def _installed() -> None:
     return None
 
 
-def start_lean_head(num_cpus: int, *, warm: bool = False, worker_env: dict[str, str] | None = None) -> Any:
+def start_lean_head(
+    num_cpus: int,
+    *,
+    warm: bool = False,
+    worker_env: dict[str, str] | None = None,
+    raylet_started: Callable[[int], None] | None = None,
+) -> Any:
     """Start the embedded Ray's head node without the services a sweep's driver never uses.
 
     `ray.init` also starts Ray's autoscaler monitor (there is nothing to scale on one machine),
@@ -117,9 +123,11 @@ def start_lean_head(num_cpus: int, *, warm: bool = False, worker_env: dict[str, 
     Ray's own check finds it at once instead of a second later. ``warm``: the node starts its
     workers warm as the driver connects (`warmworkers`). ``worker_env``: the raylet starts each
     Python worker as a fork of a warm process (`workerfork`; the variables the raylet needs for
-    it). Returns None where this Ray's node API differs (the caller then uses `ray.init` alone).
+    it); ``raylet_started`` is told the raylet's pid as soon as it has started (a kept fork
+    server imports Ray for its workers then: `workerstage`). Returns None where this Ray's node API differs (the caller then uses `ray.init` alone).
     """
     try:
+        from ray._private import ray_constants
         from ray._private.node import Node
         from ray._private.parameter import RayParams
 
@@ -143,6 +151,8 @@ def start_lean_head(num_cpus: int, *, warm: bool = False, worker_env: dict[str, 
                 # Past the timeout, Ray's own check goes on waiting and says why it gave up.
                 if self._node_id is not None:
                     await_registration(self.gcs_address, self._node_id, RAYLET_REGISTRATION_S)
+                if raylet_started is not None:
+                    raylet_started(self.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process.pid)
 
         params = RayParams(
             num_cpus=num_cpus,
@@ -201,7 +211,12 @@ def init_embedded(
         # Forked workers start in milliseconds, when Tune asks for them; workers started ahead
         # would hold `ray.init` until they registered, past the fork server's imports.
         warm = worker_env is None and worth_warming(trial_slots, int(kwargs["num_cpus"]))
-        head = start_lean_head(int(kwargs["num_cpus"]), warm=warm, worker_env=worker_env) if lean else None
+        told = worker_forks.raylet_started if worker_forks is not None else None
+        head = (
+            start_lean_head(int(kwargs["num_cpus"]), warm=warm, worker_env=worker_env, raylet_started=told)
+            if lean
+            else None
+        )
         if head is None:
             after.close()
             return ray.init(**kwargs), None, after

@@ -22,17 +22,18 @@ between sweeps (`workerkeep`), once no sweep has held it for its keep time; its 
 with the raylet as any Ray worker does. It serves only its own user (the socket's folder is
 private, and each connection's user is checked). Where it cannot start or fork, each shim
 starts Ray's own worker script instead.
+
+Kept between sweeps, the server also forks a Ray stage for each sweep whose driver tells it
+its raylet: a fork that imports Ray and Ray Tune for that sweep's workers and forks them
+(`workerstage`). How a worker is forked and its shim answered is `forkworker`'s.
 """
 
 from __future__ import annotations
 
-import atexit
 import fcntl
-import importlib
 import json
 import logging
 import os
-import runpy
 import select
 import selectors
 import shutil
@@ -51,8 +52,18 @@ from pathlib import Path
 from typing import Any
 
 from tuning_service.core.errors import InputError
+from tuning_service.raytune.forkworker import (
+    CHECK_S,
+    MAX_REQUEST,
+    Workers,
+    changed,
+    module_stamps,
+    receive,
+    tensorflow_runtime_started,
+)
 from tuning_service.raytune.workerimports import import_all_but_ray
 from tuning_service.raytune.workershim import RAY_WORKER_ENV, SOCKET_ENV
+from tuning_service.raytune.workerstage import STAGE, RayStages
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +77,7 @@ SERVER_PID = "server.pid"  # in a kept server's folder (`workerkeep`): the serve
 SERVER_LOG = "server.log"  # in a kept server's folder: its output
 LOCK = "lock"  # in a kept server's folder: held while a driver connects or the server leaves
 HOLD = "hold"  # the selector's mark for a driver's hold on a kept server
-# How often the server checks that the driver that started it still runs.
-PARENT_CHECK_S = 0.5
 STOP_WAIT_S = 5.0
-MAX_REQUEST = 1 << 20
 
 
 def forking_chosen() -> bool:
@@ -100,6 +108,16 @@ class ForkServer:
     env: dict[str, str]  # what the raylet's environment needs for its workers to be forked
     log: Path  # the server's own output (TensorFlow's import messages, a failure)
     log_from: int = 0  # where this sweep's part of it starts (a kept server's serves several)
+    hold: socket.socket | None = None  # a kept server's: the sweep's hold on it (`workerkeep`)
+
+    def raylet_started(self, pid: int) -> None:
+        """Tell a kept server the sweep's raylet: it starts importing Ray for its workers
+        (`workerstage`)."""
+        if self.hold is not None:
+            try:
+                self.hold.sendall(json.dumps({"raylet": pid}).encode() + b"\n")
+            except OSError:  # the server is gone: the shims start Ray's own workers
+                pass
 
 
 @contextmanager
@@ -148,92 +166,12 @@ def _remove_abandoned() -> None:
             continue
 
 
-def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
-    """A request: a shim's arguments, environment and working directory, with its three
-    standard streams; or a driver's hold on a kept server (``{"hold": true}``, no streams)."""
-    data, fds, _flags, _addr = socket.recv_fds(conn, MAX_REQUEST, 3)
-    buffer = bytearray(data)
-    try:
-        while not buffer.endswith(b"\n"):
-            chunk = conn.recv(MAX_REQUEST)
-            if not chunk or len(buffer) > MAX_REQUEST:
-                raise ConnectionError("incomplete request")
-            buffer.extend(chunk)
-        request = json.loads(buffer)
-        if not isinstance(request, dict):
-            raise ValueError("a request is a JSON object")
-        if len(fds) != (0 if request.get("hold") else 3):
-            raise ConnectionError("a worker request without the worker's three standard streams")
-    except BaseException:
-        for fd in fds:
-            os.close(fd)
-        raise
-    return request, fds
-
-
 def _same_user(conn: socket.socket) -> bool:
     """Whether the process on the other end runs as this one's user (the folder's mode already
     keeps others out; this holds where a folder's mode was loosened)."""
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", creds)
     return int(uid) == os.getuid()
-
-
-def _run_worker(request: dict[str, Any], fds: list[int]) -> int:
-    """In the fork: become the worker the raylet asked for, and run Ray's worker script."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    os.setpgid(0, 0)  # a process group of its own, as Ray gives each worker it starts
-    for target, fd in enumerate(fds):
-        os.dup2(fd, target)
-        os.close(fd)
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
-    if "numpy" in sys.modules:  # its global generator: a new worker's own, not a copy of the server's
-        sys.modules["numpy"].random.seed()
-    script = os.environ[RAY_WORKER_ENV]
-    sys.argv = [script, *request["argv"]]
-    sys.path[0] = os.path.dirname(script)
-    try:
-        runpy.run_path(script, run_name="__main__")
-    except SystemExit as exc:
-        code = exc.code
-        if code is None:
-            return 0
-        if isinstance(code, int):
-            return code
-        print(code, file=sys.stderr)
-        return 1
-    return 0
-
-
-def _fork(
-    request: dict[str, Any], fds: list[int], closing: list[socket.socket | selectors.BaseSelector]
-) -> int:
-    """Fork a worker for a shim's request; the worker's pid."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            for item in closing:
-                item.close()
-            code = _run_worker(request, fds)
-        except BaseException:  # noqa: BLE001 - the fork must never return into the server's loop
-            traceback.print_exc()
-        finally:
-            try:
-                atexit._run_exitfuncs()  # what the worker's interpreter would run as it exits
-                sys.stdout.flush()
-                sys.stderr.flush()
-            finally:
-                os._exit(code)
-    for fd in fds:
-        os.close(fd)
-    return pid
 
 
 def serve(path: str, parent: int, keep_s: float = 0.0) -> None:
@@ -354,61 +292,36 @@ def _waiting(listener: socket.socket) -> bool:
     return bool(readable)
 
 
-def _module_stamps() -> dict[str, tuple[int, int]]:
-    """Each imported module's file with its modification time and size: what a kept server
-    compares before it serves another sweep (an upgraded library, an edited module)."""
-    stamps: dict[str, tuple[int, int]] = {}
-    for module in list(sys.modules.values()):
-        file = getattr(module, "__file__", None)
-        if isinstance(file, str) and file not in stamps:
-            try:
-                stat = os.stat(file)
-            except OSError:
-                continue
-            stamps[file] = (stat.st_mtime_ns, stat.st_size)
-    return stamps
-
-
-def _changed(stamps: dict[str, tuple[int, int]]) -> str | None:
-    """The first imported file that changed since ``stamps`` were taken (None: none did)."""
-    for file, stamp in stamps.items():
-        try:
-            stat = os.stat(file)
-        except OSError:
-            return file
-        if (stat.st_mtime_ns, stat.st_size) != stamp:
-            return file
-    return None
-
-
 def _serve(listener: socket.socket, life: _Lifetime) -> None:
-    """Import, then fork a worker for each shim that connects (no thread of its own)."""
+    """Import, then fork a worker for each shim that connects (no thread of its own); kept,
+    hand those of a sweep started as the last one to the Ray stage (`workerstage`)."""
     import_all_but_ray()
     if "ray" in sys.modules:  # forks would all serve the job Ray read when it loaded
         print("the worker fork server loaded Ray; Ray's own workers start instead", file=sys.stderr)
         return
-    if _tensorflow_runtime_started():  # its threads would be missing in the forks
+    if tensorflow_runtime_started():  # its threads would be missing in the forks
         print(
             "the worker fork server started TensorFlow's runtime; Ray's own workers start instead",
             file=sys.stderr,
         )
         return
     if life.kept:
-        life.stamps = _module_stamps()
+        life.stamps = module_stamps()
 
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     accepting: socket.socket | None = listener
-    workers: dict[int, socket.socket] = {}
+    workers = Workers(selector)
+    stage = RayStages(selector) if life.kept else None
     while not life.over(accepting, bool(workers)):
-        for key, _events in selector.select(PARENT_CHECK_S):
+        for key, _events in selector.select(CHECK_S):
             if key.fileobj is listener:
                 conn, _ = listener.accept()
                 if not _same_user(conn):
                     conn.close()
                     continue
                 try:
-                    request, fds = _receive(conn)
+                    request, fds = receive(conn)
                 except (OSError, ValueError) as exc:
                     print(f"refused a request: {exc}", file=sys.stderr, flush=True)
                     conn.close()
@@ -428,37 +341,56 @@ def _serve(listener: socket.socket, life: _Lifetime) -> None:
                     _answer(conn, "stale")
                     conn.close()
                     continue
-                pid = _fork(request, fds, [selector, listener, conn, *workers.values(), *life.holds])
-                workers[pid] = conn
-                try:
-                    conn.sendall(f"{pid}\n".encode())
-                except OSError:  # the shim is gone already: so must its worker be
-                    os.kill(pid, signal.SIGKILL)
+                if stage is not None and stage.take(request, fds, conn):
                     continue
-                selector.register(conn, selectors.EVENT_READ, pid)
-            elif key.data is HOLD:  # a driver let go (its sweep ended, or it was killed)
+                workers.start(request, fds, conn, [listener, *life.holds, *_sockets(stage)])
+            elif key.data is HOLD:
                 held = key.fileobj
                 assert isinstance(held, socket.socket)
-                selector.unregister(held)
-                life.holds.discard(held)
-                held.close()
-            else:  # a shim went away before its worker ended: the raylet gave up on it
-                pid = key.data
-                selector.unregister(key.fileobj)
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        _reap(workers, selector)
+                told = _told(held)
+                if told is not None and stage is not None:  # the sweep's raylet has started
+                    stage.start(held, told.get("raylet"), [listener, *life.holds])
+                elif told is None:  # a driver let go (its sweep ended, or it was killed)
+                    selector.unregister(held)
+                    life.holds.discard(held)
+                    held.close()
+                    if stage is not None:
+                        stage.release(held)
+            elif key.data is STAGE and stage is not None:
+                stage.heard(key.fileobj)
+            else:
+                workers.shim_gone(key)
+        workers.reap()
+
+
+def _told(held: socket.socket) -> dict[str, Any] | None:
+    """What a driver told on its hold, one JSON object (None: it let go)."""
+    try:
+        data = held.recv(MAX_REQUEST)
+    except OSError:
+        return None
+    if not data:
+        return None
+    try:
+        told = json.loads(data)
+    except ValueError:
+        return {}
+    return told if isinstance(told, dict) else {}
+
+
+def _sockets(stage: RayStages | None) -> list[socket.socket]:
+    return [] if stage is None else stage.sockets()
 
 
 def _stale(life: _Lifetime) -> bool:
-    """Whether a kept server must not serve another sweep: an imported file changed since its
-    imports (an upgraded library, an edited module), said in its log."""
-    changed = _changed(life.stamps) if life.kept else None
-    if changed is not None:
-        print(f"{changed} changed since this kept server imported it: a new server takes over", flush=True)
-    return changed is not None
+    """Whether a kept server must not serve another sweep: a file it imported changed since
+    (an upgraded library, an edited module), said in its log."""
+    changed_file = changed(life.stamps) if life.kept else None
+    if changed_file is not None:
+        print(
+            f"{changed_file} changed since this kept server imported it: a new server takes over", flush=True
+        )
+    return changed_file is not None
 
 
 def _answer(conn: socket.socket, line: str) -> None:
@@ -466,38 +398,6 @@ def _answer(conn: socket.socket, line: str) -> None:
         conn.sendall(f"{line}\n".encode())
     except OSError:  # the driver is gone: its hold's end is seen as the connection's
         pass
-
-
-def _tensorflow_runtime_started() -> bool:
-    """Whether TensorFlow's eager runtime (its thread pools, devices) has started in this process."""
-    try:
-        context = importlib.import_module("tensorflow.python.eager.context")
-    except ImportError:
-        return False
-    return getattr(context.context(), "_context_handle", None) is not None
-
-
-def _reap(workers: dict[int, socket.socket], selector: selectors.BaseSelector) -> None:
-    """Tell each ended worker's shim how it ended."""
-    while workers:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        conn = workers.pop(pid, None)
-        if conn is None:
-            continue
-        try:
-            selector.unregister(conn)
-        except (KeyError, ValueError):
-            pass
-        try:
-            conn.sendall(f"{os.waitstatus_to_exitcode(status)}\n".encode())
-        except OSError:
-            pass
-        conn.close()
 
 
 if __name__ == "__main__":

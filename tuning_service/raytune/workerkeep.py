@@ -18,7 +18,9 @@ module); where one has, it hands its socket over to a new server and ends.
 A driver connects to the server, and the server leaves, only while holding the folder's lock,
 so a sweep never holds a server that is leaving. A hold is a connection the driver keeps open
 for the sweep: when it closes (the sweep ended, or its driver was killed) the server's idle
-time starts. Its workers are forked per sweep with that sweep's environment, as before.
+time starts. Its workers are forked per sweep with that sweep's environment, as before; a
+sweep started as the last one was has them forked by a Ray stage, which imports Ray and Ray
+Tune for them while the sweep's Ray starts (`workerstage`).
 """
 
 from __future__ import annotations
@@ -153,10 +155,14 @@ def kept_fork_server(keep_s: float) -> Iterator[ForkServer]:
             else f"which imports TensorFlow now and stays {keep_s:g} s after the sweep for the next",
             KEEP_ENV,
         )
-    # Without a server to name, each shim starts Ray's own worker at once.
+    # Without a server to name, each shim starts Ray's own worker at once. Only a server that
+    # answered (one kept from an earlier sweep) is told this sweep's raylet: a new one learns
+    # from this sweep's workers what its Ray stage imports with for the next (`workerstage`).
     env = {SOCKET_ENV: str(path)} if conn is not None else {}
     try:
-        yield ForkServer(pid, {**env, RAY_WORKER_ENV: ray_worker_script()}, server_log, offset)
+        yield ForkServer(
+            pid, {**env, RAY_WORKER_ENV: ray_worker_script()}, server_log, offset, conn if reused else None
+        )
     finally:
         if conn is not None:
             conn.close()  # the server's idle time starts when no sweep holds it
