@@ -383,13 +383,14 @@ def _environ(pid: int) -> dict[str, str]:
     return dict(p.decode().partition("=")[::2] for p in pairs if p)
 
 
-def _forked_by(env: dict[str, str], tmp_path: Path) -> int:
+def _worker(env: dict[str, str], tmp_path: Path) -> dict:
+    """What a worker forked for a shim with ``env`` says of itself."""
     worker = tmp_path / "worker.py"
     worker.write_text(WORKER)
     shim = _shim(env, worker, tmp_path, "0")
     out, _ = shim.communicate(timeout=120)
     assert shim.returncode == 0
-    return int(json.loads(out)["ppid"])
+    return json.loads(out)
 
 
 @pytest.mark.integration
@@ -406,21 +407,21 @@ def test_a_kept_server_serves_sweep_after_sweep_then_ends_when_idle(tmp_path, mo
     try:
         with kept_fork_server(2.5) as first:
             started.append(first.pid)
-            assert _forked_by(first.env, tmp_path) == first.pid
+            assert _worker(first.env, tmp_path)["ppid"] == first.pid
             assert "RAY_AUTH_TOKEN" not in _environ(first.pid)  # started with what its imports read only
             assert _environ(first.pid)["PYTHONPATH"] == str(site)
             time.sleep(4.0)  # held: it does not end however long the sweep runs
             assert not _gone(first.pid, within=0.1)
         with kept_fork_server(600.0) as second:  # the next sweep, within the keep time
             assert second.pid == first.pid
-            assert _forked_by(second.env, tmp_path) == first.pid
+            assert _worker(second.env, tmp_path)["ppid"] == first.pid
         # An edited module: the server hands its socket over to a new one, and ends.
         os.utime(site / "sitecustomize.py", ns=(time.time_ns(), time.time_ns() + 10**9))
         with kept_fork_server(600.0) as third:
             started.append(third.pid)
             assert third.pid != first.pid
             assert _gone(first.pid, within=10)
-            assert _forked_by(third.env, tmp_path) == third.pid
+            assert _worker(third.env, tmp_path)["ppid"] == third.pid
         assert "sitecustomize.py changed since this kept server imported it" in third.log.read_text()
         with kept_fork_server(1.0) as fourth:  # the latest sweep's keep time is the server's
             assert fourth.pid == third.pid
@@ -565,16 +566,6 @@ def test_the_workers_command_lists_the_kept_servers_and_stops_them(monkeypatch, 
         for pid in [s.pid for s in workerkeep.kept_servers()]:
             os.kill(pid, 9)
         shutil.rmtree(short, ignore_errors=True)
-
-
-def _worker(env: dict[str, str], tmp_path: Path) -> dict:
-    """What a worker forked for a shim with ``env`` says of itself."""
-    worker = tmp_path / "worker.py"
-    worker.write_text(WORKER)
-    shim = _shim(env, worker, tmp_path, "0")
-    out, _ = shim.communicate(timeout=120)
-    assert shim.returncode == 0
-    return json.loads(out)
 
 
 def _stage_ready(log: Path, offset: int, raylet: int, within: float = 60.0) -> int:
