@@ -1,7 +1,8 @@
 """The embedded Ray's workers are forks of one process that has imported TensorFlow (`workerfork`),
 started through the shim the raylet runs (`workershim`); without the server, Ray's own worker.
 A server kept between sweeps (`workerkeep`) is held by each sweep in turn, ends once idle, is
-replaced where a file it imported changed, and keeps none of a sweep's secrets."""
+replaced where a file it imported changed, and keeps none of a sweep's secrets; for a sweep
+started as the last one was, its Ray stage (`workerstage`) forks the workers with Ray imported."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import fcntl
 import io
 import json
 import os
+import selectors
 import shutil
 import signal
 import socket
@@ -625,3 +627,28 @@ def test_a_ray_stage_imports_with_what_ray_reads_of_a_jobs_worker_but_its_secret
     # A worker Ray starts before any job asks for one (the nil job), or a request of no job.
     assert workerstage.ray_variables({**env, "RAY_JOB_ID": "ffffffff"}) is None
     assert workerstage.ray_variables({"PATH": "/bin"}) is None
+
+
+def test_a_ray_stage_that_cannot_fork_says_why_and_the_server_forks_the_sweeps_workers(monkeypatch):
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # what the stage sets stays in this test
+    monkeypatch.setattr(workerstage.signal, "signal", lambda *_: None)
+    failure = "importing Ray started a thread, which its forks would lack"
+    monkeypatch.setattr(workerstage, "_import_ray", lambda: failure)
+    variables = {"RAY_JOB_ID": "01000000", "RAY_RAYLET_PID": "7"}
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    hold, held = socket.socketpair()
+    try:
+        assert workerstage._serve_stage(theirs, variables) == 1  # it forks nothing
+        selector = selectors.DefaultSelector()
+        stages = workerstage.RayStages(selector)
+        stages.learned = {"RAY_JOB_ID": "01000000"}
+        stages.stages[hold] = workerstage._Stage(0, ours, variables)
+        selector.register(ours, selectors.EVENT_READ, workerstage.STAGE)
+        stages.heard(ours)  # the server reads why, lets the stage go and learns anew
+        assert not stages.stages and stages.learned is None
+        request = {"argv": [], "env": variables, "cwd": "/"}
+        assert not stages.take(request, [], held)  # so the server forks this worker itself
+        assert stages.learned == {"RAY_JOB_ID": "01000000"}
+    finally:
+        for end in (theirs, hold, held):
+            end.close()

@@ -72,9 +72,8 @@ class RayStages:
 
     def __init__(self, selector: selectors.BaseSelector) -> None:
         self.selector = selector
-        self.learned: dict[str, str] | None = (
-            None  # the last sweep's workers' variables, but the raylet's pid
-        )
+        # The last sweep's workers' variables, but the raylet's pid: the next stage's.
+        self.learned: dict[str, str] | None = None
         self.stages: dict[socket.socket, _Stage] = {}  # by the sweep's hold
 
     def start(self, hold: socket.socket, raylet: Any, closing: list[Any]) -> None:
@@ -101,13 +100,14 @@ class RayStages:
         if variables is None:
             return False
         self.learned = {name: value for name, value in variables.items() if name != RAYLET_PID}
-        stage = next((s for s in self.stages.values() if s.variables == variables), None)
-        if stage is None:
+        hold = next((h for h, s in self.stages.items() if s.variables == variables), None)
+        if hold is None:
             return False
         try:
-            socket.send_fds(stage.channel, [json.dumps(request).encode()], [*fds, conn.fileno()])
+            socket.send_fds(self.stages[hold].channel, [json.dumps(request).encode()], [*fds, conn.fileno()])
         except OSError as exc:  # it ended, or a request too large for one message: forked here
-            print(f"the Ray stage took no request ({exc}); the server forks its workers", flush=True)
+            print(f"the Ray stage took no request ({exc}); the server forks this sweep's workers", flush=True)
+            self.release(hold)
             return False
         for fd in fds:
             os.close(fd)
@@ -169,7 +169,10 @@ def _serve_stage(channel: socket.socket, variables: dict[str, str]) -> int:
     the server hands on, until the server lets go and the workers forked here have ended."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the server's handler
     os.environ.update(variables)
-    failure = _import_ray()
+    try:
+        failure = _import_ray()
+    except Exception as exc:  # noqa: BLE001 - said in the server's log; the server forks instead
+        failure = f"importing Ray failed: {exc!r}"
     if failure is not None:
         channel.send(failure.encode())
         return 1
