@@ -123,8 +123,9 @@ def start_lean_head(
     Ray's own check finds it at once instead of a second later. ``warm``: the node starts its
     workers warm as the driver connects (`warmworkers`). ``worker_env``: the raylet starts each
     Python worker as a fork of a warm process (`workerfork`; the variables the raylet needs for
-    it); ``raylet_started`` is told the raylet's pid as soon as it has started (a kept fork
-    server imports Ray for its workers then: `workerstage`). Returns None where this Ray's node API differs (the caller then uses `ray.init` alone).
+    it); ``raylet_started`` is told the raylet's pid once it has registered (a kept fork server
+    then imports Ray for its workers: `workerstage`). Returns None where this Ray's node API
+    differs (the caller then uses `ray.init` alone).
     """
     try:
         from ray._private import ray_constants
@@ -151,8 +152,9 @@ def start_lean_head(
                 # Past the timeout, Ray's own check goes on waiting and says why it gave up.
                 if self._node_id is not None:
                     await_registration(self.gcs_address, self._node_id, RAYLET_REGISTRATION_S)
-                if raylet_started is not None:
-                    raylet_started(self.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process.pid)
+                raylet = self.all_processes.get(ray_constants.PROCESS_TYPE_RAYLET) or [None]
+                if raylet_started is not None and raylet[0] is not None:
+                    raylet_started(raylet[0].process.pid)
 
         params = RayParams(
             num_cpus=num_cpus,

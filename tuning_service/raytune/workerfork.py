@@ -349,7 +349,7 @@ def _serve(listener: socket.socket, life: _Lifetime) -> None:
                 assert isinstance(held, socket.socket)
                 told = _told(held)
                 if told is not None and stage is not None:  # the sweep's raylet has started
-                    stage.start(held, told.get("raylet"), [listener, *life.holds])
+                    stage.start(held, told.get("raylet"), [listener, *life.holds, *workers.shims.values()])
                 elif told is None:  # a driver let go (its sweep ended, or it was killed)
                     selector.unregister(held)
                     life.holds.discard(held)
