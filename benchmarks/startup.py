@@ -60,7 +60,7 @@ from typing import Any
 from benchmarks import cli
 from benchmarks.reporting import fmt, markdown_table, publish
 from tuning_service.core.leanimport import LEAN
-from tuning_service.core.processes import resident_mib, start_ticks
+from tuning_service.core.processes import private_mib, resident_mib, start_ticks
 from tuning_service.raytune.workerkeep import KEEP_ENV
 from tuning_service.testing.localcluster import command_line, kill_session, session_cpu
 
@@ -146,6 +146,8 @@ class CpuSampler:
         self._before = session_cpu(kept) if kept is not None else {}
         self.samples: Samples = []  # (time, pid -> (kind, CPU s))
         self.worker_starts: dict[int, float] = {}
+        # The most memory of its own the kept server's Ray stage (`raytune.workerstage`) held.
+        self.stage_mib: float | None = None
         self._kinds: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -154,10 +156,8 @@ class CpuSampler:
     def _sample(self) -> dict[int, tuple[str, float]]:
         seen: dict[int, tuple[str, float]] = {}
         found = session_cpu(self.session)
-        if self.kept is not None:
-            found.update(
-                (pid, cpu - self._before.get(pid, 0.0)) for pid, cpu in session_cpu(self.kept).items()
-            )
+        kept = session_cpu(self.kept) if self.kept is not None else {}
+        found.update((pid, cpu - self._before.get(pid, 0.0)) for pid, cpu in kept.items())
         for pid, cpu in found.items():
             # A worker's title changes as it takes an actor: once a worker, always one.
             kind = self._kinds.get(pid)
@@ -172,6 +172,10 @@ class CpuSampler:
                 started = process_started(pid) if kind == "trial workers" else None
                 if started is not None:
                     self.worker_starts[pid] = started
+            if kind == "worker fork server" and pid in kept and pid != self.kept:
+                own = private_mib(pid)  # the kept server's other process: its Ray stage
+                if own is not None:
+                    self.stage_mib = max(own, self.stage_mib or 0.0)
             seen[pid] = (kind, cpu)
         return seen
 
@@ -248,6 +252,7 @@ def one_run(
         "phases_s": {},
         "cpu_to_first_epoch_s": None if sampler is None else cpu_by_kind(sampler.samples, first_epoch),
         "cpu_to_exit_s": None if sampler is None else cpu_by_kind(sampler.samples),
+        "stage_private_mib": None if sampler is None else sampler.stage_mib,
         # When the first trial worker's process started (Ray's node starts them), from the launch.
         "to_first_worker_s": min(sampler.worker_starts.values()) - launched
         if sampler is not None and sampler.worker_starts
@@ -438,6 +443,11 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             lines += ["", cpu]
         summary[mode] = {"to_first_epoch_s": first, "phases_s": phases}
     lines += ["", f"- the kept worker fork server's resident memory after the runs: {fmt(kept_rss, 0)} MiB"]
+    stage = [r["stage_private_mib"] for r in runs[KEPT] if r["stage_private_mib"] is not None]
+    lines += [
+        f"- its Ray stage's own memory while a run held it (the most sampled, median of the runs): "
+        f"{fmt(statistics.median(stage) if stage else None, 0)} MiB"
+    ]
     alone = worker_alone(args.job, count)
     lines += ["", "### one trial worker alone", "", worker_table(alone, count)]
     for mode, measured in runs.items():

@@ -190,6 +190,8 @@ def test_startup_smoke_times_the_command_and_its_phases(tmp_path):
     assert kept["cpu_to_first_epoch_s"][server] < run["cpu_to_first_epoch_s"][server] / 2, (kept, run)
     assert not Path(f"/proc/{kept['kept_server']}").exists() or _zombie(kept["kept_server"])
     assert data["kept_server_rss_mib"] > 100  # TensorFlow's import, at least
+    # The kept run's workers were the Ray stage's forks: a process of its own pages, while it ran.
+    assert kept["stage_private_mib"] > 5 and run["stage_private_mib"] is None
     # One worker's chain alone: each phase took time, the imports (TensorFlow's) the most.
     alone = {name: (wall, cpu) for name, wall, cpu in data["worker_alone"]}
     assert list(alone) == [
