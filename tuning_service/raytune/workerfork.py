@@ -312,7 +312,9 @@ def _serve(listener: socket.socket, life: _Lifetime) -> None:
     selector.register(listener, selectors.EVENT_READ)
     accepting: socket.socket | None = listener
     workers = Workers(selector)
-    stage = RayStages(selector) if life.kept else None
+    # A kept server's drivers tell it their raylets, for which it forks Ray stages; a server of
+    # one sweep is told none, so its stages stay empty.
+    stages = RayStages(selector)
     while not life.over(accepting, bool(workers)):
         for key, _events in selector.select(CHECK_S):
             if key.fileobj is listener:
@@ -341,23 +343,22 @@ def _serve(listener: socket.socket, life: _Lifetime) -> None:
                     _answer(conn, "stale")
                     conn.close()
                     continue
-                if stage is not None and stage.take(request, fds, conn):
+                if stages.take(request, fds, conn):
                     continue
-                workers.start(request, fds, conn, [listener, *life.holds, *_sockets(stage)])
+                workers.start(request, fds, conn, [listener, *life.holds, *stages.sockets()])
             elif key.data is HOLD:
                 held = key.fileobj
                 assert isinstance(held, socket.socket)
                 told = _told(held)
-                if told is not None and stage is not None:  # the sweep's raylet has started
-                    stage.start(held, told.get("raylet"), [listener, *life.holds, *workers.shims.values()])
-                elif told is None:  # a driver let go (its sweep ended, or it was killed)
+                if told is not None:  # the sweep's raylet has started
+                    stages.start(held, told.get("raylet"), [listener, *life.holds, *workers.shims.values()])
+                else:  # a driver let go (its sweep ended, or it was killed)
                     selector.unregister(held)
                     life.holds.discard(held)
                     held.close()
-                    if stage is not None:
-                        stage.release(held)
-            elif key.data is STAGE and stage is not None:
-                stage.heard(key.fileobj)
+                    stages.release(held)
+            elif key.data is STAGE:
+                stages.heard(key.fileobj)
             else:
                 workers.shim_gone(key)
         workers.reap()
@@ -376,10 +377,6 @@ def _told(held: socket.socket) -> dict[str, Any] | None:
     except ValueError:
         return {}
     return told if isinstance(told, dict) else {}
-
-
-def _sockets(stage: RayStages | None) -> list[socket.socket]:
-    return [] if stage is None else stage.sockets()
 
 
 def _stale(life: _Lifetime) -> bool:
