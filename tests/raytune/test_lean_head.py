@@ -1,10 +1,13 @@
-"""The embedded Ray starts without Ray's autoscaler and log monitors and its API server, without
-importing its dashboard agent's dependencies in the driver, waits for its raylet's registration
-itself, and stops all it started."""
+"""The embedded Ray starts without Ray's autoscaler and log monitors and its API server, its
+dashboard agent minimal (no dashboard modules; none of its dependencies imported in the driver),
+waits for its raylet's registration itself, and stops all it started."""
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 
 import pytest
 
@@ -29,8 +32,11 @@ import ray
 with ray_session(None, Path(sys.argv[1])) as where:
     ray.get(ray.remote(lambda: 1).remote())
     inside = descendants()
+    logs = Path(ray._private.worker._global_node.get_logs_dir_path())
+agent_log = (logs / "dashboard_agent.log").read_text()
 deps = "ray.dashboard.optional_deps" in sys.modules
-print(json.dumps({"where": where, "inside": inside, "after": descendants(), "waits": waits, "deps": deps}))
+print(json.dumps({"where": where, "inside": inside, "after": descendants(), "waits": waits, "deps": deps,
+                  "agent_log": agent_log}))
 """
 
 
@@ -44,12 +50,14 @@ def test_the_embedded_ray_runs_without_the_monitors_and_leaves_no_process(tmp_pa
     # ... without the three services a sweep's driver never uses: the monitors and the API server.
     assert "autoscaler/_private/monitor.py" not in inside and "log_monitor.py" not in inside, seen["inside"]
     assert "dashboard/dashboard.py" not in inside, seen["inside"]
-    # Ray learnt that its dashboard agent's dependencies are installed without the driver
-    # importing them, and starts the agent in its full mode as before.
+    # Its dashboard agent runs minimal, through the launcher, and loaded none of the dashboard's
+    # modules; the driver imported none of their dependencies to decide so.
     assert seen["deps"] is False
     raylet = next(c for c in seen["inside"] if "--dashboard_agent_command=" in c)
     agent = raylet.split("--dashboard_agent_command=", 1)[1].split(" --runtime_env_agent_command=")[0]
-    assert "dashboard/agent.py" in agent and "--minimal" not in agent, agent
+    assert "-m tuning_service.raytune.leanagent" in agent and "dashboard/agent.py" in agent, agent
+    assert "--minimal" in agent, agent
+    assert "Loaded 0 modules" in seen["agent_log"], seen["agent_log"][-2000:]
     assert seen["after"] == [], seen["after"]
     # The node waited for its raylet's registration itself (Ray's own check asks once a second).
     assert seen["waits"] == [True], seen["waits"]
@@ -81,3 +89,32 @@ def test_a_ray_whose_node_api_differs_starts_as_ray_init_starts_it(monkeypatch, 
     caplog.set_level(logging.DEBUG, logger="tuning_service.raytune.embedded")
     assert start_lean_head(2) is None
     assert "its node API differs" in caplog.text and "no_monitor" in caplog.text
+
+
+LAUNCHED = r"""
+import json, sys
+import ray.dashboard.utils as dashboard_utils
+modules = dashboard_utils.get_all_modules(dashboard_utils.DashboardAgentModule)
+imported = sorted(m for m in sys.modules if m.startswith("ray.dashboard.modules."))
+print(json.dumps({"name": __name__, "argv": sys.argv, "path0": sys.path[0], "modules": modules,
+                  "imported": imported}))
+"""
+
+
+def test_the_lean_agent_runs_rays_agent_script_as_python_would_without_importing_its_modules(tmp_path):
+    # Ray's full list imports every dashboard module (0.55 s of CPU) and loads seven; the
+    # launcher's loads those Ray's minimal agent would, importing none.
+    script = tmp_path / "agent.py"
+    script.write_text(LAUNCHED)
+    done = subprocess.run(
+        [sys.executable, "-m", "tuning_service.raytune.leanagent", str(script), "--node-id=x", "--minimal"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {
+        "name": "__main__",
+        "argv": [str(script), "--node-id=x", "--minimal"],
+        "path0": str(tmp_path),
+        "modules": [],
+        "imported": [],
+    }

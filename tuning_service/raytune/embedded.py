@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from tuning_service.core.envvars import env_restored
+from tuning_service.raytune.leanagent import minimal_dashboard_agent
 from tuning_service.raytune.warmworkers import system_config, worth_warming
 from tuning_service.raytune.workerfork import SHIM, ForkServer, fork_server, forking_chosen
 
@@ -57,51 +58,6 @@ def await_registration(gcs_address: str, node_id: str, timeout: float) -> bool:
         time.sleep(REGISTRATION_POLL_S)
 
 
-# What Ray's dashboard agent needs beyond Ray's minimal install (Ray's `dashboard/optional_deps.py`
-# imports them), all of it in `ray[default]`, which this service requires.
-DASHBOARD_DEPS = (
-    "aiohttp",
-    "aiohttp_cors",
-    "grpc",
-    "opencensus",
-    "opentelemetry",
-    "prometheus_client",
-    "pydantic",
-)
-
-
-@contextmanager
-def dashboard_deps_found_by_name() -> Iterator[None]:
-    """Let Ray learn that its dashboard agent's dependencies are installed without importing them.
-
-    Before it starts the raylet, Ray imports them all (aiohttp, gRPC, OpenTelemetry: 0.3 s of the
-    driver's CPU before the raylet starts) only to tell whether to start the agent in its
-    minimal mode; the driver never uses them. Found by name, they are taken as installed; if one
-    is not found, Ray's own check (the imports) decides. A private Ray function: where it is
-    missing, nothing changes.
-    """
-    import importlib.util
-
-    try:
-        from ray._private import utils
-    except ImportError:
-        yield
-        return
-    rays_check = getattr(utils, "get_dashboard_dependency_error", None)
-    if rays_check is None or any(importlib.util.find_spec(name) is None for name in DASHBOARD_DEPS):
-        yield
-        return
-    utils.get_dashboard_dependency_error = _installed
-    try:
-        yield
-    finally:
-        utils.get_dashboard_dependency_error = rays_check
-
-
-def _installed() -> None:
-    return None
-
-
 def start_lean_head(
     num_cpus: int,
     *,
@@ -119,7 +75,9 @@ def start_lean_head(
     they delayed the raylet's registration with Ray's GCS (`python -m benchmarks.startup` times
     the start). ``RayParams``' switches for the monitors are not reachable from `ray.init`, so
     the node is started as `ray.init` starts it, without them, and the driver then connects to
-    it. The node also waits for that registration itself, asking every REGISTRATION_POLL_S, so
+    it. Its dashboard agent, which the raylet waits for before it registers, runs minimal:
+    without the dashboard's modules, which only a dashboard would use (`leanagent`). The node
+    also waits for that registration itself, asking every REGISTRATION_POLL_S, so
     Ray's own check finds it at once instead of a second later. ``warm``: the node starts its
     workers warm as the driver connects (`warmworkers`). ``worker_env``: the raylet starts each
     Python worker as a fork of a warm process (`workerfork`; the variables the raylet needs for
@@ -133,9 +91,8 @@ def start_lean_head(
         from ray._private.parameter import RayParams
 
         class LeanNode(Node):
-            """Ray's node without the API server, its raylet started without importing the
-            dashboard agent's dependencies, back from starting its processes once its raylet
-            is registered."""
+            """Ray's node without the API server, its dashboard agent minimal (`leanagent`),
+            back from starting its processes once its raylet is registered."""
 
             def start_api_server(self, *args: Any, **kwargs: Any) -> None:
                 if kwargs.get("include_dashboard"):  # the lean head is never asked for one
@@ -143,7 +100,7 @@ def start_lean_head(
 
             def start_raylet(self, *args: Any, **kwargs: Any) -> None:
                 # The raylet inherits this process's environment, and its workers the raylet's.
-                with dashboard_deps_found_by_name(), env_restored(*(worker_env or {})):
+                with minimal_dashboard_agent(), env_restored(*(worker_env or {})):
                     os.environ.update(worker_env or {})
                     super().start_raylet(*args, **kwargs)
 
