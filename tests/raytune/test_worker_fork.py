@@ -56,6 +56,23 @@ def _gone(pid: int, within: float) -> bool:
     return False
 
 
+def _handled(pid: int, signum: int, within: float) -> bool:
+    """Whether process ``pid`` (one thread) took signal ``signum`` and is asleep again within
+    ``within`` seconds: Python runs its handler as the signal wakes the process, before it sleeps
+    again (read from /proc: the signal no longer pending, the process sleeping)."""
+    bit = 1 << (signum - 1)
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        status = dict(
+            line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
+        )
+        pending = int(status["SigPnd"], 16) | int(status["ShdPnd"], 16)
+        if not pending & bit and status["State"].split()[0] == "S":
+            return True
+        time.sleep(0.005)
+    return False
+
+
 def _shim(env: dict[str, str], worker: Path, cwd: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, SHIM, *args],
@@ -171,7 +188,7 @@ def test_a_shim_stopped_while_its_worker_is_forked_passes_the_signal_on(tmp_path
             for fd in fds:
                 os.close(fd)
             shim.send_signal(signal.SIGTERM)
-            time.sleep(0.5)  # the shim's handler has run: it holds the signal, with no pid yet
+            assert _handled(shim.pid, signal.SIGTERM, within=10)  # it holds the signal, with no pid yet
             assert shim.poll() is None
             conn.sendall(f"{worker.pid}\n".encode())
             assert worker.wait(timeout=30) == -signal.SIGTERM  # the held signal reached the worker
