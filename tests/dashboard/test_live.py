@@ -75,7 +75,9 @@ class Watcher(threading.Thread):
             page.goto(self.base + "/")
             # The overview shows the sweep by itself once its driver records it.
             page.wait_for_selector("a[href^='/sweeps/']", timeout=self.timeout_s * 1000)
-            page.click("a[href^='/sweeps/']")
+            # Its link is followed as it reads: a click can land while a live refresh of the
+            # overview, which changes as the sweep's trials start, puts the link in anew.
+            page.goto(self.base + page.get_attribute("a[href^='/sweeps/']", "href"))
             page.wait_for_selector("#finished-count")
             # Polled from here: the page's CSP (script-src 'self') refuses Playwright's eval'd predicates.
             while page.get_attribute("#fig-curves", "data-drawn") is None:

@@ -252,12 +252,21 @@
     box.dataset.points = String((data.series || []).reduce((a, s) => a + (s.points || []).length, 0));
   }
 
+  // What each part last showed: a part is replaced only when its text changed, so a click on
+  // one of its links is not lost to the same links being put in again under the pointer.
+  const shown = new WeakMap();
+
   async function refreshParts() {
     for (const part of document.querySelectorAll("[data-part]")) {
       const url = new URL(window.location.href);
       url.searchParams.set("part", part.dataset.part);
       const response = await fetch(url, { credentials: "same-origin" });
-      if (response.ok) part.innerHTML = await response.text();
+      if (!response.ok) continue;
+      const text = await response.text();
+      if (shown.get(part) !== text) {
+        part.innerHTML = text;
+        shown.set(part, text);
+      }
     }
   }
 
