@@ -36,6 +36,7 @@ print(json.dumps({
     "pid": os.getpid(), "ppid": os.getppid(), "argv": sys.argv[1:], "cwd": os.getcwd(),
     "marker": os.environ.get("MARKER"), "own_group": os.getpgid(0) == os.getpid(),
     "tensorflow": "tensorflow" in sys.modules, "ray": "ray" in sys.modules,
+    "frozen": __import__("gc").get_freeze_count(),
 }), flush=True)
 if sys.argv[1] == "sleep":
     time.sleep(120)
@@ -129,6 +130,8 @@ def test_a_worker_is_a_fork_of_the_server_with_the_shims_arguments_and_environme
     assert seen["marker"] == "from the shim" and seen["own_group"]
     # TensorFlow came with the fork; Ray, which reads the worker's job as it loads, did not.
     assert seen["tensorflow"] and not seen["ray"]
+    # The server's imports are out of the collector's reach: a fork's passes skip them.
+    assert seen["frozen"] > 100_000, seen["frozen"]
 
 
 @pytest.mark.integration
@@ -608,6 +611,7 @@ def test_a_kept_servers_ray_stage_forks_the_workers_of_a_sweep_started_as_the_la
             # A sweep's workers: forked by the server, which learns what Ray reads of their environment.
             seen = _worker({**first.env, **job, "RAY_RAYLET_PID": "1"}, tmp_path)
             assert seen["ppid"] == first.pid and not seen["ray"]
+            first_frozen = seen["frozen"]
             first.raylet_started(1)  # a new server is told nothing: it had learned nothing
             assert not first.log.read_text()[first.log_from :].count("imports Ray")
         except BaseException:
@@ -621,6 +625,7 @@ def test_a_kept_servers_ray_stage_forks_the_workers_of_a_sweep_started_as_the_la
             env = {**second.env, **job, "RAY_RAYLET_PID": "2"}
             seen = _worker(env, tmp_path)
             assert seen["ppid"] == stage and seen["ray"]  # Ray imported before the fork
+            assert seen["frozen"] > first_frozen  # and out of the collector's reach, as TensorFlow's
             # Another sweep's worker (what Ray reads differs), and a worker of no job: the server's.
             assert _worker({**env, "TUNE_MARK": "b"}, tmp_path)["ppid"] == second.pid
             no_job = {k: v for k, v in env.items() if k != "RAY_JOB_ID"}

@@ -31,6 +31,7 @@ its raylet: a fork that imports Ray and Ray Tune for that sweep's workers and fo
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import logging
 import os
@@ -307,6 +308,10 @@ def _serve(listener: socket.socket, life: _Lifetime) -> None:
         return
     if life.kept:
         life.stamps = module_stamps()
+    # What the imports made (TensorFlow's objects, hundreds of thousands) stays for good: out of
+    # the collector's reach, its passes in the forks (a Ray stage's imports, a worker's) neither
+    # scan those objects nor write to their pages, which each fork would then copy.
+    gc.freeze()
 
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)

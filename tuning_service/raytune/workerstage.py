@@ -21,6 +21,7 @@ have ended.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import selectors
@@ -176,6 +177,7 @@ def _serve_stage(channel: socket.socket, variables: dict[str, str]) -> int:
     if failure is not None:
         channel.send(failure.encode())
         return 1
+    gc.freeze()  # Ray's and Tune's objects too, as the server froze its own (`workerfork._serve`)
     channel.send(READY)
     selector = selectors.DefaultSelector()
     selector.register(channel, selectors.EVENT_READ)
