@@ -102,7 +102,7 @@ print(json.dumps({"name": __name__, "argv": sys.argv, "path0": sys.path[0], "mod
 
 
 def test_the_lean_agent_runs_rays_agent_script_as_python_would_without_importing_its_modules(tmp_path):
-    # Ray's full list imports every dashboard module (0.55 s of CPU) and loads seven; the
+    # Ray's full list imports every dashboard module (about half a second of CPU) and loads seven; the
     # launcher's loads those Ray's minimal agent would, importing none.
     script = tmp_path / "agent.py"
     script.write_text(LAUNCHED)

@@ -1,8 +1,8 @@
 """The embedded Ray's dashboard agent, run as Ray's minimal install runs it: without its modules.
 
 Ray's raylet starts a dashboard agent and registers with Ray's GCS only once the agent is up.
-A full agent first imports every one of Ray's dashboard modules (0.55 s of CPU on this
-machine, `python -m benchmarks.startup` times Ray's start) and loads the seven it finds: the
+A full agent first imports every one of Ray's dashboard modules (about half a second of CPU
+on 2 cores; `python -m benchmarks.startup` times Ray's start) and loads the seven it finds: the
 metrics reporter, Jobs, logs, events, a health check, all of them served to Ray's dashboard.
 The embedded Ray has no dashboard (`embedded.start_lean_head` starts no API server), so they
 serve no one there. Ray's minimal install (``pip install ray``) runs the agent without them
