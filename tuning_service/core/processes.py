@@ -57,11 +57,14 @@ def resident_mib(pid: int | str = "self") -> float | None:
 def private_mib(pid: int | str = "self") -> float | None:
     """Process ``pid``'s own memory now, in MiB: the pages no other process maps, such as a
     fork's pages written since it was forked (None off Linux or once it has ended)."""
-    try:
-        lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
-    except OSError:
+    rollup = _read(f"/proc/{pid}/smaps_rollup")
+    if rollup is None:
         return None
-    kib = sum(int(line.split()[1]) for line in lines if line.startswith(("Private_Clean:", "Private_Dirty:")))
+    kib = sum(
+        int(line.split()[1])
+        for line in rollup.splitlines()
+        if line.startswith(("Private_Clean:", "Private_Dirty:"))
+    )
     return kib / 1024
 
 
