@@ -36,7 +36,8 @@ print(json.dumps({
     "pid": os.getpid(), "ppid": os.getppid(), "argv": sys.argv[1:], "cwd": os.getcwd(),
     "marker": os.environ.get("MARKER"), "own_group": os.getpgid(0) == os.getpid(),
     "tensorflow": "tensorflow" in sys.modules, "ray": "ray" in sys.modules,
-    "frozen": __import__("gc").get_freeze_count(),
+    "frozen": __import__("gc").get_freeze_count(), "tune": "ray.tune" in sys.modules,
+    "ray_data": type(sys.modules.get("ray.data")).__name__,
 }), flush=True)
 if sys.argv[1] == "sleep":
     time.sleep(120)
@@ -625,6 +626,7 @@ def test_a_kept_servers_ray_stage_forks_the_workers_of_a_sweep_started_as_the_la
             env = {**second.env, **job, "RAY_RAYLET_PID": "2"}
             seen = _worker(env, tmp_path)
             assert seen["ppid"] == stage and seen["ray"]  # Ray imported before the fork
+            assert seen["tune"] and seen["ray_data"] == "DeferredModule"  # Tune, without Ray Data's code
             assert seen["frozen"] > first_frozen  # and out of the collector's reach, as TensorFlow's
             # Another sweep's worker (what Ray reads differs), and a worker of no job: the server's.
             assert _worker({**env, "TUNE_MARK": "b"}, tmp_path)["ppid"] == second.pid

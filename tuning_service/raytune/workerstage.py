@@ -38,6 +38,7 @@ from tuning_service.raytune.forkworker import (
     fork_child,
     tensorflow_runtime_started,
 )
+from tuning_service.raytune.lazydata import defer_ray_data
 
 # What of a worker's environment Ray, Ray Tune and the libraries they load read as they load.
 RAY_PREFIXES = ("RAY_", "TUNE_", "AIR_")
@@ -147,6 +148,7 @@ def _import_ray() -> str | None:
     """Import what a trial's worker imports beyond the server's (Ray, Ray Tune, the trainable);
     what makes this process unfit to fork workers (None: nothing)."""
     tasks = _threads()
+    defer_ray_data()  # Tune's import without Ray Data, as in the sweep's driver
     import ray  # noqa: F401 - the point: loaded once, in the stage
 
     import tuning_service.raytune.trainable  # noqa: F401 - Ray Tune, the trainable, the training code

@@ -1,0 +1,109 @@
+"""Ray Tune's import without Ray Data (`raytune.lazydata`), each case in a new interpreter:
+what a process has imported is the point, and the test process has imported Ray Data already."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.integration  # imports Ray and Tune (seconds), though no Ray starts
+
+
+def _run(code: str) -> dict:
+    prelude = (
+        "import json, sys\nfrom tuning_service.raytune.lazydata import defer_ray_data, ray_data_loaded\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_tune_loads_without_ray_datas_code_which_runs_once_a_name_is_read():
+    seen = _run("""
+        defer_ray_data()
+        import ray.tune
+        import ray.data  # bound, as Ray AIR binds it
+        from ray.tune.execution import experiment_state
+        from ray.tune.impl import out_of_band_serialize_dataset as pickler
+        before = {
+            "loaded": ray_data_loaded(), "kind": type(ray.data).__name__,
+            "modules": sorted(m for m in sys.modules if m.startswith("ray.data.")),
+            "annotation": pickler._reduce.__annotations__["ds"],
+            "context": type(experiment_state.out_of_band_serialize_dataset()).__name__,
+        }
+        dataset = ray.data.Dataset  # a name read: Ray Data's own code runs
+        from ray.data import Dataset
+        from ray.data.dataset import Dataset as Defined
+        after = {
+            "loaded": ray_data_loaded(), "kind": type(ray.data).__name__, "same": Dataset is dataset is Defined,
+            "loader": type(ray.data.__spec__.loader).__name__, "bound": sys.modules["ray.data"] is ray.data,
+            "context": type(experiment_state.out_of_band_serialize_dataset()).__name__,
+        }
+        print(json.dumps({"before": before, "after": after}))
+    """)
+    before, after = seen["before"], seen["after"]
+    assert before["loaded"] is False and before["kind"] == "DeferredModule"
+    assert before["modules"] == []  # no submodule of Ray Data ran either
+    assert before["annotation"] == "ray.data.Dataset"  # kept as text
+    assert before["context"] == "nullcontext"  # no Dataset to pickle, no pickler registered
+    assert after == {
+        "loaded": True, "kind": "module", "same": True, "loader": "SourceFileLoader", "bound": True,
+        "context": "_GeneratorContextManager",  # Ray's own, now that a Dataset may exist
+    }  # fmt: skip
+
+
+def test_a_submodule_imported_first_runs_ray_datas_package_first_once():
+    seen = _run("""
+        defer_ray_data()
+        import ray.tune
+        import ray.data
+        from ray.data._internal import util  # Ray Data's package imports this one itself
+        from ray.data.context import DataContext
+        import ray.data.context
+        print(json.dumps({
+            "loaded": ray_data_loaded(), "context": DataContext is ray.data.context.DataContext,
+            "one": sys.modules["ray.data._internal.util"] is util,
+            "spec": util.__spec__.name, "origin": util.__spec__.origin == util.__file__,
+        }))
+    """)
+    assert seen == {
+        "loaded": True,
+        "context": True,
+        "one": True,
+        "spec": "ray.data._internal.util",
+        "origin": True,
+    }
+
+
+def test_threads_reading_ray_data_at_once_get_one_loaded_module():
+    seen = _run("""
+        import threading
+        defer_ray_data()
+        import ray.tune
+        import ray.data
+        found, start = [], threading.Barrier(4)
+        def read():
+            start.wait()
+            found.append(ray.data.Dataset)
+        threads = [threading.Thread(target=read) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print(json.dumps({"found": len(found), "one": len(set(map(id, found))), "loaded": ray_data_loaded()}))
+    """)
+    assert seen == {"found": 4, "one": 1, "loaded": True}
+
+
+def test_without_the_finder_tune_loads_ray_data_as_before():
+    seen = _run("""
+        import ray.tune
+        print(json.dumps({"loaded": ray_data_loaded()}))
+    """)
+    assert seen == {"loaded": True}  # what the deferral spares: Tune alone loads Ray Data

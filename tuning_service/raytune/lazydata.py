@@ -1,0 +1,192 @@
+"""Ray Tune without Ray Data, until something reads one of Ray Data's names.
+
+Ray Tune imports Ray AIR, which imports Ray Data: its operators, data sources and pyarrow's
+file systems, about a quarter of a second of one core, although a sweep of Keras models passes
+Tune no Ray Dataset. The sweep's driver and a kept fork server's Ray stage (`workerstage`)
+import Tune on the start-up's critical path, on cores that Ray's start shares.
+
+`defer_ray_data` adds an import finder. ``import ray.data`` then binds a module that runs Ray
+Data's own code the first time one of its names is read (``ray.data.Dataset``, ``from ray.data
+import ...``, a submodule's import), so code that uses Ray Data gets all of it, unchanged. Two
+places in Tune read Ray Data's names where no Dataset can exist yet:
+
+- `out_of_band_serialize_dataset`'s module annotates a function with ``ray.data.Dataset``,
+  evaluated as it loads: that module is compiled with postponed annotations (PEP 563), which
+  keep the annotation as text and change nothing else;
+- its context, which wraps each save of Tune's experiment state, registers a pickler for
+  ``ray.data.Dataset``: while Ray Data is not loaded there is no Dataset to pickle, so it
+  registers none then.
+
+Where Ray's modules differ from these (a Ray upgrade), the finder leaves them to Python's own
+import: Ray Data then loads with Tune, as before.
+"""
+
+from __future__ import annotations
+import __future__
+
+import contextlib
+import functools
+import importlib.abc
+import importlib.machinery
+import sys
+import threading
+import types
+from collections.abc import Callable, Sequence
+from typing import Any
+
+RAY_DATA = "ray.data"
+# Tune's module whose annotation reads ``ray.data.Dataset`` as it loads.
+DATASET_PICKLER = "ray.tune.impl.out_of_band_serialize_dataset"
+DATASET_PICKLER_CONTEXT = "out_of_band_serialize_dataset"
+
+_lock = threading.RLock()  # one load at a time; the loading thread may read its own names
+_deferred: dict[str, _DeferLoader] = {}  # by name: the modules made whose code has not run
+_loading: set[str] = set()
+
+
+class DeferredModule(types.ModuleType):
+    """A module whose code has not run yet: reading a name it lacks runs it, then reads the name."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__") and name != "__all__":
+            raise AttributeError(name)  # what the import system looks up as it makes the module
+        _load(self)
+        if isinstance(self, DeferredModule):  # a failed load's module: Python's would be gone
+            raise AttributeError(name)
+        return getattr(self, name)
+
+
+def ray_data_loaded() -> bool:
+    """Whether Ray Data's code has run in this process (then a Ray Dataset may exist)."""
+    module = sys.modules.get(RAY_DATA)
+    return module is not None and not isinstance(module, DeferredModule)
+
+
+def _load(module: types.ModuleType) -> None:
+    """Run a deferred module's own code in it: in this thread, while another thread reading one
+    of its names waits for it."""
+    with _lock:
+        name = module.__name__
+        if name in _loading:  # its own code reads a name it has not defined yet
+            raise AttributeError(f"partially initialized module {name!r} has no such attribute yet")
+        loader = _deferred.get(name)
+        if loader is None or loader.deferred is not module:
+            return  # loaded (by another thread), or a failed load's
+        real = loader.real
+        assert real.loader is not None
+        _loading.add(name)
+        try:
+            module.__spec__, module.__loader__ = real, real.loader
+            real.loader.exec_module(module)
+            module.__class__ = types.ModuleType
+        except BaseException:
+            if sys.modules.get(name) is module:  # as a failed import leaves no module behind
+                del sys.modules[name]
+            raise
+        finally:
+            _loading.discard(name)
+            del _deferred[name]
+
+
+class _DeferLoader(importlib.abc.Loader):
+    """Makes a `DeferredModule` of a package found by Python's path finder (``real``)."""
+
+    def __init__(self, real: importlib.machinery.ModuleSpec) -> None:
+        self.real = real
+        self.deferred: types.ModuleType | None = None
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        return DeferredModule(spec.name)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Nothing yet: the package's code runs when one of its names is read (`_load`)."""
+        self.deferred = module
+        _deferred[module.__name__] = self
+
+
+class _LoadedLoader(importlib.abc.Loader):
+    """Hands back a submodule that its package's code imported while it loaded (`_Finder`)."""
+
+    def __init__(self, module: types.ModuleType) -> None:
+        self.module = module
+        self.spec = module.__spec__
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        return self.module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        module.__spec__ = self.spec  # the import system set this loader's; the module's own again
+
+
+class _PostponedAnnotationsLoader(importlib.machinery.SourceFileLoader):
+    """Compiles the module with postponed annotations and keeps its Dataset pickler's context
+    out of Ray Data's way until Ray Data is loaded."""
+
+    def get_code(self, fullname: str) -> types.CodeType:
+        source = self.get_source(fullname)
+        if source is None:
+            raise ImportError(f"no source for {fullname}", name=fullname)
+        code: types.CodeType = compile(
+            source, self.path, "exec", flags=__future__.annotations.compiler_flag, dont_inherit=True
+        )
+        return code
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        super().exec_module(module)
+        rays = getattr(module, DATASET_PICKLER_CONTEXT, None)
+        if callable(rays):
+            setattr(module, DATASET_PICKLER_CONTEXT, while_ray_data_loaded(rays))
+
+
+def while_ray_data_loaded(rays: Callable[[], Any]) -> Callable[[], Any]:
+    """Ray's Dataset pickler context where Ray Data is loaded; elsewhere one that does nothing."""
+
+    @functools.wraps(rays)
+    def context() -> Any:
+        return rays() if ray_data_loaded() else contextlib.nullcontext()
+
+    return context
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """First on ``sys.meta_path``: defers Ray Data and compiles Tune's Dataset pickler."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname == RAY_DATA:
+            real = importlib.machinery.PathFinder.find_spec(fullname, path)
+            if real is None or real.loader is None or real.submodule_search_locations is None:
+                return None
+            spec = importlib.machinery.ModuleSpec(
+                fullname, _DeferLoader(real), origin=real.origin, is_package=True
+            )
+            spec.submodule_search_locations = real.submodule_search_locations
+            spec.has_location = real.has_location
+            return spec
+        if fullname.startswith(RAY_DATA + "."):
+            package = sys.modules.get(RAY_DATA)
+            if isinstance(package, DeferredModule) and RAY_DATA not in _loading:
+                # As Python does: the package's code first.
+                _load(package)
+                loaded = sys.modules.get(fullname)
+                if loaded is not None:  # the package imported it
+                    return importlib.machinery.ModuleSpec(fullname, _LoadedLoader(loaded))
+            return None
+        if fullname == DATASET_PICKLER:
+            real = importlib.machinery.PathFinder.find_spec(fullname, path)
+            if real is None or not isinstance(real.loader, importlib.machinery.SourceFileLoader):
+                return None
+            real.loader = _PostponedAnnotationsLoader(fullname, real.loader.path)
+            return real
+        return None
+
+
+_finder = _Finder()
+
+
+def defer_ray_data() -> None:
+    """From now on in this process, Ray Data loads only when one of its names is read. Idempotent;
+    nothing changes where Ray Data or Tune's Dataset pickler has loaded already."""
+    if _finder not in sys.meta_path:
+        sys.meta_path.insert(0, _finder)
