@@ -107,3 +107,33 @@ def test_without_the_finder_tune_loads_ray_data_as_before():
         print(json.dumps({"loaded": ray_data_loaded()}))
     """)
     assert seen == {"loaded": True}  # what the deferral spares: Tune alone loads Ray Data
+
+
+def test_a_failed_load_leaves_no_module_behind_and_the_next_import_loads_it():
+    seen = _run("""
+        defer_ray_data()
+        import ray.tune
+        import ray.data
+        deferred = ray.data
+        sys.modules["ray.data._internal.compute"] = None  # Ray Data's own import of it now fails
+        try:
+            ray.data.Dataset
+        except ImportError as exc:
+            failed = type(exc).__name__
+        else:
+            failed = None
+        gone = "ray.data" not in sys.modules
+        del sys.modules["ray.data._internal.compute"]
+        import ray.data
+        print(json.dumps({
+            "failed": failed, "gone": gone, "new": ray.data is not deferred,
+            "works": ray.data.Dataset.__name__, "loaded": ray_data_loaded(),
+        }))
+    """)
+    assert seen == {
+        "failed": "ModuleNotFoundError",
+        "gone": True,
+        "new": True,
+        "works": "Dataset",
+        "loaded": True,
+    }
