@@ -105,7 +105,8 @@ class _DeferLoader(importlib.abc.Loader):
 
 
 class _LoadedLoader(importlib.abc.Loader):
-    """Hands back a submodule that its package's code imported while it loaded (`_Finder`)."""
+    """Hands back, without running it again, a submodule that its package's code imported while
+    it loaded (`_Finder`)."""
 
     def __init__(self, module: types.ModuleType) -> None:
         self.module = module
@@ -115,7 +116,16 @@ class _LoadedLoader(importlib.abc.Loader):
         return self.module
 
     def exec_module(self, module: types.ModuleType) -> None:
-        module.__spec__ = self.spec  # the import system set this loader's; the module's own again
+        module.__spec__ = self.spec  # the module's own spec again
+
+
+def _handed_back(module: types.ModuleType) -> importlib.machinery.ModuleSpec:
+    """A spec that gives the import system ``module`` as it is. Python's import, finding the
+    module in ``sys.modules`` once the finder has run, loads the spec the module names, so the
+    module names this one until the import system has it (`_LoadedLoader.exec_module`)."""
+    spec = importlib.machinery.ModuleSpec(module.__name__, _LoadedLoader(module))
+    module.__spec__ = spec
+    return spec
 
 
 class _PostponedAnnotationsLoader(importlib.machinery.SourceFileLoader):
@@ -171,7 +181,7 @@ class _Finder(importlib.abc.MetaPathFinder):
                 _load(package)
                 loaded = sys.modules.get(fullname)
                 if loaded is not None:  # the package imported it
-                    return importlib.machinery.ModuleSpec(fullname, _LoadedLoader(loaded))
+                    return _handed_back(loaded)
             return None
         if fullname == DATASET_PICKLER:
             real = importlib.machinery.PathFinder.find_spec(fullname, path)
