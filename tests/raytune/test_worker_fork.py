@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import io
 import json
+import logging
 import os
 import selectors
 import shutil
@@ -417,7 +418,8 @@ def _worker(env: dict[str, str], tmp_path: Path) -> dict:
 
 
 @pytest.mark.integration
-def test_a_kept_server_serves_sweep_after_sweep_then_ends_when_idle(tmp_path, monkeypatch):
+def test_a_kept_server_serves_sweep_after_sweep_then_ends_when_idle(tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger=workerkeep.__name__)
     folder = tmp_path / "kept"
     monkeypatch.setattr(workerkeep, "kept_folder", lambda: folder)
     # Python imports sitecustomize from PYTHONPATH as it starts: a file the server imported.
@@ -430,6 +432,8 @@ def test_a_kept_server_serves_sweep_after_sweep_then_ends_when_idle(tmp_path, mo
     try:
         with kept_fork_server(2.5) as first:
             started.append(first.pid)
+            # The driver's log names the server's output, for a look while the sweep runs.
+            assert f"its output: {first.log}" in caplog.text and first.log.exists()
             assert _worker(first.env, tmp_path)["ppid"] == first.pid
             assert "RAY_AUTH_TOKEN" not in _environ(first.pid)  # started with what its imports read only
             assert _environ(first.pid)["PYTHONPATH"] == str(site)

@@ -139,7 +139,9 @@ def fork_server(log_file: Path | None = None) -> Iterator[ForkServer]:
             process_group=0,  # out of the terminal's Ctrl-C: the driver stops it
         )
     log.info(
-        "the embedded Ray's workers will be forked from process %d, which imports TensorFlow now", server.pid
+        "the embedded Ray's workers will be forked from process %d, which imports TensorFlow now; its output: %s",
+        server.pid,
+        log_file,
     )
     try:
         yield ForkServer(server.pid, {SOCKET_ENV: str(path), RAY_WORKER_ENV: ray_worker_script()}, log_file)

@@ -147,13 +147,15 @@ def kept_fork_server(keep_s: float) -> Iterator[ForkServer]:
         log.warning("the kept worker fork server did not start (its log: %s)", server_log)
     else:
         conn, pid = held
+        # Its output reaches the sweep's ray.log only as the sweep ends: name it for a live look.
         log.info(
-            "the embedded Ray's workers will be forked from process %d, %s (%s)",
+            "the embedded Ray's workers will be forked from process %d, %s (%s); its output: %s",
             pid,
             f"kept from an earlier sweep with TensorFlow imported; it stays {keep_s:g} s after this one"
             if reused
             else f"which imports TensorFlow now and stays {keep_s:g} s after the sweep for the next",
             KEEP_ENV,
+            server_log,
         )
     # Without a server to name, each shim starts Ray's own worker at once. Only a server that
     # answered (one kept from an earlier sweep) is told this sweep's raylet: a new one learns
