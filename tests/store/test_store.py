@@ -245,6 +245,34 @@ def test_the_default_database_is_in_the_results_root(tmp_path, monkeypatch):
         assert store.url.database.endswith("env.db")
 
 
+def test_the_default_database_stays_in_a_results_root_named_with_url_characters(tmp_path, monkeypatch):
+    """Before: the root's path went into the URL as written, so ``a?b`` put the database in a
+    file named ``a`` beside it (the rest read as a query) and ``%41`` in a folder ``A``."""
+    monkeypatch.delenv("TUNING_SERVICE_DB", raising=False)
+    storage = tmp_path / "a?b %41#c"
+    with open_store(storage=str(storage)) as store:
+        assert store.url.database == str(storage / "tuning.db")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a?b %41#c"]
+    assert (storage / "tuning.db").is_file()
+
+
+def test_a_sweeps_checks_of_the_default_database_load_no_sqlalchemy(tmp_path):
+    """A sweep checks its input, the database among it, before its worker fork server starts:
+    SQLAlchemy's import (0.2 s) would hold the server back, so the default SQLite file is
+    checked without it; SQLAlchemy loads when the store opens."""
+    script = (
+        "import sys\n"
+        "from tuning_service.core.spec import SweepSpec\n"
+        "from tuning_service.sweeps.runner import prepare\n"
+        f"prepare(SweepSpec(job='digits', storage={str(tmp_path / 'results')!r}))\n"
+        "print('sqlalchemy' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TUNING_SERVICE_DB"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.split() == ["False"], done.stderr
+    assert not (tmp_path / "results").exists()
+
+
 def test_outcome_messages_say_why_a_trial_ended():
     from tuning_service.core.outcomes import outcome_message, trial_status
 

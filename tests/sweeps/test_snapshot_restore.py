@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tuning_service.core.errors import SweepError
+from tuning_service.core.results import TRIALS_DIR
 from tuning_service.core.spec import SweepSpec
 from tuning_service.raytune.snapshots import SNAPSHOT_FILE
 from tuning_service.store import open_store
-from tuning_service.sweeps.resume import TRIALS_DIR
 from tuning_service.sweeps.runner import resume_sweep, run_sweep
 
 pytestmark = pytest.mark.integration

@@ -38,6 +38,8 @@ UNRANKED = (DIVERGED, ERRORED, DROPPED, INFEASIBLE)
 BEST_CONFIG_JSON, BEST_CONFIG_YAML, TRIALS_JSON = "best_config.json", "best_config.yaml", "trials.json"
 PARETO_JSON = "pareto_front.json"
 SWEEP_JSON = "sweep.json"
+# Where a sweep keeps Tune's experiment (tuner.pkl, experiment_state-*.json, trial folders).
+TRIALS_DIR = "trials"
 # The searchers' optional libraries are recorded where installed: they decide the suggestions.
 _VERSIONED = (
     "tuning-service", "ray", "tensorflow", "keras", "optuna", "hyperopt", "cmaes", "torch", "hpbandster",

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
 
 from tuning_service.core.credentials import PG_PASSWORD_HELP
 
@@ -63,7 +64,14 @@ def resolve_url(db: str | None, storage: str | os.PathLike[str]) -> str:
         return db
     if os.environ.get(DB_ENV):
         return os.environ[DB_ENV]
-    return f"sqlite:///{Path(os.path.expanduser(storage)).absolute() / DB_FILE}"
+    # Quoted: a folder named with "?" or "%" is part of the path, not a query or an escape.
+    return f"sqlite:///{quote(str(default_sqlite_path(storage)))}"
+
+
+def default_sqlite_path(storage: str | os.PathLike[str]) -> Path:
+    """The SQLite file in the results root: the database where neither ``--db`` nor
+    $TUNING_SERVICE_DB names one."""
+    return Path(os.path.expanduser(storage)).absolute() / DB_FILE
 
 
 def sqlite_path(url: URL) -> Path | None:
@@ -191,21 +199,7 @@ def check_reachable(url: URL, *, must_exist: bool) -> None:
     """
     path = sqlite_path(url)
     if path is not None:
-        _refuse_network_filesystem(path)
-        if os.path.exists(path):
-            if not os.path.isfile(path):
-                raise InputError(f"results database {str(path)!r} is not a file")
-            _check_sqlite_file(path)
-            return
-        if must_exist:
-            raise InputError(
-                f"no results database at {str(path)!r}; run a sweep first, or pass --db URL (or set {DB_ENV})"
-            )
-        probe = path.parent
-        while not os.path.exists(probe):
-            probe = probe.parent
-        if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
-            raise InputError(f"results database {str(path)!r} cannot be created in {str(probe)!r}")
+        check_sqlite_path(path, must_exist=must_exist)
         return
     import sqlalchemy as sa
 
@@ -220,6 +214,25 @@ def check_reachable(url: URL, *, must_exist: bool) -> None:
         ) from None
     finally:
         engine.dispose()
+
+
+def check_sqlite_path(path: Path, *, must_exist: bool) -> None:
+    """`check_reachable` for a SQLite file, without SQLAlchemy."""
+    _refuse_network_filesystem(path)
+    if os.path.exists(path):
+        if not os.path.isfile(path):
+            raise InputError(f"results database {str(path)!r} is not a file")
+        _check_sqlite_file(path)
+        return
+    if must_exist:
+        raise InputError(
+            f"no results database at {str(path)!r}; run a sweep first, or pass --db URL (or set {DB_ENV})"
+        )
+    probe = path.parent
+    while not os.path.exists(probe):
+        probe = probe.parent
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"results database {str(path)!r} cannot be created in {str(probe)!r}")
 
 
 def password_hint(reason: str) -> str:

@@ -162,3 +162,7 @@ exploits = Table(
     Column("recorded_at", UTCDateTime, nullable=False),
     ForeignKeyConstraint(["sweep_id"], ["sweeps.sweep_id"], ondelete="CASCADE"),
 )
+
+# The nightly scheduler's tables join this metadata wherever the schema loads: migrations,
+# `create_all` and the schema checks see every table (its module needs `metadata` above).
+from tuning_service.store import scheduletables as _scheduletables  # noqa: E402, F401

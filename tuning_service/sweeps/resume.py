@@ -19,7 +19,7 @@ from tuning_service.core import processes
 from tuning_service.core.errors import InputError
 from tuning_service.core.job import Job
 from tuning_service.core.outcomes import DIVERGED_KEY, EARLY_STOPPED_KEY, ERROR_KEY, REPLAYED_KEY
-from tuning_service.core.results import DIVERGED, ERRORED, INFEASIBLE, STOPPED, TrialSummary
+from tuning_service.core.results import DIVERGED, ERRORED, INFEASIBLE, STOPPED, TRIALS_DIR, TrialSummary
 from tuning_service.core.settings import from_record
 from tuning_service.core.spec import SweepSpec
 from tuning_service.core.timestamps import iso_utc
@@ -27,8 +27,6 @@ from tuning_service.raytune.recording import recorded_trial
 from tuning_service.store.records import RANKED, STALE_AFTER_S, Store, SweepRow
 from tuning_service.store.schema import FINISHED, RUNNING
 
-# Where `run_sweep` keeps Tune's experiment (tuner.pkl, experiment_state-*.json, trial folders).
-TRIALS_DIR = "trials"
 # Trial statuses in the store that mean "finished: never run this trial again".
 _FINISHED_TRIALS = ("completed", STOPPED, INFEASIBLE, DIVERGED, ERRORED)
 

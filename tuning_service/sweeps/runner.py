@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from tuning_service.core.driverlock import DriverLock
 from tuning_service.core.envvars import env_restored
@@ -41,6 +41,7 @@ from tuning_service.core.outcomes import (
 )
 from tuning_service.core.results import (
     BEST_CONFIG_JSON,
+    TRIALS_DIR,
     SweepResult,
     TrialSummary,
     with_objectives,
@@ -49,13 +50,16 @@ from tuning_service.core.results import (
 from tuning_service.core.spec import DEFAULT_STORAGE, SweepSpec
 from tuning_service.core.timestamps import iso_utc
 from tuning_service.data.catalog import load_job, ship_user_modules
-from tuning_service.raytune.recording import SweepRecording
 from tuning_service.raytune.schedulers import validate_scheduler
 from tuning_service.raytune.searchers import check_multi_objective, check_pairing, validate_searcher
 from tuning_service.raytune.workerfork import ForkServer, forking_chosen
 from tuning_service.raytune.workerkeep import keep_seconds
-from tuning_service.store import Store, StoreError, check_database, open_store
-from tuning_service.sweeps.resume import TRIALS_DIR, Resume
+from tuning_service.store import StoreError, check_database
+
+if TYPE_CHECKING:
+    from tuning_service.raytune.recording import SweepRecording
+    from tuning_service.store import Store
+    from tuning_service.sweeps.resume import Resume
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +165,8 @@ def run_sweep(
     """
     prepared = replace(prepare(spec, job), trainable=trainable, stop=stop)
     with _workers_forked_early(prepared) as prepared:
+        from tuning_service.store import open_store  # SQLAlchemy: once the fork server has started
+
         dataset = _load_data(prepared.job, spec)
         store = open_store(spec.db, storage=spec.storage)
         try:
@@ -180,6 +186,7 @@ def resume_sweep(
     """
     from tuning_service.core.trusted import check_job_file, check_sweep_folder
     from tuning_service.raytune.snapshots import reinstate
+    from tuning_service.store import open_store
     from tuning_service.sweeps.resume import check_no_live_driver, check_resumable, plan_resume, spec_of
 
     store = open_store(db, storage=storage, must_exist=True)
@@ -285,6 +292,7 @@ def _drive(
 ) -> SweepResult:
     """Run Ray Tune for the sweep in ``sweep_dir``, record it, write its files."""
     from tuning_service.raytune.raysession import prepare_environment, ray_session
+    from tuning_service.raytune.recording import SweepRecording
 
     spec, job = prepared.spec, prepared.job
 
