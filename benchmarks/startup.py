@@ -122,12 +122,14 @@ def _kind(pid: int, root: int, cmdline: str) -> str:
 
 @functools.cache
 def _booted() -> float | None:
-    """When this machine booted (epoch seconds, Linux's /proc/stat); None elsewhere."""
+    """When this machine booted (epoch seconds; None where there is no /proc/uptime): now less
+    the time since the boot, on the clock a process's start is counted on (/proc/stat's
+    ``btime`` drops the fraction of a second)."""
     try:
-        lines = Path("/proc/stat").read_text().splitlines()
-    except OSError:
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
         return None
-    return next((float(line.split()[1]) for line in lines if line.startswith("btime ")), None)
+    return time.time() - uptime
 
 
 def process_started(pid: int) -> float | None:
@@ -148,6 +150,8 @@ class CpuSampler:
         self._before = session_cpu(kept) if kept is not None else {}
         self.samples: Samples = []  # (time, pid -> (kind, CPU s))
         self.worker_starts: dict[int, float] = {}
+        # When the command's own fork server started (a kept one held runs in its own session).
+        self.server_starts: dict[int, float] = {}
         # The most memory of its own the kept server's Ray stage (`raytune.workerstage`) held.
         self.stage_mib: float | None = None
         self._kinds: dict[int, str] = {}
@@ -174,6 +178,9 @@ class CpuSampler:
                 started = process_started(pid) if kind == "trial workers" else None
                 if started is not None:
                     self.worker_starts[pid] = started
+                started = process_started(pid) if kind == "worker fork server" and pid not in kept else None
+                if started is not None:
+                    self.server_starts.setdefault(pid, started)
             if kind == "worker fork server" and pid in kept and pid != self.kept:
                 own = private_mib(pid)  # the kept server's other process: its Ray stage
                 if own is not None:
@@ -258,6 +265,10 @@ def one_run(
         # When the first trial worker's process started (Ray's node starts them), from the launch.
         "to_first_worker_s": min(sampler.worker_starts.values()) - launched
         if sampler is not None and sampler.worker_starts
+        else None,
+        # When the command started its fork server, from the launch (None: it held a kept one).
+        "to_fork_server_s": min(sampler.server_starts.values()) - launched
+        if sampler is not None and sampler.server_starts
         else None,
     }
     previous_name, previous = FIRST_PHASE, launched
@@ -472,9 +483,15 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         if all(r["to_first_worker_s"] is not None for r in measured):
             to_worker = statistics.median(r["to_first_worker_s"] for r in measured)
             first = summary[mode]["to_first_epoch_s"]
+            servers = [r["to_fork_server_s"] for r in measured if r.get("to_fork_server_s") is not None]
+            started = (
+                f"the worker fork server started {fmt(statistics.median(servers), 2)} s after the command, "
+                if len(servers) == len(measured)
+                else ""
+            )
             lines += [
                 "",
-                f"- {mode}: the first trial worker was forked {fmt(to_worker, 2)} s after the command "
+                f"- {mode}: {started}the first trial worker was forked {fmt(to_worker, 2)} s after the command "
                 f"(median); the first epoch came {fmt(first - to_worker, 2)} s after that, where one forked "
                 f"worker alone takes {fmt(chain, 2)} s{' (its imports made by the Ray stage)' if mode == KEPT else ''}: "
                 "with the workers started when they are, the first "
