@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+from tuning_service.raytune.embedded import CONNECT_RETRY_MS
+
 # In a new process (the test session's own Ray would be reused): the command lines of this
 # process's descendants while a sweep's Ray session is open, then of those still alive after.
 SCRIPT = r"""
@@ -29,14 +31,18 @@ await_registration = embedded.await_registration
 embedded.await_registration = lambda *args: waits.append(await_registration(*args)) or waits[-1]
 prepare_environment(None)
 import ray
+def connect_retry():
+    from ray._raylet import Config
+    return [Config.raylet_client_connect_timeout_milliseconds(), Config.raylet_client_num_connect_attempts()]
+
 with ray_session(None, Path(sys.argv[1])) as where:
-    ray.get(ray.remote(lambda: 1).remote())
+    retries = [connect_retry(), ray.get(ray.remote(connect_retry).remote())]
     inside = descendants()
     logs = Path(ray._private.worker._global_node.get_logs_dir_path())
 agent_log = (logs / "dashboard_agent.log").read_text()
 deps = "ray.dashboard.optional_deps" in sys.modules
 print(json.dumps({"where": where, "inside": inside, "after": descendants(), "waits": waits, "deps": deps,
-                  "agent_log": agent_log}))
+                  "agent_log": agent_log, "retries": retries}))
 """
 
 
@@ -61,6 +67,9 @@ def test_the_embedded_ray_runs_without_the_monitors_and_leaves_no_process(tmp_pa
     assert seen["after"] == [], seen["after"]
     # The node waited for its raylet's registration itself (Ray's own check asks once a second).
     assert seen["waits"] == [True], seen["waits"]
+    # Its processes (the driver, a worker) retry a socket not made yet every 20 ms, not every
+    # second, within Ray's overall wait (10 s).
+    assert seen["retries"] == [[CONNECT_RETRY_MS, 500]] * 2, seen["retries"]
 
 
 @pytest.mark.integration
