@@ -33,10 +33,11 @@ REGISTRATION_POLL_S = 0.02
 RAYLET_REGISTRATION_S = 30.0
 # As it starts, the raylet connects to its object store's socket, which a thread of its own
 # makes; where the thread has not made it yet (on a busy machine), Ray sleeps its connect retry
-# interval, a second by default, before trying again: 81 of 436 embedded Rays started on one day
-# here lost that second (`raylet.out`: the store made, the object manager started 1.0 s later).
-# Ray's processes retry their sockets every CONNECT_RETRY_MS instead, as many times more, so a
-# socket that never comes is given up on as late as before.
+# interval, a second by default, before trying again (`raylet.out`: the store made, the object
+# manager started 1.0 s later). That was Ray's start in about two of five first sweeps, beside
+# the new fork server's TensorFlow import (`python -m benchmarks.startup`). Ray's processes
+# retry their sockets every CONNECT_RETRY_MS instead, as many times more, so a socket that
+# never comes is given up on as late as before.
 CONNECT_RETRY_MS = 20
 _RAY_CONNECT_WAIT_MS = 10 * 1000  # Ray's default: 10 attempts, a second apart
 
