@@ -152,6 +152,7 @@ class CpuSampler:
         self.worker_starts: dict[int, float] = {}
         # When the command's own fork server started (a kept one held runs in its own session).
         self.server_starts: dict[int, float] = {}
+        self._starts = {"trial workers": self.worker_starts, "worker fork server": self.server_starts}
         # The most memory of its own the kept server's Ray stage (`raytune.workerstage`) held.
         self.stage_mib: float | None = None
         self._kinds: dict[int, str] = {}
@@ -175,12 +176,12 @@ class CpuSampler:
                     seen[pid] = (kind, cpu)
                     continue
                 kind = self._kinds[pid] = _kind(pid, self.session, cmdline)
-                started = process_started(pid) if kind == "trial workers" else None
-                if started is not None:
-                    self.worker_starts[pid] = started
-                started = process_started(pid) if kind == "worker fork server" and pid not in kept else None
-                if started is not None:
-                    self.server_starts.setdefault(pid, started)
+                # A kept server's processes (the server, its Ray stage) are not the command's.
+                starts = None if kind == "worker fork server" and pid in kept else self._starts.get(kind)
+                if starts is not None and pid not in starts:
+                    started = process_started(pid)
+                    if started is not None:
+                        starts[pid] = started
             if kind == "worker fork server" and pid in kept and pid != self.kept:
                 own = private_mib(pid)  # the kept server's other process: its Ray stage
                 if own is not None:
@@ -209,6 +210,11 @@ def cpu_by_kind(samples: Samples, until: float | None = None) -> dict[str, float
     for kind, cpu in latest.values():
         totals[kind] += cpu
     return totals
+
+
+def _first_start(starts: dict[int, float] | None, launched: float) -> float | None:
+    """Seconds from ``launched`` to the earliest of ``starts`` (None: none seen)."""
+    return min(starts.values()) - launched if starts else None
 
 
 def _kept_server(log: Path) -> int | None:
@@ -263,13 +269,9 @@ def one_run(
         "cpu_to_exit_s": None if sampler is None else cpu_by_kind(sampler.samples),
         "stage_private_mib": None if sampler is None else sampler.stage_mib,
         # When the first trial worker's process started (Ray's node starts them), from the launch.
-        "to_first_worker_s": min(sampler.worker_starts.values()) - launched
-        if sampler is not None and sampler.worker_starts
-        else None,
+        "to_first_worker_s": _first_start(sampler and sampler.worker_starts, launched),
         # When the command started its fork server, from the launch (None: it held a kept one).
-        "to_fork_server_s": min(sampler.server_starts.values()) - launched
-        if sampler is not None and sampler.server_starts
-        else None,
+        "to_fork_server_s": _first_start(sampler and sampler.server_starts, launched),
     }
     previous_name, previous = FIRST_PHASE, launched
     for name, _ in MARKS:
@@ -483,7 +485,7 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         if all(r["to_first_worker_s"] is not None for r in measured):
             to_worker = statistics.median(r["to_first_worker_s"] for r in measured)
             first = summary[mode]["to_first_epoch_s"]
-            servers = [r["to_fork_server_s"] for r in measured if r.get("to_fork_server_s") is not None]
+            servers = [r["to_fork_server_s"] for r in measured if r["to_fork_server_s"] is not None]
             started = (
                 f"the worker fork server started {fmt(statistics.median(servers), 2)} s after the command, "
                 if len(servers) == len(measured)

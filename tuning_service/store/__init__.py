@@ -7,7 +7,6 @@ sweep checks its database (`check_database`) before its worker fork server start
 from __future__ import annotations
 
 import importlib
-import os
 from typing import TYPE_CHECKING, Any
 
 from tuning_service.store.engine import DB_ENV, DB_FILE, StoreError, parse_url, redact, resolve_url
@@ -69,9 +68,10 @@ def __getattr__(name: str) -> Any:
 def check_database(db: str | None, storage: str) -> None:
     """Check the database a sweep will write to, before Ray starts; creates nothing. The
     default database (neither ``--db`` nor $TUNING_SERVICE_DB) is checked without SQLAlchemy."""
-    from tuning_service.store.engine import check_reachable, check_sqlite_path, default_sqlite_path
+    from tuning_service.store.engine import check_reachable, check_sqlite_path, default_database
 
-    if not db and not os.environ.get(DB_ENV):
-        check_sqlite_path(default_sqlite_path(storage), must_exist=False)
+    default = default_database(db, storage)
+    if default is not None:
+        check_sqlite_path(default, must_exist=False)
         return
     check_reachable(parse_url(resolve_url(db, storage)), must_exist=False)

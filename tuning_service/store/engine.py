@@ -60,17 +60,18 @@ class StoreError(TuningServiceError):
 
 def resolve_url(db: str | None, storage: str | os.PathLike[str]) -> str:
     """``--db``, else $TUNING_SERVICE_DB, else the SQLite file in the results root."""
-    if db:
-        return db
-    if os.environ.get(DB_ENV):
-        return os.environ[DB_ENV]
+    default = default_database(db, storage)
+    if default is None:
+        return db or os.environ[DB_ENV]
     # Quoted: a folder named with "?" or "%" is part of the path, not a query or an escape.
-    return f"sqlite:///{quote(str(default_sqlite_path(storage)))}"
+    return f"sqlite:///{quote(str(default))}"
 
 
-def default_sqlite_path(storage: str | os.PathLike[str]) -> Path:
-    """The SQLite file in the results root: the database where neither ``--db`` nor
-    $TUNING_SERVICE_DB names one."""
+def default_database(db: str | None, storage: str | os.PathLike[str]) -> Path | None:
+    """The SQLite file in the results root where neither ``db`` nor $TUNING_SERVICE_DB names a
+    database (None: one of them does)."""
+    if db or os.environ.get(DB_ENV):
+        return None
     return Path(os.path.expanduser(storage)).absolute() / DB_FILE
 
 
