@@ -293,6 +293,14 @@ def test_cv_folds_below_two_is_refused(tmp_path, capsys):
             ["run"],
             "TUNING_SERVICE_SNAPSHOT_S must be a number of seconds >= 0 or 'auto', got 'often'",
         ),
+        # Tune's own cap on pending trials, which the sweep sets unless the user did: Tune failed
+        # on a bad one with a traceback once the sweep had started.
+        (
+            "TUNE_MAX_PENDING_TRIALS_PG",
+            "many",
+            ["run"],
+            "TUNE_MAX_PENDING_TRIALS_PG must be a whole number > 0 or 'auto', got 'many'; fix or unset it",
+        ),
         (
             "TUNING_SERVICE_WORKERS_KEEP_S",
             "forever",

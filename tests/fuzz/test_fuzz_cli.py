@@ -126,6 +126,7 @@ def test_database_urls(url, command):
         [
             "TUNING_SERVICE_CONNECT_TIMEOUT_S",
             "TUNING_SERVICE_SNAPSHOT_S",
+            "TUNE_MAX_PENDING_TRIALS_PG",
             "TUNING_SERVICE_DB_STATEMENT_TIMEOUT_S",
             "TUNING_SERVICE_DB",
             "TUNING_SERVICE_OFFLINE",

@@ -50,6 +50,12 @@ from tuning_service.core.results import (
 from tuning_service.core.spec import DEFAULT_STORAGE, SweepSpec
 from tuning_service.core.timestamps import iso_utc
 from tuning_service.data.catalog import load_job, ship_user_modules
+from tuning_service.raytune.pendingtrials import (
+    PENDING_ENV,
+    concurrent_trials,
+    raise_pending_cap,
+    user_pending_cap,
+)
 from tuning_service.raytune.schedulers import validate_scheduler
 from tuning_service.raytune.searchers import check_multi_objective, check_pairing, validate_searcher
 from tuning_service.raytune.workerfork import ForkServer, forking_chosen
@@ -134,6 +140,7 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
     _chosen_period()  # a bad TUNING_SERVICE_SNAPSHOT_S fails here, not in Tune
     forking_chosen()  # and a bad TUNING_SERVICE_WORKER_FORK
     keep_seconds()  # and TUNING_SERVICE_WORKERS_KEEP_S
+    user_pending_cap()  # and Tune's own TUNE_MAX_PENDING_TRIALS_PG
     if spec.address not in (None, "local"):
         from tuning_service.raytune.raysession import connect_timeout
 
@@ -307,10 +314,10 @@ def _drive(
             spec.address, sweep_dir, trial_slots=_keras_slots(prepared), worker_forks=prepared.worker_forks
         ) as where:
             recording.start(where)  # the sweep's RUNNING row exists before any trial starts
-            # Tune's period variable, set for this sweep, goes back as it was: it must not pass for
-            # the user's choice in a later sweep of this process, or in a driver it starts (10 s
-            # there, without the pace, would forget trials).
-            with env_restored(SNAPSHOT_PERIOD_ENV):
+            # Tune's period and pending-trials variables, set for this sweep, go back as they
+            # were: they must not pass for the user's choice in a later sweep of this process, or
+            # in a driver it starts (10 s there, without the pace, would forget trials).
+            with env_restored(SNAPSHOT_PERIOD_ENV, PENDING_ENV):
                 results = _fit(prepared, dataset, sweep_dir, progress, recording.callback(), resume)
     except InputError as exc:
         # Refused before any trial ran (cluster unreachable, token, resources): leave no
@@ -401,6 +408,7 @@ def _fit(
     recorder: Any,
     resume: Resume | None,
 ) -> Any:
+    import ray
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
 
@@ -449,6 +457,10 @@ def _fit(
         **spec.searcher_options,
     )
     num_samples = plan.num_samples or spec.num_samples
+    slots = concurrent_trials(
+        ray.cluster_resources(), spec.cpus_per_trial, spec.gpus_per_trial, num_samples, spec.max_concurrent
+    )
+    raise_pending_cap(plan.search_alg, slots)  # every slot gets an actor (`pendingtrials`)
     snapshot = Snapshot(total=num_samples, metric=job.metric, mode=job.mode, max_epochs=prepared.max_epochs)
 
     def callbacks(scheduler: Any, watch: Any = None) -> list[Any]:
