@@ -5,7 +5,8 @@ variant generator, unless a `ConcurrencyLimiter` wraps the searcher
 (`tune_controller._get_max_pending_trials`). With reused actors, that ran a sweep of short
 trials in one worker: the one pending trial's new actor was still starting when a running trial
 ended, so the trial took the ended trial's actor and Tune dropped the new one. The default sweep
-(`tuning-service run digits`, Optuna) trained all its trials in one worker process on two cores.
+(`tuning-service run digits`, Optuna) trained all its trials in one worker process on two cores
+in two of four runs (benchmarks/RESULTS.md, "What the changes did").
 
 `raise_pending_cap` sets Tune's own variable for this cap, ``TUNE_MAX_PENDING_TRIALS_PG``, to
 the trials the sweep can run at once (`concurrent_trials`), for the sweep's driver only: every
