@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from tuning_service.core.envvars import env_restored
 from tuning_service.core.errors import InputError
 from tuning_service.core.spec import SweepSpec
 from tuning_service.raytune.pendingtrials import (
@@ -51,17 +52,18 @@ def test_the_cap_is_raised_for_a_model_based_searcher_only(monkeypatch):
     from ray.tune.search.optuna import OptunaSearch
 
     monkeypatch.delenv(PENDING_ENV, raising=False)
-    raise_pending_cap(BasicVariantGenerator(), 2)  # Tune's own cap there is 200 or more
-    raise_pending_cap(None, 2)  # Tune's variant generator too
-    assert PENDING_ENV not in os.environ
-    monkeypatch.setenv(PENDING_ENV, "")  # Tune's int("") would fail: its own cap instead
-    raise_pending_cap(BasicVariantGenerator(), 2)
-    assert PENDING_ENV not in os.environ
-    raise_pending_cap(SearchGenerator(OptunaSearch()), 2)
-    assert os.environ[PENDING_ENV] == "2"
-    monkeypatch.setenv(PENDING_ENV, "5")
-    raise_pending_cap(SearchGenerator(OptunaSearch()), 2)
-    assert os.environ[PENDING_ENV] == "5"
+    with env_restored(PENDING_ENV):  # what the function sets goes back, as after a sweep
+        raise_pending_cap(BasicVariantGenerator(), 2)  # Tune's own cap there is 200 or more
+        raise_pending_cap(None, 2)  # Tune's variant generator too
+        assert PENDING_ENV not in os.environ
+        os.environ[PENDING_ENV] = ""  # Tune's int("") would fail: its own cap instead
+        raise_pending_cap(BasicVariantGenerator(), 2)
+        assert PENDING_ENV not in os.environ
+        raise_pending_cap(SearchGenerator(OptunaSearch()), 2)
+        assert os.environ[PENDING_ENV] == "2"
+        os.environ[PENDING_ENV] = "5"
+        raise_pending_cap(SearchGenerator(OptunaSearch()), 2)
+        assert os.environ[PENDING_ENV] == "5"
 
 
 @pytest.mark.integration

@@ -32,11 +32,11 @@ two import at once (`python -m benchmarks.startup`; benchmarks/RESULTS.md).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tuning_service.raytune.pendingtrials import concurrent_trials
 from tuning_service.raytune.tunepatch import replaced
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,7 @@ def trial_slots(
     whose count depends on the GPUs Ray finds)."""
     if gpus_per_trial > 0:
         return 0
-    slots = math.floor(cpus / cpus_per_trial) if cpus_per_trial > 0 else trials
-    return min(slots, trials, max_concurrent or trials)
+    return concurrent_trials({"CPU": float(cpus)}, cpus_per_trial, 0.0, trials, max_concurrent)
 
 
 def worth_warming(slots: int, cpus: int) -> bool:
