@@ -35,7 +35,8 @@ done its imports, so the command's first epoch cannot come sooner, however many 
 
 It also imports each library of `core.leanimport.LEAN` in a new process, plainly and
 without the packages listed for it, and Ray Tune plainly and with Ray Data deferred
-(`raytune.lazydata`, as a sweep's driver and the Ray stage import it), and reports the CPU
+(`raytune.lazydata`, as a sweep's driver and the Ray stage import it), and with pandas deferred
+too (as a trial's worker imports it), and reports the CPU
 seconds of each (``--smoke``: Optuna's importance module only): what each saves a process
 that loads it.
 """
@@ -283,26 +284,33 @@ def one_run(
     return run
 
 
-# What a lean import leaves out, by module: hidden (`LEAN`), or deferred until read (Ray Data).
-LEFT_OUT = {**LEAN, "ray.tune": ("ray.data",)}
+# What a lean import leaves out, by module: hidden (`LEAN`), or deferred until read (Ray Tune's
+# Ray Data in the sweep's driver and the Ray stage; Ray Data and pandas in a trial's worker).
+TUNE_IN_A_WORKER = "ray.tune, in a worker"
+LEFT_OUT = {**LEAN, "ray.tune": ("ray.data",), TUNE_IN_A_WORKER: ("ray.data", "pandas")}
 # Run in a new process: argv[1] the module, argv[2] "lean" or "plain"; prints CPU s and what loaded.
-_IMPORT = """
+_IMPORT = (
+    f"TUNE_IN_A_WORKER = {TUNE_IN_A_WORKER!r}\n"
+    + """
 import importlib, json, sys, time
 from tuning_service.core.leanimport import LEAN, lean_import
-from tuning_service.raytune.lazydata import defer_ray_data, ray_data_loaded
+from tuning_service.raytune.lazydata import defer_pandas, defer_ray_data, loaded
 module, lean = sys.argv[1], sys.argv[2] == "lean"
 started = time.process_time()
-if module == "ray.tune":
+if module.startswith("ray.tune"):
     if lean:
         defer_ray_data()
-    importlib.import_module(module)
-    loaded = ["ray.data"] if ray_data_loaded() else []
+        if module == TUNE_IN_A_WORKER:
+            defer_pandas()
+    importlib.import_module("ray.tune")
+    loaded = [name for name in ("ray.data", "pandas") if loaded(name)]
 else:
     (lean_import if lean else importlib.import_module)(module)
     loaded = [name for name in LEAN[module] if name in sys.modules]
 cpu = time.process_time() - started
 print(json.dumps({"cpu_s": cpu, "loaded": loaded}))
 """
+)
 
 
 FORK_SERVER = "the worker fork server's imports: TensorFlow, Keras, the training code, Ray's libraries"
@@ -408,7 +416,7 @@ def import_costs(modules: Sequence[str], runs: int) -> dict[str, dict[str, Any]]
 def import_table(costs: dict[str, dict[str, Any]], runs: int) -> str:
     rows = [
         [
-            f"`{module}`",
+            f"`{module}`" if module in LEAN else f"`ray.tune`{module.removeprefix('ray.tune')}",
             ", ".join(LEFT_OUT[module]) + ("" if module in LEAN else " (deferred until read)"),
             fmt(c["plain_cpu_s"], 2),
             fmt(c["lean_cpu_s"], 2),
@@ -420,7 +428,9 @@ def import_table(costs: dict[str, dict[str, Any]], runs: int) -> str:
     ]
     header = ["import (new process)", "left out", "CPU s plain", "CPU s lean", "saved"]
     header += ["those a plain import loads", "... a lean one"]
-    title = "CPU of each lean import (`LEAN`'s, and Ray Tune's without Ray Data)"
+    title = (
+        "CPU of each lean import (`LEAN`'s, and Ray Tune's without Ray Data, and in a worker without pandas)"
+    )
     return f"{title}, median of {runs} alternated runs:\n\n" + markdown_table(header, rows)
 
 

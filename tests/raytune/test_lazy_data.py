@@ -1,5 +1,6 @@
-"""Ray Tune's import without Ray Data (`raytune.lazydata`), each case in a new interpreter:
-what a process has imported is the point, and the test process has imported Ray Data already."""
+"""Ray Tune's import without Ray Data, and without pandas (`raytune.lazydata`), each case in a
+new interpreter: what a process has imported is the point, and the test process has imported
+both already."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ pytestmark = pytest.mark.integration  # imports Ray and Tune (seconds), though n
 
 def _run(code: str) -> dict:
     prelude = (
-        "import json, sys\nfrom tuning_service.raytune.lazydata import defer_ray_data, ray_data_loaded\n"
+        "import json, sys\n"
+        "from tuning_service.raytune.lazydata import defer_pandas, defer_ray_data, loaded, ray_data_loaded\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True, text=True, timeout=120
@@ -36,6 +38,7 @@ def test_tune_loads_without_ray_datas_code_which_runs_once_a_name_is_read():
             "modules": sorted(m for m in sys.modules if m.startswith("ray.data.")),
             "annotation": pickler._reduce.__annotations__["ds"],
             "context": type(experiment_state.out_of_band_serialize_dataset()).__name__,
+            "pandas": loaded("pandas"),
         }
         dataset = ray.data.Dataset  # a name read: Ray Data's own code runs
         from ray.data import Dataset
@@ -52,6 +55,7 @@ def test_tune_loads_without_ray_datas_code_which_runs_once_a_name_is_read():
     assert before["modules"] == []  # no submodule of Ray Data ran either
     assert before["annotation"] == "ray.data.Dataset"  # kept as text
     assert before["context"] == "nullcontext"  # no Dataset to pickle, no pickler registered
+    assert before["pandas"] is True  # the driver's way: Tune reads the results as pandas tables
     assert after == {
         "loaded": True, "kind": "module", "same": True, "loader": "SourceFileLoader", "bound": True,
         "context": "_GeneratorContextManager",  # Ray's own, now that a Dataset may exist
@@ -96,12 +100,58 @@ def test_threads_reading_ray_data_at_once_get_one_loaded_module():
     assert seen == {"found": 4, "one": 1, "loaded": True}
 
 
-def test_without_the_finder_tune_loads_ray_data_as_before():
+def test_without_the_finder_tune_loads_ray_data_and_pandas_as_before():
     seen = _run("""
         import ray.tune
-        print(json.dumps({"loaded": ray_data_loaded()}))
+        print(json.dumps({"loaded": ray_data_loaded(), "pandas": loaded("pandas")}))
     """)
-    assert seen == {"loaded": True}  # what the deferral spares: Tune alone loads Ray Data
+    assert seen == {"loaded": True, "pandas": True}  # what the deferral spares: Tune alone loads both
+
+
+def test_a_workers_tune_loads_without_pandas_whose_names_load_it_where_they_are_read():
+    seen = _run("""
+        import types
+        defer_ray_data()
+        defer_pandas()
+        import ray.tune
+        import pandas  # bound, as Tune binds it
+        from ray.tune.analysis import experiment_analysis
+        from ray.tune.result_grid import ResultGrid
+        before = {
+            "loaded": loaded("pandas"), "kind": type(pandas).__name__,
+            "modules": sorted(m for m in sys.modules if m.startswith("pandas.")),
+            "annotation": ResultGrid.get_dataframe.__annotations__["return"],
+            "bound": "DataFrame" in vars(experiment_analysis),
+        }
+        # Tune's table of a trial without results, through its rewritten read of DataFrame.
+        no_results = types.SimpleNamespace(last_result=None)
+        table = experiment_analysis.ExperimentAnalysis._fetch_trial_dataframe(None, no_results)
+        after = {
+            "loaded": loaded("pandas"), "kind": type(pandas).__name__,
+            "table": type(table) is pandas.DataFrame and table.empty,
+        }
+        print(json.dumps({"before": before, "after": after}))
+    """)
+    assert seen["before"] == {
+        "loaded": False, "kind": "DeferredModule", "modules": [],
+        "annotation": "pd.DataFrame",  # kept as text
+        "bound": False,  # ``from pandas import DataFrame`` no longer ran as the module loaded
+    }  # fmt: skip
+    assert seen["after"] == {"loaded": True, "kind": "module", "table": True}
+
+
+def test_reading_a_deferred_librarys_version_loads_it():
+    seen = _run("""
+        import importlib.metadata
+        defer_pandas()
+        import pandas
+        kind = type(pandas).__name__
+        version = pandas.__version__
+        print(json.dumps({
+            "kind": kind, "loaded": loaded("pandas"), "same": version == importlib.metadata.version("pandas"),
+        }))
+    """)
+    assert seen == {"kind": "DeferredModule", "loaded": True, "same": True}
 
 
 def test_a_failed_load_leaves_no_module_behind_and_the_next_import_loads_it():

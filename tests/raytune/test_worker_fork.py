@@ -33,12 +33,14 @@ SHIM = workershim.__file__
 # Stands in for Ray's worker script: says where and how it runs, then sleeps or exits.
 WORKER = r"""
 import json, os, sys, time
+if "tune" in sys.argv[2:]:  # as a trial's worker imports Ray Tune, which Ray's own script does not
+    import ray.tune
 print(json.dumps({
     "pid": os.getpid(), "ppid": os.getppid(), "argv": sys.argv[1:], "cwd": os.getcwd(),
     "marker": os.environ.get("MARKER"), "own_group": os.getpgid(0) == os.getpid(),
     "tensorflow": "tensorflow" in sys.modules, "ray": "ray" in sys.modules,
     "frozen": __import__("gc").get_freeze_count(), "tune": "ray.tune" in sys.modules,
-    "ray_data": type(sys.modules.get("ray.data")).__name__,
+    "ray_data": type(sys.modules.get("ray.data")).__name__, "pandas": type(sys.modules.get("pandas")).__name__,
 }), flush=True)
 if sys.argv[1] == "sleep":
     time.sleep(120)
@@ -130,10 +132,17 @@ def test_a_worker_is_a_fork_of_the_server_with_the_shims_arguments_and_environme
     assert seen["ppid"] == server.pid and seen["pid"] != shim.pid
     assert seen["argv"] == ["3", "an argument"] and seen["cwd"] == str(tmp_path)
     assert seen["marker"] == "from the shim" and seen["own_group"]
-    # TensorFlow came with the fork; Ray, which reads the worker's job as it loads, did not.
-    assert seen["tensorflow"] and not seen["ray"]
+    # TensorFlow came with the fork; Ray, which reads the worker's job as it loads, did not;
+    # nor did pandas, which Keras would have loaded for its DataFrames.
+    assert seen["tensorflow"] and not seen["ray"] and seen["pandas"] == "NoneType"
     # The server's imports are out of the collector's reach: a fork's passes skip them.
     assert seen["frozen"] > 100_000, seen["frozen"]
+    # The worker's Ray Tune, imported in the fork, runs neither Ray Data's code nor pandas'.
+    shim = _shim(server.env, worker, tmp_path, "0", "tune")
+    out, _ = shim.communicate(timeout=120)
+    seen = json.loads(out)
+    assert shim.returncode == 0 and seen["tune"]
+    assert seen["ray_data"] == "DeferredModule" and seen["pandas"] == "DeferredModule"
 
 
 @pytest.mark.integration
@@ -630,7 +639,10 @@ def test_a_kept_servers_ray_stage_forks_the_workers_of_a_sweep_started_as_the_la
             env = {**second.env, **job, "RAY_RAYLET_PID": "2"}
             seen = _worker(env, tmp_path)
             assert seen["ppid"] == stage and seen["ray"]  # Ray imported before the fork
-            assert seen["tune"] and seen["ray_data"] == "DeferredModule"  # Tune, without Ray Data's code
+            # Tune, without Ray Data's code or pandas'
+            assert (
+                seen["tune"] and seen["ray_data"] == "DeferredModule" and seen["pandas"] == "DeferredModule"
+            )
             assert seen["frozen"] > first_frozen  # and out of the collector's reach, as TensorFlow's
             # Another sweep's worker (what Ray reads differs), and a worker of no job: the server's.
             assert _worker({**env, "TUNE_MARK": "b"}, tmp_path)["ppid"] == second.pid

@@ -30,8 +30,9 @@ from types import ModuleType
 # entry saves a new process, importing the library plainly and lean.
 LEAN = {
     # Through Keras, which TensorFlow loads; SciPy for TensorFlow's own Keras 1 code, which
-    # checks for SciPy's sparse matrices.
-    "tensorflow": ("sklearn", "matplotlib", "scipy"),
+    # checks for SciPy's sparse matrices; pandas for Keras' slicing of DataFrames passed to `fit`
+    # (a trial hands Keras tensors; a process that has loaded pandas first keeps it for Keras).
+    "tensorflow": ("sklearn", "matplotlib", "scipy", "pandas"),
     "tensorboardX": ("torch",),
     # For its fANOVA and impurity evaluators (scikit-learn, with SciPy and pandas); the
     # report's PED-ANOVA uses neither.

@@ -1,4 +1,5 @@
-"""Ray Tune without Ray Data, until something reads one of Ray Data's names.
+"""Ray Tune without Ray Data (and, in a trial's worker, pandas), until something reads one of
+their names.
 
 Ray Tune imports Ray AIR, which imports Ray Data: its operators, data sources and pyarrow's
 file systems, about a quarter of a second of one core, although a sweep of Keras models passes
@@ -17,13 +18,23 @@ places in Tune read Ray Data's names where no Dataset can exist yet:
   ``ray.data.Dataset``: while Ray Data is not loaded there is no Dataset to pickle, so it
   registers none then.
 
+`defer_pandas` defers pandas the same way, for a trial's worker (`workerimports`): Tune imports
+it (a quarter of a second more) for the tables its driver reads a sweep's results into, which a
+worker never makes. Two of Tune's modules read pandas' names as they load: `result_grid`
+annotates with ``pd.DataFrame`` (compiled with postponed annotations) and `experiment_analysis`
+runs ``from pandas import DataFrame`` beside ``import pandas as pd`` (compiled with each read of
+``DataFrame`` as ``pd.DataFrame``, read when its code runs). The sweep's driver keeps pandas as
+it is: Tune reads every trial's results into pandas tables as the sweep ends, so deferring it
+there moves its import to the sweep's end rather than sparing it.
+
 Where Ray's modules differ from these (a Ray upgrade), the finder leaves them to Python's own
-import: Ray Data then loads with Tune, as before.
+import: the library then loads with Tune, as before.
 """
 
 from __future__ import annotations
 import __future__
 
+import ast
 import contextlib
 import functools
 import importlib.abc
@@ -31,24 +42,30 @@ import importlib.machinery
 import sys
 import threading
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 RAY_DATA = "ray.data"
+PANDAS = "pandas"
 # Tune's module whose annotation reads ``ray.data.Dataset`` as it loads.
 DATASET_PICKLER = "ray.tune.impl.out_of_band_serialize_dataset"
 DATASET_PICKLER_CONTEXT = "out_of_band_serialize_dataset"
+# Tune's modules that read pandas' names as they load.
+PANDAS_READERS = ("ray.tune.result_grid", "ray.tune.analysis.experiment_analysis")
+# Dunder names whose reading loads a deferred module; the import system looks up the others.
+_LOADING_DUNDERS = ("__all__", "__version__")
 
 _lock = threading.RLock()  # one load at a time; the loading thread may read its own names
 _deferred: dict[str, _DeferLoader] = {}  # by name: the modules made whose code has not run
 _loading: set[str] = set()
+_deferring: frozenset[str] = frozenset()  # the packages this process defers (RAY_DATA, PANDAS)
 
 
 class DeferredModule(types.ModuleType):
     """A module whose code has not run yet: reading a name it lacks runs it, then reads the name."""
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") and name.endswith("__") and name != "__all__":
+        if name.startswith("__") and name.endswith("__") and name not in _LOADING_DUNDERS:
             raise AttributeError(name)  # what the import system looks up as it makes the module
         _load(self)
         if isinstance(self, DeferredModule):  # a failed load's module: Python's would be gone
@@ -58,7 +75,12 @@ class DeferredModule(types.ModuleType):
 
 def ray_data_loaded() -> bool:
     """Whether Ray Data's code has run in this process (then a Ray Dataset may exist)."""
-    module = sys.modules.get(RAY_DATA)
+    return loaded(RAY_DATA)
+
+
+def loaded(name: str) -> bool:
+    """Whether the package's code has run in this process."""
+    module = sys.modules.get(name)
     return module is not None and not isinstance(module, DeferredModule)
 
 
@@ -129,15 +151,16 @@ def _handed_back(module: types.ModuleType) -> importlib.machinery.ModuleSpec:
 
 
 class _PostponedAnnotationsLoader(importlib.machinery.SourceFileLoader):
-    """Compiles the module with postponed annotations and keeps its Dataset pickler's context
-    out of Ray Data's way until Ray Data is loaded."""
+    """Compiles the module with postponed annotations and pandas' names read where they are
+    used, and keeps its Dataset pickler's context out of Ray Data's way until Ray Data is loaded."""
 
     def get_code(self, fullname: str) -> types.CodeType:
         source = self.get_source(fullname)
         if source is None:
             raise ImportError(f"no source for {fullname}", name=fullname)
+        tree = pandas_names_read_late(ast.parse(source, self.path))
         code: types.CodeType = compile(
-            source, self.path, "exec", flags=__future__.annotations.compiler_flag, dont_inherit=True
+            tree, self.path, "exec", flags=__future__.annotations.compiler_flag, dont_inherit=True
         )
         return code
 
@@ -146,6 +169,73 @@ class _PostponedAnnotationsLoader(importlib.machinery.SourceFileLoader):
         rays = getattr(module, DATASET_PICKLER_CONTEXT, None)
         if callable(rays):
             setattr(module, DATASET_PICKLER_CONTEXT, while_ray_data_loaded(rays))
+
+
+def pandas_names_read_late(tree: ast.Module) -> ast.Module:
+    """``from pandas import X`` beside ``import pandas as pd`` at a module's top level: the
+    statement goes, and each read of ``X`` becomes ``pd.X``, read when that code runs rather than
+    as the module loads. A module that binds no such alias, or rebinds one of the names in a
+    function or class, is left as it is (its import then loads pandas)."""
+    statements = list(_top_level(tree.body))
+    alias = next(
+        (
+            name.asname or name.name
+            for statement in statements
+            if isinstance(statement, ast.Import)
+            for name in statement.names
+            if name.name == PANDAS
+        ),
+        None,
+    )
+    names = {
+        name.asname or name.name: name.name
+        for statement in statements
+        if isinstance(statement, ast.ImportFrom) and statement.module == PANDAS and not statement.level
+        for name in statement.names
+    }
+    if alias is None or not names or "*" in names or _rebound_inside(tree, {alias, *names}):
+        return tree
+    _PandasNamesAsAttributes(alias, names).visit(tree)  # in place: the module node stays
+    return ast.fix_missing_locations(tree)
+
+
+def _top_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """A module's statements outside functions and classes (inside ``try`` and ``if`` too)."""
+    for statement in body:
+        yield statement
+        if isinstance(statement, (ast.Try, ast.If)):
+            for part in (statement.body, statement.orelse, getattr(statement, "finalbody", [])):
+                yield from _top_level(part)
+            for handler in getattr(statement, "handlers", []):
+                yield from _top_level(handler.body)
+
+
+def _rebound_inside(tree: ast.Module, names: set[str]) -> bool:
+    """Whether a function or class of the module binds one of ``names`` (a local of that name)."""
+    for scope in ast.walk(tree):
+        if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            for node in ast.walk(scope):
+                if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) and node.id in names:
+                    return True
+                if isinstance(node, ast.arg) and node.arg in names:
+                    return True
+    return False
+
+
+class _PandasNamesAsAttributes(ast.NodeTransformer):
+    def __init__(self, alias: str, names: dict[str, str]) -> None:
+        self.alias, self.names = alias, names
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.AST:
+        if node.module == PANDAS and not node.level:
+            return ast.copy_location(ast.Pass(), node)
+        return node
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if isinstance(node.ctx, ast.Load) and node.id in self.names:
+            read = ast.Attribute(ast.Name(self.alias, ast.Load()), self.names[node.id], ast.Load())
+            return ast.copy_location(read, node)
+        return node
 
 
 def while_ray_data_loaded(rays: Callable[[], Any]) -> Callable[[], Any]:
@@ -159,12 +249,13 @@ def while_ray_data_loaded(rays: Callable[[], Any]) -> Callable[[], Any]:
 
 
 class _Finder(importlib.abc.MetaPathFinder):
-    """First on ``sys.meta_path``: defers Ray Data and compiles Tune's Dataset pickler."""
+    """First on ``sys.meta_path``: defers the packages this process defers and compiles the Tune
+    modules that read their names as they load."""
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname == RAY_DATA:
+        if fullname in _deferring:
             real = importlib.machinery.PathFinder.find_spec(fullname, path)
             if real is None or real.loader is None or real.submodule_search_locations is None:
                 return None
@@ -174,16 +265,17 @@ class _Finder(importlib.abc.MetaPathFinder):
             spec.submodule_search_locations = real.submodule_search_locations
             spec.has_location = real.has_location
             return spec
-        if fullname.startswith(RAY_DATA + "."):
-            package = sys.modules.get(RAY_DATA)
-            if isinstance(package, DeferredModule) and RAY_DATA not in _loading:
+        deferring = next((name for name in _deferring if fullname.startswith(name + ".")), None)
+        if deferring is not None:
+            package = sys.modules.get(deferring)
+            if isinstance(package, DeferredModule) and deferring not in _loading:
                 # As Python does: the package's code first.
                 _load(package)
-                loaded = sys.modules.get(fullname)
-                if loaded is not None:  # the package imported it
-                    return _handed_back(loaded)
+                module = sys.modules.get(fullname)
+                if module is not None:  # the package imported it
+                    return _handed_back(module)
             return None
-        if fullname == DATASET_PICKLER:
+        if fullname == DATASET_PICKLER or (PANDAS in _deferring and fullname in PANDAS_READERS):
             real = importlib.machinery.PathFinder.find_spec(fullname, path)
             if real is None or not isinstance(real.loader, importlib.machinery.SourceFileLoader):
                 return None
@@ -198,5 +290,18 @@ _finder = _Finder()
 def defer_ray_data() -> None:
     """From now on in this process, Ray Data loads only when one of its names is read. Idempotent;
     nothing changes where Ray Data or Tune's Dataset pickler has loaded already."""
-    if _finder not in sys.meta_path:
-        sys.meta_path.insert(0, _finder)
+    _defer(RAY_DATA)
+
+
+def defer_pandas() -> None:
+    """From now on in this process, pandas loads only when one of its names is read (a trial's
+    worker: see the module's docstring). Idempotent; nothing changes where it has loaded already."""
+    _defer(PANDAS)
+
+
+def _defer(package: str) -> None:
+    global _deferring
+    with _lock:
+        _deferring = _deferring | {package}  # a new set: the finder may be reading the old one
+        if _finder not in sys.meta_path:
+            sys.meta_path.insert(0, _finder)

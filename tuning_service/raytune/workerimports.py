@@ -44,9 +44,15 @@ def import_all_but_ray() -> None:
     not have loaded it.
     """
     from tuning_service.core.leanimport import lean_import
+    from tuning_service.raytune.lazydata import defer_pandas, defer_ray_data
 
-    lean_import("tensorflow")
+    lean_import("tensorflow")  # without pandas too, which Keras would load for DataFrames
     import tuning_service.training.sharedgraph.model  # noqa: F401 - imported by the first step otherwise
+
+    # A worker's Tune, imported after (by the Ray stage, the fork or the warm worker), reads
+    # neither Ray Data nor pandas: they load only if something reads one of their names.
+    defer_ray_data()
+    defer_pandas()
 
     for name in RAY_DEPENDENCIES:
         try:
