@@ -55,7 +55,7 @@ def test_tune_loads_without_ray_datas_code_which_runs_once_a_name_is_read():
     assert before["modules"] == []  # no submodule of Ray Data ran either
     assert before["annotation"] == "ray.data.Dataset"  # kept as text
     assert before["context"] == "nullcontext"  # no Dataset to pickle, no pickler registered
-    assert before["pandas"] is True  # the driver's way: Tune reads the results as pandas tables
+    assert before["pandas"] is True  # deferred alone: pandas loads with Tune, as before
     assert after == {
         "loaded": True, "kind": "module", "same": True, "loader": "SourceFileLoader", "bound": True,
         "context": "_GeneratorContextManager",  # Ray's own, now that a Dataset may exist

@@ -9,7 +9,7 @@ import sys
 import click
 
 from tuning_service.core.errors import TuningServiceError
-from tuning_service.raytune.lazydata import defer_ray_data
+from tuning_service.raytune.lazydata import defer_pandas, defer_ray_data
 
 # Subcommand name -> "module:attribute". Add a command with one line here; its module
 # is imported only when the command runs (or for --help), so start-up stays fast.
@@ -113,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     The logging set up for the command is undone when it returns, so a caller in the same
     process (a test, a notebook) keeps its own handlers, not ones writing to a stream gone since.
     """
-    defer_ray_data()  # a sweep's driver imports Tune on the start-up's critical path
+    # A sweep's driver imports Tune on the start-up's critical path; it reads its trials'
+    # results as rows (`raytune.resultrows`), so pandas loads only for a job's tables.
+    defer_ray_data()
+    defer_pandas()
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     try:

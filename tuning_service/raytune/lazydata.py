@@ -18,14 +18,15 @@ places in Tune read Ray Data's names where no Dataset can exist yet:
   ``ray.data.Dataset``: while Ray Data is not loaded there is no Dataset to pickle, so it
   registers none then.
 
-`defer_pandas` defers pandas the same way, for a trial's worker (`workerimports`): Tune imports
-it (a quarter of a second more) for the tables its driver reads a sweep's results into, which a
-worker never makes. Two of Tune's modules read pandas' names as they load: `result_grid`
-annotates with ``pd.DataFrame`` (compiled with postponed annotations) and `experiment_analysis`
-runs ``from pandas import DataFrame`` beside ``import pandas as pd`` (compiled with each read of
-``DataFrame`` as ``pd.DataFrame``, read when its code runs). The sweep's driver keeps pandas as
-it is: Tune reads every trial's results into pandas tables as the sweep ends, so deferring it
-there moves its import to the sweep's end rather than sparing it.
+`defer_pandas` defers pandas the same way (a quarter of a second more), in a trial's worker
+(`workerimports`) and in the command's process: Tune imports it for the tables it reads a run's
+results into as the run ends, which a worker never makes and a sweep's driver skips (it reads
+its trials' results as rows: `resultrows`). Two of Tune's modules read pandas' names as they
+load: `result_grid` annotates with ``pd.DataFrame`` (compiled with postponed annotations) and
+`experiment_analysis` runs ``from pandas import DataFrame`` beside ``import pandas as pd``
+(compiled with each read of ``DataFrame`` as ``pd.DataFrame``, read when its code runs). A job
+whose data is a table loads pandas as it reads it, as do libraries that look for pandas'
+objects once it is bound (scikit-learn's input checks).
 
 Where Ray's modules differ from these (a Ray upgrade), the finder leaves them to Python's own
 import: the library then loads with Tune, as before.

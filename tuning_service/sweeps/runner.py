@@ -551,11 +551,13 @@ def _run(tuner: Any) -> Any:
     run metadata lean (see `trialmetadata`), its staging folder copied a changed file at a
     time (see `stagingsync`), its events written down after the worker's next call is sent
     (see `deferredwrites`), a reused actor's reset and first call sent together (see
-    `pipelinedreset`), and what the driver held before it out of the collector's passes (see
-    `heapfreeze`)."""
+    `pipelinedreset`), what the driver held before it out of the collector's passes (see
+    `heapfreeze`), and its trials' results left as rows, not read into tables at its end (see
+    `resultrows`)."""
     from tuning_service.core.heapfreeze import frozen_heap
     from tuning_service.raytune.deferredwrites import writes_after_dispatch
     from tuning_service.raytune.pipelinedreset import resets_pipelined
+    from tuning_service.raytune.resultrows import tables_unread
     from tuning_service.raytune.stagingsync import changed_files_synced
     from tuning_service.raytune.trainableclass import trainables_looked_up_once
     from tuning_service.raytune.trialmetadata import lean_run_metadata
@@ -567,6 +569,7 @@ def _run(tuner: Any) -> Any:
         writes_after_dispatch(),
         resets_pipelined(),
         frozen_heap(),
+        tables_unread(),
     ):
         return tuner.fit()
 
@@ -702,22 +705,23 @@ def _stopper(prepared: PreparedSweep, spent: int = 0) -> Any:
 
 def _summarize(result: Any, job: Job, max_epochs: int) -> TrialSummary:
     """One Tune result -> the trial as the leaderboard shows it."""
+    from tuning_service.raytune.resultrows import reported_rows
+
     metrics = result.metrics or {}
-    frame = result.metrics_dataframe
+    rows = reported_rows(result)
+    columns = dict.fromkeys(key for row in rows for key in row)  # in the order they first appear
+    keep = [c for c in columns if c in (*_HISTORY_KEYS, job.metric) or c.startswith("val_")]
     history: list[dict[str, Any]] = []
-    if frame is not None and not frame.empty:
-        keep = [c for c in frame.columns if c in (*_HISTORY_KEYS, job.metric) or c.startswith("val_")]
-        rows = frame[keep + [c for c in (ERROR_KEY, REPLAYED_KEY) if c in frame.columns]].to_dict("records")
-        # A trial restored from a checkpoint, or restarted from scratch, reports an epoch again:
-        # from there on only its latest run counts, whether it went as far as the earlier one or
-        # not. A failed step trained nothing, and a replayed one repeats an epoch already there.
-        for h in rows:
-            if _present(h.get(ERROR_KEY)) or _present(h.get(REPLAYED_KEY)):
-                continue
-            epoch = int(h["training_iteration"])
-            while history and int(history[-1]["training_iteration"]) >= epoch:
-                history.pop()
-            history.append({k: h[k] for k in keep})
+    # A trial restored from a checkpoint, or restarted from scratch, reports an epoch again:
+    # from there on only its latest run counts, whether it went as far as the earlier one or
+    # not. A failed step trained nothing, and a replayed one repeats an epoch already there.
+    for h in rows:
+        if _present(h.get(ERROR_KEY)) or _present(h.get(REPLAYED_KEY)):
+            continue
+        epoch = int(h["training_iteration"])
+        while history and int(history[-1]["training_iteration"]) >= epoch:
+            history.pop()
+        history.append({k: h.get(k, math.nan) for k in keep})  # a key a row lacks: NaN, as in a table
     finite = [
         h
         for h in history
@@ -764,5 +768,5 @@ _HISTORY_KEYS = (
 
 
 def _present(value: Any) -> bool:
-    """A cell of Tune's results table that holds something (absent keys read as NaN)."""
+    """A value of a trial's reported row that holds something (absent keys read as NaN or None)."""
     return value is not None and not (isinstance(value, float) and math.isnan(value)) and value is not False
