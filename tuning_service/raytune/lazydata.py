@@ -1,5 +1,4 @@
-"""Ray Tune without Ray Data (and, in a trial's worker, pandas), until something reads one of
-their names.
+"""Ray Tune without Ray Data and pandas, until something reads one of their names.
 
 Ray Tune imports Ray AIR, which imports Ray Data: its operators, data sources and pyarrow's
 file systems, about a quarter of a second of one core, although a sweep of Keras models passes
@@ -296,7 +295,8 @@ def defer_ray_data() -> None:
 
 def defer_pandas() -> None:
     """From now on in this process, pandas loads only when one of its names is read (a trial's
-    worker: see the module's docstring). Idempotent; nothing changes where it has loaded already."""
+    worker, the command's process: see the module's docstring). Idempotent; nothing changes where
+    it has loaded already."""
     _defer(PANDAS)
 
 
