@@ -9,6 +9,7 @@ import sys
 import click
 
 from tuning_service.core.errors import TuningServiceError
+from tuning_service.core.heapfreeze import frozen_at_exit
 from tuning_service.raytune.lazydata import defer_pandas, defer_ray_data
 
 # Subcommand name -> "module:attribute". Add a command with one line here; its module
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     # results as rows (`raytune.resultrows`), so pandas loads only for a job's tables.
     defer_ray_data()
     defer_pandas()
+    frozen_at_exit()  # the process's end spares walking all it holds (`core.heapfreeze`)
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     try:
