@@ -211,15 +211,31 @@ def _top_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
 
 
 def _rebound_inside(tree: ast.Module, names: set[str]) -> bool:
-    """Whether a function or class of the module binds one of ``names`` (a local of that name)."""
-    for scope in ast.walk(tree):
-        if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            for node in ast.walk(scope):
-                if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) and node.id in names:
-                    return True
-                if isinstance(node, ast.arg) and node.arg in names:
-                    return True
-    return False
+    """Whether a function or class of the module binds one of ``names`` (a local of that name).
+    One pass over the tree: this runs as Tune loads, on the start-up's path."""
+    finder = _Rebinding(names)
+    finder.visit(tree)
+    return finder.found
+
+
+class _Rebinding(ast.NodeVisitor):
+    def __init__(self, names: set[str]) -> None:
+        self.names, self.depth, self.found = names, 0, False
+
+    def _scope(self, node: ast.AST) -> None:
+        self.depth += 1
+        self.generic_visit(node)
+        self.depth -= 1
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = visit_ClassDef = _scope
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if self.depth and not isinstance(node.ctx, ast.Load) and node.id in self.names:
+            self.found = True
+
+    def visit_arg(self, node: ast.arg) -> None:
+        if node.arg in self.names:  # only ever inside a function or lambda
+            self.found = True
 
 
 class _PandasNamesAsAttributes(ast.NodeTransformer):
