@@ -103,7 +103,12 @@ class _Tune:
         self.scheduler, self.trials = scheduler, trials
         self.stopped: list[str] = []
         self.marked: set[str] = set()
-        self.search_alg = SimpleNamespace(searcher=SimpleNamespace(on_pause=_ignore, on_unpause=_ignore))
+        self.paused_in_searcher: set[str] = set()  # BOHB's searcher's notes
+        self.search_alg = SimpleNamespace(
+            searcher=SimpleNamespace(
+                on_pause=self.paused_in_searcher.add, on_unpause=self.paused_in_searcher.discard
+            )
+        )
 
     def get_trials(self) -> list[Trial]:
         return self.trials
@@ -119,6 +124,9 @@ class _Tune:
 
     def _mark_trial_to_checkpoint(self, trial: Trial) -> None:
         self.marked.add(trial.trial_id)
+
+    def _set_trial_status(self, trial: Trial, status: str) -> None:
+        trial.set_status(status)
 
 
 def _hyperband(name: str):
@@ -182,9 +190,51 @@ def test_a_resumed_hyperband_stops_the_trials_it_had_stopped_before_the_kill(nam
     )
 
 
-def test_tune_still_has_the_snapshot_mark_the_hyperband_schedulers_use():
-    # brackets.py reaches past Tune's scheduler wrapper to mark stopped trials; if Ray renames
-    # it the marks are silently skipped, so this fails instead.
+@pytest.mark.parametrize("name", ["hyperband", "bohb"])
+def test_a_resumed_hyperband_keeps_waiting_trials_paused_until_their_bracket_halves(name):
+    # The interrupted sweep: two trials of a bracket of three reached epoch 1 and wait, paused,
+    # for the third, which was still training its first epoch when the driver was killed.
+    scheduler = _hyperband(name)
+    tune = _Tune(scheduler, [])
+    worse, best, late = _fill_until_a_bracket_halves_at_epoch_1(scheduler, tune)
+    for trial, acc in ((worse, 0.1), (best, 0.9)):
+        trial.set_status(Trial.RUNNING)
+        assert (
+            scheduler.on_trial_result(tune, trial, {"training_iteration": 1, "acc": acc})
+            == TrialScheduler.PAUSE
+        )
+        trial.set_status(Trial.PAUSED)
+    saved = pickle.loads(pickle.dumps(SchedulerState(scheduler).get_state()))
+
+    # Tune brings every unfinished trial back PENDING, and starts every PENDING trial.
+    fresh = _hyperband(name)
+    restored = [_trial(t.trial_id) for t in tune.trials]
+    resumed = _Tune(fresh, restored)
+    for trial in restored:
+        fresh.on_trial_add(resumed, trial)
+    state = SchedulerState(fresh)
+    state.set_state(saved)
+    state.on_step_begin(0, restored)
+    by_id = {t.trial_id: t for t in restored}
+
+    waiting = (by_id[worse.trial_id], by_id[best.trial_id])
+    assert fresh.choose_trial_to_run(resumed) not in waiting
+    assert [t.status for t in waiting] == [Trial.PAUSED, Trial.PAUSED]
+    if name == "bohb":
+        assert resumed.paused_in_searcher == {worse.trial_id, best.trial_id}
+    # The third trial's epoch 1 halves the bracket as it would have before the kill: the worse
+    # waiting trial stops, the best goes on, the third (the worst) stops.
+    third = by_id[late.trial_id]
+    third.set_status(Trial.RUNNING)
+    decision = fresh.on_trial_result(resumed, third, {"training_iteration": 1, "acc": 0.05})
+    assert decision == TrialScheduler.STOP and resumed.stopped == [worse.trial_id]
+    assert by_id[best.trial_id] in fresh._trial_info[third][0].trials_to_unpause
+
+
+def test_tune_still_has_the_controller_methods_the_hyperband_schedulers_use():
+    # brackets.py reaches past Tune's scheduler wrapper to mark stopped trials and to pause
+    # restored ones again; if Ray renames them this fails, not a resumed sweep.
     from ray.tune.execution.tune_controller import TuneController
 
     assert callable(TuneController._mark_trial_to_checkpoint)
+    assert callable(TuneController._set_trial_status)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import pickle
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +119,13 @@ def _crash_and_resume(searcher: str, job_file: str, root: Path) -> Crash:
         crash.run_again = (wrong.wait(timeout=120), wrong.communicate()[1])
     crash.crashed_log = driver.stderr_text
     resumed = cli("resume", row.sweep_id, "--storage", str(storage), cwd=root)
-    _, err = resumed.communicate(timeout=500)
+    try:
+        _, err = resumed.communicate(timeout=500)
+    except subprocess.TimeoutExpired:
+        kill_group(resumed)  # nothing of a hung resume outlives the test
+        ray_log = Path(row.sweep_dir) / "ray.log"
+        tail = ray_log.read_text()[-3000:] if ray_log.exists() else ""
+        raise AssertionError(f"the resume did not end in 500 s; its ray.log ends:\n{tail}") from None
     crash.resumed = (resumed.returncode, err)
     with open_store(None, storage=storage) as store:
         (crash.sweep,) = store.sweeps()
