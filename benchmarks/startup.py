@@ -333,6 +333,8 @@ from tuning_service.raytune import workerimports
 workerimports.import_all_but_ray()
 mark(FORK_SERVER)
 sys.stdout.flush()
+import gc
+gc.freeze()  # as the server does before it forks (a fork's collector passes skip its objects)
 pid = os.fork()  # as the server forks each worker: the rest runs in the fork
 if pid:
     sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))

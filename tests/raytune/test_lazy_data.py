@@ -1,6 +1,6 @@
-"""Ray Tune's import without Ray Data, and without pandas (`raytune.lazydata`), each case in a
-new interpreter: what a process has imported is the point, and the test process has imported
-both already."""
+"""Ray Tune's import without Ray Data, and without pandas, and TensorFlow's without TF Lite
+(`raytune.lazydata`), each case in a new interpreter: what a process has imported is the point,
+and the test process has imported them already."""
 
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ import pytest
 pytestmark = pytest.mark.integration  # imports Ray and Tune (seconds), though no Ray starts
 
 
-def _run(code: str) -> dict:
+def _run(code: str, helpers: str = "") -> dict:
     prelude = (
         "import json, sys\n"
         "from tuning_service.raytune.lazydata import defer_pandas, defer_ray_data, loaded, ray_data_loaded\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", prelude + textwrap.dedent(helpers) + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -182,3 +185,58 @@ def test_a_failed_load_leaves_no_module_behind_and_the_next_import_loads_it():
         "works": "Dataset",
         "loaded": True,
     }
+
+
+# TF Lite's API modules as a process sees them: what ``sys.modules`` holds and what TensorFlow's
+# names are bound to (a plain import leaves a wrapper for the v1 API's).
+_TF_LITE_SEEN = """
+    lite = ("tensorflow._api.v2.lite", "tensorflow._api.v2.compat.v1.lite", "tensorflow._api.v2.compat.v2.lite")
+    def tf_lite_seen():
+        bound = (tf.lite, tf.compat.v1.lite, tf.compat.v2.lite)
+        return {
+            "kinds": [type(sys.modules[m]).__name__ for m in lite],
+            "bound": [b is sys.modules[m] for b, m in zip(bound, lite)],
+            "names": [sorted(n for n in dir(b) if not n.startswith("_")) for b in bound],
+        }
+"""
+
+
+def test_a_workers_tensorflow_loads_without_tf_lite_whose_names_load_it():
+    seen = _run(
+        """
+        from tuning_service.raytune.workerimports import import_all_but_ray
+        from tuning_service.training.kerasstate import clear_session
+        import_all_but_ray()
+        import tensorflow as tf
+        clear_session(free_memory=False)  # as a worker between two Keras trials: reads tf.compat.v1
+        code = lambda: sorted(m for m in sys.modules if m.startswith("tensorflow.lite"))
+        before = {"kinds": [type(sys.modules[m]).__name__ for m in lite], "code": code(), "loaded": loaded(lite[0])}
+        converter = tf.lite.TFLiteConverter  # a name read: TF Lite's API runs
+        after = {
+            "code": bool(code()), "converter": converter.__module__,
+            "same": tf.compat.v2.lite.TFLiteConverter is converter,
+            "v1": tf.compat.v1.lite.TFLiteConverter.__module__,
+            "interpreter": tf.lite.Interpreter.__name__,  # tf.lite is still the API, not the package
+        }
+        print(json.dumps({"before": before, "after": after, "seen": tf_lite_seen()}))
+    """,
+        _TF_LITE_SEEN,
+    )
+    before, after = seen["before"], seen["after"]
+    assert before == {"kinds": ["DeferredModule"] * 3, "code": [], "loaded": False}
+    assert after["code"] and after["same"] and after["interpreter"] == "Interpreter"
+    assert after["converter"].startswith("tensorflow.lite.python") and after["v1"].startswith(
+        "tensorflow.lite.python"
+    )
+    # Once read, TF Lite's API is what a plain import of TensorFlow gives.
+    plain = _run(
+        """
+        from tuning_service.core.leanimport import lean_import
+        tf = lean_import("tensorflow")
+        print(json.dumps({"code": any(m.startswith("tensorflow.lite.python") for m in sys.modules), "seen": tf_lite_seen()}))
+    """,
+        _TF_LITE_SEEN,
+    )
+    # If a TensorFlow upgrade stops loading TF Lite with its API, the deferral does nothing.
+    assert plain["code"] is True
+    assert seen["seen"] == plain["seen"]

@@ -41,6 +41,8 @@ print(json.dumps({
     "tensorflow": "tensorflow" in sys.modules, "ray": "ray" in sys.modules,
     "frozen": __import__("gc").get_freeze_count(), "tune": "ray.tune" in sys.modules,
     "ray_data": type(sys.modules.get("ray.data")).__name__, "pandas": type(sys.modules.get("pandas")).__name__,
+    "tf_lite": type(sys.modules.get("tensorflow._api.v2.lite")).__name__,
+    "tf_lite_code": any(name.startswith("tensorflow.lite") for name in sys.modules),
 }), flush=True)
 if sys.argv[1] == "sleep":
     time.sleep(120)
@@ -133,8 +135,9 @@ def test_a_worker_is_a_fork_of_the_server_with_the_shims_arguments_and_environme
     assert seen["argv"] == ["3", "an argument"] and seen["cwd"] == str(tmp_path)
     assert seen["marker"] == "from the shim" and seen["own_group"]
     # TensorFlow came with the fork; Ray, which reads the worker's job as it loads, did not;
-    # nor did pandas, which Keras would have loaded for its DataFrames.
+    # nor did pandas, which Keras would have loaded for its DataFrames, nor TF Lite's code.
     assert seen["tensorflow"] and not seen["ray"] and seen["pandas"] == "NoneType"
+    assert seen["tf_lite"] == "DeferredModule" and not seen["tf_lite_code"]
     # The server's imports are out of the collector's reach: a fork's passes skip them.
     assert seen["frozen"] > 100_000, seen["frozen"]
     # The worker's Ray Tune, imported in the fork, runs neither Ray Data's code nor pandas'.

@@ -27,8 +27,17 @@ load: `result_grid` annotates with ``pd.DataFrame`` (compiled with postponed ann
 whose data is a table loads pandas as it reads it, as do libraries that look for pandas'
 objects once it is bound (scikit-learn's input checks).
 
+`defer_tensorflow_lite` defers TensorFlow Lite's public modules (``tf.lite`` and
+``tf.compat.v1.lite``, ``tf.compat.v2.lite``) the same way in a trial's worker
+(`workerimports`): TensorFlow's package imports them with the rest of its API, and they load
+TF Lite's converter and its schema, about a third of a second of the worker fork server's
+TensorFlow import, on a first sweep's start-up path, for a trainable that never converts a
+model. Reading one of their names (``tf.lite.TFLiteConverter``, Keras' LiteRT export) loads
+them.
+
 Where Ray's modules differ from these (a Ray upgrade), the finder leaves them to Python's own
-import: the library then loads with Tune, as before.
+import: the library then loads with Tune, as before; where TensorFlow's do, TF Lite loads with
+TensorFlow.
 """
 
 from __future__ import annotations
@@ -52,13 +61,19 @@ DATASET_PICKLER = "ray.tune.impl.out_of_band_serialize_dataset"
 DATASET_PICKLER_CONTEXT = "out_of_band_serialize_dataset"
 # Tune's modules that read pandas' names as they load.
 PANDAS_READERS = ("ray.tune.result_grid", "ray.tune.analysis.experiment_analysis")
+# TensorFlow's API modules that import TF Lite: ``tf.lite`` and its two ``tf.compat`` aliases.
+TENSORFLOW_LITE = (
+    "tensorflow._api.v2.lite",
+    "tensorflow._api.v2.compat.v1.lite",
+    "tensorflow._api.v2.compat.v2.lite",
+)
 # Dunder names whose reading loads a deferred module; the import system looks up the others.
 _LOADING_DUNDERS = ("__all__", "__version__")
 
 _lock = threading.RLock()  # one load at a time; the loading thread may read its own names
 _deferred: dict[str, _DeferLoader] = {}  # by name: the modules made whose code has not run
 _loading: set[str] = set()
-_deferring: frozenset[str] = frozenset()  # the packages this process defers (RAY_DATA, PANDAS)
+_deferring: frozenset[str] = frozenset()  # the packages this process defers (RAY_DATA, PANDAS...)
 
 
 class DeferredModule(types.ModuleType):
@@ -96,11 +111,21 @@ def _load(module: types.ModuleType) -> None:
             return  # loaded (by another thread), or a failed load's
         real = loader.real
         assert real.loader is not None
+        tail = name.rpartition(".")[2]
+        holders = _holders(module, tail)
         _loading.add(name)
         try:
             module.__spec__, module.__loader__ = real, real.loader
             real.loader.exec_module(module)
             module.__class__ = types.ModuleType
+            # What importing it gives, as Python's import does: the module its code left in
+            # ``sys.modules`` (TensorFlow's v1 API puts a wrapper there). Those that bound the
+            # deferred module bind that, also where a package its code imported took the name
+            # as Python binds a submodule in its package (``tensorflow.lite`` for ``tf.lite``).
+            imported = sys.modules.get(name, module)
+            for holder in holders:
+                if vars(holder).get(tail) is not imported:
+                    setattr(holder, tail, imported)
         except BaseException:
             if sys.modules.get(name) is module:  # as a failed import leaves no module behind
                 del sys.modules[name]
@@ -108,6 +133,15 @@ def _load(module: types.ModuleType) -> None:
         finally:
             _loading.discard(name)
             del _deferred[name]
+
+
+def _holders(module: types.ModuleType, tail: str) -> list[types.ModuleType]:
+    """The loaded modules that bind ``module`` as ``tail`` (its package, what imported it)."""
+    return [
+        m
+        for m in list(sys.modules.values())
+        if isinstance(m, types.ModuleType) and m.__dict__.get(tail) is module
+    ]
 
 
 class _DeferLoader(importlib.abc.Loader):
@@ -316,9 +350,16 @@ def defer_pandas() -> None:
     _defer(PANDAS)
 
 
-def _defer(package: str) -> None:
+def defer_tensorflow_lite() -> None:
+    """From now on in this process, TensorFlow's ``tf.lite`` modules load only when one of their
+    names is read (a trial's worker: see the module's docstring). Called before TensorFlow's
+    import; idempotent."""
+    _defer(*TENSORFLOW_LITE)
+
+
+def _defer(*packages: str) -> None:
     global _deferring
     with _lock:
-        _deferring = _deferring | {package}  # a new set: the finder may be reading the old one
+        _deferring = _deferring | set(packages)  # a new set: the finder may be reading the old one
         if _finder not in sys.meta_path:
             sys.meta_path.insert(0, _finder)

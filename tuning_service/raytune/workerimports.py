@@ -44,8 +44,9 @@ def import_all_but_ray() -> None:
     not have loaded it.
     """
     from tuning_service.core.leanimport import lean_import
-    from tuning_service.raytune.lazydata import defer_pandas, defer_ray_data
+    from tuning_service.raytune.lazydata import defer_pandas, defer_ray_data, defer_tensorflow_lite
 
+    defer_tensorflow_lite()  # a trial converts no model: TF Lite loads only if one is converted
     lean_import("tensorflow")  # without pandas too, which Keras would load for DataFrames
     import tuning_service.training.sharedgraph.model  # noqa: F401 - imported by the first step otherwise
 
