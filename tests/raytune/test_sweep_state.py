@@ -148,6 +148,21 @@ def _fill_until_a_bracket_halves_at_epoch_1(scheduler, tune: _Tune) -> list[Tria
             return [t for t in tune.trials if scheduler._trial_info[t][0] is bracket]
 
 
+def _resumed(name: str, tune: _Tune, saved: dict, replayed: frozenset[str] = frozenset()):
+    """The sweep resumed from ``saved``: Tune brings every unfinished trial back PENDING, as new
+    Trial objects, and the snapshot's scheduler state is put back on the first step. The new
+    scheduler, its controller, and the restored trials by id."""
+    fresh = _hyperband(name)
+    restored = [_trial(t.trial_id) for t in tune.trials]
+    resumed = _Tune(fresh, restored)
+    for trial in restored:
+        fresh.on_trial_add(resumed, trial)
+    state = SchedulerState(fresh, replayed=replayed)
+    state.set_state(saved)
+    state.on_step_begin(0, restored)
+    return fresh, resumed, {t.trial_id: t for t in restored}
+
+
 @pytest.mark.parametrize("name", ["hyperband", "bohb"])
 def test_a_resumed_hyperband_stops_the_trials_it_had_stopped_before_the_kill(name):
     # The interrupted sweep: three trials reach epoch 1; the last one's result halves the
@@ -167,22 +182,15 @@ def test_a_resumed_hyperband_stops_the_trials_it_had_stopped_before_the_kill(nam
 
     # The snapshot Tune could have written then: the reporting trial still RUNNING (its stop
     # waits on its checkpoint's save) and, before the mark, the stopped trial still PAUSED.
-    # Tune restores both as PENDING, with the rest of the sweep, as new Trial objects.
-    fresh = _hyperband(name)
-    restored = [_trial(t.trial_id) for t in tune.trials]
-    resumed = _Tune(fresh, restored)
-    for trial in restored:
-        fresh.on_trial_add(resumed, trial)
-    # The results store saw the paused trial finish: it replays its recorded outcome when run.
-    state = SchedulerState(fresh, replayed=frozenset({paused.trial_id}))
-    state.set_state(saved)
-    state.on_step_begin(0, restored)
+    # Tune restores both as PENDING, with the rest of the sweep. The results store saw the
+    # paused trial finish: it replays its recorded outcome when run.
+    fresh, resumed, by_id = _resumed(name, tune, saved, replayed=frozenset({paused.trial_id}))
 
     chosen = fresh.choose_trial_to_run(resumed)
     assert resumed.stopped == [reporting.trial_id]
     assert chosen is not None and chosen.trial_id not in (paused.trial_id, reporting.trial_id)
     # The kept trial goes on from its epoch-1 checkpoint, in the bracket it was in.
-    kept = next(t for t in restored if t.trial_id == best.trial_id)
+    kept = by_id[best.trial_id]
     kept.set_status(Trial.RUNNING)
     assert (
         fresh.on_trial_result(resumed, kept, {"training_iteration": 2, "acc": 0.95})
@@ -207,15 +215,7 @@ def test_a_resumed_hyperband_keeps_waiting_trials_paused_until_their_bracket_hal
     saved = pickle.loads(pickle.dumps(SchedulerState(scheduler).get_state()))
 
     # Tune brings every unfinished trial back PENDING, and starts every PENDING trial.
-    fresh = _hyperband(name)
-    restored = [_trial(t.trial_id) for t in tune.trials]
-    resumed = _Tune(fresh, restored)
-    for trial in restored:
-        fresh.on_trial_add(resumed, trial)
-    state = SchedulerState(fresh)
-    state.set_state(saved)
-    state.on_step_begin(0, restored)
-    by_id = {t.trial_id: t for t in restored}
+    fresh, resumed, by_id = _resumed(name, tune, saved)
 
     waiting = (by_id[worse.trial_id], by_id[best.trial_id])
     assert fresh.choose_trial_to_run(resumed) not in waiting

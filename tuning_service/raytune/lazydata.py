@@ -1,4 +1,5 @@
-"""Ray Tune without Ray Data and pandas, until something reads one of their names.
+"""Ray Tune without Ray Data and pandas, and TensorFlow without TF Lite's API, until something
+reads one of their names.
 
 Ray Tune imports Ray AIR, which imports Ray Data: its operators, data sources and pyarrow's
 file systems, about a quarter of a second of one core, although a sweep of Keras models passes
@@ -30,7 +31,7 @@ objects once it is bound (scikit-learn's input checks).
 `defer_tensorflow_lite` defers TensorFlow Lite's public modules (``tf.lite`` and
 ``tf.compat.v1.lite``, ``tf.compat.v2.lite``) the same way in a trial's worker
 (`workerimports`): TensorFlow's package imports them with the rest of its API, and they load
-TF Lite's converter and its schema, about a third of a second of the worker fork server's
+TF Lite's converter and its schema, about a quarter of a second of the worker fork server's
 TensorFlow import, on a first sweep's start-up path, for a trainable that never converts a
 model. Reading one of their names (``tf.lite.TFLiteConverter``, Keras' LiteRT export) loads
 them.
