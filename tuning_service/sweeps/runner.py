@@ -48,6 +48,7 @@ from tuning_service.core.results import (
     write_outputs,
 )
 from tuning_service.core.spec import DEFAULT_STORAGE, SweepSpec
+from tuning_service.core.stall import stall_seconds
 from tuning_service.core.timestamps import iso_utc
 from tuning_service.data.catalog import load_job, ship_user_modules
 from tuning_service.raytune.pendingtrials import (
@@ -140,6 +141,7 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
     _chosen_period()  # a bad TUNING_SERVICE_SNAPSHOT_S fails here, not in Tune
     forking_chosen()  # and a bad TUNING_SERVICE_WORKER_FORK
     keep_seconds()  # and TUNING_SERVICE_WORKERS_KEEP_S
+    stall_seconds(embedded=spec.address in (None, "local"))  # and TUNING_SERVICE_STALL_S
     user_pending_cap()  # and Tune's own TUNE_MAX_PENDING_TRIALS_PG
     if spec.address not in (None, "local"):
         from tuning_service.raytune.raysession import connect_timeout
@@ -424,6 +426,7 @@ def _fit(
     from tuning_service.raytune.schedulers.state import SchedulerState
     from tuning_service.raytune.searchers import create_searcher
     from tuning_service.raytune.snapshotpace import SnapshotPace
+    from tuning_service.raytune.stallguard import StallGuard
     from tuning_service.raytune.tensorboard import tensorboard_loggers
     from tuning_service.raytune.trainable import KerasTrainable
 
@@ -488,6 +491,7 @@ def _fit(
             JsonLoggerCallback(),
             # In the place of Tune's TensorBoard logger (so Tune adds none), and as it does.
             *tensorboard_loggers(),
+            StallGuard(stall_seconds(embedded=spec.address in (None, "local")), sweep_dir.name),
         ]
 
     if resume is not None:
