@@ -295,6 +295,11 @@ class SweepSpec:
             object.__setattr__(self, "scheduler", default_scheduler(self.searcher))
 
     @property
+    def embedded(self) -> bool:
+        """Whether the sweep starts its own local Ray (``address`` None or ``local``), not joins a cluster."""
+        return self.address in (None, "local")
+
+    @property
     def scheduler_name(self) -> str:
         """``scheduler`` as the sweep runs it: `__post_init__` has replaced None with the default."""
         if self.scheduler is None:  # only a subclass that skipped __post_init__ could get here

@@ -133,7 +133,7 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
         objectives=objectives,
     )
     check_pairing(spec.searcher, spec.scheduler_name)
-    if spec.address in (None, "local"):
+    if spec.embedded:
         from tuning_service.raytune.raysession import check_fits
 
         check_fits(spec.cpus_per_trial, spec.gpus_per_trial, os.cpu_count() or 1, math.inf, "this machine")
@@ -141,9 +141,9 @@ def prepare(spec: SweepSpec, job: Job | None = None) -> PreparedSweep:
     _chosen_period()  # a bad TUNING_SERVICE_SNAPSHOT_S fails here, not in Tune
     forking_chosen()  # and a bad TUNING_SERVICE_WORKER_FORK
     keep_seconds()  # and TUNING_SERVICE_WORKERS_KEEP_S
-    stall_seconds(embedded=spec.address in (None, "local"))  # and TUNING_SERVICE_STALL_S
+    stall_seconds(embedded=spec.embedded)  # and TUNING_SERVICE_STALL_S
     user_pending_cap()  # and Tune's own TUNE_MAX_PENDING_TRIALS_PG
-    if spec.address not in (None, "local"):
+    if not spec.embedded:
         from tuning_service.raytune.raysession import connect_timeout
 
         connect_timeout()  # likewise TUNING_SERVICE_CONNECT_TIMEOUT_S
@@ -237,7 +237,7 @@ def _workers_forked_early(prepared: PreparedSweep) -> Iterator[PreparedSweep]:
     started now, where its workers will be forked: the server's imports then run while the
     driver loads the data and opens the store, not only while Ray starts."""
     if (
-        prepared.spec.address not in (None, "local")
+        not prepared.spec.embedded
         or _keras_slots(prepared) == 0
         or not forking_chosen()
         or _ray_running()  # the sweep runs on the Ray this process runs already
@@ -491,7 +491,7 @@ def _fit(
             JsonLoggerCallback(),
             # In the place of Tune's TensorBoard logger (so Tune adds none), and as it does.
             *tensorboard_loggers(),
-            StallGuard(stall_seconds(embedded=spec.address in (None, "local")), sweep_dir.name),
+            StallGuard(stall_seconds(embedded=spec.embedded), sweep_dir.name),
         ]
 
     if resume is not None:
