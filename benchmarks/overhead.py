@@ -1,6 +1,6 @@
 """Overhead: a sweep of short trials; how much of the slots' time goes to training.
 
-    python -m benchmarks.overhead [--smoke] [--out DIR] [--trials 32] [--epochs 3]
+    python -m benchmarks.overhead [--smoke] [--out DIR] [--trials 32] [--epochs 3] [--tune-only]
 
 Slot efficiency = (sum of the trials' training time) / (sweep wall time x concurrent
 slots). A trial's overhead is the time its slot spent on it (from the end of the
@@ -13,6 +13,12 @@ machine kept busy. The driver's work shares
 the cores with training: at a slot efficiency E, the slots train on slots x E cores, so the
 driver has at most (cores - slots x E) x (training per trial) / (slots x E) of CPU per trial,
 before the workers' own per-trial work.
+
+``--tune-only`` measures the floor Ray Tune's own loop sets: the same sweep with the service's
+per-trial work in the driver switched off (`service_writes_off`). What is left is Tune's step
+and its JSON results, which the sweep reads its trials' histories from. A bound for the
+scenario, not a way to run sweeps: such a sweep could not be resumed and records its epochs
+only as it ends.
 """
 
 from __future__ import annotations
@@ -26,11 +32,12 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from benchmarks import cli
 from benchmarks.cpuwindow import CpuWindow
@@ -57,6 +64,36 @@ def overhead_job(epochs: int) -> Job:
         defaults={"layers": 1, "activation": "relu", "optimizer": "adam", "batch_size": 32},
         max_epochs=epochs,
     )
+
+
+@contextmanager
+def service_writes_off() -> Iterator[None]:
+    """The driver does none of the service's per-trial work while inside: no live writes to the
+    results store (its final reconciliation still records every trial), no progress.csv or
+    TensorBoard file, and no snapshot but Tune's forced ones (the last)."""
+    from ray.tune.execution.tune_controller import TuneController
+    from ray.tune.logger import CSVLoggerCallback
+
+    from tuning_service.raytune.recorder import RecorderCallback
+    from tuning_service.raytune.tensorboard import TensorBoardLogger
+
+    tunes_checkpoint = TuneController.checkpoint
+
+    def forced_only(self: Any, force: bool = False, wait: bool = False) -> None:
+        if force:
+            tunes_checkpoint(self, force=force, wait=wait)
+
+    def nothing(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    with ExitStack() as stack:
+        stack.enter_context(mock.patch.object(TuneController, "checkpoint", forced_only))
+        for hook in ("on_trial_start", "on_trial_result", "on_checkpoint", "on_trial_complete"):
+            stack.enter_context(mock.patch.object(RecorderCallback, hook, nothing))
+        for logger in (CSVLoggerCallback, TensorBoardLogger):
+            for hook in ("on_trial_start", "on_trial_result", "on_trial_complete"):
+                stack.enter_context(mock.patch.object(logger, hook, nothing))
+        yield
 
 
 def trial_pids(sweep_dir: Path) -> dict[str, int]:
@@ -172,6 +209,7 @@ def run_overhead(args: argparse.Namespace, workdir: Path, timeline: Path | None 
     slots = max(1, int((os.cpu_count() or 1) // args.cpus_per_trial))
     with (
         worker_timeline(timeline) if timeline is not None else nullcontext(),
+        service_writes_off() if args.tune_only else nullcontext(),
         CpuWindow() as cpu,
         GcPauses() as gc_pauses,
     ):
@@ -179,6 +217,7 @@ def run_overhead(args: argparse.Namespace, workdir: Path, timeline: Path | None 
         result = run_sweep(spec, job=job)
         wall = time.perf_counter() - started
     return analyse(result, t0, wall, slots, cpu, gc_pauses) | {
+        "tune_only": bool(args.tune_only),
         "epochs_per_trial": epochs,
         "engine_wall_s": result.wall_time_s,
     }
@@ -232,9 +271,14 @@ def body(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         ],
     ]
     text = "\n".join(
-        [f"## overhead{' (smoke)' if args.smoke else ''}", "", markdown_table(["measure", "value"], rows)]
+        [
+            f"## overhead{' (smoke)' if args.smoke else ''}"
+            + (" with the service's per-trial driver work off (--tune-only)" if args.tune_only else ""),
+            "",
+            markdown_table(["measure", "value"], rows),
+        ]
     )
-    publish(out / "overhead", "overhead", args, text, report)
+    publish(out / ("overhead-tune-only" if args.tune_only else "overhead"), "overhead", args, text, report)
     return report
 
 
@@ -260,6 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run on a Ray started first (its start falls outside the wall time) and write Ray's timeline "
         "and the time per worker call to the out dir (benchmarks/timeline.py)",
+    )
+    ap.add_argument(
+        "--tune-only",
+        action="store_true",
+        help="switch off the service's per-trial work in the driver (live store writes, progress.csv, "
+        "TensorBoard files, snapshots): the floor Ray Tune's own loop sets",
     )
     ap.add_argument(
         "--checkpoint-frequency", type=int, help="the sweep's checkpoint_frequency (default: the engine's)"

@@ -112,6 +112,43 @@ def test_asha_expected_epochs_per_trial():
     assert ours.asha_epochs_per_trial(1, 1, 3) == 1
 
 
+def test_tune_only_switches_off_the_services_per_trial_writes_and_restores_them(tmp_path):
+    """Inside `service_writes_off` the recorder writes no epoch and Tune's snapshot runs only when
+    forced; outside, both are as before."""
+    from types import SimpleNamespace
+
+    from ray.tune.execution.tune_controller import TuneController
+
+    from tuning_service.raytune.recorder import RecorderCallback
+    from tuning_service.store import open_store
+
+    saved: list[bool] = []
+    controller = SimpleNamespace()
+    trial = SimpleNamespace(trial_id="t1", config={"units": 8}, last_result={}, checkpoint=None)
+    with open_store(f"sqlite:///{tmp_path / 'results.db'}") as store:
+        store.create_sweep(
+            "s1", job="digits", job_ref="digits", metric="val_accuracy", mode="max", searcher="random",
+            scheduler="fifo", seed=0, space={}, spec={}, versions={},
+        )  # fmt: skip
+        recorder = RecorderCallback(
+            store, "s1", metric="val_accuracy", mode="max", max_epochs=3, effective=lambda c: dict(c)
+        )
+        tunes = TuneController.checkpoint
+        TuneController.checkpoint = lambda self, force=False, wait=False: saved.append(force)  # type: ignore[method-assign]
+        try:
+            with overhead.service_writes_off():
+                recorder.on_trial_result(1, [], trial, {"training_iteration": 1, "val_accuracy": 0.5})
+                TuneController.checkpoint(controller)
+                TuneController.checkpoint(controller, force=True)
+                assert store.epochs("s1") == []
+            TuneController.checkpoint(controller)
+        finally:
+            TuneController.checkpoint = tunes  # type: ignore[method-assign]
+        assert saved == [True, False]
+        recorder.on_trial_result(1, [], trial, {"training_iteration": 1, "val_accuracy": 0.5})
+        assert [(e.epoch, e.value) for e in store.epochs("s1")] == [(1, 0.5)]
+
+
 def test_overhead_accounting_per_worker_slot(tmp_path):
     from tuning_service.core.results import SweepResult, TrialSummary
 

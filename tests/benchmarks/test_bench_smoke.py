@@ -128,6 +128,15 @@ def test_overhead_smoke(ray_local, tmp_path):
 
 
 @pytest.mark.integration
+def test_overhead_tune_only_smoke(ray_local, tmp_path):
+    assert overhead.main(["--smoke", "--tune-only", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "overhead-tune-only.json").read_text())
+    assert data["tune_only"] and data["trials"] == 4 and data["epochs"] == 4
+    assert "--tune-only" in data["command"].split()
+    assert not (tmp_path / "overhead.json").exists()  # the scenario's own figures stay as they were
+
+
+@pytest.mark.integration
 def test_driver_scale_smoke(ray_local, tmp_path):
     assert driver_scale.main(["--smoke", "--in-process", "--out", str(tmp_path)]) == 0
     runs = {r["variant"]: r for r in json.loads((tmp_path / "driver_scale.json").read_text())["runs"]}
