@@ -112,7 +112,7 @@ def test_asha_expected_epochs_per_trial():
     assert ours.asha_epochs_per_trial(1, 1, 3) == 1
 
 
-def test_tune_only_switches_off_the_services_per_trial_writes_and_restores_them(tmp_path):
+def test_tune_only_switches_off_the_services_per_trial_writes_and_restores_them(tmp_path, monkeypatch):
     """Inside `service_writes_off` the recorder writes no epoch and Tune's snapshot runs only when
     forced; outside, both are as before."""
     from types import SimpleNamespace
@@ -133,17 +133,15 @@ def test_tune_only_switches_off_the_services_per_trial_writes_and_restores_them(
         recorder = RecorderCallback(
             store, "s1", metric="val_accuracy", mode="max", max_epochs=3, effective=lambda c: dict(c)
         )
-        tunes = TuneController.checkpoint
-        TuneController.checkpoint = lambda self, force=False, wait=False: saved.append(force)  # type: ignore[method-assign]
-        try:
-            with overhead.service_writes_off():
-                recorder.on_trial_result(1, [], trial, {"training_iteration": 1, "val_accuracy": 0.5})
-                TuneController.checkpoint(controller)
-                TuneController.checkpoint(controller, force=True)
-                assert store.epochs("s1") == []
+        monkeypatch.setattr(
+            TuneController, "checkpoint", lambda self, force=False, wait=False: saved.append(force)
+        )
+        with overhead.service_writes_off():
+            recorder.on_trial_result(1, [], trial, {"training_iteration": 1, "val_accuracy": 0.5})
             TuneController.checkpoint(controller)
-        finally:
-            TuneController.checkpoint = tunes  # type: ignore[method-assign]
+            TuneController.checkpoint(controller, force=True)
+            assert store.epochs("s1") == []
+        TuneController.checkpoint(controller)
         assert saved == [True, False]
         recorder.on_trial_result(1, [], trial, {"training_iteration": 1, "val_accuracy": 0.5})
         assert [(e.epoch, e.value) for e in store.epochs("s1")] == [(1, 0.5)]
